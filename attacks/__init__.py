@@ -1,0 +1,1 @@
+"""The shared labelled corpus, mutators, the replay harness, oracles and the report."""

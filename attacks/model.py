@@ -1,0 +1,116 @@
+"""Corpus cases as data: one model shared by the corpus loader, mutators, harness and report.
+
+A case is a full HTTP request aimed at a lab endpoint (DESIGN.md L1-L13), a label (attack
+or benign), and for attacks the effect that proves the exploit worked: an oracle kind
+(``auth_bypass``, ``canary_leak``, ``internal_contact``, ``stored_payload``) and/or a
+marker string that appears in the response only if the payload's code ran.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rampart.classes import ATTACK_CLASSES
+
+__all__ = ["ENDPOINTS", "Case", "Expect", "HttpRequest", "OracleKind"]
+
+OracleKind = Literal["auth_bypass", "canary_leak", "internal_contact", "stored_payload"]
+
+# DESIGN.md lab table: endpoint id -> (method, path, class)
+ENDPOINTS: dict[str, tuple[str, str, str]] = {
+    "L1": ("POST", "/api/login", "nosql_injection"),
+    "L2": ("GET", "/api/products", "nosql_injection"),
+    "L3": ("GET", "/api/orders", "sql_injection"),
+    "L4": ("GET", "/api/orders/search", "sql_injection"),
+    "L5": ("GET", "/api/checksum", "command_injection"),
+    "L6": ("GET", "/api/preview", "ssrf"),
+    "L7": ("GET", "/api/files", "path_traversal"),
+    "L8": ("GET", "/greet", "xss"),
+    "L9": ("POST", "/api/comments", "xss"),
+    "L10": ("POST", "/api/chat", "prompt_injection"),
+    "L11": ("POST", "/api/render", "ssti"),
+    "L12": ("GET", "/api/calc", "code_injection"),
+    "L13": ("POST", "/api/import", "deserialization"),
+}
+
+
+class HttpRequest(BaseModel):
+    """The request exactly as the harness sends it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str = "GET"
+    path: str  # path only, may hold percent-escapes exactly as to be sent
+    query: list[tuple[str, str]] = Field(default_factory=list)  # sent in order, not re-encoded
+    raw_query: str | None = None  # when set, sent verbatim instead of ``query``
+    headers: dict[str, str] = Field(default_factory=dict)
+    cookies: dict[str, str] = Field(default_factory=dict)
+    content_type: str | None = None
+    body: str | None = None  # the body text as sent (JSON text, YAML, form, multipart)
+
+    @field_validator("method")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+
+class Expect(BaseModel):
+    """What proves the exploit worked (attacks only)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    oracle: OracleKind | None = None
+    marker: str | None = None  # appears in the response body only if the payload's code ran
+
+    @model_validator(mode="after")
+    def _one(self) -> Expect:
+        if self.oracle is None and self.marker is None:
+            raise ValueError("an attack's expect needs an oracle kind or a marker")
+        return self
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]*$")
+    label: Literal["attack", "benign"]
+    attack_class: str = Field(alias="class")
+    endpoint: str  # "L1".."L13"
+    request: HttpRequest
+    base_payload: str | None = None  # id of the base payload an attack case was expanded from
+    placement: str = "default"  # where the payload sits: query, json, form, multipart, header...
+    encodings: list[str] = Field(default_factory=list)
+    expect: Expect | None = None
+    hard: bool = False  # benign cases built to look like attacks
+    provenance: str = "rampart"
+    tags: list[str] = Field(default_factory=list)
+    setup: list[HttpRequest] = Field(default_factory=list)  # requests sent first (e.g. stored XSS)
+    follow_up: HttpRequest | None = None  # request whose response shows the effect (GET /comments)
+    notes: str = ""
+
+    @field_validator("attack_class")
+    @classmethod
+    def _known_class(cls, v: str) -> str:
+        if v not in ATTACK_CLASSES:
+            raise ValueError(f"unknown class {v!r}; use one of {', '.join(ATTACK_CLASSES)}")
+        return v
+
+    @field_validator("endpoint")
+    @classmethod
+    def _known_endpoint(cls, v: str) -> str:
+        if v not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {v!r}; use one of {', '.join(ENDPOINTS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Case:
+        if self.label == "attack" and self.expect is None:
+            raise ValueError("attack cases need 'expect' (oracle kind or marker)")
+        if self.label == "benign" and self.expect is not None:
+            raise ValueError("benign cases carry no 'expect'")
+        return self
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_defaults=True)

@@ -1,0 +1,1 @@
+"""The perimeter layer: a reverse proxy with a native rule engine and the OWASP CRS engine."""

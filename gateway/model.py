@@ -1,0 +1,91 @@
+"""Values the proxy and every inspection engine exchange.
+
+The proxy builds one :class:`RawRequest` per request and hands it to each engine; an engine
+returns a frozen :class:`Verdict`, and the proxy acts on it. Engines never see aiohttp
+objects, so they are testable (and usable from mitmproxy) without a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+__all__ = ["Decision", "InspectionEngine", "Mode", "RawRequest", "RuleMatch", "Verdict"]
+
+Mode = Literal["detect", "block"]
+Decision = Literal["allow", "detect", "block"]
+
+
+@dataclass(frozen=True, slots=True)
+class RawRequest:
+    """A request as received, before any normalisation."""
+
+    method: str
+    target: str  # raw request-target: path plus "?query", exactly as sent
+    headers: tuple[tuple[str, str], ...]  # in order, duplicates kept
+    body: bytes = b""
+    http_version: str = "1.1"
+    client_ip: str = "127.0.0.1"
+    client_port: int = 0
+    server_ip: str = "127.0.0.1"
+    server_port: int = 80
+    request_id: str = ""
+    body_truncated: bool = False  # over the inspection limit and passed uninspected
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for k, v in self.headers:
+            if k.lower() == lname:
+                return v
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [v for k, v in self.headers if k.lower() == lname]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """One rule that fired: where, on what, and what it adds to the anomaly score."""
+
+    rule_id: str
+    attack_class: str  # one of rampart.classes.ATTACK_CLASSES, or "protocol"/"anomaly"
+    message: str
+    severity: str  # critical | error | warning | notice
+    score: int
+    target: str  # e.g. "ARGS:category[$ne]", "REQUEST_BODY:$.username", "REQUEST_HEADERS:user-agent"
+    matched: str  # the matched text (not redacted here; the audit log redacts)
+    paranoia: int = 1
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An engine's decision on one request."""
+
+    engine: str
+    decision: Decision
+    score: int
+    threshold: int
+    matches: tuple[RuleMatch, ...] = field(default_factory=tuple)
+    elapsed_us: float = 0.0
+    error: str | None = None  # the engine failed open; the proxy counts it
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.rule_id for m in self.matches))
+
+    @property
+    def attack_classes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.attack_class for m in self.matches))
+
+
+class InspectionEngine(Protocol):
+    """What the proxy needs from an engine. ``inspect`` is synchronous CPU work; the proxy
+    decides whether to run it on the loop or in a worker."""
+
+    name: str
+
+    def inspect(self, request: RawRequest) -> Verdict: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,94 @@
+"""The request context: the user input of the request being served, in a ContextVar.
+
+Framework middleware (``inprocess.frameworks``) builds one :class:`RequestContext` per
+request and sets it with :func:`bind`; sinks read it with :func:`current`. Values are
+flattened once into :class:`UserInput` items (source path plus value) so detectors can
+match them against a sink argument cheaply.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RequestContext", "UserInput", "bind", "current", "flatten"]
+
+
+@dataclass(frozen=True, slots=True)
+class UserInput:
+    """One piece of user input. ``source`` names where it came from, e.g.
+    ``query.category[$ne]``, ``body.username``, ``cookie.session``, ``header.user-agent``.
+    ``value`` is the raw value: a string, or a dict/list when the client sent an object
+    (JSON or bracket notation) -- detectors that care about structure (NoSQL) use it."""
+
+    source: str
+    value: Any
+
+    @property
+    def text(self) -> str:
+        return self.value if isinstance(self.value, str) else str(self.value)
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    method: str
+    path: str
+    client_ip: str
+    route: str = ""
+    inputs: list[UserInput] = field(default_factory=list)
+    # second-order taint: strings read from a database during this request
+    db_values: list[str] = field(default_factory=list)
+    # detections made while serving this request (the middleware reports/acts on them)
+    detections: list[Any] = field(default_factory=list)
+
+    def strings(self, min_len: int = 1) -> Iterator[UserInput]:
+        """Scalar string inputs (leaves), the ones substring-based detectors look for."""
+        for item in self.inputs:
+            if isinstance(item.value, str) and len(item.value) >= min_len:
+                yield item
+
+
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "rampart_request_context", default=None
+)
+
+
+def current() -> RequestContext | None:
+    return _current.get()
+
+
+@contextmanager
+def bind(ctx: RequestContext) -> Iterator[RequestContext]:
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+def flatten(prefix: str, value: Any, out: list[UserInput], *, max_items: int = 2000) -> None:
+    """Add ``value`` and, for containers, every key and nested value under ``prefix``.
+
+    Object values are kept as objects too (NoSQL detection needs ``{"$ne": 1}`` whole);
+    keys are inputs of their own (an attacker controls ``{"$where": ...}`` keys).
+    """
+    if len(out) >= max_items:
+        return
+    if isinstance(value, Mapping):
+        out.append(UserInput(prefix, dict(value)))
+        for k, v in value.items():
+            key = str(k)
+            out.append(UserInput(f"{prefix}.<key>", key))
+            flatten(f"{prefix}.{key}", v, out, max_items=max_items)
+    elif isinstance(value, list | tuple):
+        out.append(UserInput(prefix, list(value)))
+        for i, v in enumerate(value):
+            flatten(f"{prefix}[{i}]", v, out, max_items=max_items)
+    elif value is None or isinstance(value, bool | int | float):
+        out.append(UserInput(prefix, "" if value is None else str(value)))
+    else:
+        out.append(UserInput(prefix, value if isinstance(value, str) else str(value)))

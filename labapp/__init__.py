@@ -1,0 +1,1 @@
+"""The deliberately vulnerable reference lab. Never deploy it: it is vulnerable by design."""

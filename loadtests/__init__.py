@@ -1,0 +1,1 @@
+"""Locust load tests comparing latency and throughput of the layer configurations."""

@@ -1,0 +1,68 @@
+"""The ``rampart`` command. Each part registers its own subcommands.
+
+Every part's ``cli`` module exposes ``register(subparsers)``; it must stay light to import
+(heavy imports go inside the command function) so ``rampart --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from rampart import __version__, netguard
+
+__all__ = ["build_parser", "main"]
+
+# Parts that contribute subcommands, in help order. A part that is not built yet is skipped.
+PARTS = (
+    "labapp.cli",
+    "gateway.cli",
+    "attacks.cli",
+    "loadtests.cli",
+    "rampart.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rampart",
+        description="Measure what a perimeter WAF and in-process runtime protection each catch.",
+    )
+    parser.add_argument("--version", action="version", version=f"rampart {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in PARTS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue
+            raise
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    netguard.install_from_env()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    result = func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
