@@ -85,7 +85,7 @@ def install() -> None:
     def sendto(self: socket.socket, *args: Any) -> int:
         if self.family in (socket.AF_INET, socket.AF_INET6):
             _check_address(args[-1])
-        return orig_sendto(self, *args)  # type: ignore[call-overload,no-any-return]
+        return orig_sendto(self, *args)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
         if not is_loopback_host(host):
