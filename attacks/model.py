@@ -76,8 +76,8 @@ class Case(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]*$")
     label: Literal["attack", "benign"]
-    attack_class: str = Field(alias="class")
-    endpoint: str  # "L1".."L13"
+    attack_class: str | None = Field(default=None, alias="class")  # None: benign traffic of no class
+    endpoint: str  # "L1".."L13", or "external" for imported traffic of another app
     request: HttpRequest
     base_payload: str | None = None  # id of the base payload an attack case was expanded from
     placement: str = "default"  # where the payload sits: query, json, form, multipart, header...
@@ -92,20 +92,22 @@ class Case(BaseModel):
 
     @field_validator("attack_class")
     @classmethod
-    def _known_class(cls, v: str) -> str:
-        if v not in ATTACK_CLASSES:
+    def _known_class(cls, v: str | None) -> str | None:
+        if v is not None and v not in ATTACK_CLASSES:
             raise ValueError(f"unknown class {v!r}; use one of {', '.join(ATTACK_CLASSES)}")
         return v
 
     @field_validator("endpoint")
     @classmethod
     def _known_endpoint(cls, v: str) -> str:
-        if v not in ENDPOINTS:
-            raise ValueError(f"unknown endpoint {v!r}; use one of {', '.join(ENDPOINTS)}")
+        if v not in ENDPOINTS and v != "external":
+            raise ValueError(f"unknown endpoint {v!r}; use one of {', '.join(ENDPOINTS)} or 'external'")
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> Case:
+        if self.label == "attack" and self.attack_class is None:
+            raise ValueError("attack cases need a 'class'")
         if self.label == "attack" and self.expect is None:
             raise ValueError("attack cases need 'expect' (oracle kind or marker)")
         if self.label == "benign" and self.expect is not None:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-__all__ = ["Decision", "InspectionEngine", "Mode", "RawRequest", "RuleMatch", "Verdict"]
+__all__ = [
+    "Decision",
+    "EngineSettings",
+    "InspectionEngine",
+    "Mode",
+    "RawRequest",
+    "RuleMatch",
+    "Verdict",
+]
 
 Mode = Literal["detect", "block"]
 Decision = Literal["allow", "detect", "block"]
@@ -78,6 +86,20 @@ class Verdict:
     @property
     def attack_classes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(m.attack_class for m in self.matches))
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """What every engine is constructed with (``Engine(settings)``)."""
+
+    mode: Mode = "detect"
+    paranoia: int = 1  # 1..4
+    threshold: int = 5  # inbound anomaly score at or above which the request is blocked
+    rules_dir: str | None = None  # native: YAML rules folder (None: the shipped starter set)
+    exclusions_file: str | None = None  # native: per-route / per-parameter exclusions (YAML)
+    crs_dir: str | None = None  # crs: CRS checkout (None: /usr/share/modsecurity-crs)
+    crs_setup: str | None = None  # crs: crs-setup.conf (None: /etc/modsecurity/crs/crs-setup.conf)
+    body_limit: int = 1 << 20  # bytes inspected at most
 
 
 class InspectionEngine(Protocol):
