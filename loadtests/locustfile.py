@@ -1,0 +1,84 @@
+"""Benign lab traffic for throughput and latency comparisons of the layer configurations.
+
+Run by :mod:`loadtests.runner` (``rampart load``); can also be run by hand:
+``locust -f loadtests/locustfile.py --headless -u 20 -r 20 -t 10s --host http://127.0.0.1:8000``.
+Every request is benign: a 403 means a layer flagged benign traffic and counts as a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+
+from locust import FastHttpUser, between, events, task
+from locust.env import Environment
+
+CATEGORIES = ("shoes", "books", "garden", "kitchen", "toys")
+WORDS = ("lamp", "kettle", "boots", "novel", "shovel", "puzzle")
+NAMES = ("Alice", "Bob", "Chloé", "O'Brien", "Zoë")
+_counter = itertools.count()
+
+
+def _ok(status: int) -> bool:
+    """Benign requests may legitimately 4xx (wrong password, unknown file) but never 403/5xx."""
+    return status < 500 and status not in (0, 403, 429)
+
+
+class LabVisitor(FastHttpUser):
+    """A shopper: browses, searches, logs in, comments. Weights follow a read-heavy shop."""
+
+    wait_time = between(0, 0)
+
+    def _get(self, path: str, name: str) -> None:
+        with self.client.get(path, name=name, catch_response=True) as resp:
+            if not _ok(resp.status_code):
+                resp.failure(f"status {resp.status_code}")
+            else:
+                resp.success()
+
+    def _post(self, path: str, payload: dict[str, str], name: str) -> None:
+        with self.client.post(path, json=payload, name=name, catch_response=True) as resp:
+            if not _ok(resp.status_code):
+                resp.failure(f"status {resp.status_code}")
+            else:
+                resp.success()
+
+    @task(6)
+    def products(self) -> None:
+        self._get(f"/api/products?category={random.choice(CATEGORIES)}", "GET /api/products")
+
+    @task(3)
+    def order(self) -> None:
+        self._get(f"/api/orders?id={random.randint(1, 5)}", "GET /api/orders")
+
+    @task(2)
+    def search(self) -> None:
+        self._get(f"/api/orders/search?item={random.choice(WORDS)}", "GET /api/orders/search")
+
+    @task(2)
+    def greet(self) -> None:
+        self._get(f"/greet?name={random.choice(NAMES)}", "GET /greet")
+
+    @task(1)
+    def calc(self) -> None:
+        self._get("/api/calc?expr=2*(3%2B4)", "GET /api/calc")
+
+    @task(2)
+    def login(self) -> None:
+        self._post("/api/login", {"username": "alice", "password": "not-her-password"}, "POST /api/login")
+
+    @task(1)
+    def comment(self) -> None:
+        n = next(_counter)
+        text = f"Great lamp, would buy again (review {n}). Select the union of comfort and price!"
+        self._post("/api/comments", {"text": text}, "POST /api/comments")
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def _budget(environment: Environment, **_: object) -> None:
+    """Turn a failure-ratio budget into the exit code (``--failure-budget`` via env)."""
+    budget = float(os.environ.get("RAMPART_LOAD_FAILURE_BUDGET", "1.0"))
+    stats = environment.stats.total
+    if stats.num_requests and stats.fail_ratio > budget:
+        environment.process_exit_code = 3
