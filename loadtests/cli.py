@@ -17,7 +17,8 @@ def register(sub: Any) -> None:
         "(bounded in time), and write load.json (rps, p50/p95/p99, failure ratio).",
     )
     p.add_argument("--configs", default="none,waf,rasp,waf+rasp",
-                   help="comma-separated: none, waf, crs, rasp, waf+rasp, crs+rasp, or all")
+                   help="comma-separated: none, waf, crs, rasp, waf+rasp, crs+rasp, "
+                   "nginx, nginx+crs (perimeter peers), or all")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per configuration (max 120)")
     p.add_argument("--users", type=int, default=16, help="concurrent Locust users (max 200)")
     p.add_argument("--out", type=Path, default=Path("report/load.json"))
@@ -27,11 +28,10 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from loadtests.runner import run_load
-    from rampart.topology import parse_configs
+    from loadtests.runner import load_targets, run_load
 
     try:
-        configs = parse_configs(args.configs)
+        configs = load_targets(args.configs)
     except ValueError as exc:
         print(f"rampart load: {exc}")
         return 2

@@ -9,22 +9,36 @@ run: absolute figures on a shared 2-core machine move from run to run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import aiohttp
 
-from rampart.topology import LayerConfig, start_config
+from loadtests.nginx_peer import start_nginx_peer
+from rampart.procs import spawn
+from rampart.topology import CONFIGS, LayerConfig, start_config
 
-__all__ = ["LoadResult", "parse_locust_stats", "run_load", "run_one", "write_load_json"]
+__all__ = [
+    "PEERS",
+    "LoadResult",
+    "load_targets",
+    "parse_locust_stats",
+    "run_load",
+    "run_one",
+    "write_load_json",
+]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# Perimeter peers measured beside the rampart configurations: nginx alone (the ceiling of
+# any reverse proxy here) and nginx + ModSecurity v3 + CRS (what most teams run).
+PEERS = ("nginx", "nginx+crs")
 MAX_DURATION_S = 120.0
 MAX_USERS = 200
 
@@ -84,19 +98,42 @@ async def _warm_up(url: str, n: int = 50) -> None:
                     await resp.read()
 
 
+def load_targets(spec: str) -> list[str]:
+    """``"none,waf,nginx+crs"`` or ``"all"`` -> names; ``ValueError`` naming unknown ones."""
+    known = [*CONFIGS, *PEERS]
+    names = known if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown load target(s) {', '.join(unknown)}; use {', '.join(known)} or all")
+    return names
+
+
+@contextlib.asynccontextmanager
+async def _target(name: str, mode: str) -> AsyncIterator[str]:
+    if name in CONFIGS:
+        async with start_config(CONFIGS[name], mode=mode, harness=False) as running:
+            yield running.url
+        return
+    async with (
+        spawn(["lab", "--port", "0", "--guard", "off"]) as lab,
+        start_nginx_peer(lab.url, crs=name == "nginx+crs") as url,
+    ):
+        yield url
+
+
 async def run_one(
-    config: LayerConfig, *, duration_s: float, users: int, workdir: Path, mode: str = "block"
+    name: str, *, duration_s: float, users: int, workdir: Path, mode: str = "block"
 ) -> LoadResult:
-    """Start ``config``, run Locust against it for ``duration_s`` seconds, return the figures."""
+    """Start target ``name``, run Locust against it for ``duration_s`` seconds, return figures."""
     duration_s = min(max(duration_s, 1.0), MAX_DURATION_S)
     users = min(max(users, 1), MAX_USERS)
-    async with start_config(config, mode=mode, harness=False) as running:
-        await _warm_up(running.url)
-        prefix = workdir / config.name.replace("+", "_")
+    async with _target(name, mode) as url:
+        await _warm_up(url)
+        prefix = workdir / name.replace("+", "_")
         argv = [
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
             "-u", str(users), "-r", str(users), "-t", f"{duration_s:g}s", "--stop-timeout", "2",
-            "--host", running.url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+            "--host", url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
         ]
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -109,15 +146,15 @@ async def run_one(
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise RuntimeError(f"locust against {config.name} did not stop in time") from None
+            raise RuntimeError(f"locust against {name} did not stop in time") from None
         stats = prefix.with_name(prefix.name + "_stats.csv")
         if not stats.exists():
-            raise RuntimeError(f"locust against {config.name} wrote no stats:\n{err.decode()[-2000:]}")
-        return parse_locust_stats(stats, config=config.name, duration_s=duration_s, users=users)
+            raise RuntimeError(f"locust against {name} wrote no stats:\n{err.decode()[-2000:]}")
+        return parse_locust_stats(stats, config=name, duration_s=duration_s, users=users)
 
 
 async def run_load(
-    configs: Sequence[LayerConfig],
+    targets: Sequence[str | LayerConfig],
     *,
     duration_s: float = 10.0,
     users: int = 16,
@@ -127,12 +164,11 @@ async def run_load(
     """Run every configuration in turn; write ``out`` (load.json) when given."""
     results: dict[str, LoadResult] = {}
     with tempfile.TemporaryDirectory(prefix="rampart-load-") as tmp:
-        for i, config in enumerate(configs, 1):
-            progress(f"load {i}/{len(configs)}: {config.name} ({users} users, {duration_s:g}s)")
-            results[config.name] = await run_one(
-                config, duration_s=duration_s, users=users, workdir=Path(tmp)
-            )
-            r = results[config.name]
+        for i, target in enumerate(targets, 1):
+            name = target.name if isinstance(target, LayerConfig) else target
+            progress(f"load {i}/{len(targets)}: {name} ({users} users, {duration_s:g}s)")
+            results[name] = await run_one(name, duration_s=duration_s, users=users, workdir=Path(tmp))
+            r = results[name]
             progress(f"  {r.rps:.0f} req/s, p50 {r.p50_ms:g} ms, p95 {r.p95_ms:g} ms, "
                      f"p99 {r.p99_ms:g} ms, failures {r.failure_ratio:.2%}")
     if out is not None:
