@@ -14,8 +14,10 @@ import random
 from locust import FastHttpUser, between, events, task
 from locust.env import Environment
 
-CATEGORIES = ("shoes", "books", "garden", "kitchen", "toys")
-WORDS = ("lamp", "kettle", "boots", "novel", "shovel", "puzzle")
+CATEGORIES = ("books", "electronics", "garden", "kitchen")
+WORDS = ("Hub", "Can", "Knife", "Pan", "Keyboard", "Shears")
+DOCS = ("readme.txt", "shipping.txt", "returns.md", "guides/getting-started.md")
+UPLOADS = ("report.pdf", "logo.png", "invoice-1001.txt")
 NAMES = ("Alice", "Bob", "Chloé", "O'Brien", "Zoë")
 _counter = itertools.count()
 
@@ -50,7 +52,7 @@ class LabVisitor(FastHttpUser):
 
     @task(3)
     def order(self) -> None:
-        self._get(f"/api/orders?id={random.randint(1, 5)}", "GET /api/orders")
+        self._get(f"/api/orders?id={random.randint(1, 7)}", "GET /api/orders")
 
     @task(2)
     def search(self) -> None:
@@ -59,6 +61,14 @@ class LabVisitor(FastHttpUser):
     @task(2)
     def greet(self) -> None:
         self._get(f"/greet?name={random.choice(NAMES)}", "GET /greet")
+
+    @task(1)
+    def files(self) -> None:
+        self._get(f"/api/files?name={random.choice(DOCS)}", "GET /api/files")
+
+    @task(1)
+    def checksum(self) -> None:
+        self._get(f"/api/checksum?file={random.choice(UPLOADS)}", "GET /api/checksum")
 
     @task(1)
     def calc(self) -> None:
