@@ -1,0 +1,1 @@
+"""The lab's databases: MongoDB (:mod:`.mongo`) and SQL (:mod:`.sql`)."""
