@@ -38,7 +38,7 @@ class RawRequest:
     server_ip: str = "127.0.0.1"
     server_port: int = 80
     request_id: str = ""
-    body_truncated: bool = False  # over the inspection limit and passed uninspected
+    body_truncated: bool = False  # body over the inspection limit: engines see only its first part
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -104,7 +104,11 @@ class EngineSettings:
 
 class InspectionEngine(Protocol):
     """What the proxy needs from an engine. ``inspect`` is synchronous CPU work; the proxy
-    decides whether to run it on the loop or in a worker."""
+    decides whether to run it on the loop or in a worker.
+
+    Optional attributes the proxy reads with ``getattr``: ``slow: bool`` (always inspect in
+    the worker pool) and ``thread_safe: bool`` (may run concurrently in several threads;
+    otherwise the proxy serialises its calls)."""
 
     name: str
 

@@ -1,0 +1,59 @@
+"""Inspection engines by name, imported lazily.
+
+``create_engine("native", settings)`` imports :mod:`gateway.engines.native` only when asked,
+so ``rampart --help`` and a gateway running the native engine never load libmodsecurity.
+An engine class is constructed as ``Engine(settings: EngineSettings)`` and satisfies
+:class:`gateway.model.InspectionEngine`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import cast
+
+from gateway.model import EngineSettings, InspectionEngine
+
+__all__ = ["UnknownEngineError", "create_engine", "names", "register"]
+
+# name -> "module:Class"
+_REGISTRY: dict[str, str] = {
+    "native": "gateway.engines.native:NativeEngine",
+    "crs": "gateway.engines.crs:CrsEngine",
+    "testing": "gateway.engines.testing:LiteralEngine",
+}
+
+
+class UnknownEngineError(ValueError):
+    """No engine is registered under that name."""
+
+
+def register(name: str, target: str) -> None:
+    """Register ``"module:Class"`` under ``name`` (replacing any earlier one)."""
+    module, sep, attr = target.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"engine target must look like 'package.module:Class', got {target!r}")
+    _REGISTRY[name] = target
+
+
+def names() -> tuple[str, ...]:
+    """Registered engine names, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def create_engine(name: str, settings: EngineSettings) -> InspectionEngine:
+    """Import and construct the engine registered as ``name``."""
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise UnknownEngineError(f"unknown engine {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise UnknownEngineError(
+                f"engine {name!r} is registered but {module_name} is not built"
+            ) from None
+        raise
+    factory = getattr(module, attr)
+    return cast(InspectionEngine, factory(settings))

@@ -1,0 +1,122 @@
+"""``rampart gateway``: the perimeter reverse proxy (DESIGN.md contract options and more).
+
+Kept light to import: everything heavy is imported inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def _engines(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "gateway",
+        help="run the perimeter WAF reverse proxy",
+        description="Reverse proxy with rule engines, hardening, rate limits, audit log and metrics. "
+        "Flags override RAMPART_GATEWAY_* environment variables, which override --config.",
+    )
+    p.add_argument(
+        "--upstream", metavar="URL", help="base URL of the protected app, e.g. http://127.0.0.1:8000"
+    )
+    p.add_argument("--port", type=int, metavar="N", help="listen port (0: any free port; default 8080)")
+    p.add_argument("--host", metavar="ADDR", help="listen address (default 127.0.0.1)")
+    p.add_argument(
+        "--engine",
+        dest="engines",
+        metavar="NAMES",
+        type=_engines,
+        help="engines, comma-separated: the first enforces, the others shadow (default native)",
+    )
+    p.add_argument("--mode", choices=("detect", "block"), help="detect: forward and log; block: refuse (403)")
+    p.add_argument(
+        "--harness",
+        action="store_true",
+        default=None,
+        help="add X-Rampart-Waf verdict headers (measurement only, never in production)",
+    )
+    p.add_argument("--paranoia", type=int, metavar="N", help="rule paranoia level 1-4")
+    p.add_argument("--threshold", type=int, metavar="N", help="anomaly score at which a request is blocked")
+    p.add_argument("--config", metavar="FILE", help="gateway.toml (see docs/GATEWAY.md)")
+    p.add_argument(
+        "--audit-log", dest="audit_path", metavar="PATH", help="write incidents as JSON lines to this file"
+    )
+    p.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="N",
+        help="serve /healthz and /metrics on this loopback port (0: any)",
+    )
+    p.add_argument(
+        "--rate-limit-store",
+        dest="rate_store",
+        metavar="STORE",
+        help="enable rate limiting with this store: memory or redis://host:port/db",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        metavar="CIDR",
+        action="append",
+        help="believe X-Forwarded-For from this address or CIDR (repeatable)",
+    )
+    p.set_defaults(func=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        key: getattr(args, key)
+        for key in (
+            "upstream",
+            "port",
+            "host",
+            "engines",
+            "mode",
+            "harness",
+            "paranoia",
+            "threshold",
+            "admin_port",
+            "trusted_proxies",
+        )
+    }
+    nested: dict[str, dict[str, Any]] = {}
+    if args.audit_path is not None:
+        nested["audit"] = {"path": args.audit_path}
+    if args.rate_store is not None:
+        nested["rate_limit"] = {"enabled": True, "store": args.rate_store}
+    return {**overrides, **nested}
+
+
+def _settings(config: str | None, overrides: dict[str, Any]) -> Any:
+    """Nested CLI values (audit path, rate-limit store) replace single keys of their section,
+    so the rest of the section still comes from the file or the environment."""
+    from gateway.config import load_settings
+
+    flat = {k: v for k, v in overrides.items() if k not in ("audit", "rate_limit")}
+    base = load_settings(config, **flat)
+    sections = {
+        name: getattr(base, name).model_copy(update=overrides[name]).model_dump()
+        for name in ("audit", "rate_limit")
+        if name in overrides
+    }
+    return load_settings(config, **flat, **sections) if sections else base
+
+
+def run(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError
+
+    try:
+        settings = _settings(args.config, _overrides(args))
+    except ConfigError as exc:
+        print(f"rampart gateway: {exc}", file=sys.stderr)
+        return 2
+    from gateway.app import serve
+
+    return serve(settings)

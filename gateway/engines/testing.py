@@ -1,0 +1,100 @@
+"""A tiny engine for tests and benchmarks: flags configurable literals.
+
+It ships with the package so the proxy's tests (and anyone else's) can exercise every
+verdict path without the real rule engines. Each literal found (case-insensitive) in the
+decoded request target, a header value or the body adds ``score_per_match``; at or above
+the threshold the request is blocked in block mode and flagged in detect mode.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import unquote_to_bytes
+
+from gateway.model import Decision, EngineSettings, RawRequest, RuleMatch, Verdict
+
+__all__ = ["DEFAULT_LITERALS", "LiteralEngine"]
+
+DEFAULT_LITERALS: tuple[str, ...] = ("<script", "' or '1'='1", "$ne", "../", "rmp-test-attack")
+
+
+class LiteralEngine:
+    """Flags literals. ``raise_on`` makes ``inspect`` raise when it appears (fail-open tests);
+    ``delay`` burns that many seconds per request (slow-engine tests); ``slow``, when given, tells
+    the proxy where to run it (``True``: off the event loop)."""
+
+    slow: bool
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        literals: tuple[str, ...] = DEFAULT_LITERALS,
+        score_per_match: int = 5,
+        raise_on: str | None = "rmp-test-crash",
+        delay: float = 0.0,
+        slow: bool | None = None,
+        name: str = "testing",
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.literals = tuple(lit.lower() for lit in literals)
+        self.score_per_match = score_per_match
+        self.raise_on = raise_on.lower() if raise_on else None
+        self.delay = delay
+        if slow is not None:  # left unset, the proxy judges by measured inspection time
+            self.slow = slow
+        self.inspected = 0
+        self.last: RawRequest | None = None
+
+    def _targets(self, request: RawRequest) -> list[tuple[str, str]]:
+        body = request.body[: self.settings.body_limit]
+        return [
+            ("REQUEST_URI", unquote_to_bytes(request.target.replace("+", " ")).decode("utf-8", "replace")),
+            *((f"REQUEST_HEADERS:{k.lower()}", v) for k, v in request.headers),
+            ("REQUEST_BODY", body.decode("utf-8", "replace")),
+        ]
+
+    def inspect(self, request: RawRequest) -> Verdict:
+        start = time.perf_counter()
+        self.inspected += 1
+        self.last = request
+        if self.delay:
+            deadline = start + self.delay
+            while time.perf_counter() < deadline:
+                pass
+        matches: list[RuleMatch] = []
+        for target, value in self._targets(request):
+            low = value.lower()
+            if self.raise_on and self.raise_on in low:
+                raise RuntimeError("testing engine asked to crash")
+            for index, literal in enumerate(self.literals):
+                pos = low.find(literal)
+                if pos >= 0:
+                    matches.append(
+                        RuleMatch(
+                            rule_id=f"T{100 + index}",
+                            attack_class="anomaly",
+                            message=f"literal {literal!r}",
+                            severity="critical",
+                            score=self.score_per_match,
+                            target=target,
+                            matched=value[max(0, pos - 40) : pos + len(literal) + 40],
+                        )
+                    )
+        score = sum(m.score for m in matches)
+        threshold = self.settings.threshold
+        decision: Decision = "allow"
+        if score >= threshold:
+            decision = "block" if self.settings.mode == "block" else "detect"
+        return Verdict(
+            engine=self.name,
+            decision=decision,
+            score=score,
+            threshold=threshold,
+            matches=tuple(matches),
+            elapsed_us=(time.perf_counter() - start) * 1e6,
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""

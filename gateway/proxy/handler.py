@@ -1,0 +1,427 @@
+"""The reverse-proxy request handler.
+
+Per request, in order: request id; method, target and header limits; rate limits; body
+(buffered up to the inspection limit); every engine's verdict; audit; then either the
+gateway's own 403 page (block mode, enforcing engine blocks: the upstream never sees the
+request) or the request forwarded over the one pooled upstream session, the response
+streamed back as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.audit import AuditLog, incidents_for, log_event
+from gateway.config import GatewaySettings
+from gateway.hardening import Rejection, check_body_length, check_request, harden_response_headers
+from gateway.metrics import GatewayMetrics
+from gateway.model import Decision, RawRequest, Verdict
+from gateway.proxy.headers import ClientAddress, TrustedProxies, strip_hop_by_hop
+from gateway.proxy.inspection import EngineRunner
+from gateway.proxy.pages import error_page
+from gateway.proxy.websocket import handshake_free, is_websocket_upgrade, relay
+from gateway.ratelimit import RateLimiter, quota_headers
+from rampart.requestid import HEADER as REQUEST_ID
+from rampart.requestid import ensure_request_id
+from rampart.verdicts import RASP_HEADER, WAF_HEADER, format_waf_header
+
+__all__ = ["Gateway", "ProxyHandler"]
+
+logger = logging.getLogger("gateway.proxy")
+
+# Request headers the gateway replaces or that must not reach the upstream as sent.
+_REPLACED = frozenset(
+    {
+        "content-length",
+        "expect",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "x-real-ip",
+    }
+)
+_RESPONSE_DROP = frozenset({"x-request-id"})
+# Request body codings aiohttp's parser decodes before the handler reads the body; the body
+# then goes upstream decoded, without the header (and the engines inspect decoded bytes).
+_DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
+_OUTCOMES = ("forwarded", "blocked", "rejected", "rate_limited", "upstream_error")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _RelayedResponse(web.StreamResponse):
+    """A streamed response whose head goes out with the first body chunk (or at EOF), so
+    a small response costs one socket write instead of two; still never buffered."""
+
+    _send_headers_immediately = False
+
+
+@dataclass
+class Gateway:
+    """Everything one gateway app holds; the session is opened by the app's cleanup context."""
+
+    settings: GatewaySettings
+    metrics: GatewayMetrics
+    runner: EngineRunner
+    audit: AuditLog
+    limiter: RateLimiter | None = None
+    session: aiohttp.ClientSession | None = None
+    trusted: TrustedProxies = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.trusted = TrustedProxies(self.settings.trusted_proxies)
+
+
+def _effective(decision: Decision, mode: str) -> Decision:
+    return "detect" if decision == "block" and mode == "detect" else decision
+
+
+class ProxyHandler:
+    """``await handler.handle(request)`` serves one proxied request."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        s = gateway.settings
+        self.settings = s
+        self.base = s.upstream
+        drop = set(_REPLACED)
+        if not s.preserve_host:
+            drop.add("host")
+        self._drop_request = frozenset(drop)
+        self._drop_response = (
+            _RESPONSE_DROP | {WAF_HEADER.lower()} | (frozenset() if s.harness else {RASP_HEADER.lower()})
+        )
+        m = gateway.metrics
+        self._outcome = {o: m.requests.labels(o) for o in _OUTCOMES}
+
+    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Security headers on every response the app sends (its own pages included)."""
+        harden_response_headers(self.settings.headers, response.headers)
+
+    # -- refusals -----------------------------------------------------------------------
+
+    def _refuse(
+        self,
+        request: web.BaseRequest,
+        status: int,
+        outcome: str,
+        reason: str,
+        headers: dict[str, str],
+        *,
+        close: bool = False,
+    ) -> web.Response:
+        self._outcome[outcome].inc()
+        if outcome == "rejected":
+            self.gw.metrics.rejected.labels(reason).inc()
+        if self.settings.harness and outcome in ("rejected", "rate_limited"):
+            # refused before any engine ran: the perimeter stopped it, in either mode
+            prefix = "ratelimit" if outcome == "rate_limited" else "hardening"
+            headers = {**headers, WAF_HEADER: format_waf_header("block", 0, [f"{prefix}.{reason}"])}
+        resp = error_page(status, headers[REQUEST_ID], accept=request.headers.get("Accept", ""), close=close)
+        resp.headers.update(headers)
+        return resp
+
+    def _reject(
+        self, request: web.BaseRequest, rejection: Rejection, headers: dict[str, str]
+    ) -> web.Response:
+        log_event(
+            logger,
+            logging.INFO,
+            "rejected",
+            request_id=headers[REQUEST_ID],
+            reason=rejection.reason,
+            status=rejection.status,
+            client=request.remote,
+        )
+        return self._refuse(
+            request, rejection.status, "rejected", rejection.reason, headers, close=request.body_exists
+        )
+
+    # -- body ---------------------------------------------------------------------------
+
+    async def _read_body(self, request: web.BaseRequest) -> tuple[bytes, bool]:
+        """The buffered body and whether more remains unread (oversize, passed uninspected)."""
+        if not request.body_exists:
+            return b"", False
+        limit = self.settings.limits.max_body_bytes
+        buf = bytearray()
+        async with asyncio.timeout(self.settings.timeouts.client_body):
+            while len(buf) <= limit:
+                chunk = await request.content.read(limit + 1 - len(buf))
+                if not chunk:
+                    return bytes(buf), False
+                buf += chunk
+        if self.settings.limits.oversize_body == "reject":
+            raise _BodyTooLarge
+        return bytes(buf), True
+
+    @staticmethod
+    async def _stream_body(prefix: bytes, content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+        yield prefix
+        async for chunk in content.iter_any():
+            yield chunk
+
+    # -- verdicts -----------------------------------------------------------------------
+
+    def _record(self, verdicts: tuple[Verdict, ...], request_id: str, blocked: bool, client: str) -> None:
+        mode = self.settings.mode
+        limit = self.settings.audit.max_per_request
+        incidents = []
+        for index, verdict in enumerate(verdicts):
+            if verdict.decision == "allow":
+                continue
+            action = ("block" if blocked else _effective(verdict.decision, mode)) if index == 0 else "detect"
+            incidents += incidents_for(verdict, request_id=request_id, action=action, limit=limit)
+            log_event(
+                logger,
+                logging.INFO,
+                "blocked" if index == 0 and blocked else "detected",
+                request_id=request_id,
+                engine=verdict.engine,
+                role="enforce" if index == 0 else "shadow",
+                score=verdict.score,
+                rules=",".join(verdict.rule_ids),
+                client=client,
+            )
+        if incidents:
+            self.gw.audit.submit(incidents)
+
+    def _verdict_headers(self, verdicts: tuple[Verdict, ...]) -> dict[str, str]:
+        mode = self.settings.mode
+        out = {}
+        for index, (named, verdict) in enumerate(zip(self.gw.runner.engines, verdicts, strict=True)):
+            value = format_waf_header(_effective(verdict.decision, mode), verdict.score, verdict.rule_ids)
+            if index == 0:
+                out[WAF_HEADER] = value
+            out[named.header] = value
+        return out
+
+    # -- the handler --------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        start = time.perf_counter()
+        s = self.settings
+        rid = ensure_request_id(request.headers.get(REQUEST_ID))
+        extra: dict[str, str] = {REQUEST_ID: rid}
+        method = request.method
+        rejection = check_request(s.limits, method, request.raw_path, request.headers.items())
+        if rejection is not None:
+            return self._reject(request, rejection, extra)
+        client = self.gw.trusted.resolve(request.remote, request.headers.getall("X-Forwarded-For", ()))
+        path = request.path
+        limiter = self.gw.limiter
+        if limiter is not None:
+            quota = await limiter.check(client.ip, method, path)
+            if quota is not None:
+                extra.update(quota_headers(quota))
+                if not quota.allowed:
+                    self.gw.metrics.rate_limited.labels(quota.rule).inc()
+                    log_event(
+                        logger,
+                        logging.INFO,
+                        "rate_limited",
+                        request_id=rid,
+                        rule=quota.rule,
+                        client=client.ip,
+                    )
+                    return self._refuse(
+                        request, 429, "rate_limited", quota.rule, extra, close=request.body_exists
+                    )
+        rejection = check_body_length(s.limits, request.content_length)
+        if rejection is not None:
+            return self._reject(request, rejection, extra)
+        try:
+            body, more = await self._read_body(request)
+        except _BodyTooLarge:
+            return self._reject(request, Rejection(413, "body_size"), extra)
+        except TimeoutError:
+            return self._reject(request, Rejection(408, "body_timeout"), extra)
+        except web.RequestPayloadError:
+            return self._reject(request, Rejection(400, "body_malformed"), extra)
+
+        raw = self._raw_request(request, body, more, client, rid)
+        verdicts = await self.gw.runner.inspect(raw)
+        blocked = s.mode == "block" and verdicts[0].decision == "block"
+        if any(v.decision != "allow" for v in verdicts):
+            self._record(verdicts, rid, blocked, client.ip)
+        if s.harness:
+            extra.update(self._verdict_headers(verdicts))
+        if blocked:
+            return self._refuse(request, 403, "blocked", "engine", extra, close=more)
+
+        headers = self._upstream_headers(request, client, rid)
+        url = URL(self.base + request.raw_path, encoded=True)
+        if is_websocket_upgrade(request):
+            return await self._websocket(request, url, headers, extra)
+        data: bytes | AsyncIterator[bytes] | None = None
+        if more:
+            data = self._stream_body(body, request.content)
+        elif request.body_exists:
+            data = body
+        return await self._forward(
+            request, url=url, headers=headers, data=data, extra=extra, client=client, start=start
+        )
+
+    def _raw_request(
+        self, request: web.BaseRequest, body: bytes, more: bool, client: ClientAddress, rid: str
+    ) -> RawRequest:
+        transport = request.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        sock = transport.get_extra_info("sockname") if transport is not None else None
+        limit = self.settings.limits.max_body_bytes
+        return RawRequest(
+            method=request.method,
+            target=request.raw_path,
+            headers=tuple(request.headers.items()),
+            body=body[:limit] if more else body,
+            http_version=f"{request.version.major}.{request.version.minor}",
+            client_ip=client.ip,
+            client_port=peer[1] if isinstance(peer, tuple) else 0,
+            server_ip=sock[0] if isinstance(sock, tuple) else "",
+            server_port=sock[1] if isinstance(sock, tuple) else 0,
+            request_id=rid,
+            body_truncated=more,
+        )
+
+    def _upstream_headers(
+        self, request: web.BaseRequest, client: ClientAddress, rid: str
+    ) -> CIMultiDict[str]:
+        headers = CIMultiDict(strip_hop_by_hop(request.headers.items(), also=self._drop_request))
+        if client.trusted_peer:
+            for name in ("Forwarded", "X-Real-IP"):
+                for value in request.headers.getall(name, ()):
+                    headers.add(name, value)
+        proto = request.headers.get("X-Forwarded-Proto") if client.trusted_peer else None
+        host = request.headers.get("X-Forwarded-Host") if client.trusted_peer else None
+        coding = request.headers.get("Content-Encoding", "")
+        if coding.isascii() and coding.lower() in _DECODED:
+            headers.popall("Content-Encoding", None)
+        headers["X-Forwarded-For"] = client.forwarded_for
+        headers["X-Forwarded-Proto"] = proto or request.scheme
+        if host or request.host:
+            headers["X-Forwarded-Host"] = host or request.host
+        headers[REQUEST_ID] = rid
+        return headers
+
+    def _response_headers(self, upstream: aiohttp.ClientResponse, extra: dict[str, str]) -> CIMultiDict[str]:
+        headers = CIMultiDict(strip_hop_by_hop(upstream.headers.items(), also=self._drop_response))
+        for name in [k for k in headers if k.lower().startswith("x-rampart-waf-")]:
+            headers.popall(name, None)
+        headers.update(extra)
+        return headers
+
+    async def _forward(
+        self,
+        request: web.Request,
+        *,
+        url: URL,
+        headers: CIMultiDict[str],
+        data: bytes | AsyncIterator[bytes] | None,
+        extra: dict[str, str],
+        client: ClientAddress,
+        start: float,
+    ) -> web.StreamResponse:
+        session = self.gw.session
+        assert session is not None, "the upstream session opens with the app"
+        method = request.method
+        retries = 1 if method in ("GET", "HEAD", "OPTIONS") and not isinstance(data, AsyncIterator) else 0
+        while True:
+            try:
+                async with session.request(
+                    method, url, headers=headers, data=data, allow_redirects=False
+                ) as upstream:
+                    return await self._relay(request, upstream, extra, client, start)
+            except aiohttp.ServerDisconnectedError:
+                if retries:
+                    retries -= 1  # a pooled keep-alive connection the upstream had closed
+                    continue
+                return self._upstream_failed(request, 502, "disconnected", extra)
+            except TimeoutError:
+                return self._upstream_failed(request, 504, "timeout", extra)
+            except aiohttp.ClientConnectorError:
+                return self._upstream_failed(request, 502, "connect", extra)
+            except aiohttp.ClientError:
+                return self._upstream_failed(request, 502, "protocol", extra)
+
+    def _upstream_failed(
+        self, request: web.BaseRequest, status: int, kind: str, extra: dict[str, str]
+    ) -> web.Response:
+        self.gw.metrics.upstream_errors.labels(kind).inc()
+        log_event(
+            logger, logging.WARNING, "upstream_failed", request_id=extra[REQUEST_ID], kind=kind, status=status
+        )
+        return self._refuse(request, status, "upstream_error", kind, extra)
+
+    async def _relay(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        extra: dict[str, str],
+        client: ClientAddress,
+        start: float,
+    ) -> web.StreamResponse:
+        limiter = self.gw.limiter
+        if limiter is not None:
+            await limiter.record_status(client.ip, request.method, request.path, upstream.status)
+        resp = _RelayedResponse(
+            status=upstream.status, reason=upstream.reason, headers=self._response_headers(upstream, extra)
+        )
+        await resp.prepare(request)
+        self.gw.metrics.latency.observe(time.perf_counter() - start)
+        self._outcome["forwarded"].inc()
+        try:
+            async for chunk in upstream.content.iter_any():
+                await resp.write(chunk)
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+            if isinstance(exc, ConnectionResetError):
+                return resp  # the client went away; the pooled upstream connection is dropped
+            self.gw.metrics.upstream_errors.labels("mid_stream").inc()
+            log_event(
+                logger,
+                logging.WARNING,
+                "upstream_failed",
+                request_id=extra[REQUEST_ID],
+                kind="mid_stream",
+                error=type(exc).__name__,
+            )
+            if request.transport is not None:
+                request.transport.abort()  # the client must see a truncated response, not a short one
+            return resp
+        await resp.write_eof()
+        return resp
+
+    async def _websocket(
+        self, request: web.Request, url: URL, headers: CIMultiDict[str], extra: dict[str, str]
+    ) -> web.StreamResponse:
+        session = self.gw.session
+        assert session is not None
+        protocols = [
+            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
+        ]
+        try:
+            upstream = await session.ws_connect(
+                url,
+                headers=CIMultiDict(handshake_free(list(headers.items()))),
+                protocols=protocols,
+            )
+        except TimeoutError:
+            return self._upstream_failed(request, 504, "timeout", extra)
+        except aiohttp.WSServerHandshakeError:
+            return self._upstream_failed(request, 502, "websocket_handshake", extra)
+        except aiohttp.ClientError:
+            return self._upstream_failed(request, 502, "connect", extra)
+        self._outcome["forwarded"].inc()
+        return await relay(request, upstream, extra)

@@ -1,0 +1,170 @@
+"""Running the configured engines on one request.
+
+The first engine enforces, the others shadow; all of them see every request. ``inspect`` is
+synchronous CPU work: requests whose body is at most ``inline_body_bytes`` run inline on the
+event loop (cheaper than a thread hop for the common small request); larger bodies, engines
+that set ``slow = True``, and engines that say nothing (no ``slow`` attribute) whose inline
+inspections mostly take longer than ``offload_after_us`` (a moving share, so such an engine
+that proves slow moves off the loop by itself, for good) run in a bounded thread pool, so one slow
+inspection cannot stall every other connection. An engine is called from several threads at
+once only when it sets ``thread_safe = True``; otherwise a per-engine lock serialises its
+calls. Any exception fails open: the request is allowed, the failure counted and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+
+from gateway.audit import log_event
+from gateway.config import EngineRunSettings
+from gateway.metrics import GatewayMetrics
+from gateway.model import InspectionEngine, RawRequest, Verdict
+
+__all__ = ["EngineRunner", "NamedEngine"]
+
+logger = logging.getLogger("gateway.engines")
+
+
+class NamedEngine:
+    """An engine under its configured name (``native``, ``crs``), with its call guard."""
+
+    __slots__ = (
+        "adaptive",
+        "count_lock",
+        "engine",
+        "guard",
+        "header",
+        "in_pool",
+        "name",
+        "offload",
+        "shared",
+        "slow_share",
+    )
+
+    def __init__(self, name: str, engine: InspectionEngine) -> None:
+        self.name = name
+        self.engine = engine
+        self.header = "X-Rampart-Waf-" + "-".join(p.capitalize() for p in name.replace("_", "-").split("-"))
+        self.offload: bool = bool(getattr(engine, "slow", False))
+        self.adaptive = not hasattr(engine, "slow")  # an engine that says where it runs is believed
+        self.slow_share = 0.0  # moving share of inline inspections slower than offload_after_us
+        self.shared = bool(getattr(engine, "thread_safe", False))
+        self.guard: AbstractContextManager[object] = nullcontext() if self.shared else threading.Lock()
+        self.in_pool = 0  # calls submitted to the pool and not yet finished
+        self.count_lock = threading.Lock()
+
+
+class EngineRunner:
+    def __init__(
+        self,
+        engines: Sequence[NamedEngine],
+        settings: EngineRunSettings,
+        metrics: GatewayMetrics,
+        *,
+        threshold: int,
+    ) -> None:
+        if not engines:
+            raise ValueError("at least one engine is needed")
+        self.engines = tuple(engines)
+        self.settings = settings
+        self.metrics = metrics
+        self.threshold = threshold
+        self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rampart-engine")
+        self._timers = {
+            (e.name, where): metrics.engine_seconds.labels(e.name, where)
+            for e in self.engines
+            for where in ("inline", "pool")
+        }
+        self._verdicts = {
+            (e.name, d): metrics.verdicts.labels(e.name, d)
+            for e in self.engines
+            for d in ("allow", "detect", "block")
+        }
+
+    def _run(self, named: NamedEngine, request: RawRequest, where: str) -> Verdict:
+        """One engine, failing open."""
+        start = time.perf_counter()
+        try:
+            with named.guard:
+                verdict = named.engine.inspect(request)
+        except Exception as exc:  # fail open: a broken engine must not take the site down
+            verdict = Verdict(
+                engine=named.name,
+                decision="allow",
+                score=0,
+                threshold=self.threshold,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        elapsed = time.perf_counter() - start
+        if where == "inline" and named.adaptive:
+            self._track(named, elapsed * 1e6)
+        self._timers[(named.name, where)].observe(elapsed)
+        self._verdicts[(named.name, verdict.decision)].inc()
+        if verdict.error is not None:
+            self.metrics.engine_errors.labels(named.name).inc()
+            log_event(
+                logger,
+                logging.WARNING,
+                "engine_failed_open",
+                engine=named.name,
+                request_id=request.request_id,
+                error=verdict.error,
+            )
+        return verdict
+
+    def _track(self, named: NamedEngine, sample_us: float) -> None:
+        """Moving share (weight 0.1) of inline inspections slower than ``offload_after_us``;
+        past one half the engine moves to the pool for good. A share, not a mean: the OS
+        preempting the process mid-inspection makes rare huge samples, which must not move
+        a fast engine. Pool runs are not sampled: their time includes waiting for the GIL."""
+        over = 1.0 if sample_us > self.settings.offload_after_us else 0.0
+        named.slow_share += (over - named.slow_share) * 0.1
+        if named.slow_share > 0.5 and not named.offload:
+            named.offload = True
+            log_event(logger, logging.INFO, "engine_offloaded", engine=named.name, last_us=f"{sample_us:.0f}")
+
+    async def inspect(self, request: RawRequest) -> tuple[Verdict, ...]:
+        """Every engine's verdict, the enforcing engine's first.
+
+        An engine that is not thread-safe and has a call in the pool goes to the pool too: run
+        inline, it would wait for that call's lock on the event loop."""
+        big = len(request.body) > self.settings.inline_body_bytes
+        pooled = [big or e.offload or (e.in_pool > 0 and not e.shared) for e in self.engines]
+        if not any(pooled):
+            return tuple(self._run(e, request, "inline") for e in self.engines)
+        loop = asyncio.get_running_loop()
+        jobs: list[asyncio.Future[Verdict] | None] = []
+        for named, off in zip(self.engines, pooled, strict=True):
+            if off:
+                with named.count_lock:
+                    named.in_pool += 1
+                jobs.append(loop.run_in_executor(self._pool, self._run_pooled, named, request))
+            else:
+                jobs.append(None)
+        out: list[Verdict] = []
+        for named, job in zip(self.engines, jobs, strict=True):
+            out.append(await job if job is not None else self._run(named, request, "inline"))
+        return tuple(out)
+
+    def _run_pooled(self, named: NamedEngine, request: RawRequest) -> Verdict:
+        """In a worker thread; the count drops when the call has really finished (a cancelled
+        request does not stop the thread)."""
+        try:
+            return self._run(named, request, "pool")
+        finally:
+            with named.count_lock:
+                named.in_pool -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for named in self.engines:
+            try:
+                named.engine.close()
+            except Exception as exc:
+                log_event(logger, logging.WARNING, "engine_close_failed", engine=named.name, error=exc)

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gateway.app import build_gateway, create_app
+from gateway.config import GatewaySettings, load_settings
+from gateway.engines.testing import LiteralEngine
+from gateway.proxy import Gateway
+from gateway.proxy.inspection import NamedEngine
+from tests.gateway.proxy.upstream import create_upstream
+
+
+@dataclass
+class Upstream:
+    url: str
+    app: web.Application
+    server: TestServer
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    host: str
+    port: int
+    gateway: Gateway
+    settings: GatewaySettings
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    app = create_upstream()
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield Upstream(str(server.make_url("")).rstrip("/"), app, server)
+    finally:
+        await server.close()
+
+
+MakeGateway = Callable[..., Awaitable[RunningGateway]]
+
+
+@pytest.fixture
+async def make_gateway(upstream: Upstream) -> AsyncIterator[MakeGateway]:
+    servers: list[TestServer] = []
+
+    async def start(
+        *, engines: list[NamedEngine] | None = None, upstream_url: str | None = None, **overrides: Any
+    ) -> RunningGateway:
+        overrides.setdefault("engines", ("testing",))
+        settings = load_settings(None, upstream=upstream_url or upstream.url, **overrides)
+        gw = build_gateway(settings, engines=engines)
+        server = TestServer(create_app(settings, gateway=gw), host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        assert server.port is not None
+        return RunningGateway(str(server.make_url("")).rstrip("/"), "127.0.0.1", server.port, gw, settings)
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        yield session
+
+
+def literal_engine(name: str = "testing", **kwargs: Any) -> NamedEngine:
+    from gateway.model import EngineSettings
+
+    mode = kwargs.pop("mode", "detect")
+    return NamedEngine(name, LiteralEngine(EngineSettings(mode=mode), name=name, **kwargs))
+
+
+def literal(named: NamedEngine) -> LiteralEngine:
+    """The test engine inside a :class:`NamedEngine`."""
+    return cast(LiteralEngine, named.engine)
