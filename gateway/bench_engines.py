@@ -1,0 +1,299 @@
+"""Inspection cost of the native and CRS engines on the same requests, in one run.
+
+    .venv/bin/python -m gateway.bench_engines [--engines native,crs] [--rounds 300]
+        [--max-seconds 60] [--paranoia 1] [--json out.json]
+
+Each round inspects every request once with every engine (interleaved, so both engines see
+the same machine load); the table gives median and p95 microseconds per request and, for two
+engines, the ratio of medians. ``crs:N`` measures the CRS engine in N worker processes
+(:mod:`gateway.crs_pool`), inter-process hand-off included.
+
+``--gil`` checks whether an engine releases the GIL while it works: a pure-Python counter
+runs on the main thread alone, then while a worker thread inspects in a loop. A ratio near
+1.0 means the GIL is released (a thread frees the event loop); well below 0.5 means it is
+held (a worker thread only interleaves with the loop, it adds no capacity).
+Bounded in rounds and seconds; it sends no network traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.model import EngineSettings, InspectionEngine, RawRequest
+
+__all__ = ["BENCH_REQUESTS", "Figures", "field_sweep", "gil_ratio", "main", "measure"]
+
+_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Host", "127.0.0.1:8080"),
+    ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) rampart-bench"),
+    ("Accept", "application/json, text/html;q=0.9"),
+    ("Accept-Language", "en-GB,en;q=0.8"),
+)
+
+
+def _json_post(path: str, value: object) -> RawRequest:
+    body = json.dumps(value).encode()
+    headers = (*_HEADERS, ("Content-Type", "application/json"), ("Content-Length", str(len(body))))
+    return RawRequest("POST", path, headers, body)
+
+
+def _comment_of(size: int) -> dict[str, object]:
+    sentence = "these running shoes fit well and the colour is lovely, would buy again. "
+    text = (sentence * (size // len(sentence) + 1))[: max(size - 50, 0)]
+    return {"author": "alice", "rating": 5, "text": text}
+
+
+BENCH_REQUESTS: dict[str, RawRequest] = {
+    "benign GET": RawRequest("GET", "/api/products?category=shoes", _HEADERS),
+    "1 KB JSON POST": _json_post("/api/comments", _comment_of(1024)),
+    "16 KB JSON POST": _json_post("/api/comments", _comment_of(16 * 1024)),
+    "JSON, 100 short fields": _json_post("/api/comments", {f"f{i}": f"value {i}" for i in range(100)}),
+    "attack: SQLi query": RawRequest("GET", "/api/orders/search?item=1'%20OR%20'1'='1", _HEADERS),
+    "attack: XSS query": RawRequest("GET", "/greet?name=%3Cscript%3Ealert(1)%3C/script%3E", _HEADERS),
+    "attack: cmd injection": RawRequest("GET", "/api/checksum?file=a.txt;cat%20/etc/passwd", _HEADERS),
+    "attack: traversal": RawRequest("GET", "/api/files?name=../../etc/passwd", _HEADERS),
+    "attack: JSON NoSQL": _json_post("/api/login", {"username": "admin", "password": {"$ne": "x"}}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    engine: str
+    request: str
+    median_us: float
+    p95_us: float
+    samples: int
+    decision: str
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def measure(
+    engines: dict[str, InspectionEngine],
+    requests: dict[str, RawRequest],
+    *,
+    rounds: int,
+    max_seconds: float,
+    warmup: int = 5,
+) -> list[Figures]:
+    """Interleaved timing of every (engine, request) pair; stops at ``rounds`` or ``max_seconds``."""
+    for _ in range(warmup):
+        for engine in engines.values():
+            for request in requests.values():
+                engine.inspect(request)
+    samples: dict[tuple[str, str], list[float]] = {(e, r): [] for e in engines for r in requests}
+    deadline = time.perf_counter() + max_seconds
+    for _ in range(rounds):
+        if time.perf_counter() > deadline:
+            break
+        for rname, request in requests.items():
+            for ename, engine in engines.items():
+                start = time.perf_counter_ns()
+                engine.inspect(request)
+                samples[(ename, rname)].append((time.perf_counter_ns() - start) / 1000)
+    return [
+        Figures(
+            engine=ename,
+            request=rname,
+            median_us=statistics.median(values),
+            p95_us=_p95(values),
+            samples=len(values),
+            decision=engines[ename].inspect(requests[rname]).decision,
+        )
+        for (ename, rname), values in samples.items()
+        if values
+    ]
+
+
+def field_sweep(
+    engines: dict[str, InspectionEngine], counts: Sequence[int] = (10, 100, 300, 1000), rounds: int = 5
+) -> list[tuple[str, int, int, float]]:
+    """Median µs per request as the number of JSON fields grows: (engine, fields, bytes, µs)."""
+    out: list[tuple[str, int, int, float]] = []
+    for count in counts:
+        request = _json_post("/api/comments", {f"f{i}": f"value {i}" for i in range(count)})
+        for name, engine in engines.items():
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter_ns()
+                engine.inspect(request)
+                times.append((time.perf_counter_ns() - start) / 1000)
+            out.append((name, count, len(request.body), statistics.median(times)))
+    return out
+
+
+def gil_ratio(engine: InspectionEngine, request: RawRequest, seconds: float = 1.0) -> float:
+    """Main-thread Python progress while a worker inspects, relative to running alone."""
+
+    def spin(duration: float) -> int:
+        count, end = 0, time.perf_counter() + duration
+        while time.perf_counter() < end:
+            count += 1
+        return count
+
+    alone = spin(seconds / 2)
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            engine.inspect(request)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        contended = spin(seconds)
+    finally:
+        stop.set()
+        worker.join()
+    alone += spin(seconds / 2)
+    return contended / alone if alone else 0.0
+
+
+def _table(figures: list[Figures], engines: Sequence[str]) -> str:
+    by = {(f.engine, f.request): f for f in figures}
+    requests = list(dict.fromkeys(f.request for f in figures))
+    head = "| request | " + " | ".join(f"{e} median µs | {e} p95 µs | {e} verdict" for e in engines)
+    ratio = len(engines) == 2
+    head += " | ratio " + f"{engines[1]}/{engines[0]} |" if ratio else " |"
+    lines = [head, "|" + "---|" * (1 + 3 * len(engines) + (1 if ratio else 0))]
+    for r in requests:
+        cells = []
+        for e in engines:
+            f = by.get((e, r))
+            cells += [f"{f.median_us:.0f}", f"{f.p95_us:.0f}", f.decision] if f else ["-", "-", "-"]
+        row = f"| {r} | " + " | ".join(cells)
+        if ratio:
+            a, b = by.get((engines[0], r)), by.get((engines[1], r))
+            row += f" | {b.median_us / a.median_us:.1f}x" if a and b and a.median_us > 0 else " | -"
+        lines.append(row + " |")
+    return "\n".join(lines)
+
+
+def _construct(name: str, settings: EngineSettings) -> InspectionEngine:
+    if name.startswith("crs:"):
+        from gateway.engines.crs import CrsEngine
+
+        return CrsEngine(settings, processes=int(name.split(":", 1)[1]))
+    from gateway.engines import create_engine
+
+    return create_engine(name, settings)
+
+
+def _build(
+    names: Sequence[str], settings: EngineSettings, build_timeout: float = 120.0
+) -> tuple[dict[str, InspectionEngine], list[str]]:
+    """Construct each engine in a daemon thread, waiting at most ``build_timeout`` seconds:
+    an engine that fails or hangs is reported and left out, the others are still measured."""
+    built: dict[str, InspectionEngine] = {}
+    problems: list[str] = []
+    for name in names:
+        box: dict[str, InspectionEngine | BaseException] = {}
+
+        def target(name: str = name, box: dict[str, InspectionEngine | BaseException] = box) -> None:
+            try:
+                box["engine"] = _construct(name, settings)
+            except Exception as exc:  # reported below
+                box["engine"] = exc
+
+        worker = threading.Thread(target=target, daemon=True)
+        worker.start()
+        worker.join(build_timeout)
+        result = box.get("engine")
+        if result is None:
+            problems.append(f"{name}: not measured (not built within {build_timeout:.0f} s)")
+        elif isinstance(result, BaseException):
+            problems.append(f"{name}: not measured ({type(result).__name__}: {result})")
+        else:
+            built[name] = result
+    return built, problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.bench_engines",
+        description="Inspection cost of the engines on the same requests.",
+    )
+    parser.add_argument(
+        "--engines", default="native,crs", help="comma-separated engine names (default native,crs)"
+    )
+    parser.add_argument("--rounds", type=int, default=300, help="rounds over all requests (default 300)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=60.0, help="stop measuring after this (default 60)"
+    )
+    parser.add_argument("--paranoia", type=int, default=1)
+    parser.add_argument("--gil", action="store_true", help="also check whether each engine releases the GIL")
+    parser.add_argument("--build-timeout", type=float, default=120.0, help="seconds to wait for an engine")
+    parser.add_argument("--sweep", action="store_true", help="also time 10..1000 JSON fields per request")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    rounds = max(1, min(args.rounds, 100_000))
+    max_seconds = max(1.0, min(args.max_seconds, 600.0))
+
+    settings = EngineSettings(mode="block", paranoia=args.paranoia)
+    names = [n.strip() for n in args.engines.split(",") if n.strip()]
+    engines, problems = _build(names, settings, max(1.0, args.build_timeout))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not engines:
+        return 1
+    try:
+        started = time.perf_counter()
+        figures = measure(engines, BENCH_REQUESTS, rounds=rounds, max_seconds=max_seconds)
+        took = time.perf_counter() - started
+        measured = [n for n in names if n in engines]
+        load = os.getloadavg()
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+            f"{platform.python_implementation()} {platform.python_version()}, "
+            f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (after the run)"
+        )
+        print(f"paranoia {args.paranoia}, {figures[0].samples} rounds in {took:.1f} s\n")
+        print(_table(figures, measured))
+        sweep: list[tuple[str, int, int, float]] = []
+        if args.sweep:
+            sweep = field_sweep(engines)
+            print("\n| engine | JSON fields | body bytes | median µs |\n|---|---|---|---|")
+            for name, count, size, median in sweep:
+                print(f"| {name} | {count} | {size} | {median:.0f} |")
+        gil: dict[str, float] = {}
+        if args.gil:
+            print()
+            for name, engine in engines.items():
+                gil[name] = gil_ratio(engine, BENCH_REQUESTS["1 KB JSON POST"])
+                print(f"{name}: main-thread progress with a worker inspecting = {gil[name]:.2f} of alone")
+        if args.json:
+            payload = {
+                "paranoia": args.paranoia,
+                "load_average": load,
+                "figures": [_asdict(f) for f in figures],
+                "gil_ratio": gil,
+                "field_sweep": [
+                    {"engine": n, "fields": c, "bytes": b, "median_us": m} for n, c, b, m in sweep
+                ],
+            }
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, indent=2)
+    finally:
+        for engine in engines.values():
+            engine.close()
+    return 0
+
+
+def _asdict(f: Figures) -> dict[str, object]:
+    return {name: getattr(f, name) for name in Figures.__slots__}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
