@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Blocked", "GuardConfigError"]
 
 
-class Blocked(Exception):  # noqa: N818 - the name is the contract ("inprocess.errors.Blocked")
+class Blocked(Exception):
     """A sink call refused by the guard's policy. ``incident`` is the request id."""
 
     def __init__(self, detection: Detection, *, sink: str, operation: str, incident: str) -> None:

@@ -1,0 +1,179 @@
+"""Guard configuration: pydantic-settings from ``RAMPART_GUARD_*`` environment variables and
+an optional TOML file.
+
+Precedence: explicit keyword arguments > environment > TOML file > defaults. Nested keys use
+``__`` in the environment, e.g. ``RAMPART_GUARD_DETECTORS__SQL__ACTION=log``. A TOML file
+holds the same keys at top level or under a ``[guard]`` table::
+
+    mode = "block"
+    [detectors.shell]
+    action = "block_session"
+    [webhook]
+    url = "http://127.0.0.1:9000/hook"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from inprocess.errors import GuardConfigError
+
+__all__ = [
+    "KNOWN_DETECTORS",
+    "SINK_ONLY_DETECTORS",
+    "Action",
+    "DetectorPolicy",
+    "GuardSettings",
+    "Mode",
+    "WebhookSettings",
+    "load_settings",
+]
+
+Mode = Literal["off", "detect", "block"]
+KNOWN_DETECTORS: frozenset[str] = frozenset(
+    {
+        "sql",
+        "shell",
+        "nosql",
+        "ssrf",
+        "path",
+        "template",
+        "code",
+        "deserialization",
+        "prompt",
+        "xss",
+        "stored_xss",
+    }
+)
+# detectors that still judge a sink call when no request is being served
+SINK_ONLY_DETECTORS: frozenset[str] = frozenset({"ssrf", "deserialization"})
+
+
+class Action(StrEnum):
+    LOG = "log"
+    BLOCK = "block"
+    BLOCK_SESSION = "block_session"
+    WEBHOOK = "webhook"
+
+
+class DetectorPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    action: Action = Action.BLOCK
+    # detections below this confidence are only logged, whatever ``action`` says
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    # keyword options for the detector (e.g. code ``strict``, template ``level``); a sink's
+    # own per-call options (``dialect``, ``resolved_ip``...) take precedence
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class WebhookSettings(BaseModel):
+    """Slack-compatible webhook (``{"text": ...}``), posted off the request path."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+    queue_size: int = Field(default=100, ge=1, le=100_000)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff_seconds: float = Field(default=0.2, gt=0, le=30)
+    timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+
+
+class GuardSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAMPART_GUARD_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    mode: Mode = "detect"
+    detectors: dict[str, DetectorPolicy] = Field(default_factory=dict)
+    default_action: Action = Action.BLOCK
+    block_session_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    session_cookie: str = "session"
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
+    captured_headers: tuple[str, ...] = (
+        "user-agent",
+        "referer",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "origin",
+        "x-real-ip",
+    )
+
+    @field_validator("detectors")
+    @classmethod
+    def _known(cls, value: dict[str, DetectorPolicy]) -> dict[str, DetectorPolicy]:
+        unknown = sorted(set(value) - KNOWN_DETECTORS)
+        if unknown:
+            raise ValueError(
+                f"unknown detector(s) {', '.join(unknown)}; use one of {', '.join(sorted(KNOWN_DETECTORS))}"
+            )
+        return value
+
+    def policy_for(self, detector: str) -> DetectorPolicy:
+        found = self.detectors.get(detector)
+        return found if found is not None else DetectorPolicy(action=self.default_action)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GuardConfigError(f"{path}: cannot read guard config ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise GuardConfigError(f"{path}: invalid TOML: {exc}") from exc
+    section = data.get("guard", data)
+    if not isinstance(section, dict):
+        raise GuardConfigError(f"{path}: [guard] must be a table")
+    return section
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def load_settings(toml_path: str | Path | None = None, **overrides: Any) -> GuardSettings:
+    """Build settings from overrides, environment and ``toml_path``; raise
+    :class:`GuardConfigError` naming the source and the key on invalid input."""
+    data = _read_toml(Path(toml_path)) if toml_path is not None else {}
+
+    class _Settings(GuardSettings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _TomlSource(settings_cls, data))
+
+    try:
+        built = _Settings(**overrides)
+    except ValidationError as exc:
+        where = str(toml_path) if toml_path is not None else "guard settings"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise GuardConfigError(f"{where} (or RAMPART_GUARD_* environment): {problems}") from None
+    return GuardSettings.model_validate(built.model_dump())

@@ -1,0 +1,222 @@
+"""Framework-neutral request capture: query strings (raw, bracket notation as nested
+objects, JSON-looking values decoded), bodies (JSON, forms, text), headers, cookies and path
+parameters, flattened into :class:`~inprocess.context.UserInput` items."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import http.cookies
+import json
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from inprocess.config import GuardSettings, Mode, load_settings
+from inprocess.context import RequestContext, UserInput, flatten
+from inprocess.runtime import Guard, blocked_in
+from rampart.verdicts import Decision, format_rasp_header
+
+__all__ = [
+    "BLOCKED_STATUS",
+    "blocked_payload",
+    "body_inputs",
+    "build_guard",
+    "cookie_header_inputs",
+    "form_inputs",
+    "harness_header",
+    "mapping_inputs",
+    "multipart_inputs",
+    "parse_brackets",
+    "path_inputs",
+    "query_inputs",
+    "raw_body_inputs",
+    "verdict",
+]
+
+BLOCKED_STATUS = 403
+MAX_JSON_VALUE = 64 * 1024
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_MAX_DEPTH = 8
+
+
+def _split_key(key: str) -> list[str] | None:
+    """``a[b][]`` -> ``['a', 'b', '']``; None when the key has no bracket syntax."""
+    head, sep, _ = key.partition("[")
+    if not sep or not head:
+        return None
+    rest = key[len(head) :]
+    parts = _BRACKET.findall(rest)
+    if not parts or "".join(f"[{p}]" for p in parts) != rest or len(parts) > _MAX_DEPTH:
+        return None
+    return [head, *parts]
+
+
+def _assign(target: dict[str, Any], path: list[str], value: str) -> None:
+    node: Any = target
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, list):
+            if last:
+                node.append(value)
+                return
+            node.append({})
+            node = node[-1]
+            continue
+        if last:
+            node[part] = value
+            return
+        nxt = path[i + 1]
+        child = node.get(part)
+        if not isinstance(child, dict | list):
+            child = [] if nxt == "" else {}
+            node[part] = child
+        node = child
+
+
+def parse_brackets(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Express/``qs``-style nesting of the bracketed keys only: ``a[$ne]=x`` -> ``{"a": {"$ne": "x"}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in pairs:
+        path = _split_key(key)
+        if path is not None:
+            _assign(nested, path, value)
+    return nested
+
+
+def _json_value(value: str) -> Any:
+    stripped = value.strip()
+    if len(stripped) > MAX_JSON_VALUE or stripped[:1] not in ("{", "["):
+        return None
+    try:
+        decoded = json.loads(stripped)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict | list) else None
+
+
+def query_inputs(prefix: str, pairs: list[tuple[str, str]], out: list[UserInput]) -> None:
+    """Raw keys and values, bracket-nested objects and JSON-decoded values under ``prefix``."""
+    for key, value in pairs:
+        out.append(UserInput(f"{prefix}.<key>", key))
+        out.append(UserInput(f"{prefix}.{key}", value))
+        decoded = _json_value(value)
+        if decoded is not None:
+            flatten(f"{prefix}.{key}", decoded, out)
+    for key, nested in parse_brackets(pairs).items():
+        flatten(f"{prefix}.{key}", nested, out)
+
+
+form_inputs = query_inputs
+
+
+def mapping_inputs(prefix: str, values: Mapping[str, str], out: list[UserInput]) -> None:
+    for key, value in values.items():
+        out.append(UserInput(f"{prefix}.{key.lower() if prefix == 'header' else key}", value))
+
+
+def raw_body_inputs(content_type_header: str, raw: bytes, out: list[UserInput]) -> None:
+    """Any body from its ``Content-Type`` header and bytes (ASGI, WSGI): JSON, urlencoded and
+    multipart forms (field values, file names), other text."""
+    content_type = content_type_header.split(";", 1)[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        pairs = urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        form_inputs("body", pairs, out)
+        return
+    if content_type == "multipart/form-data":
+        multipart_inputs(content_type_header, raw, out)
+        return
+    body_inputs(content_type, raw, out)
+
+
+def multipart_inputs(content_type_header: str, raw: bytes, out: list[UserInput]) -> None:
+    """Text fields of a ``multipart/form-data`` body (and the file names of file parts)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type_header.encode("latin-1", "replace") + b"\r\n\r\n" + raw
+    )
+    pairs: list[tuple[str, str]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            out.append(UserInput(f"body.{name}.<filename>", filename))
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            pairs.append((name, payload.decode("utf-8", "replace")))
+    form_inputs("body", pairs, out)
+
+
+def cookie_header_inputs(header: str, out: list[UserInput]) -> None:
+    jar = http.cookies.SimpleCookie()
+    try:
+        jar.load(header)
+    except http.cookies.CookieError:
+        return
+    mapping_inputs("cookie", {k: m.value for k, m in jar.items()}, out)
+
+
+def path_inputs(path: str, out: list[UserInput]) -> None:
+    """Path segments (framework-neutral stand-in for route parameters, known only after routing)."""
+    for i, segment in enumerate(s for s in path.split("/") if s):
+        out.append(UserInput(f"path[{i}]", urllib.parse.unquote(segment)))
+
+
+def body_inputs(content_type: str, raw: bytes, out: list[UserInput]) -> None:
+    """JSON bodies flattened (keys and values); other text bodies as one ``body`` input."""
+    text = raw.decode("utf-8", "replace")
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            flatten("body", json.loads(text), out)
+            return
+        except ValueError:
+            pass
+    if text:
+        out.append(UserInput("body", text))
+
+
+def verdict(ctx: RequestContext | None, *, replaced: bool) -> tuple[Decision, list[str]]:
+    if ctx is None:
+        return ("block" if replaced else "allow"), []
+    classes = [d.detection.attack_class for d in ctx.detections]
+    if replaced or blocked_in(ctx) is not None:
+        return "block", classes
+    return ("detect" if classes else "allow"), classes
+
+
+def harness_header(ctx: RequestContext | None, *, replaced: bool) -> str:
+    decision, classes = verdict(ctx, replaced=replaced)
+    return format_rasp_header(decision, classes)
+
+
+def blocked_payload(request_id: str) -> bytes:
+    return json.dumps({"error": "blocked", "incident": request_id}).encode()
+
+
+def judge_html(guard: Guard, ctx: RequestContext, html: str) -> None:
+    """Reflected and stored XSS checks of an HTML response (may raise ``Blocked``)."""
+    guard.check("response", "render", "xss", html)
+    if ctx.db_values:
+        guard.check("response", "render", "stored_xss", html, inputs=ctx.db_values)
+
+
+def build_guard(
+    mode: Mode,
+    *,
+    harness: bool,
+    incidents_path: str | Path | None,
+    settings: GuardSettings | None,
+) -> Guard:
+    """A guard for ``mode`` (settings from the environment/TOML unless given), installed
+    unless the mode is ``off``."""
+    chosen = settings if settings is not None else load_settings(mode=mode)
+    if chosen.mode != mode:
+        chosen = chosen.model_copy(update={"mode": mode})
+    guard = Guard(chosen, incidents_path=incidents_path, harness=harness)
+    if mode != "off":
+        guard.install()
+    return guard

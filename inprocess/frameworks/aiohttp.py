@@ -1,0 +1,198 @@
+"""aiohttp integration: ``setup(app, mode=..., harness=..., incidents_path=...) -> Guard``.
+
+Adds the outermost middleware and installs the sink patches. Per request the middleware:
+
+* keeps a valid ``X-Request-ID`` or mints one; the app reads the id the guard uses from
+  ``inprocess.context.current().request_id`` (the lab does) or ``request[REQUEST_ID_KEY]``,
+  so both name the same id. The request's headers are left as sent: rewriting them
+  (``request.clone``) cost ~10% of the lab's throughput;
+* captures query (raw, bracket-nested, JSON-decoded), path parameters, JSON / form /
+  multipart / text bodies, cookies and chosen headers. The body is read once through
+  ``request.read()`` (cached by aiohttp) and the request gets a fresh body stream holding the
+  same bytes, so handlers can still use ``read()``, ``json()``, ``post()``, ``multipart()``
+  or ``request.content``; bodies above ``max_body_bytes`` are left unread (and uncaptured);
+* binds the :class:`~inprocess.context.RequestContext` while the handler runs;
+* judges ``text/html`` responses for reflected and stored XSS;
+* answers ``403 {"error": "blocked", "incident": "<request id>"}`` when a sink was blocked
+  (even if the handler caught :class:`~inprocess.errors.Blocked`), when the response was
+  judged XSS in block mode, or when the client is banned (``block_session``);
+* in harness mode adds ``X-Rampart-Rasp`` to every response, blocked ones included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.streams import StreamReader
+
+from inprocess.config import GuardSettings, Mode
+from inprocess.context import RequestContext, UserInput, bind
+from inprocess.errors import Blocked
+from inprocess.frameworks._capture import (
+    BLOCKED_STATUS,
+    blocked_payload,
+    body_inputs,
+    build_guard,
+    form_inputs,
+    harness_header,
+    judge_html,
+    mapping_inputs,
+    query_inputs,
+)
+from inprocess.runtime import Guard, blocked_in
+from rampart.requestid import HEADER as REQUEST_ID_HEADER
+from rampart.requestid import is_valid_request_id, mint_request_id
+from rampart.verdicts import RASP_HEADER
+
+__all__ = ["GUARD_KEY", "REQUEST_ID_KEY", "middleware", "setup"]
+
+log = logging.getLogger("inprocess.frameworks.aiohttp")
+GUARD_KEY: web.AppKey[Guard] = web.AppKey("rampart_guard", Guard)
+REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("rampart_request_id", str)
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def setup(
+    app: web.Application,
+    *,
+    mode: Mode,
+    harness: bool = False,
+    incidents_path: str | Path | None = None,
+    settings: GuardSettings | None = None,
+) -> Guard:
+    """Guard ``app``: install the sink patches and add the outermost middleware."""
+    guard = build_guard(mode, harness=harness, incidents_path=incidents_path, settings=settings)
+    app[GUARD_KEY] = guard
+    if mode == "off":
+        return guard
+    app.middlewares.insert(0, middleware(guard))
+
+    async def _cleanup(_app: web.Application) -> None:
+        guard.uninstall()
+
+    app.on_cleanup.append(_cleanup)
+    return guard
+
+
+async def _capture(request: web.Request, guard: Guard) -> list[UserInput]:
+    settings = guard.settings
+    out: list[UserInput] = []
+    query_inputs("query", list(request.query.items()), out)
+    mapping_inputs("path", dict(request.match_info), out)
+    mapping_inputs("cookie", dict(request.cookies), out)
+    wanted = {h: request.headers[h] for h in settings.captured_headers if h in request.headers}
+    mapping_inputs("header", wanted, out)
+    if not request.body_exists:
+        return out
+    length = request.content_length
+    if length is not None and length > settings.max_body_bytes:
+        return out
+    raw = await request.read()
+    _replay(request, raw)
+    if request.content_type in _FORM_TYPES:
+        form = await request.post()
+        _replay(request, raw)
+        pairs = [(k, v) for k, v in form.items() if isinstance(v, str)]
+        out.extend(
+            UserInput(f"body.{k}.<filename>", v.filename)
+            for k, v in form.items()
+            if isinstance(v, web.FileField)
+        )
+        form_inputs("body", pairs, out)
+        return out
+    body_inputs(request.content_type, raw, out)
+    return out
+
+
+def _replay(request: web.Request, raw: bytes) -> None:
+    """Give the request a fresh body stream holding ``raw``: a handler that reads
+    ``request.content`` (or ``multipart()``) itself still gets the whole body."""
+    reader = StreamReader(request.protocol, max(len(raw), 1 << 16), loop=asyncio.get_running_loop())
+    if raw:
+        reader.feed_data(raw)
+    reader.feed_eof()
+    request._payload = reader
+
+
+def _blocked_response(request_id: str) -> web.Response:
+    return web.Response(
+        status=BLOCKED_STATUS,
+        body=blocked_payload(request_id),
+        content_type="application/json",
+        headers={REQUEST_ID_HEADER: request_id},
+    )
+
+
+def _judge_response(guard: Guard, ctx: RequestContext, response: web.StreamResponse) -> None:
+    if not isinstance(response, web.Response) or response.content_type != "text/html":
+        return
+    body = response.body
+    if not isinstance(body, bytes | bytearray):
+        return
+    judge_html(guard, ctx, bytes(body).decode(response.charset or "utf-8", "replace"))
+
+
+def middleware(guard: Guard) -> Any:
+    """The guard's aiohttp middleware (outermost)."""
+
+    @web.middleware
+    async def rampart_guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER)
+        if is_valid_request_id(incoming):
+            assert incoming is not None
+            request_id = incoming
+        else:
+            request_id = mint_request_id()
+        request[REQUEST_ID_KEY] = request_id
+        ctx = RequestContext(
+            request_id=request_id,
+            method=request.method,
+            path=request.path,
+            client_ip=request.remote or "",
+            route=getattr(request.match_info.route.resource, "canonical", "") or "",
+        )
+        try:
+            ctx.inputs = await _capture(request, guard)
+        except Exception as exc:
+            guard.fail_open("aiohttp.capture", exc)
+        response: web.StreamResponse | None = None
+        if guard.client_banned(ctx):
+            return _finish(guard, ctx, _blocked_response(request_id), replaced=True)
+        with bind(ctx):
+            try:
+                response = await handler(request)
+                if blocked_in(ctx) is None:
+                    _judge_response(guard, ctx, response)
+            except Blocked:
+                response = None
+            except web.HTTPException as exc:
+                if blocked_in(ctx) is not None:  # the app turned the block into an HTTP error
+                    return _finish(guard, ctx, _blocked_response(request_id), replaced=True)
+                if guard.harness:
+                    exc.headers[RASP_HEADER] = harness_header(ctx, replaced=False)
+                raise
+            except Exception:
+                if blocked_in(ctx) is not None:  # the app wrapped the block in its own error
+                    return _finish(guard, ctx, _blocked_response(request_id), replaced=True)
+                raise
+        if response is not None and response.prepared:
+            if blocked_in(ctx) is not None:
+                log.warning("rampart: block after a streamed response started (%s)", request_id)
+            return response
+        if response is None or blocked_in(ctx) is not None:
+            return _finish(guard, ctx, _blocked_response(request_id), replaced=True)
+        return _finish(guard, ctx, response, replaced=False)
+
+    return rampart_guard
+
+
+def _finish(
+    guard: Guard, ctx: RequestContext, response: web.StreamResponse, *, replaced: bool
+) -> web.StreamResponse:
+    if guard.harness and not response.prepared:
+        response.headers[RASP_HEADER] = harness_header(ctx, replaced=replaced)
+    return response

@@ -1,0 +1,241 @@
+"""ASGI integration (Starlette, FastAPI, any ASGI 3 app): :class:`RampartASGI`.
+
+``app = RampartASGI(app, guard=guard)`` or ``Middleware(RampartASGI, guard=guard)``; build
+the guard with :func:`setup`. Per HTTP request it captures query, path segments, headers,
+cookies and the body (read once, then replayed to the app through ``receive``), binds the
+:class:`~inprocess.context.RequestContext` while the app runs and judges the response:
+
+* the ``http.response.start`` message is held until the first body message, so a block
+  that the app swallowed (``except Exception``) or that an error middleware turned into a
+  500 still becomes ``403 {"error": "blocked", "incident": ...}``;
+* ``text/html`` responses are buffered and judged for reflected and stored XSS; other
+  responses stream through;
+* harness mode adds ``X-Rampart-Rasp`` to every response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from inprocess.config import GuardSettings, Mode
+from inprocess.context import RequestContext, UserInput, bind
+from inprocess.errors import Blocked
+from inprocess.frameworks._capture import (
+    BLOCKED_STATUS,
+    blocked_payload,
+    build_guard,
+    cookie_header_inputs,
+    harness_header,
+    judge_html,
+    mapping_inputs,
+    path_inputs,
+    query_inputs,
+    raw_body_inputs,
+)
+from inprocess.runtime import Guard, blocked_in
+from rampart.requestid import HEADER as REQUEST_ID_HEADER
+from rampart.requestid import is_valid_request_id, mint_request_id
+from rampart.verdicts import RASP_HEADER
+
+__all__ = ["RampartASGI", "setup"]
+
+log = logging.getLogger("inprocess.frameworks.asgi")
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+_RID = REQUEST_ID_HEADER.lower().encode()
+
+
+def setup(
+    app: ASGIApp,
+    *,
+    mode: Mode,
+    harness: bool = False,
+    incidents_path: str | Path | None = None,
+    settings: GuardSettings | None = None,
+) -> tuple[ASGIApp, Guard]:
+    """Install the sink patches and wrap ``app``; returns ``(guarded app, guard)``."""
+    guard = build_guard(mode, harness=harness, incidents_path=incidents_path, settings=settings)
+    if mode == "off":
+        return app, guard
+    return RampartASGI(app, guard=guard), guard
+
+
+class _Response:
+    """Holds ``http.response.start`` (and an HTML body) until it is safe to send."""
+
+    def __init__(self, send: Send, guard: Guard, ctx: RequestContext) -> None:
+        self.send = send
+        self.guard = guard
+        self.ctx = ctx
+        self.start: Message | None = None
+        self.html: list[bytes] | None = None
+        self.sent_start = False
+        self.done = False
+
+    async def __call__(self, message: Message) -> None:
+        if self.done:
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.start = message
+            content_type = _header(message.get("headers", []), b"content-type")
+            self.html = [] if content_type.split(";", 1)[0].strip().lower() == "text/html" else None
+            return
+        if kind != "http.response.body" or self.start is None:
+            await self.send(message)
+            return
+        if blocked_in(self.ctx) is not None:
+            await self.blocked()
+            return
+        more = bool(message.get("more_body", False))
+        if self.html is not None:
+            self.html.append(bytes(message.get("body", b"")))
+            if more:
+                return
+            body = b"".join(self.html)
+            try:
+                with bind(self.ctx):
+                    judge_html(self.guard, self.ctx, body.decode("utf-8", "replace"))
+            except Blocked:
+                await self.blocked()
+                return
+            await self.send_start()
+            await self.send({"type": "http.response.body", "body": body, "more_body": False})
+            self.done = True
+            return
+        await self.send_start()
+        await self.send(message)
+        self.done = not more
+
+    async def send_start(self, replaced: bool = False) -> None:
+        if self.sent_start or self.start is None:
+            return
+        start = dict(self.start)
+        if self.guard.harness:
+            start["headers"] = [
+                *start.get("headers", []),
+                (RASP_HEADER.lower().encode(), harness_header(self.ctx, replaced=replaced).encode()),
+            ]
+        self.sent_start = True
+        await self.send(start)
+
+    async def blocked(self) -> None:
+        """Answer 403 unless a response already went out (then the block is only logged)."""
+        if self.done:
+            return
+        if self.sent_start:
+            log.warning("rampart: block after the response started (%s)", self.ctx.request_id)
+            self.done = True
+            return
+        body = blocked_payload(self.ctx.request_id)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (_RID, self.ctx.request_id.encode()),
+        ]
+        self.start = {"type": "http.response.start", "status": BLOCKED_STATUS, "headers": headers}
+        await self.send_start(replaced=True)
+        await self.send({"type": "http.response.body", "body": body, "more_body": False})
+        self.done = True
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
+
+
+class RampartASGI:
+    """The guard's ASGI middleware (put it outermost)."""
+
+    def __init__(self, app: ASGIApp, *, guard: Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
+        request_id = _header(headers, _RID)
+        if not is_valid_request_id(request_id):
+            request_id = mint_request_id()
+            headers = [(k, v) for k, v in headers if k.lower() != _RID] + [(_RID, request_id.encode())]
+            scope = {**scope, "headers": headers}
+        client = scope.get("client") or ("", 0)
+        ctx = RequestContext(
+            request_id=request_id,
+            method=str(scope.get("method", "")),
+            path=str(scope.get("path", "")),
+            client_ip=str(client[0]),
+        )
+        body, receive = await self._buffer(receive)
+        try:
+            ctx.inputs = self._capture(scope, headers, body)
+        except Exception as exc:
+            self.guard.fail_open("asgi.capture", exc)
+        response = _Response(send, self.guard, ctx)
+        if self.guard.client_banned(ctx):
+            await response.blocked()
+            return
+        with bind(ctx):
+            try:
+                await self.app(scope, receive, response)
+            except Blocked:
+                await response.blocked()
+                return
+            except Exception:
+                if blocked_in(ctx) is not None:
+                    await response.blocked()
+                    return
+                raise
+        if not response.done and blocked_in(ctx) is not None:
+            await response.blocked()
+
+    async def _buffer(self, receive: Receive) -> tuple[bytes, Receive]:
+        """Read the request body (up to ``max_body_bytes`` for capture) and replay it."""
+        chunks: list[bytes] = []
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            chunk = bytes(message.get("body", b""))
+            size += len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        pending = list(messages)
+
+        async def replay() -> Message:
+            if pending:
+                return pending.pop(0)
+            return await receive()
+
+        raw = b"".join(chunks)
+        return (raw if size <= self.guard.settings.max_body_bytes else b""), replay
+
+    def _capture(self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes) -> list[UserInput]:
+        out: list[UserInput] = []
+        raw_query = bytes(scope.get("query_string", b"")).decode("latin-1")
+        query_inputs("query", parse_qsl(raw_query, keep_blank_values=True), out)
+        path_inputs(str(scope.get("path", "")), out)
+        wanted = set(self.guard.settings.captured_headers)
+        chosen = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+        mapping_inputs("header", {k: v for k, v in chosen.items() if k in wanted}, out)
+        cookie = chosen.get("cookie")
+        if cookie:
+            cookie_header_inputs(cookie, out)
+        if body:
+            raw_body_inputs(chosen.get("content-type", ""), body, out)
+        return out

@@ -1,0 +1,164 @@
+"""WSGI integration (Flask, Django, any WSGI app): :class:`RampartWSGI`.
+
+``app.wsgi_app = RampartWSGI(app.wsgi_app, guard=guard)``; build the guard with
+:func:`setup`. Per request it captures query, path segments, headers, cookies and the body
+(read once from ``wsgi.input`` and replaced by an in-memory copy), binds the
+:class:`~inprocess.context.RequestContext` while the app runs *and* while its response
+iterable is consumed (sinks may run lazily), and judges the response. The response is
+buffered so that a block -- raised, swallowed by the app, or turned into a 500 by the
+framework -- or an XSS verdict on ``text/html`` can still become
+``403 {"error": "blocked", "incident": ...}``. Harness mode adds ``X-Rampart-Rasp``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from inprocess.config import GuardSettings, Mode
+from inprocess.context import RequestContext, UserInput, bind
+from inprocess.errors import Blocked
+from inprocess.frameworks._capture import (
+    blocked_payload,
+    build_guard,
+    cookie_header_inputs,
+    harness_header,
+    judge_html,
+    mapping_inputs,
+    path_inputs,
+    query_inputs,
+    raw_body_inputs,
+)
+from inprocess.runtime import Guard, blocked_in
+from rampart.requestid import HEADER as REQUEST_ID_HEADER
+from rampart.requestid import is_valid_request_id, mint_request_id
+from rampart.verdicts import RASP_HEADER
+
+__all__ = ["RampartWSGI", "setup"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+_RID_ENV = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
+
+
+def setup(
+    app: WSGIApp,
+    *,
+    mode: Mode,
+    harness: bool = False,
+    incidents_path: str | Path | None = None,
+    settings: GuardSettings | None = None,
+) -> tuple[WSGIApp, Guard]:
+    """Install the sink patches and wrap ``app``; returns ``(guarded app, guard)``."""
+    guard = build_guard(mode, harness=harness, incidents_path=incidents_path, settings=settings)
+    if mode == "off":
+        return app, guard
+    return RampartWSGI(app, guard=guard), guard
+
+
+class RampartWSGI:
+    """The guard's WSGI middleware (put it outermost)."""
+
+    def __init__(self, app: WSGIApp, *, guard: Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        request_id = environ.get(_RID_ENV)
+        if not is_valid_request_id(request_id):
+            request_id = mint_request_id()
+            environ[_RID_ENV] = request_id
+        assert request_id is not None
+        ctx = RequestContext(
+            request_id=request_id,
+            method=str(environ.get("REQUEST_METHOD", "")),
+            path=str(environ.get("PATH_INFO", "")),
+            client_ip=str(environ.get("REMOTE_ADDR", "")),
+        )
+        body = self._read_body(environ)
+        try:
+            ctx.inputs = self._capture(environ, body)
+        except Exception as exc:
+            self.guard.fail_open("wsgi.capture", exc)
+        if self.guard.client_banned(ctx):
+            return self._blocked(ctx, start_response)
+        captured: dict[str, Any] = {}
+
+        def capture_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, list(headers)
+            return lambda data: captured.setdefault("written", []).append(data)
+
+        with bind(ctx):
+            try:
+                result = self.app(environ, capture_start)
+                try:
+                    chunks = [bytes(c) for c in result]
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+            except Blocked:
+                return self._blocked(ctx, start_response)
+            except Exception:
+                if blocked_in(ctx) is not None:
+                    return self._blocked(ctx, start_response)
+                raise
+            if blocked_in(ctx) is not None:
+                return self._blocked(ctx, start_response)
+            payload = b"".join([*captured.get("written", []), *chunks])
+            headers: list[tuple[str, str]] = captured.get("headers", [])
+            content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+            if content_type.split(";", 1)[0].strip().lower() == "text/html":
+                try:
+                    judge_html(self.guard, ctx, payload.decode("utf-8", "replace"))
+                except Blocked:
+                    return self._blocked(ctx, start_response)
+        if self.guard.harness:
+            headers = [*headers, (RASP_HEADER, harness_header(ctx, replaced=False))]
+        start_response(captured.get("status", "500 Internal Server Error"), headers)
+        return [payload]
+
+    def _blocked(self, ctx: RequestContext, start_response: StartResponse) -> list[bytes]:
+        body = blocked_payload(ctx.request_id)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            (REQUEST_ID_HEADER, ctx.request_id),
+        ]
+        if self.guard.harness:
+            headers.append((RASP_HEADER, harness_header(ctx, replaced=True)))
+        start_response("403 Forbidden", headers)
+        return [body]
+
+    def _read_body(self, environ: Environ) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length <= 0 or length > self.guard.settings.max_body_bytes:
+            return b""
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        return bytes(raw)
+
+    def _capture(self, environ: Environ, body: bytes) -> list[UserInput]:
+        out: list[UserInput] = []
+        raw_query = str(environ.get("QUERY_STRING", ""))
+        query_inputs("query", parse_qsl(raw_query, keep_blank_values=True), out)
+        path_inputs(str(environ.get("PATH_INFO", "")), out)
+        wanted = {
+            h: environ["HTTP_" + h.upper().replace("-", "_")]
+            for h in self.guard.settings.captured_headers
+            if "HTTP_" + h.upper().replace("-", "_") in environ
+        }
+        mapping_inputs("header", wanted, out)
+        cookie = environ.get("HTTP_COOKIE")
+        if cookie:
+            cookie_header_inputs(str(cookie), out)
+        if body:
+            raw_body_inputs(str(environ.get("CONTENT_TYPE", "")), body, out)
+        return out

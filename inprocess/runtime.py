@@ -1,0 +1,240 @@
+"""The guard: one choke point (:meth:`Guard.check`) every sink calls.
+
+``check(sink, operation, detector, argument, **options)`` reads the current request context,
+runs the named detector, applies the policy (incident, action, ``ctx.detections``) and raises
+:class:`~inprocess.errors.Blocked` when the decision blocks. Everything else fails open: an
+internal error (detector crash, odd argument) is logged and counted in ``Guard.errors`` and the
+original call goes ahead.
+
+Without a request context only sink-only detectors run (``ssrf`` for metadata addresses,
+``deserialization``); without user input in the context no input-driven detector can fire, so
+it is skipped.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from inprocess import detectors
+from inprocess.actions import ACTIONS, SessionBlocker, client_keys
+from inprocess.config import SINK_ONLY_DETECTORS, DetectorPolicy, GuardSettings, Mode
+from inprocess.context import RequestContext, current
+from inprocess.detectors import Detection
+from inprocess.errors import Blocked
+from inprocess.incidents import GuardDetection, build_incident
+from inprocess.policy import decide
+from inprocess.webhook import WebhookSender
+from rampart.incidents import IncidentWriter
+
+__all__ = ["Guard", "active", "blocked_in", "check", "quiet"]
+
+log = logging.getLogger("inprocess.guard")
+_active: Guard | None = None
+_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("rampart_guard_quiet", default=False)
+_NO_INPUTS: tuple[()] = ()
+
+
+class quiet:
+    """Suppress nested checks: a sink already judged this call, or the guard itself is working
+    (a detector importing a module must not trigger the file sink). A class rather than a
+    generator-based context manager: it runs on every guarded call."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _quiet.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _quiet.reset(self._token)
+
+
+def active() -> Guard | None:
+    return _active
+
+
+def check(
+    sink: str,
+    operation: str,
+    detector: str,
+    argument: Any,
+    *,
+    inputs: Sequence[Any] | None = None,
+    **options: Any,
+) -> Detection | None:
+    """Module-level choke point for sinks: a no-op when no guard is installed."""
+    guard = _active
+    if guard is None:
+        return None
+    return guard.check(sink, operation, detector, argument, inputs=inputs, **options)
+
+
+def blocked_in(ctx: RequestContext) -> GuardDetection | None:
+    """The first blocking detection of this request, if any."""
+    for found in ctx.detections:
+        if isinstance(found, GuardDetection) and found.blocked:
+            return found
+    return None
+
+
+class Guard:
+    """Policy, incident sink, counters and the installed patches of one guard."""
+
+    def __init__(
+        self,
+        settings: GuardSettings,
+        *,
+        incidents_path: str | Path | None = None,
+        harness: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.harness = harness
+        self.writer = IncidentWriter(incidents_path)
+        self.sessions = SessionBlocker(settings.block_session_seconds)
+        self.webhook: WebhookSender | None = (
+            WebhookSender(settings.webhook) if settings.webhook.url is not None else None
+        )
+        self.errors = 0
+        self.recent_errors: collections.deque[str] = collections.deque(maxlen=50)
+        self.checks = 0
+        self.detections = 0
+        self._lock = threading.Lock()
+        self._installed = False
+        self._policies: dict[str, DetectorPolicy] = {}
+
+    def policy(self, detector: str) -> DetectorPolicy:
+        """The (cached) policy for ``detector``."""
+        found = self._policies.get(detector)
+        if found is None:
+            found = self._policies[detector] = self.settings.policy_for(detector)
+        return found
+
+    @property
+    def mode(self) -> Mode:
+        return self.settings.mode
+
+    # -- the choke point -------------------------------------------------------------
+
+    def check(
+        self,
+        sink: str,
+        operation: str,
+        detector: str,
+        argument: Any,
+        *,
+        inputs: Sequence[Any] | None = None,
+        **options: Any,
+    ) -> Detection | None:
+        """Judge one sink call; ``inputs`` replaces the request's user input (``stored_xss``
+        judges against ``ctx.db_values``). Raises :class:`Blocked` when the policy blocks."""
+        if self.settings.mode == "off" or _quiet.get():
+            return None
+        ctx = current()
+        if inputs is None:
+            inputs = ctx.inputs if ctx is not None else _NO_INPUTS
+        if not inputs and detector not in SINK_ONLY_DETECTORS:
+            return None
+        found: GuardDetection | None = None
+        token = _quiet.set(True)
+        try:
+            self.checks += 1
+            policy = self.policy(detector)
+            if not policy.enabled:
+                return None
+            if policy.options:
+                options = {**policy.options, **options}
+            detection = detectors.get(detector)(argument, inputs, **options)
+            if detection is None:
+                return None
+            found = GuardDetection(detection, decide(self.settings, detection, policy), sink, operation)
+            self._record(found, ctx)
+        except Exception as exc:
+            self._fail_open(sink, operation, detector, exc)
+            return None
+        finally:
+            _quiet.reset(token)
+        if found is not None and found.blocked:
+            raise Blocked(
+                found.detection,
+                sink=sink,
+                operation=operation,
+                incident=ctx.request_id if ctx is not None else "-",
+            )
+        return found.detection if found is not None else None
+
+    def _record(self, found: GuardDetection, ctx: RequestContext | None) -> None:
+        if ctx is not None:
+            if any(isinstance(o, GuardDetection) and o.same_finding(found) for o in ctx.detections):
+                if found.blocked:
+                    ctx.detections.append(found)
+                return
+            ctx.detections.append(found)
+        with self._lock:
+            self.detections += 1
+        self.writer.write(build_incident(found, ctx))
+        ACTIONS[found.decision.action](self, found, ctx)
+        log.warning(
+            "rampart %s: %s at %s.%s (%s)",
+            found.decision.action.value,
+            found.detection.attack_class,
+            found.sink,
+            found.operation,
+            ctx.request_id if ctx is not None else "-",
+        )
+
+    def _fail_open(self, sink: str, operation: str, detector: str, exc: BaseException) -> None:
+        with self._lock:
+            self.errors += 1
+            self.recent_errors.append(f"{sink}.{operation}/{detector}: {type(exc).__name__}: {exc}")
+        log.error("rampart guard error at %s.%s (%s), failing open", sink, operation, detector, exc_info=exc)
+
+    def fail_open(self, where: str, exc: BaseException) -> None:
+        """Count an internal error raised outside :meth:`check` (a sink's own extraction)."""
+        self._fail_open(where, "extract", "-", exc)
+
+    # -- client bans -----------------------------------------------------------------
+
+    def client_banned(self, ctx: RequestContext) -> bool:
+        return (
+            self.settings.mode == "block"
+            and self.sessions.active()
+            and self.sessions.banned(client_keys(ctx, self.settings.session_cookie))
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def install(self, sinks: tuple[str, ...] | None = None) -> Guard:
+        """Make this the process's active guard and patch the sinks (idempotent)."""
+        global _active
+        from inprocess import propagation
+        from inprocess import sinks as sink_registry
+
+        if _active is not None and _active is not self:
+            raise RuntimeError("another rampart guard is already installed; uninstall it first")
+        _active = self
+        if not self._installed:
+            propagation.install()
+            sink_registry.install(sinks)
+            self._installed = True
+        return self
+
+    def uninstall(self) -> None:
+        """Remove every patch and deactivate (audit hooks stay registered but dormant)."""
+        global _active
+        from inprocess import propagation
+        from inprocess import sinks as sink_registry
+
+        if self._installed:
+            sink_registry.uninstall()
+            propagation.uninstall()
+            self._installed = False
+        if _active is self:
+            _active = None
+        if self.webhook is not None:
+            self.webhook.close()
+        self.writer.close()

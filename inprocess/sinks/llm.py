@@ -1,0 +1,79 @@
+"""LLM sink: the official ``openai`` client, sync and async ``chat.completions.create``
+and ``responses.create``. The messages (or the Responses ``input`` with its
+``instructions``) go to the ``prompt`` detector before the request is sent."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from inprocess import runtime
+from inprocess.sinks._patching import Patcher, version_at_least
+
+__all__ = ["patch"]
+
+SINK = "llm"
+
+
+def _chat_prompt(kwargs: dict[str, Any]) -> Any:
+    messages = kwargs.get("messages")
+    return list(messages) if messages is not None else None
+
+
+def _responses_prompt(kwargs: dict[str, Any]) -> Any:
+    given = kwargs.get("input")
+    instructions = kwargs.get("instructions")
+    if not isinstance(instructions, str):
+        return given
+    messages: list[Any] = [{"role": "system", "content": instructions}]
+    if isinstance(given, str):
+        messages.append({"role": "user", "content": given})
+    elif given is not None:
+        messages.extend(given)
+    return messages
+
+
+def _wrap(operation: str, extract: Callable[[dict[str, Any]], Any]) -> Callable[[Any], Any]:
+    def make(original: Any) -> Any:
+        if inspect.iscoroutinefunction(original):
+
+            @functools.wraps(original)
+            async def async_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+                prompt = extract(kwargs)
+                if prompt is not None:
+                    runtime.check(SINK, operation, "prompt", prompt)
+                return await original(self, *args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(original)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            prompt = extract(kwargs)
+            if prompt is not None:
+                runtime.check(SINK, operation, "prompt", prompt)
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    return make
+
+
+def _patch_chat(patcher: Patcher, module: Any) -> None:
+    if not version_at_least("openai", (1, 40)):
+        return
+    patcher.wrap(module.Completions, "create", _wrap("chat.completions.create", _chat_prompt))
+    patcher.wrap(module.AsyncCompletions, "create", _wrap("chat.completions.create", _chat_prompt))
+
+
+def _patch_responses(patcher: Patcher, module: Any) -> None:
+    if not version_at_least("openai", (1, 66)):
+        return
+    patcher.wrap(module.Responses, "create", _wrap("responses.create", _responses_prompt))
+    patcher.wrap(module.AsyncResponses, "create", _wrap("responses.create", _responses_prompt))
+
+
+def patch(patcher: Patcher) -> None:
+    patcher.when_imported("openai.resources.chat.completions.completions", lambda m: _patch_chat(patcher, m))
+    patcher.when_imported("openai.resources.responses.responses", lambda m: _patch_responses(patcher, m))

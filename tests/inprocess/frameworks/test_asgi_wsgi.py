@@ -1,0 +1,244 @@
+"""The ASGI (Starlette under uvicorn) and WSGI (Flask under werkzeug) middleware on real
+loopback servers: same capture, block, swallowed-block, XSS and harness behaviour as aiohttp."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import flask
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from werkzeug.serving import make_server
+
+from inprocess import runtime
+from inprocess.config import Mode
+from inprocess.context import current
+from inprocess.frameworks import asgi, wsgi
+from rampart.incidents import read_incidents
+from rampart.verdicts import RASP_HEADER, HeaderVerdict, parse_verdict_header
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _db(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER, item TEXT)")
+    return conn
+
+
+def _inputs() -> list[list[Any]]:
+    ctx = current()
+    assert ctx is not None
+    return [[i.source, i.value] for i in ctx.inputs]
+
+
+def starlette_app(db_path: Path) -> Starlette:
+    async def inputs(request: Request) -> Response:
+        body = await request.body()
+        return JSONResponse(
+            {"inputs": _inputs(), "body": body.decode(), "rid": request.headers["x-request-id"]}
+        )
+
+    async def orders(request: Request) -> Response:
+        rows = (
+            _db(db_path).execute(f"SELECT id FROM orders WHERE id = {request.query_params['id']}").fetchall()
+        )
+        return JSONResponse({"rows": rows})
+
+    def sync_orders(request: Request) -> Response:  # runs in the threadpool
+        rows = (
+            _db(db_path).execute(f"SELECT id FROM orders WHERE id = {request.query_params['id']}").fetchall()
+        )
+        return JSONResponse({"rows": rows})
+
+    async def swallow(request: Request) -> Response:
+        try:
+            _db(db_path).execute(f"SELECT id FROM orders WHERE id = {request.query_params['id']}")
+        except Exception:
+            return JSONResponse({"hidden": True})
+        return JSONResponse({"ok": True})
+
+    async def greet(request: Request) -> Response:
+        return HTMLResponse(f"<h1>Hello {request.query_params.get('name', '')}</h1>")
+
+    return Starlette(
+        routes=[
+            Route("/inputs/{slug}", inputs, methods=["GET", "POST"]),
+            Route("/orders", orders),
+            Route("/sync-orders", sync_orders),
+            Route("/swallow", swallow),
+            Route("/greet", greet),
+        ]
+    )
+
+
+def flask_app(db_path: Path) -> flask.Flask:
+    app = flask.Flask("guarded")
+
+    @app.route("/inputs/<slug>", methods=["GET", "POST"])
+    def inputs(slug: str) -> Any:
+        body = flask.request.get_data(as_text=True)
+        return {"inputs": _inputs(), "body": body, "rid": flask.request.headers["X-Request-ID"]}
+
+    @app.route("/orders")
+    def orders() -> Any:
+        return {
+            "rows": _db(db_path)
+            .execute(f"SELECT id FROM orders WHERE id = {flask.request.args['id']}")
+            .fetchall()
+        }
+
+    app.add_url_rule("/sync-orders", "sync_orders", orders)
+
+    @app.route("/swallow")
+    def swallow() -> Any:
+        try:
+            _db(db_path).execute(f"SELECT id FROM orders WHERE id = {flask.request.args['id']}")
+        except Exception:
+            return {"hidden": True}
+        return {"ok": True}
+
+    @app.route("/greet")
+    def greet() -> Any:
+        return f"<h1>Hello {flask.request.args.get('name', '')}</h1>"
+
+    return app
+
+
+def _serve_asgi(app: Any) -> tuple[str, Callable[[], None]]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+def _serve_wsgi(app: Any) -> tuple[str, Callable[[], None]]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        thread.join(10)
+
+    return f"http://127.0.0.1:{server.server_port}", stop
+
+
+@pytest.fixture(params=["starlette", "flask"])
+def serve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
+    stops: list[Callable[[], None]] = []
+    guards: list[runtime.Guard] = []
+
+    def make(mode: Mode = "block", harness: bool = True) -> httpx.Client:
+        incidents = tmp_path / "incidents.jsonl"
+        if request.param == "starlette":
+            app, guard = asgi.setup(
+                starlette_app(tmp_path / "db.sqlite"),
+                mode=mode,
+                harness=harness,
+                incidents_path=incidents,
+            )
+            base, stop = _serve_asgi(app)
+        else:
+            fapp = flask_app(tmp_path / "db.sqlite")
+            guarded, guard = wsgi.setup(fapp.wsgi_app, mode=mode, harness=harness, incidents_path=incidents)
+            fapp.wsgi_app = guarded  # type: ignore[method-assign,assignment]
+            base, stop = _serve_wsgi(fapp)
+        guards.append(guard)
+        stops.append(stop)
+        return httpx.Client(base_url=base, timeout=10)
+
+    yield make
+    for stop in stops:
+        stop()
+    for guard in guards:
+        guard.uninstall()
+    assert runtime.active() is None
+
+
+def test_capture_and_body_still_readable(serve, tmp_path: Path) -> None:
+    client = serve()
+    resp = client.post(
+        "/inputs/slug-1?category[$ne]=x&tag=a",
+        json={"user": {"name": "bob"}},
+        headers={"User-Agent": "ua-x", "Cookie": "session=abc", "X-Request-ID": "rid-cap"},
+    )
+    payload = resp.json()
+    got = {s: v for s, v in payload["inputs"]}
+    assert got["query.category"] == {"$ne": "x"}
+    assert got["query.tag"] == "a"
+    assert got["path[1]"] == "slug-1"
+    assert got["body.user.name"] == "bob"
+    assert got["cookie.session"] == "abc"
+    assert got["header.user-agent"] == "ua-x"
+    assert json.loads(payload["body"]) == {"user": {"name": "bob"}}
+    assert payload["rid"] == "rid-cap"
+    assert resp.headers[RASP_HEADER] == "allow; detections="
+
+
+def test_form_and_multipart_capture(serve) -> None:
+    client = serve()
+    got = {s: v for s, v in client.post("/inputs/x", data={"a": "1", "b[c]": "2"}).json()["inputs"]}
+    assert (got["body.a"], got["body.b"]) == ("1", {"c": "2"})
+    multi = client.post("/inputs/x", data={"a": "1"}, files={"f": ("up.txt", b"zz", "text/plain")}).json()
+    got = {s: v for s, v in multi["inputs"]}
+    assert got["body.a"] == "1"
+    assert got["body.f.<filename>"] == "up.txt"
+
+
+def test_minted_request_id_reaches_the_app(serve) -> None:
+    client = serve()
+    rid = client.get("/inputs/x").json()["rid"]
+    assert len(rid) == 32
+
+
+@pytest.mark.parametrize("path", ["/orders", "/sync-orders", "/swallow"])
+def test_block_is_403_with_incident(serve, path: str, tmp_path: Path) -> None:
+    client = serve()
+    resp = client.get(path, params={"id": "1 OR 1=1"}, headers={"X-Request-ID": "rid-b"})
+    assert resp.status_code == 403
+    assert resp.json() == {"error": "blocked", "incident": "rid-b"}
+    assert parse_verdict_header(resp.headers[RASP_HEADER]) == HeaderVerdict(
+        "block", detections=("sql_injection",)
+    )
+    assert [i.request_id for i in read_incidents(tmp_path / "incidents.jsonl")] == ["rid-b"]
+    ok = client.get(path, params={"id": "1"})
+    assert ok.status_code == 200
+
+
+def test_detect_mode_passes(serve) -> None:
+    client = serve("detect")
+    resp = client.get("/orders", params={"id": "1 OR 1=1"})
+    assert resp.status_code == 200
+    assert resp.headers[RASP_HEADER] == "detect; detections=sql_injection"
+
+
+def test_reflected_xss(serve) -> None:
+    client = serve(harness=False)
+    assert client.get("/greet", params={"name": "<script>alert(1)</script>"}).status_code == 403
+    good = client.get("/greet", params={"name": "Ada"})
+    assert good.status_code == 200
+    assert good.text == "<h1>Hello Ada</h1>"
+    assert RASP_HEADER not in good.headers
