@@ -5,6 +5,10 @@ DESIGN.md "Oracle": ``auth_bypass``, ``canary_leak``, ``internal_contact``,
 ``stored_payload``), or when its execution marker appears in a response body while the
 request itself never carried the marker (so mere reflection of the input never counts).
 
+XSS is the one exception, declared by the case: with the tag ``reflected-marker`` the marker
+is the active HTML fragment itself (``<svg onload=rmp1337>``), and coming back unescaped in
+a page served as HTML *is* the effect (docs/CORPUS.md).
+
 The judgement uses only effects and response bytes; it never calls a detector of either
 layer, so the ground truth stays independent of what it measures.
 """
@@ -19,7 +23,9 @@ from urllib.parse import unquote, unquote_plus
 
 from attacks.model import Case, HttpRequest
 
-__all__ = ["Judgement", "judge", "marker_count", "request_texts"]
+__all__ = ["REFLECTED_TAG", "Judgement", "judge", "marker_count", "request_texts"]
+
+REFLECTED_TAG = "reflected-marker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +83,14 @@ def judge(
     body: str,
     follow_up_body: str | None = None,
     baseline_markers: int = 0,
+    body_is_html: bool = True,
+    follow_up_is_html: bool = True,
 ) -> Judgement:
     """Judge one case from the oracle's ``effects`` and the response bodies.
 
     ``baseline_markers`` is how many markers the follow-up page already showed before the
     case ran (content stored by earlier cases), so only a new occurrence there counts.
+    ``*_is_html`` say whether a body was served as HTML (needed for reflected markers).
     """
     if case.expect is None:
         return Judgement(worked=False)
@@ -93,9 +102,13 @@ def judge(
     marker = case.expect.marker
     if marker:
         sent = [*case.setup, case.request, *([case.follow_up] if case.follow_up else [])]
-        reflected = _marker_in_requests(marker, sent)
+        declared = REFLECTED_TAG in case.tags
+        reflected = not declared and _marker_in_requests(marker, sent)
         if not reflected:
-            in_follow_up = marker_count(follow_up_body or "", marker) > baseline_markers
-            if marker_count(body, marker) > 0 or in_follow_up:
-                evidence.append("marker")
+            in_body = marker_count(body, marker) > 0 and (body_is_html or not declared)
+            in_follow_up = marker_count(follow_up_body or "", marker) > baseline_markers and (
+                follow_up_is_html or not declared
+            )
+            if in_body or in_follow_up:
+                evidence.append("reflected-marker" if declared else "marker")
     return Judgement(worked=bool(evidence), evidence=tuple(evidence), marker_reflected=reflected)

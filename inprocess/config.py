@@ -102,14 +102,11 @@ class GuardSettings(BaseSettings):
     session_cookie: str = "session"
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     max_body_bytes: int = Field(default=1 << 20, ge=0)
-    captured_headers: tuple[str, ...] = (
-        "user-agent",
-        "referer",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "origin",
-        "x-real-ip",
-    )
+    # Proxy-set headers (X-Forwarded-*, X-Real-IP, Forwarded) are left out by default: behind
+    # a gateway they carry the proxy's own loopback addresses, which then "match" every
+    # loopback connection the app makes (its database, its LLM) and read as SSRF. Add them
+    # when the app really feeds them to a sink and no proxy rewrites them.
+    captured_headers: tuple[str, ...] = ("user-agent", "referer", "origin")
 
     @field_validator("detectors")
     @classmethod

@@ -1,8 +1,9 @@
-"""The layer configurations compared (DESIGN.md "Layer configurations compared").
+"""The layer configurations compared, seen from the harness (DESIGN.md "Layer
+configurations compared"; how to start each one lives in :mod:`rampart.topology`).
 
-A configuration is a set of layers; it *catches* a case when any of its layers' verdict in
-the detect pass is not ``allow``. Layers are named after the verdict header that reports
-them, so adding an engine is one entry in :data:`LAYERS` and one in :data:`CONFIGS`.
+The harness names each *layer* after the verdict header that reports it (``native``,
+``crs``, ``rasp``): a configuration *catches* a case when any of its layers' detect-pass
+verdict is not ``allow``. Adding an engine is one entry in :data:`LAYERS`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["CONFIGS", "LAYERS", "LayerConfig", "LayerSpec", "parse_configs"]
+from rampart import topology
 
-Guard = Literal["off", "block"]
+__all__ = ["CONFIGS", "LAYERS", "LayerConfig", "LayerSpec", "parse_configs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,35 +23,33 @@ class LayerSpec:
     name: str
     header: str
     kind: Literal["waf", "rasp"]
-    engine: str | None = None  # the gateway engine name for WAF layers
+    label: str
 
 
 LAYERS: dict[str, LayerSpec] = {
-    "native": LayerSpec("native", "X-Rampart-Waf-Native", "waf", "native"),
-    "crs": LayerSpec("crs", "X-Rampart-Waf-Crs", "waf", "crs"),
-    "rasp": LayerSpec("rasp", "X-Rampart-Rasp", "rasp"),
+    "native": LayerSpec("native", "X-Rampart-Waf-Native", "waf", "native WAF"),
+    "crs": LayerSpec("crs", "X-Rampart-Waf-Crs", "waf", "ModSecurity + CRS"),
+    "rasp": LayerSpec("rasp", "X-Rampart-Rasp", "rasp", "sink guard (RASP)"),
+}
+
+_DESCRIPTIONS = {
+    "none": "lab direct, sink guard off",
+    "waf": "native gateway, sink guard off",
+    "crs": "gateway with ModSecurity + OWASP CRS, sink guard off",
+    "rasp": "lab direct, sink guard on",
+    "waf+rasp": "native gateway and sink guard",
+    "crs+rasp": "CRS gateway and sink guard",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class LayerConfig:
-    """A configuration: which layers protect the lab, and how a block pass is set up."""
+    """A configuration as the harness sees it: its layers and how to start it."""
 
     name: str
     layers: tuple[str, ...]
     description: str
-
-    @property
-    def engine(self) -> str | None:
-        """The gateway engine that enforces in this configuration's block pass, if any."""
-        for layer in self.layers:
-            if LAYERS[layer].engine is not None:
-                return LAYERS[layer].engine
-        return None
-
-    @property
-    def guard(self) -> Guard:
-        return "block" if "rasp" in self.layers else "off"
+    topology: topology.LayerConfig
 
     @property
     def tag(self) -> str:
@@ -58,17 +57,13 @@ class LayerConfig:
         return self.name.replace("+", "-")
 
 
-CONFIGS: dict[str, LayerConfig] = {
-    c.name: c
-    for c in (
-        LayerConfig("none", (), "lab direct, sink guard off"),
-        LayerConfig("waf", ("native",), "native gateway, sink guard off"),
-        LayerConfig("crs", ("crs",), "gateway with ModSecurity + OWASP CRS, sink guard off"),
-        LayerConfig("rasp", ("rasp",), "lab direct, sink guard on"),
-        LayerConfig("waf+rasp", ("native", "rasp"), "native gateway and sink guard"),
-        LayerConfig("crs+rasp", ("crs", "rasp"), "CRS gateway and sink guard"),
-    )
-}
+def _from_topology(cfg: topology.LayerConfig) -> LayerConfig:
+    engines = tuple(e for e in (cfg.engine or "").split(",") if e)
+    layers = (*engines, *(("rasp",) if cfg.guard else ()))
+    return LayerConfig(cfg.name, layers, _DESCRIPTIONS.get(cfg.name, cfg.name), cfg)
+
+
+CONFIGS: dict[str, LayerConfig] = {name: _from_topology(cfg) for name, cfg in topology.CONFIGS.items()}
 
 
 def parse_configs(spec: str | None) -> list[LayerConfig]:
@@ -78,5 +73,7 @@ def parse_configs(spec: str | None) -> list[LayerConfig]:
     wanted = [s.strip() for s in spec.split(",") if s.strip()]
     unknown = [w for w in wanted if w not in CONFIGS]
     if unknown:
-        raise ValueError(f"unknown configuration(s) {', '.join(unknown)}; use any of {', '.join(CONFIGS)}")
+        raise ValueError(
+            f"unknown configuration(s) {', '.join(unknown)}; use any of {', '.join(CONFIGS)} or all"
+        )
     return [c for name, c in CONFIGS.items() if name in wanted]

@@ -1,0 +1,271 @@
+"""``rampart replay``, ``rampart report`` and ``rampart import``.
+
+Kept light to import: the harness, the corpus and the report load inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from attacks.model import Case
+    from attacks.replay.records import Record
+    from attacks.replay.runner import ReplayResult
+
+__all__ = [
+    "add_corpus_options",
+    "add_replay_options",
+    "load_selected_cases",
+    "make_console",
+    "read_case_file",
+    "register",
+    "run_replay",
+]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="replay the attack corpus through every layer configuration",
+        description="Send every corpus case through the layer configurations, record each layer's "
+        "verdict and the oracle's effects (records.jsonl, results.json in --out).",
+    )
+    add_corpus_options(p)
+    add_replay_options(p)
+    p.add_argument("--report", action="store_true", help="also write index.html and summary.md")
+    p.set_defaults(func=_replay_cmd)
+
+    r = sub.add_parser(
+        "report",
+        help="write the comparison report from replay records",
+        description="Build index.html, summary.md and results.json from records.jsonl "
+        "(and load.json when present) in --dir.",
+    )
+    r.add_argument("--dir", type=Path, default=Path("report"), help="replay output folder (default: report)")
+    r.set_defaults(func=_report_cmd)
+
+    i = sub.add_parser(
+        "import",
+        help="turn captured traffic into corpus cases",
+        description="Import captured traffic (HAR, mitmproxy flows...) as corpus cases (JSON lines), "
+        "replayable with `rampart replay --cases FILE`.",
+    )
+    i.add_argument("path", type=Path, help="the capture to import")
+    i.add_argument("--out", type=Path, default=None, help="write cases here (default: stdout)")
+    i.set_defaults(func=_import_cmd)
+
+
+def add_corpus_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("corpus selection")
+    g.add_argument("--cases", type=Path, default=None, help="replay these cases (JSON lines), not the corpus")
+    g.add_argument("--classes", default=None, help="comma-separated attack classes (default: all)")
+    g.add_argument(
+        "--limit-per-class", type=int, default=None, help="at most N attack (and N benign) cases per class"
+    )
+    g.add_argument("--benign-limit", type=int, default=None, help="at most N benign cases")
+    g.add_argument("--no-benign", action="store_true", help="attack cases only")
+    g.add_argument("--slice", type=int, default=None, metavar="N", help="an evenly spread subset of N cases")
+    g.add_argument("--seed", type=int, default=0, help="seed for the corpus loader's sampling")
+
+
+def add_replay_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("replay")
+    g.add_argument("--configs", default="all", help="none,waf,crs,rasp,waf+rasp,crs+rasp or all")
+    g.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: report)")
+    g.add_argument("--concurrency", type=int, default=16, help="requests in flight (default: 16)")
+    g.add_argument("--timeout", type=float, default=20.0, help="seconds per request (default: 20)")
+    g.add_argument("--no-block", action="store_true", help="detect pass only, no block-mode confirmation")
+    g.add_argument(
+        "--targets",
+        default=None,
+        help="use running servers: lab=URL[,gateway=URL,block-lab=URL,waf=URL,crs=URL,"
+        "waf+rasp=URL,crs+rasp=URL]",
+    )
+    g.add_argument("--paranoia", type=int, default=None, help="rule paranoia level 1-4 for every gateway")
+    g.add_argument(
+        "--gateway-arg", action="append", default=[], help="extra gateway argument (--gateway-arg=--flag)"
+    )
+    g.add_argument("--lab-arg", action="append", default=[], help="extra argument for every lab")
+
+
+def _spread(cases: list[Case], n: int | None) -> list[Case]:
+    from attacks.replay.runner import select_slice
+
+    return select_slice(cases, n)
+
+
+def read_case_file(path: Path) -> list[Case]:
+    """Cases from a JSON-lines file (one ``Case.dump()`` per line)."""
+    from pydantic import ValidationError
+
+    from attacks.model import Case
+
+    cases: list[Case] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            cases.append(Case.model_validate_json(line))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ValueError(f"{path}:{lineno}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    return cases
+
+
+def load_selected_cases(args: argparse.Namespace) -> list[Case]:
+    """The cases the options select, in a deterministic order."""
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    if args.cases is not None:
+        cases = read_case_file(args.cases)
+        if classes:
+            cases = [c for c in cases if c.label == "benign" or c.attack_class in classes]
+    else:
+        from attacks.corpus import load_cases
+
+        cases = load_cases(
+            include_benign=not args.no_benign,
+            classes=classes,
+            limit_per_class=args.limit_per_class,
+            seed=args.seed,
+        )
+    if args.no_benign:
+        cases = [c for c in cases if c.label != "benign"]
+    if args.benign_limit is not None:
+        attacks = [c for c in cases if c.label == "attack"]
+        cases = attacks + _spread([c for c in cases if c.label == "benign"], args.benign_limit)
+    return _spread(cases, args.slice)
+
+
+def corpus_stats_for(cases: list[Case]) -> dict[str, Any]:
+    from attacks.corpus import corpus_stats
+
+    return dict(corpus_stats(cases))
+
+
+@contextmanager
+def progress_hooks(console: Console) -> Iterator[Callable[[str, int], Callable[[Record], None]]]:
+    """A rich progress bar per pass; yields the hook the runner calls to open one."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[worked]} working, {task.fields[flagged]} flagged"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+
+        def open_pass(name: str, total: int) -> Callable[[Record], None]:
+            task = progress.add_task(name, total=total, worked=0, flagged=0)
+            counts = {"worked": 0, "flagged": 0}
+
+            def done(rec: Record) -> None:
+                counts["worked"] += rec.delivered
+                counts["flagged"] += any(v.flagged for v in rec.verdicts.values())
+                progress.update(task, advance=1, worked=counts["worked"], flagged=counts["flagged"])
+
+            return done
+
+        yield open_pass
+
+
+def run_replay(args: argparse.Namespace, console: Console) -> ReplayResult:
+    """Select cases, run the replay with progress bars; raises ``ValueError`` on bad options."""
+    from attacks.replay.configs import parse_configs
+    from attacks.replay.runner import ReplayOptions, parse_targets, replay
+
+    configs = parse_configs(args.configs)
+    targets = parse_targets(args.targets) if args.targets else None
+    cases = load_selected_cases(args)
+    if not cases:
+        raise ValueError("no cases selected; loosen --classes/--slice/--limit-per-class")
+    stats = corpus_stats_for(cases)
+    console.print(
+        f"replaying {stats['attack']} attack and {stats['benign']} benign cases "
+        f"({len(stats['classes'])} classes) through {', '.join(c.name for c in configs)}"
+    )
+    options = ReplayOptions(
+        configs=tuple(c.name for c in configs),
+        out_dir=args.out,
+        concurrency=max(1, args.concurrency),
+        timeout=args.timeout,
+        block=not args.no_block,
+        targets=targets,
+        gateway_args=(*(("--paranoia", str(args.paranoia)) if args.paranoia else ()), *args.gateway_arg),
+        lab_args=tuple(args.lab_arg),
+        seed=args.seed,
+    )
+    with progress_hooks(console) as hooks:
+        return asyncio.run(replay(cases, options, corpus=stats, progress=hooks, say=console.print))
+
+
+def make_console() -> Console:
+    """A rich console; 120 columns when not a terminal so tables stay on one line in logs."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 120)
+
+
+def _replay_cmd(args: argparse.Namespace) -> int:
+    from attacks.report import print_headline, write_report
+
+    console = make_console()
+    try:
+        result = run_replay(args, console)
+    except (ValueError, FileNotFoundError, RuntimeError, TimeoutError) as exc:
+        console.print(f"[red]rampart replay: {exc}[/red]")
+        return 2
+    print_headline(console, result.results)
+    if args.report:
+        paths = write_report(args.out)
+        console.print("report: " + ", ".join(str(p) for p in paths))
+    else:
+        console.print(f"records and results in {args.out}/ (run `rampart report --dir {args.out}` for HTML)")
+    return 0
+
+
+def _report_cmd(args: argparse.Namespace) -> int:
+    from attacks.report import print_headline, write_report
+
+    console = make_console()
+    try:
+        paths = write_report(args.dir)
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]rampart report: {exc}[/red]")
+        return 2
+    results = json.loads((args.dir / "results.json").read_text(encoding="utf-8"))
+    print_headline(console, results)
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _import_cmd(args: argparse.Namespace) -> int:
+    try:
+        from attacks.importers import import_traffic
+    except ImportError:
+        print("rampart import: the traffic importers are not installed in this build", file=sys.stderr)
+        return 2
+    try:
+        cases = import_traffic(args.path)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"rampart import: {exc}", file=sys.stderr)
+        return 2
+    lines = "".join(json.dumps(c.dump(), ensure_ascii=False) + "\n" for c in cases)
+    if args.out is None:
+        sys.stdout.write(lines)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(lines, encoding="utf-8")
+        print(f"{len(cases)} cases written to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,128 @@
+"""``summary.md``: the same figures as the HTML page, as Markdown tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from attacks.replay.configs import LAYERS
+from attacks.replay.records import Record
+from attacks.report.figures import class_rows, evasions, fmt_pct, headline, verdict_text
+
+__all__ = ["EVASIONS_LISTED", "md_cell", "render_markdown"]
+
+EVASIONS_LISTED = 20
+
+
+def md_cell(text: object, limit: int = 160) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes and backticks neutralised,
+    HTML special characters escaped (Markdown renderers pass raw HTML through)."""
+    s = str(text).replace("\r", " ").replace("\n", " ⏎ ")
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace("|", "\\|").replace("`", "\\`")
+
+
+def render_markdown(results: Mapping[str, Any], records: Sequence[Record]) -> str:
+    corpus = results.get("corpus", {})
+    meta = results.get("meta", {})
+    versions = meta.get("versions", {})
+    lines = [
+        "# rampart: perimeter WAF and sink guard compared",
+        "",
+        f"Corpus: {corpus.get('attack', 0)} attack cases ({corpus.get('base_payloads', 0)} base payloads), "
+        f"{corpus.get('benign', 0)} benign cases; classes: {', '.join(corpus.get('classes', []))}.",
+        "",
+        "## Verdict summary",
+        "",
+        "| configuration | attacks caught | working exploits stopped | benign flagged | balanced accuracy |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for h in headline(results):
+        star = "*" if h.stopped_from == "detect_pass" else ""
+        lines.append(
+            f"| {h.config} | {fmt_pct(h.caught_rate)} ({h.caught}/{h.attacks}) | "
+            f"{fmt_pct(h.stopped_rate)} ({h.stopped}/{h.working}){star} | "
+            f"{fmt_pct(h.flagged_rate)} ({h.flagged}/{h.benign}) | {fmt_pct(h.balanced_accuracy)} |"
+        )
+    for name, why in results.get("skipped", {}).items():
+        lines.append(f"\nNot measured: **{name}** ({md_cell(why)}).")
+    lines += [
+        "",
+        "## Detection per class",
+        "",
+        "| class | configuration | working caught | all caught | stopped | benign FPR | bal. acc. |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for cls, rows in class_rows(results, records).items():
+        for r in rows:
+            lines.append(
+                f"| {cls} | {r.config} | {fmt_pct(r.tpr_working)} ({r.working_caught}/{r.working}) | "
+                f"{fmt_pct(r.tpr_all)} ({r.caught}/{r.attacks}) | {r.stopped}/{r.working} | "
+                f"{fmt_pct(r.fpr)} ({r.benign_flagged}/{r.benign}) | {fmt_pct(r.balanced_accuracy)} |"
+            )
+    overlap = results.get("overlap", {})
+    if overlap:
+        lines += [
+            "",
+            "## Overlap (working exploits)",
+            "",
+            "| pair | only WAF | both | only sink guard | neither |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for name, o in overlap.items():
+            g = o["working_exploits"]
+            lines.append(f"| {name} | {g['only_waf']} | {g['both']} | {g['only_rasp']} | {g['neither']} |")
+    through = results.get("through_everything", {})
+    if through:
+        lines.append(f"\nWorking exploits through every layer measured: {through.get('count', 0)}.")
+    layers = [x for x in results.get("layers", []) if x in LAYERS]
+    for waf in (x for x in layers if LAYERS[x].kind == "waf"):
+        ev = evasions(records, waf, layers)
+        for key, title in (
+            ("past_waf", f"Past {LAYERS[waf].label}, stopped at the sink"),
+            ("past_rasp", f"Past the sink guard, flagged by {LAYERS[waf].label}"),
+        ):
+            rows_ev = ev[key]
+            lines += ["", f"## {title} ({len(rows_ev)})", ""]
+            if not rows_ev:
+                lines.append("None.")
+                continue
+            lines += ["| case | class | payload | caught by |", "| --- | --- | --- | --- |"]
+            for e in rows_ev[:EVASIONS_LISTED]:
+                rec = e.record
+                lines.append(
+                    f"| {md_cell(rec.case_id)} | {rec.attack_class} | `{md_cell(rec.request)}` | "
+                    f"{md_cell(verdict_text(rec, e.caught_by))} |"
+                )
+            if len(rows_ev) > EVASIONS_LISTED:
+                lines.append(f"\n…and {len(rows_ev) - EVASIONS_LISTED} more (see index.html).")
+    load = results.get("load") or {}
+    if load:
+        lines += [
+            "",
+            "## Latency and throughput",
+            "",
+            "| configuration | req/s | p50 ms | p95 ms | p99 ms | failures |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, r in load.items():
+            lines.append(
+                f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                f"{r['p99_ms']:.1f} | {r['failure_ratio']:.2%} |"
+            )
+    lines += [
+        "",
+        "## Methodology",
+        "",
+        f"- Replayed {meta.get('started_at', '?')} in {meta.get('duration_s', '?')} s; "
+        f"layers measured: {', '.join(layers) or 'none'}.",
+        f"- OWASP CRS {versions.get('crs') or 'n/a'}, paranoia level {versions.get('paranoia', 1)}; "
+        f"rampart {versions.get('rampart', '?')}, Python {versions.get('python', '?')}.",
+        "- Caught: any layer's detect-pass verdict is not `allow`. Working exploit: the oracle confirmed "
+        "the effect on the unprotected lab. Stopped: the block pass shows a layer blocking and the effect "
+        "gone (* without a block pass, the detect-pass catch).",
+    ]
+    lines += [f"- Note: {md_cell(n, 400)}" for n in meta.get("notes", [])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,224 @@
+"""Figures from replay records: per configuration and per class (``report/results.json``).
+
+Definitions (all from the records, see docs/REPORT.md):
+
+- a configuration *catches* a case when any of its layers' detect-pass verdict is not
+  ``allow``; ``attacks.caught`` counts attack cases caught, ``benign.flagged`` benign ones;
+- a *working exploit* is an attack case whose effect the oracle confirmed in the detect
+  pass (nothing blocks there, so the effect is the unprotected app's);
+- a working exploit is *stopped* when the configuration's block pass shows a layer
+  blocking it and the effect gone (or, for stored payloads, the page that would show it
+  blocked); without a block pass the detect-pass catch stands in
+  (``stopped_from`` says which), and ``none`` stops nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
+from attacks.replay.records import Record
+
+__all__ = [
+    "DETECT_PASS",
+    "block_pass_name",
+    "corpus_figures",
+    "overlap",
+    "summarize",
+]
+
+DETECT_PASS = "detect"  # noqa: S105 - a pass name, not a secret
+
+
+def block_pass_name(config: str) -> str:
+    return f"block:{config}"
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def corpus_figures(records: Iterable[Record]) -> dict[str, Any]:
+    """``corpus`` block computed from the detect-pass records (when no loader stats exist)."""
+    recs = [r for r in records if r.pass_name == DETECT_PASS]
+    attacks = [r for r in recs if r.label == "attack"]
+    return {
+        "attack": len(attacks),
+        "benign": len(recs) - len(attacks),
+        "base_payloads": len({r.base_payload or r.case_id for r in attacks}),
+        "classes": sorted({r.attack_class for r in attacks if r.attack_class}),
+    }
+
+
+def _confusion(caught: int, attacks: int, flagged: int, benign: int) -> dict[str, Any]:
+    tpr = _ratio(caught, attacks)
+    fpr = _ratio(flagged, benign)
+    balanced = None
+    if tpr is not None and fpr is not None:
+        balanced = round((tpr + (1 - fpr)) / 2, 4)
+    return {
+        "tp": caught,
+        "fn": attacks - caught,
+        "fp": flagged,
+        "tn": benign - flagged,
+        "tpr": tpr,
+        "fpr": fpr,
+        "balanced_accuracy": balanced,
+    }
+
+
+def _config_figures(
+    config: LayerConfig, detect: Sequence[Record], block: Mapping[str, Record] | None
+) -> dict[str, Any]:
+    layers = config.layers
+    attacks = [r for r in detect if r.label == "attack"]
+    benign = [r for r in detect if r.label == "benign"]
+    working = [r for r in attacks if r.worked]
+    caught = [r for r in attacks if r.flagged_by(layers)]
+    working_caught = [r for r in working if r.flagged_by(layers)]
+    flagged = [r for r in benign if r.flagged_by(layers)]
+
+    def is_stopped(rec: Record) -> bool:
+        if not layers:
+            return False
+        if block is None:
+            return rec.flagged_by(layers)
+        again = block.get(rec.case_id)
+        return again is not None and not again.delivered and again.blocked_by(layers)
+
+    stopped_ids = {r.case_id for r in working if is_stopped(r)}
+    per_class: dict[str, dict[str, Any]] = {}
+    by_class: dict[str, list[Record]] = defaultdict(list)
+    for rec in attacks:
+        by_class[rec.attack_class or "unclassified"].append(rec)
+    for cls in sorted(by_class):
+        rows = by_class[cls]
+        cls_working = [r for r in rows if r.worked]
+        per_class[cls] = {
+            "caught": sum(r.flagged_by(layers) for r in rows),
+            "total": len(rows),
+            "stopped": sum(r.case_id in stopped_ids for r in cls_working),
+            "working": len(cls_working),
+            "working_caught": sum(r.flagged_by(layers) for r in cls_working),
+        }
+    out: dict[str, Any] = {
+        "layers": list(layers),
+        "description": config.description,
+        "attacks": {"caught": len(caught), "total": len(attacks)},
+        "working_exploits": {
+            "stopped": len(stopped_ids),
+            "total": len(working),
+            "caught": len(working_caught),
+        },
+        "benign": {"flagged": len(flagged), "total": len(benign)},
+        "per_class": per_class,
+        "over_attacks": _confusion(len(caught), len(attacks), len(flagged), len(benign)),
+        "over_working_exploits": _confusion(len(working_caught), len(working), len(flagged), len(benign)),
+        "stopped_from": "none" if not layers else ("block_pass" if block is not None else "detect_pass"),
+    }
+    if block is not None and layers:
+        benign_ids = {r.case_id: r for r in benign}
+        resent_benign = [r for cid, r in block.items() if cid in benign_ids]
+        blocked_benign = [
+            r for r in resent_benign if r.blocked_by(layers) or (r.status != benign_ids[r.case_id].status)
+        ]
+        resent_working = [block[r.case_id] for r in working if r.case_id in block]
+        out["block_pass"] = {
+            "working_resent": len(resent_working),
+            "working_stopped": len(stopped_ids),
+            "working_still_worked": sum(r.delivered for r in resent_working),
+            "working_not_reproduced": sum(
+                (not r.worked) and not r.blocked_by(layers) for r in resent_working
+            ),
+            "benign_resent": len(resent_benign),
+            "benign_blocked": len(blocked_benign),
+            "errors": sum(r.error is not None and r.status is None for r in block.values()),
+        }
+    return out
+
+
+def overlap(detect: Sequence[Record], waf_layer: str, rasp_layer: str = "rasp") -> dict[str, Any]:
+    """Which attacks only the WAF layer, only the sink guard, both or neither flagged."""
+
+    def split(rows: Sequence[Record]) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {"only_waf": [], "only_rasp": [], "both": [], "neither": []}
+        for r in rows:
+            w, s = r.flagged_by((waf_layer,)), r.flagged_by((rasp_layer,))
+            key = "both" if w and s else "only_waf" if w else "only_rasp" if s else "neither"
+            groups[key].append(r.case_id)
+        return groups
+
+    attacks = [r for r in detect if r.label == "attack"]
+    working = [r for r in attacks if r.worked]
+    return {"waf_layer": waf_layer, "attacks": split(attacks), "working_exploits": split(working)}
+
+
+def available_layers(detect: Sequence[Record]) -> set[str]:
+    """Layers that reported a verdict on at least one detect-pass response."""
+    return {name for r in detect for name in r.verdicts}
+
+
+def summarize(
+    records: Sequence[Record],
+    *,
+    configs: Sequence[str] | None = None,
+    corpus: Mapping[str, Any] | None = None,
+    layers: Iterable[str] | None = None,
+    load: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The results summary with DESIGN.md's keys (``corpus``, ``configs``, ``load``) and extras.
+
+    ``layers`` names the layers that were running in the detect pass (default: those seen
+    in any verdict header); a configuration needing a missing layer is listed under
+    ``skipped`` with the reason instead of being reported with made-up zeros.
+    """
+    detect = [r for r in records if r.pass_name == DETECT_PASS]
+    present = set(layers) if layers is not None else available_layers(detect)
+    blocks: dict[str, dict[str, Record]] = defaultdict(dict)
+    for r in records:
+        if r.pass_name.startswith("block:"):
+            blocks[r.pass_name.removeprefix("block:")][r.case_id] = r
+    wanted = list(configs) if configs is not None else list(CONFIGS)
+    out_configs: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for name in wanted:
+        config = CONFIGS[name]
+        missing = [layer for layer in config.layers if layer not in present]
+        if missing:
+            skipped[name] = f"layer(s) {', '.join(missing)} not running in the detect pass"
+            continue
+        out_configs[name] = _config_figures(config, detect, blocks.get(name))
+    overlaps = {
+        name: overlap(detect, CONFIGS[name].layers[0])
+        for name in ("waf+rasp", "crs+rasp")
+        if name in out_configs
+    }
+    measured = [layer for layer in LAYERS if layer in present]
+    working = [r for r in detect if r.label == "attack" and r.worked]
+    through = [r.case_id for r in working if not r.flagged_by(measured)]
+    result: dict[str, Any] = {
+        "corpus": dict(corpus) if corpus is not None else corpus_figures(detect),
+        "configs": out_configs,
+        "overlap": {
+            name: {
+                "waf_layer": o["waf_layer"],
+                "attacks": {k: len(v) for k, v in o["attacks"].items()},
+                "working_exploits": {k: len(v) for k, v in o["working_exploits"].items()},
+            }
+            for name, o in overlaps.items()
+        },
+        "through_everything": {"layers": measured, "count": len(through), "case_ids": through},
+        "layers": measured,
+        "passes": dict(sorted(Counter(r.pass_name for r in records).items())),
+        "errors": sum(r.error is not None for r in detect),
+    }
+    if skipped:
+        result["skipped"] = skipped
+    if load:
+        result["load"] = dict(load)
+    if meta:
+        result["meta"] = dict(meta)
+    return result
