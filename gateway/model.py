@@ -61,7 +61,7 @@ class RuleMatch:
     message: str
     severity: str  # critical | error | warning | notice
     score: int
-    target: str  # e.g. "ARGS:category[$ne]", "REQUEST_BODY:$.username", "REQUEST_HEADERS:user-agent"
+    target: str  # e.g. "ARGS_GET:category[$ne]", "ARGS_POST:$.username", "REQUEST_HEADERS:user-agent"
     matched: str  # the matched text (not redacted here; the audit log redacts)
     paranoia: int = 1
     tags: tuple[str, ...] = ()

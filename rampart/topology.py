@@ -66,12 +66,13 @@ async def start_config(
     lab_args: Sequence[str] = (),
     gateway_args: Sequence[str] = (),
     engine: str | None = None,
+    timeout: float = 180.0,
 ) -> AsyncIterator[Running]:
     """Start the lab (guard per config) and, if the config has one, a gateway in front."""
     lab_cmd = ["lab", "--port", "0", "--guard", mode if config.guard else "off", *lab_args]
     if harness:
         lab_cmd.append("--harness")
-    async with spawn(lab_cmd) as lab:
+    async with spawn(lab_cmd, timeout=timeout) as lab:
         eng = engine or config.engine
         if eng is None:
             yield Running(config, lab.url, lab.url)
@@ -80,5 +81,5 @@ async def start_config(
                   *gateway_args]
         if harness:
             gw_cmd.append("--harness")
-        async with spawn(gw_cmd) as gateway:
+        async with spawn(gw_cmd, timeout=timeout) as gateway:
             yield Running(config, gateway.url, lab.url)
