@@ -2,10 +2,13 @@
 
 1. Per guarded call: pymongo ``AsyncMongoClient.find_one`` against SecantusDB (in its own
    process), inside a request context of 10 user-input fields, guard (block mode) on vs off.
-   Calls are interleaved (off, on, off, on...) in one run so drift hits both sides. Wall
-   time is dominated by the database round trip and its jitter, so the added cost is read
-   from the client process's CPU time per call (the guard only adds CPU work in the caller);
-   wall-clock medians and the cost of ``Guard.check`` alone are reported too.
+   Calls are interleaved (off, on, off, on...) in one run so drift hits both sides; "off"
+   keeps the patches installed with no active guard (the wrappers call straight through).
+   A second interleaved series swaps the wrapped methods for the originals on every other
+   call: the cost against an unpatched driver. Wall time is dominated by the database round
+   trip and its jitter, so the added cost is read from the client process's CPU time per
+   call (the guard only adds CPU work in the caller); wall-clock medians and the cost of
+   ``Guard.check`` alone are reported too.
 2. Per request on the lab: two labs (``--guard off`` and ``--guard block``) started in the
    same run, driven alternately by the same benign request mix for ``--seconds`` each round,
    ``--rounds`` rounds; throughput ratio.
@@ -107,6 +110,21 @@ async def bench_mongo(calls: int) -> dict[str, float]:
                     await users.find_one(query)
                     (on if guarded else off).append((time.perf_counter_ns() - t0) / 1000)
                     (cpu_on if guarded else cpu_off).append((time.process_time_ns() - c0) / 1000)
+                # against an unpatched driver: per call, swap the wrapped methods for their
+                # originals (a few attribute sets between the timed calls) and back
+                swaps = _wrapped_methods()
+                bare: list[float] = []
+                guarded_cpu: list[float] = []
+                for i in range(calls * 2):
+                    guarded = i % 2 == 1
+                    for cls, name, wrapper, original in swaps:
+                        setattr(cls, name, wrapper if guarded else original)
+                    runtime._active = guard if guarded else None
+                    c0 = time.process_time_ns()
+                    await users.find_one(query)
+                    (guarded_cpu if guarded else bare).append((time.process_time_ns() - c0) / 1000)
+                for cls, name, wrapper, _original in swaps:
+                    setattr(cls, name, wrapper)
                 gc.enable()
                 runtime._active = guard
                 check_times: list[float] = []
@@ -125,12 +143,30 @@ async def bench_mongo(calls: int) -> dict[str, float]:
         "client_cpu_off_median_us": statistics.median(cpu_off),
         "client_cpu_on_median_us": statistics.median(cpu_on),
         "client_cpu_added_us": statistics.median(cpu_on) - statistics.median(cpu_off),
+        "unpatched_cpu_median_us": statistics.median(bare),
+        "guarded_cpu_median_us": statistics.median(guarded_cpu),
+        "added_vs_unpatched_us": statistics.median(guarded_cpu) - statistics.median(bare),
         "off_median_us": statistics.median(off),
         "on_median_us": statistics.median(on),
         "added_median_of_pairs_us": statistics.median(pairs),
         "added_difference_of_medians_us": statistics.median(on) - statistics.median(off),
         "check_only_median_us": statistics.median(check_times),
     }
+
+
+def _wrapped_methods() -> list[tuple[type, str, Any, Any]]:
+    """(class, name, wrapper, original) for every pymongo async method the guard wrapped."""
+    from pymongo.asynchronous.collection import AsyncCollection
+    from pymongo.asynchronous.command_cursor import AsyncCommandCursor
+    from pymongo.asynchronous.cursor import AsyncCursor
+
+    found: list[tuple[type, str, Any, Any]] = []
+    for cls in (AsyncCollection, AsyncCursor, AsyncCommandCursor):
+        for name, fn in list(vars(cls).items()):
+            original = getattr(fn, "__rampart_original__", None)
+            if original is not None:
+                found.append((cls, name, fn, original))
+    return found
 
 
 BENIGN: Sequence[tuple[str, str, dict[str, Any]]] = (

@@ -32,12 +32,28 @@ from inprocess.policy import decide
 from inprocess.webhook import WebhookSender
 from rampart.incidents import IncidentWriter
 
-__all__ = ["Guard", "active", "blocked_in", "check", "quiet"]
+__all__ = ["Guard", "active", "blocked_in", "check", "hush", "is_quiet", "quiet", "unhush"]
 
 log = logging.getLogger("inprocess.guard")
 _active: Guard | None = None
 _quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("rampart_guard_quiet", default=False)
 _NO_INPUTS: tuple[()] = ()
+
+
+class _Busy(threading.local):
+    """Set while :meth:`Guard.check` runs a detector in this thread. The check is synchronous,
+    so a thread-local flag covers it for a fraction of a ContextVar set/reset (which copies
+    the context mapping); :func:`quiet` stays a ContextVar because it spans awaits."""
+
+    on = False
+
+
+_busy = _Busy()
+
+
+def is_quiet() -> bool:
+    """True inside :func:`quiet` or while the guard itself is judging (nested calls skip)."""
+    return _busy.on or _quiet.get()
 
 
 class quiet:
@@ -52,6 +68,16 @@ class quiet:
 
     def __exit__(self, *exc: object) -> None:
         _quiet.reset(self._token)
+
+
+def hush() -> contextvars.Token[bool]:
+    """:func:`quiet` for wrappers, without the context-manager object (they run on every
+    call): ``token = hush()`` ... ``unhush(token)`` in a ``finally``."""
+    return _quiet.set(True)
+
+
+def unhush(token: contextvars.Token[bool]) -> None:
+    _quiet.reset(token)
 
 
 def active() -> Guard | None:
@@ -132,7 +158,7 @@ class Guard:
     ) -> Detection | None:
         """Judge one sink call; ``inputs`` replaces the request's user input (``stored_xss``
         judges against ``ctx.db_values``). Raises :class:`Blocked` when the policy blocks."""
-        if self.settings.mode == "off" or _quiet.get():
+        if _busy.on or _quiet.get() or self.settings.mode == "off":
             return None
         ctx = current()
         if inputs is None:
@@ -140,10 +166,11 @@ class Guard:
         if not inputs and detector not in SINK_ONLY_DETECTORS:
             return None
         found: GuardDetection | None = None
-        token = _quiet.set(True)
+        busy = _busy
+        busy.on = True
         try:
             self.checks += 1
-            policy = self.policy(detector)
+            policy = self._policies.get(detector) or self.policy(detector)
             if not policy.enabled:
                 return None
             if policy.options:
@@ -157,7 +184,7 @@ class Guard:
             self._fail_open(sink, operation, detector, exc)
             return None
         finally:
-            _quiet.reset(token)
+            busy.on = False
         if found is not None and found.blocked:
             raise Blocked(
                 found.detection,

@@ -25,6 +25,7 @@ __all__ = [
     "body_inputs",
     "build_guard",
     "cookie_header_inputs",
+    "flatten_json",
     "form_inputs",
     "harness_header",
     "mapping_inputs",
@@ -87,14 +88,47 @@ def parse_brackets(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _json_value(value: str) -> Any:
+    if not value or (value[0] not in "{[" and value.lstrip()[:1] not in ("{", "[")):
+        return None
     stripped = value.strip()
-    if len(stripped) > MAX_JSON_VALUE or stripped[:1] not in ("{", "["):
+    if len(stripped) > MAX_JSON_VALUE:
         return None
     try:
         decoded = json.loads(stripped)
     except ValueError:
         return None
     return decoded if isinstance(decoded, dict | list) else None
+
+
+_SCALARS = (int, float, bool)
+
+
+def flatten_json(prefix: str, value: Any, out: list[UserInput], *, max_items: int = 2000) -> None:
+    """:func:`inprocess.context.flatten` for decoded JSON (dict, list, str, int, float, bool,
+    None): the same inputs in the same order, with exact-type tests instead of the ``Mapping``
+    ABC and union ``isinstance`` checks, which made flattening a two-field body cost more than
+    parsing it. Anything else goes to ``flatten``."""
+    if len(out) >= max_items:
+        return
+    kind = type(value)
+    if kind is str:
+        out.append(UserInput(prefix, value))
+    elif kind is dict:
+        out.append(UserInput(prefix, dict(value)))
+        for k, v in value.items():
+            key = k if type(k) is str else str(k)
+            out.append(UserInput(f"{prefix}.<key>", key))
+            flatten_json(f"{prefix}.{key}", v, out, max_items=max_items)
+    elif kind is list:
+        out.append(UserInput(prefix, list(value)))
+        for i, v in enumerate(value):
+            flatten_json(f"{prefix}[{i}]", v, out, max_items=max_items)
+    elif value is None:
+        out.append(UserInput(prefix, ""))
+    elif kind in _SCALARS:
+        out.append(UserInput(prefix, str(value)))
+    else:
+        flatten(prefix, value, out, max_items=max_items)
 
 
 def query_inputs(prefix: str, pairs: list[tuple[str, str]], out: list[UserInput]) -> None:
@@ -104,9 +138,10 @@ def query_inputs(prefix: str, pairs: list[tuple[str, str]], out: list[UserInput]
         out.append(UserInput(f"{prefix}.{key}", value))
         decoded = _json_value(value)
         if decoded is not None:
-            flatten(f"{prefix}.{key}", decoded, out)
-    for key, nested in parse_brackets(pairs).items():
-        flatten(f"{prefix}.{key}", nested, out)
+            flatten_json(f"{prefix}.{key}", decoded, out)
+    if any("[" in key for key, _ in pairs):
+        for key, nested in parse_brackets(pairs).items():
+            flatten_json(f"{prefix}.{key}", nested, out)
 
 
 form_inputs = query_inputs
@@ -171,7 +206,7 @@ def body_inputs(content_type: str, raw: bytes, out: list[UserInput]) -> None:
     text = raw.decode("utf-8", "replace")
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
-            flatten("body", json.loads(text), out)
+            flatten_json("body", json.loads(text), out)
             return
         except ValueError:
             pass

@@ -26,7 +26,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.streams import StreamReader
 
 from inprocess.config import GuardSettings, Mode
@@ -81,11 +81,18 @@ def setup(
 async def _capture(request: web.Request, guard: Guard) -> list[UserInput]:
     settings = guard.settings
     out: list[UserInput] = []
-    query_inputs("query", list(request.query.items()), out)
-    mapping_inputs("path", dict(request.match_info), out)
-    mapping_inputs("cookie", dict(request.cookies), out)
-    wanted = {h: request.headers[h] for h in settings.captured_headers if h in request.headers}
-    mapping_inputs("header", wanted, out)
+    if request.query_string:
+        query_inputs("query", list(request.query.items()), out)
+    if request.match_info:
+        mapping_inputs("path", request.match_info, out)
+    headers = request.headers
+    if "Cookie" in headers:
+        mapping_inputs("cookie", request.cookies, out)
+    get = headers.get
+    for name in settings.captured_headers:
+        value = get(name)
+        if value is not None:
+            out.append(UserInput(f"header.{name.lower()}", value))
     if not request.body_exists:
         return out
     length = request.content_length
@@ -128,7 +135,15 @@ def _blocked_response(request_id: str) -> web.Response:
 
 
 def _judge_response(guard: Guard, ctx: RequestContext, response: web.StreamResponse) -> None:
-    if not isinstance(response, web.Response) or response.content_type != "text/html":
+    """XSS checks of an HTML response. Every other response returns after one header read:
+    aiohttp's ``content_type`` re-parses the header (~10 µs) whenever the response was built
+    with ``content_type=``, so the parsed form is only asked of ``text/html`` candidates."""
+    if not isinstance(response, web.Response):
+        return
+    raw = response.headers.get(hdrs.CONTENT_TYPE)
+    if raw is None or raw.lstrip()[:9].lower() != "text/html":
+        return
+    if response.content_type != "text/html":
         return
     body = response.body
     if not isinstance(body, bytes | bytearray):

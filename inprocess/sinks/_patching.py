@@ -22,20 +22,33 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
+from inprocess.context import current
 from inprocess.errors import Blocked
 
 __all__ = ["Patcher", "on_audit", "original_of", "version_at_least"]
 
 log = logging.getLogger("inprocess.sinks")
 AuditHandler = Callable[[tuple[Any, ...]], None]
-_AUDIT: dict[str, AuditHandler] = {}
+# event -> (handler, whether it only matters inside a request: input-driven detectors)
+_AUDIT: dict[str, tuple[AuditHandler, bool]] = {}
 _hook_installed = False
 _hook_lock = threading.Lock()
 
 
-def _dispatch(event: str, args: tuple[Any, ...]) -> None:
-    handler = _AUDIT.get(event)
-    if handler is None:
+def _dispatch(
+    event: str,
+    args: tuple[Any, ...],
+    _route: Callable[[str], tuple[AuditHandler, bool] | None] = _AUDIT.get,
+    _request: Callable[[], Any] = current,
+) -> None:
+    """The process-wide audit hook. It sees every audited event of every thread (the server's
+    own sockets and file opens included), so the common cases return after one dict lookup
+    (no route) or one ContextVar read (an input-driven route outside any request)."""
+    route = _route(event)
+    if route is None:
+        return
+    handler, needs_request = route
+    if needs_request and _request() is None:
         return
     try:
         handler(args)
@@ -49,17 +62,21 @@ def _dispatch(event: str, args: tuple[Any, ...]) -> None:
             guard.fail_open(f"audit:{event}", exc)
 
 
-def on_audit(event: str, handler: AuditHandler) -> Callable[[], None]:
-    """Route audit ``event`` to ``handler``; returns the function that removes the route."""
+def on_audit(event: str, handler: AuditHandler, *, needs_request: bool = False) -> Callable[[], None]:
+    """Route audit ``event`` to ``handler``; returns the function that removes the route.
+
+    ``needs_request``: the handler's detector judges user input, so events raised outside a
+    request context (startup, the server's own I/O, background threads) are skipped."""
     global _hook_installed
+    route = (handler, needs_request)
     with _hook_lock:
         if not _hook_installed:
             sys.addaudithook(_dispatch)
             _hook_installed = True
-        _AUDIT[event] = handler
+        _AUDIT[event] = route
 
     def remove() -> None:
-        if _AUDIT.get(event) is handler:
+        if _AUDIT.get(event) is route:
             del _AUDIT[event]
 
     return remove
@@ -142,8 +159,9 @@ class Patcher:
 
         self._undo.append(undo)
 
-    def audit(self, event: str, handler: AuditHandler) -> None:
-        self._undo.append(on_audit(event, handler))
+    def audit(self, event: str, handler: AuditHandler, *, needs_request: bool = False) -> None:
+        """Route audit ``event`` to ``handler`` until :meth:`undo` (see :func:`on_audit`)."""
+        self._undo.append(on_audit(event, handler, needs_request=needs_request))
 
     def when_imported(self, module: str, apply: Callable[[ModuleType], None]) -> None:
         """Run ``apply(module)`` now if imported, else right after its first import."""

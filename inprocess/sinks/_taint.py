@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from inprocess import runtime
 from inprocess.context import current
 
 __all__ = ["MAX_VALUES", "record_db_values"]
@@ -20,24 +21,43 @@ MAX_LEN = 64 * 1024
 
 
 def record_db_values(result: Any) -> None:
-    """Add markup-looking strings of ``result`` (documents, rows, lists) to ``ctx.db_values``."""
+    """Add markup-looking strings of ``result`` (documents, rows, lists) to ``ctx.db_values``.
+
+    Nothing to do without an active guard (nobody would judge them) or a request context."""
+    if result is None or runtime.active() is None:
+        return
     ctx = current()
-    if ctx is None or result is None or len(ctx.db_values) >= MAX_VALUES:
+    if ctx is None or len(ctx.db_values) >= MAX_VALUES:
         return
     _walk(result, ctx.db_values, 0)
 
 
 def _walk(value: Any, out: list[str], depth: int) -> None:
-    if len(out) >= MAX_VALUES or depth > MAX_DEPTH:
-        return
-    if isinstance(value, str):
-        if "<" in value:
+    """Depth-first over mappings, lists and tuples; exact-type tests first (BSON documents are
+    dicts, rows tuples), the ``Mapping`` ABC only for the rest."""
+    kind = type(value)
+    if kind is str:
+        if "<" in value and len(out) < MAX_VALUES:
             out.append(value[:MAX_LEN])
+        return
+    if depth >= MAX_DEPTH:
+        return
+    if kind is dict:
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
     elif isinstance(value, Mapping):
-        for item in value.values():
-            _walk(item, out, depth + 1)
+        items = value.values()
     elif isinstance(value, list | tuple):
-        for item in value:
+        items = value
+    else:
+        return
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if "<" in item and len(out) < MAX_VALUES:
+                out.append(item[:MAX_LEN])
+        elif kind is not int and kind is not float and kind is not bool and item is not None:
             _walk(item, out, depth + 1)
 
 
@@ -60,7 +80,7 @@ def check_stored_write(sink: str, operation: str, document: Any) -> None:
     The ``stored_xss`` detector judges the written strings against the request's markup-looking
     string inputs (the same test it applies to a response against values read back)."""
     ctx = current()
-    if ctx is None:
+    if ctx is None or runtime.active() is None:
         return
     marked = [i.value for i in ctx.inputs if type(i.value) is str and "<" in i.value]
     if not marked:
@@ -68,6 +88,4 @@ def check_stored_write(sink: str, operation: str, document: Any) -> None:
     written: list[str] = []
     _strings(document, written)
     if written:
-        from inprocess import runtime
-
         runtime.check(sink, operation, "stored_xss", "\n".join(written), inputs=marked)

@@ -33,4 +33,4 @@ def _compile(args: tuple[Any, ...]) -> None:
 
 
 def patch(patcher: Patcher) -> None:
-    patcher.audit("compile", _compile)
+    patcher.audit("compile", _compile, needs_request=True)

@@ -71,4 +71,4 @@ EVENTS: dict[str, tuple[int, ...]] = {
 
 def patch(patcher: Patcher) -> None:
     for event, positions in EVENTS.items():
-        patcher.audit(event, _handler(event, positions))
+        patcher.audit(event, _handler(event, positions), needs_request=True)

@@ -55,7 +55,7 @@ def _bulk(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 # method -> (what the detector judges, whether the result holds documents to taint)
 METHODS: dict[str, tuple[Extract, bool]] = {
     "find": (_filter, False),
-    "find_one": (_filter, True),
+    "find_one": (_filter, False),  # reads through the cursor, whose next() taints
     "count_documents": (_filter, False),
     "update_one": (_filter_and("update"), False),
     "update_many": (_filter_and("update"), False),
@@ -107,17 +107,28 @@ def _wrap_write(method: str, extract: Extract) -> Callable[[Any], Any]:
 
 
 def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], Any]:
+    """Check the query, run the call quietly (the driver's own nested calls are not judged
+    again), taint returned documents. With no active guard or inside another guarded call
+    the wrapper only calls through: no extraction, no context switch."""
     operation = f"collection.{method}"
+    active, is_quiet, hush, unhush = runtime.active, runtime.is_quiet, runtime.hush, runtime.unhush
 
     def make(original: Any) -> Any:
         if inspect.iscoroutinefunction(original):
 
             @functools.wraps(original)
             async def async_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-                runtime.check(SINK, operation, "nosql", extract(args, kwargs))
-                with runtime.quiet():
+                guard = active()
+                if guard is None or is_quiet():
                     result = await original(self, *args, **kwargs)
-                if taint:
+                else:
+                    guard.check(SINK, operation, "nosql", extract(args, kwargs))
+                    token = hush()
+                    try:
+                        result = await original(self, *args, **kwargs)
+                    finally:
+                        unhush(token)
+                if taint and result is not None:
                     record_db_values(result)
                 return result
 
@@ -125,10 +136,17 @@ def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], 
 
         @functools.wraps(original)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            runtime.check(SINK, operation, "nosql", extract(args, kwargs))
-            with runtime.quiet():
+            guard = active()
+            if guard is None or is_quiet():
                 result = original(self, *args, **kwargs)
-            if taint:
+            else:
+                guard.check(SINK, operation, "nosql", extract(args, kwargs))
+                token = hush()
+                try:
+                    result = original(self, *args, **kwargs)
+                finally:
+                    unhush(token)
+            if taint and result is not None:
                 record_db_values(result)
             return result
 
@@ -143,7 +161,8 @@ def _wrap_next(original: Any) -> Any:
         @functools.wraps(original)
         async def anext_(self: Any) -> Any:
             doc = await original(self)
-            record_db_values(doc)
+            if doc is not None:
+                record_db_values(doc)
             return doc
 
         return anext_
@@ -164,7 +183,8 @@ def _wrap_next_batch(original: Any) -> Any:
         async def anext_batch(self: Any, result: list[Any], *args: Any, **kwargs: Any) -> Any:
             start = len(result)
             more = await original(self, result, *args, **kwargs)
-            record_db_values(result[start:])
+            if len(result) > start:
+                record_db_values(result[start:] if start else result)
             return more
 
         return anext_batch
@@ -173,7 +193,8 @@ def _wrap_next_batch(original: Any) -> Any:
     def next_batch(self: Any, result: list[Any], *args: Any, **kwargs: Any) -> Any:
         start = len(result)
         more = original(self, result, *args, **kwargs)
-        record_db_values(result[start:])
+        if len(result) > start:
+            record_db_values(result[start:] if start else result)
         return more
 
     return next_batch

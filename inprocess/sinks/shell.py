@@ -49,8 +49,8 @@ def _spawn(args: tuple[Any, ...]) -> None:
 
 
 def patch(patcher: Patcher) -> None:
-    patcher.audit("subprocess.Popen", _popen)
-    patcher.audit("os.system", _system)
-    patcher.audit("os.exec", _exec)
-    patcher.audit("os.posix_spawn", _exec)
-    patcher.audit("os.spawn", _spawn)
+    patcher.audit("subprocess.Popen", _popen, needs_request=True)
+    patcher.audit("os.system", _system, needs_request=True)
+    patcher.audit("os.exec", _exec, needs_request=True)
+    patcher.audit("os.posix_spawn", _exec, needs_request=True)
+    patcher.audit("os.spawn", _spawn, needs_request=True)

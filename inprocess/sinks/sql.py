@@ -48,20 +48,29 @@ class GuardedCursor(sqlite3.Cursor):
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
         _check("sqlite3.execute", sql, "sqlite")
-        with runtime.quiet():
+        token = runtime.hush()
+        try:
             super().execute(sql, parameters)
+        finally:
+            runtime.unhush(token)
         return self
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> GuardedCursor:
         _check("sqlite3.executemany", sql, "sqlite")
-        with runtime.quiet():
+        token = runtime.hush()
+        try:
             super().executemany(sql, seq_of_parameters)
+        finally:
+            runtime.unhush(token)
         return self
 
     def executescript(self, sql_script: str, /) -> GuardedCursor:
         _check("sqlite3.executescript", sql_script, "sqlite")
-        with runtime.quiet():
+        token = runtime.hush()
+        try:
             super().executescript(sql_script)
+        finally:
+            runtime.unhush(token)
         return self
 
     def fetchone(self) -> Any:
