@@ -43,10 +43,10 @@ def has_operator(value: Any, depth: int = 0) -> bool:
         for key, sub in value.items():
             if isinstance(key, str) and _OPERATOR.match(key):
                 return True
-            if isinstance(sub, dict | list) and has_operator(sub, depth + 1):
+            if isinstance(sub, (dict, list)) and has_operator(sub, depth + 1):
                 return True
     elif isinstance(value, list):
-        return any(isinstance(sub, dict | list) and has_operator(sub, depth + 1) for sub in value)
+        return any(isinstance(sub, (dict, list)) and has_operator(sub, depth + 1) for sub in value)
     return False
 
 
@@ -95,13 +95,13 @@ def _walk(node: Any, objects: list[UserInput], strings: Sequence[UserInput], dep
                 found = _judge_body(sub, strings)
                 if found is not None:
                     return found
-            if isinstance(sub, dict | list):
+            if isinstance(sub, (dict, list)):
                 found = _walk(sub, objects, strings, depth + 1)
                 if found is not None:
                     return found
     elif isinstance(node, list):
         for sub in node:
-            if isinstance(sub, dict | list):
+            if isinstance(sub, (dict, list)):
                 found = _walk(sub, objects, strings, depth + 1)
                 if found is not None:
                     return found
@@ -158,8 +158,8 @@ def detect(query: Any, inputs: Sequence[UserInput]) -> Detection | None:
         if type(value) is str:
             if len(value) >= 2:
                 strings.append(item)
-        elif isinstance(value, dict | list) and has_operator(value):
+        elif isinstance(value, (dict, list)) and has_operator(value):
             objects.append(item)
-    if not isinstance(query, dict | list):
+    if not isinstance(query, (dict, list)):
         return None
     return _walk(query, objects, strings, 0)
