@@ -153,7 +153,10 @@ def corpus_stats_for(cases: list[Case]) -> dict[str, Any]:
 
 @contextmanager
 def progress_hooks(console: Console) -> Iterator[Callable[[str, int], Callable[[Record], None]]]:
-    """A rich progress bar per pass; yields the hook the runner calls to open one."""
+    """A rich progress bar per pass; yields the hook the runner calls to open one.
+
+    Without a terminal (CI logs, ``./demo.sh > log``) rich draws nothing until the end, so
+    a plain line is printed at every tenth of a pass instead."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -168,12 +171,21 @@ def progress_hooks(console: Console) -> Iterator[Callable[[str, int], Callable[[
 
         def open_pass(name: str, total: int) -> Callable[[Record], None]:
             task = progress.add_task(name, total=total, worked=0, flagged=0)
-            counts = {"worked": 0, "flagged": 0}
+            counts = {"worked": 0, "flagged": 0, "sent": 0, "tenth": 0}
 
             def done(rec: Record) -> None:
                 counts["worked"] += rec.delivered
                 counts["flagged"] += any(v.flagged for v in rec.verdicts.values())
+                counts["sent"] += 1
                 progress.update(task, advance=1, worked=counts["worked"], flagged=counts["flagged"])
+                tenth = counts["sent"] * 10 // max(total, 1)
+                if not console.is_terminal and tenth > counts["tenth"]:
+                    counts["tenth"] = tenth
+                    console.print(
+                        f"{name}: {counts['sent']}/{total} sent, {counts['worked']} working, "
+                        f"{counts['flagged']} flagged",
+                        highlight=False,
+                    )
 
             return done
 

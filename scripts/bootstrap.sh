@@ -32,6 +32,10 @@ want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "rampart: installing dependencies into .venv (first run takes a minute or two)"
     .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install --quiet -e ".[all,dev]"
+    if ! .venv/bin/python -m pip install --quiet -e ".[all,dev]" > .venv/install.log 2>&1; then
+        tail -n 40 .venv/install.log >&2
+        echo "rampart: dependency installation failed (full log: .venv/install.log)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
