@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.parsing import Target
-from gateway.ruleset import RULE_CLASSES, parse_selector
+from gateway.ruleset import RULE_CLASSES, Selectors, parse_selector
 
 __all__ = ["Exclusion", "ExclusionError", "ExclusionSet", "load_exclusions"]
 
@@ -34,16 +34,9 @@ class Exclusion(BaseModel):
 
     route: str = Field(default="/", pattern=r"^/")
     methods: tuple[str, ...] = ()
-    targets: tuple[str, ...] = ()
+    targets: Selectors = ()
     rule_ids: frozenset[int] = frozenset()
     classes: frozenset[str] = frozenset()
-
-    @field_validator("targets")
-    @classmethod
-    def _known_targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for selector in value:
-            parse_selector(selector)
-        return value
 
     @field_validator("classes")
     @classmethod

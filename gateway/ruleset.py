@@ -31,12 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import re2
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway import operators, transforms
 from gateway.model import RawRequest
@@ -52,6 +52,7 @@ __all__ = [
     "LoadedRule",
     "RuleLoadError",
     "RuleSpec",
+    "Selectors",
     "example_request",
     "load_rule_file",
     "load_rules",
@@ -80,6 +81,16 @@ def parse_selector(selector: str) -> tuple[tuple[str, str | None], ...]:
         key = key.lower()
     expanded = ALIASES.get(collection, (collection,))
     return tuple((c, key if sep else None) for c in expanded)
+
+
+def _check_selectors(value: tuple[str, ...]) -> tuple[str, ...]:
+    for selector in value:
+        parse_selector(selector)
+    return value
+
+
+Selectors = Annotated[tuple[str, ...], AfterValidator(_check_selectors)]
+"""Target selectors (``ARGS:q``, ``REQUEST_HEADERS``...), each checked by :func:`parse_selector`."""
 
 
 class ExampleRequest(BaseModel):
@@ -137,7 +148,7 @@ class RuleSpec(BaseModel):
     severity: Severity
     paranoia: int = Field(default=1, ge=1, le=4)
     tags: tuple[str, ...] = ()
-    targets: tuple[str, ...] = Field(min_length=1)
+    targets: Selectors = Field(min_length=1)
     transformations: tuple[str, ...] = ()
     operator: str
     argument: Any = None
@@ -150,13 +161,6 @@ class RuleSpec(BaseModel):
     def _known_class(cls, value: str) -> str:
         if value not in RULE_CLASSES:
             raise ValueError(f"unknown class {value!r}; use one of {', '.join(sorted(RULE_CLASSES))}")
-        return value
-
-    @field_validator("targets")
-    @classmethod
-    def _known_targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for selector in value:
-            parse_selector(selector)
         return value
 
     @field_validator("transformations")
