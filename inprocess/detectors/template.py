@@ -8,11 +8,22 @@ replaced by a plain placeholder. Different token kinds mean the input added synt
   application never meant its users to write template code).
 - Input that *is* the whole template (an endpoint that renders user-authored templates,
   like lab L11): what counts is the ``level`` option (:data:`LEVELS`). ``gadgets``
-  (default) reports only sandbox-escape gadgets (``__class__``, ``__globals__``,
+  (default) reports sandbox-escape gadgets (``__class__``, ``__globals__``,
   ``cycler``, ``lipsum``, ``attr``, ``\x5f`` escapes...) and statements that reach other
   templates or files (``include``, ``import``, ``extends``, ``from``); ``expressions``
   adds attribute access, calls, arithmetic and ``set``/``macro``/``call``/``filter``/
   ``with``; ``any`` reports every piece of template syntax.
+
+Every level also reports text assembled from constant fragments (:func:`assembled`): the
+template is parsed with Jinja2's parser and a ``~`` concatenation, a ``+`` with a text
+operand, a ``join`` of a literal list holding text, or ``%``/``format`` formatting whose
+format string holds literal words (``'rmp%dx' | format(1337)``) is reported when every
+operand is statically constant (decided from the tree; nothing is evaluated). A
+legitimate author writes constant text directly; building it at render time is the
+filter-evasion primitive (``'_' ~ '_cla' ~ 'ss_' ~ '_'``) and the usual
+proof-of-evaluation probe (``{{ 'rmp' ~ (1000+337) ~ 'x' }}``). Anything that reads the
+render context stays unreported (``{{ shop ~ ' - ' ~ 'summer sale' }}``), as do arithmetic
+and filters on constants (``{{ 1000 + 42 }}``, ``{{ '%.2f' | format(12.5) }}``).
 """
 
 from __future__ import annotations
@@ -27,9 +38,11 @@ from inprocess.context import UserInput
 from inprocess.detectors import Detection, register
 from inprocess.detectors._common import Reporter, occurrences, occurring
 
-__all__ = ["LEVELS", "detect"]
+__all__ = ["LEVELS", "assembled", "detect"]
 
 _report = Reporter("template", "ssti")
+
+Grade = tuple[float, str]
 
 _PLACEHOLDER = "rmpsafe"
 _SYNTAX_CHARS = re.compile(r"[{}%#]")
@@ -65,6 +78,63 @@ _DEFINING_STATEMENTS = frozenset({"set", "macro", "call", "filter", "with"})
 _ACCESS = frozenset({".", "[", "("})
 _ARITHMETIC = frozenset({"*", "**", "+", "-", "/", "//", "%", "~"})
 _SYNTAX_KINDS = frozenset({"variable_begin", "block_begin", "comment_begin", "linestatement_begin"})
+# Operators without which no expression can assemble text: a template lacking them is not parsed.
+_ASSEMBLING = frozenset({"~", "+", "%", "|", "(", "["})
+_MAX_PARSE = 20_000
+# Parser node kinds that are constant when every child node is (names, attributes are not).
+_CONSTANT_KINDS = frozenset(
+    {
+        "Const",
+        "TemplateData",
+        "List",
+        "Tuple",
+        "Dict",
+        "Pair",
+        "Keyword",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "FloorDiv",
+        "Mod",
+        "Pow",
+        "And",
+        "Or",
+        "Neg",
+        "Pos",
+        "Not",
+        "CondExpr",
+        "Compare",
+        "Operand",
+        "Concat",
+        "Filter",
+        "Test",
+        "Getitem",
+        "Slice",
+    }
+)
+# Jinja2's default globals that read nothing: ``range(1000, 1338)`` is as constant as a list.
+_PURE_GLOBALS = frozenset({"range", "dict"})
+_TEXT_FILTERS = frozenset(
+    {
+        "string",
+        "format",
+        "join",
+        "upper",
+        "lower",
+        "title",
+        "capitalize",
+        "replace",
+        "trim",
+        "center",
+        "reverse",
+    }
+)
+_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?[diouxXeEfFgGcrsa%]")
+_FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
+_WORD = re.compile(r"\w")
+_ASSEMBLED: Grade = (0.85, "text assembled from constant fragments")
+_CUT: Grade = (0.85, "text cut from a string constant")
 
 
 def _in_data(source: str, at: int) -> bool:
@@ -94,9 +164,6 @@ def _tokens(source: str) -> list[tuple[str, str]] | None:
         return [(kind, value) for _, kind, value in _environment().lex(source) if kind not in _SKIP]
     except Exception:
         return None
-
-
-Grade = tuple[float, str]
 
 
 def _gadget(kind: str, value: str, after_block: bool) -> Grade | None:
@@ -149,12 +216,134 @@ def _grade(tokens: list[tuple[str, str]], judge: Callable[[str, str, bool], Grad
     return worst
 
 
+def _kind(node: Any) -> str:
+    return type(node).__name__
+
+
+def _is_str(node: Any) -> bool:
+    return _kind(node) == "Const" and isinstance(node.value, str)
+
+
+def _is_text(node: Any, depth: int = 4) -> bool:
+    """True when ``node`` evaluates to text (``depth`` levels down; the walk meets the rest)."""
+    kind = _kind(node)
+    if kind in ("Concat", "TemplateData") or _is_str(node):
+        return True
+    if kind == "Filter":
+        return bool(node.name in _TEXT_FILTERS)
+    if depth == 0:
+        return False
+    if kind == "Add":
+        return _is_text(node.left, depth - 1) or _is_text(node.right, depth - 1)
+    if kind == "Mod":
+        return _is_str(node.left)
+    if kind == "CondExpr":
+        return _is_text(node.expr1, depth - 1) or (node.expr2 is not None and _is_text(node.expr2, depth - 1))
+    return False
+
+
+def _constancy(order: list[Any]) -> dict[int, bool]:
+    """Which nodes of ``order`` (a pre-order walk) are statically constant, by ``id``.
+
+    Decided from the tree alone, children before parents and without recursion: nothing is
+    evaluated (``as_const`` would compute ``'a' * 10**9``).
+    """
+    constant: dict[int, bool] = {}
+    for node in reversed(order):
+        kind = _kind(node)
+        children = list(node.iter_child_nodes())
+        if kind == "Call":  # only Jinja2's pure globals, with constant arguments
+            children = [child for child in children if child is not node.node]
+            ok = _kind(node.node) == "Name" and node.node.name in _PURE_GLOBALS
+        elif kind in ("Filter", "Test"):
+            ok = node.node is not None  # a ``{% filter %}`` block's filter applies to the body
+        else:
+            ok = kind in _CONSTANT_KINDS  # not Name, Getattr, blocks...
+        constant[id(node)] = ok and all(constant[id(child)] for child in children)
+    return constant
+
+
+def _arguments(node: Any) -> list[Any]:
+    return [*node.args, *(keyword.value for keyword in node.kwargs)]
+
+
+def _formats_text(fmt: Any, fields: re.Pattern[str], args: list[Any]) -> bool:
+    """A constant format string with literal words, or filled with text."""
+    if not _is_str(fmt):
+        return False
+    return _WORD.search(fields.sub("", fmt.value)) is not None or any(map(_is_text, args))
+
+
+def _joins_text(items: Any) -> bool:
+    """A literal list or tuple holding text."""
+    return _kind(items) in ("List", "Tuple") and any(map(_is_text, items.items))
+
+
+def _judge_node(node: Any, constant: Callable[[Any], bool]) -> Grade | None:
+    """The grade of one parser node that builds text from constants, None otherwise."""
+    kind = _kind(node)
+    builds = False
+    if kind == "Concat":
+        builds = constant(node)
+    elif kind == "Add":
+        builds = (_is_text(node.left) or _is_text(node.right)) and constant(node)
+    elif kind == "Mod":
+        right = node.right
+        values = right.items if _kind(right) in ("Tuple", "List") else [right]
+        builds = _formats_text(node.left, _PRINTF, values) and constant(right)
+    elif kind == "Filter" and node.node is not None:
+        shaped = (node.name == "format" and _formats_text(node.node, _PRINTF, _arguments(node))) or (
+            node.name == "join" and _joins_text(node.node)
+        )
+        builds = shaped and constant(node)
+    elif kind == "Call" and _kind(node.node) == "Getattr" and _is_str(node.node.node):
+        args, method = _arguments(node), node.node.attr
+        shaped = (method == "format" and _formats_text(node.node.node, _FORMAT_FIELD, args)) or (
+            method == "join" and bool(args) and _joins_text(args[0])
+        )
+        builds = shaped and node.dyn_args is None and node.dyn_kwargs is None and all(map(constant, args))
+    elif kind == "Getitem" and _is_str(node.node) and constant(node.arg):
+        return _CUT
+    return _ASSEMBLED if builds else None
+
+
+def assembled(source: str) -> Grade | None:
+    """How template ``source`` builds text from constant fragments, None when it does not.
+
+    Parses with Jinja2's parser (nothing is compiled or rendered); a source that does not
+    parse, or is longer than 20,000 characters, is not judged here.
+    """
+    if len(source) > _MAX_PARSE:
+        return None
+    try:
+        tree = _environment().parse(source)
+    except Exception:  # TemplateSyntaxError, RecursionError on absurd nesting
+        return None
+    order: list[Any] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(node.iter_child_nodes())
+    known = _constancy(order)
+
+    def constant(node: Any) -> bool:
+        return known[id(node)]
+
+    for node in order:
+        found = _judge_node(node, constant)
+        if found is not None:
+            return found
+    return None
+
+
 @register("template")
 def detect(source: str, inputs: Sequence[UserInput], *, level: str = "gadgets") -> Detection | None:
     """Flag a user input that adds Jinja2 syntax to ``source``.
 
     Input embedded in the application's template: any added syntax. Input that is the
-    whole template: what :data:`LEVELS` ``[level]`` flags (default: gadgets only).
+    whole template: what :data:`LEVELS` ``[level]`` flags (default: gadgets only), and at
+    every level text assembled from constant fragments (:func:`assembled`).
     """
     try:
         authored = LEVELS[level]
@@ -180,6 +369,8 @@ def detect(source: str, inputs: Sequence[UserInput], *, level: str = "gadgets") 
             own = list((Counter(_tokens(source) or []) - before).elements())
         whole = value.strip() == source.strip()
         graded = _grade(own, authored if whole else _any)
+        if whole and (graded is None or graded[0] < _ASSEMBLED[0]) and any(v in _ASSEMBLING for _, v in own):
+            graded = assembled(source) or graded
         if graded is None and not whole:
             graded = (0.8, "template syntax")
         if graded is not None:

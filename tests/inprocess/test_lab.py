@@ -1,6 +1,7 @@
-"""The guard inside the real lab (``rampart lab --guard block --harness`` as a subprocess)
-next to an unguarded lab: every working exploit of L1-L13 is blocked with no effect, and
-every benign (or merely bad) request gets the same status and body as without the guard."""
+"""The guard inside the real lab (``rampart lab --guard block --harness`` as a subprocess,
+detectors at their defaults) next to an unguarded lab: every working exploit of L1-L13 is
+blocked with no effect, and every benign (or merely bad) request gets the same status and
+body as without the guard."""
 
 from __future__ import annotations
 
@@ -22,25 +23,15 @@ from tests.labapp.test_endpoints import ATTACKS, BAD_INPUT, BENIGN, MARKER, Case
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
-# The detectors' defaults let a user-authored template or calculator expression compute
-# strings (L11/L12 marker payloads are plain string arithmetic); the lab's exploits need the
-# stricter options, set through the guard's environment like any deployment would.
-STRICT_PROFILE = {
-    "RAMPART_GUARD_DETECTORS__CODE__OPTIONS": '{"strict": true}',
-    "RAMPART_GUARD_DETECTORS__TEMPLATE__OPTIONS": '{"level": "expressions"}',
-}
 # Cases whose body carries a per-start secret or that need it: compared on status only.
 SECRET_CASES = frozenset({"L1 admin with its password"})
-# Non-exploit requests the detectors (inprocess/detectors, not this layer) judged as attacks
-# when this was written; each is either unchanged or blocked as exactly this class.
 # Attack-shaped bad input (an unknown operator object, a gopher: URL, eval input that breaks
-# the syntax) fails either way; the two benign ones are false positives reported to the lead.
+# the syntax) that the detectors (inprocess/detectors, not this layer) judge as attacks: it
+# fails either way, so each is either unchanged or blocked as exactly this class.
 FLAGGED = {
     "L1 bad operator": "nosql_injection",
     "L6 bad scheme": "ssrf",
     "L12 syntax error": "code_injection",
-    "L11 render": "ssti",  # false positive: attribute access ({{ user.name }}) in a user template
-    "L12 math": "code_injection",  # false positive: a call (math.sqrt(16)) in the calculator
 }
 WORKING = [c for c in ATTACKS if c.effects or MARKER in c.contains or c.id.startswith("L8")]
 EXTRA_BENIGN = [
@@ -75,9 +66,7 @@ async def labs() -> AsyncIterator[tuple[Lab, Lab]]:
     async with contextlib.AsyncExitStack() as stack:
         plain, guarded = await asyncio.gather(  # both labs start at once
             stack.enter_async_context(spawn(["lab", "--port", "0"])),
-            stack.enter_async_context(
-                spawn(["lab", "--port", "0", "--guard", "block", "--harness"], env=STRICT_PROFILE)
-            ),
+            stack.enter_async_context(spawn(["lab", "--port", "0", "--guard", "block", "--harness"])),
         )
         session = await stack.enter_async_context(aiohttp.ClientSession())
         yield Lab(plain.url, session), Lab(guarded.url, session)

@@ -218,7 +218,7 @@ def test_min_confidence_downgrades_to_log(confidence: float, expected: Action) -
 
 
 def test_detector_options_from_policy(make_guard) -> None:
-    marker = "'rmp'+str(1000+337)+'x'"
+    marker = "math.sqrt(16)"
     default = make_guard("block")
     with bind(request_ctx(expr=marker)):
         assert default.check("code", "compile", "code", marker) is None  # a calculator expression

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from inprocess.detectors import get
-from inprocess.detectors.code import detect, is_arithmetic
+from inprocess.detectors.code import assembles_text, detect, is_arithmetic
 from tests.inprocess.detectors.helpers import inputs_of
 
 ATTACKS = [
@@ -58,8 +60,47 @@ BENIGN = [
     "3 == 3",
 ]
 
-# Computations built only from calculator parts: accepted by design (see the module docstring).
-ACCEPTED_STRING_BUILDING = ["'rmp' + str(1000+337) + 'x'", "f'rmp{1000+337}x'", "'rmp%dx' % (1000+337)"]
+# Text assembled from fragments out of calculator parts, next to the hard benign
+# expressions of the corpus (attacks/corpus/data/benign/L12.yaml) that must stay clean.
+ASSEMBLED = [
+    "'rmp'+str(1000+337)+'x'",
+    "'rmp' + str(1000 + 337) + 'x'",
+    "'o' + 's'",
+    "'__imp' + 'ort__'",
+    "'rmp' + repr(1337) + 'x'",
+    "'rmp' + (1000+337) + 'x'",  # raises TypeError when run, still an assembly attempt
+    "'rmp'+str(math.floor(1337.5))+'x'",
+    "'\\x72\\x6d\\x70'+str(1000+337)+'x'",
+    "'rmp'+str(1000+337)+'x' if 1 else 0",
+    "['no', 'rmp'+str(1000+337)+'x'][True]",
+    "{'k': 'rmp'+str(1000+337)+'x'}['k']",
+    "str(1) + str(2)",
+    "'ab' * 3",
+    "b'rmp' + b'x'",
+    "f'rmp{1000+337}x'",
+    "f'{1000+337}x'",
+    "'rmp%dx' % (1000+337)",
+    "'rmp%dx'%1337",
+    "'%s%s' % ('o', 's')",
+    "'%s' % str(1337)",
+    "'%(a)s%(b)s' % {'a': 'o', 'b': 's'}",
+    "'x7331pmr'[::-1]",
+    "'abc'[0]",
+]
+CALCULATOR = [
+    "int('42') + 1",
+    "len('hello')",
+    "len('hello') * 2",
+    "str(12.5)",
+    "float('1.5') * 2",
+    "'%.2f' % 12.5",
+    "'%d' % 7",
+    "'%(n)05.1f' % {'n': 1.5}",
+    "f'{12.5:.2f}'",
+    "round(float('2.5')) + 1",
+    "max(len('ab'), 3)",
+    "[1, 2, 3][1]",
+]
 
 
 @pytest.mark.parametrize("value", ATTACKS)
@@ -70,9 +111,47 @@ def test_code_input_is_flagged(value: str) -> None:
     assert found.source == "query.expr"
 
 
-@pytest.mark.parametrize("value", [*BENIGN, *ACCEPTED_STRING_BUILDING])
+@pytest.mark.parametrize("value", [*BENIGN, *CALCULATOR])
 def test_calculator_input_passes(value: str) -> None:
     assert detect(value, inputs_of(query_expr=value)) is None
+
+
+@pytest.mark.parametrize("value", ASSEMBLED)
+def test_text_assembled_from_fragments_is_flagged(value: str) -> None:
+    found = detect(value, inputs_of(query_expr=value))
+    assert found is not None
+    assert found.attack_class == "code_injection"
+    assert "text " in found.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("'rmp'+str(1000+337)+'x'", "text assembled from fragments"),
+        ("f'rmp{1000+337}x'", "text assembled by an f-string"),
+        ("'rmp%dx' % 1337", "text assembled by % formatting"),
+        ("'x7331pmr'[::-1]", "text cut from a string constant"),
+        ("int('42') + 1", None),
+        ("'%.2f' % 12.5", None),
+        ("f'{12.5:.2f}'", None),
+        ("len('hello')", None),
+    ],
+)
+def test_assembles_text_names_the_construct(value: str, reason: str | None) -> None:
+    tree = ast.parse(value, mode="eval").body
+    assert assembles_text(tree) == reason
+
+
+def test_assembled_text_confidence() -> None:
+    value = "'rmp'+str(1000+337)+'x'"
+    found = detect(value, inputs_of(query_expr=value))
+    assert found is not None
+    assert found.confidence == 0.85
+
+
+def test_long_string_chain_does_not_recurse() -> None:
+    value = "+".join(["'a'"] * 4000)
+    assert detect(value, inputs_of(query_expr=value)) is not None
 
 
 @pytest.mark.parametrize(
@@ -105,7 +184,7 @@ def test_syntax_breaking_input() -> None:
     assert detect("x = 1 +", inputs_of(query_q="1 +")) is None  # digits and operators only
 
 
-@pytest.mark.parametrize("value", [*ACCEPTED_STRING_BUILDING, "len('hello')", "math.pi * 2"])
+@pytest.mark.parametrize("value", ["str(12.5)", "'%.2f' % 12.5", "len('hello')", "math.pi * 2"])
 def test_strict_reports_everything_but_arithmetic(value: str) -> None:
     assert detect(value, inputs_of(query_expr=value), strict=True) is not None
     assert detect("2*(3+4)", inputs_of(query_expr="2*(3+4)"), strict=True) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from inprocess.detectors import get
-from inprocess.detectors.template import detect
+from inprocess.detectors.template import assembled, detect
 from tests.inprocess.detectors.helpers import inputs_of
 
 APP = "<h1>Hello {user}!</h1><p>{{{{ greeting }}}}</p>"
@@ -72,12 +72,97 @@ def test_plain_text_passes(value: str) -> None:
         "{% set total = 3 * 4 %}Total: {{ total }}",
         "{% macro b(x) %}[{{ x }}]{% endmacro %}{{ b('ok') }}",
         "{% for i in range(3) %}{{ i }} {% endfor %}",
-        "{{ 'rmp' ~ (1000 + 337) ~ 'x' }}",  # computes, but with the template language only
     ],
 )
 def test_user_template_using_plain_syntax_passes(template: str) -> None:
     """L11 renders whole user templates: expressions, filters, loops, macros are the feature."""
     assert detect(template, inputs_of(body_template=template)) is None
+
+
+# Whole user templates that build constant text at render time (flagged at every level),
+# next to the hard benign templates of the corpus (attacks/corpus/data/benign/L11.yaml).
+ASSEMBLED = [
+    "{{ 'rmp' ~ (1000+337) ~ 'x' }}",
+    "{{'rmp'~(7*191)~'x'}}",
+    "{{ 'rmp' + (1000+337)|string + 'x' }}",
+    "{{ 'o' + 's' }}",
+    "{{ '_' ~ '_cla' ~ 'ss_' ~ '_' }}",  # no '__' in any literal: only the assembly shows
+    "{{ 'rmp%dx' | format(1000+337) }}",
+    "{{ 'rmp%dx' % (1000+337) }}",
+    "{{ '%s%s' | format('o', 's') }}",  # no literal words, but the arguments are text
+    "{{ ['rmp', 1000+337, 'x'] | join }}",
+    "{{ ('o', 's') | join('') }}",
+    "{{ 'rmp{}x'.format(1000+337) }}",
+    "{{ ''.join(['o', 's']) }}",
+    "{{ '\\x72\\x6d\\x70' ~ (1000+337) ~ 'x' }}",
+    "{{ 'rmp' ~ (1000+337) ~ 'x' if true else '' }}",
+    "{{ 'rmp' ~ range(1000, 1338) | last ~ 'x' }}",  # range and dict read no context
+    "{{ dict(rmp=1) | list | first ~ (1000+337) ~ 'x' }}",
+    "{{ ('rmp' ~ (1000+337) ~ 'x') | upper }}",
+    "{% set m = 'rmp' ~ 1337 ~ 'x' %}{{ m }}",
+    "{{ 'x7331pmr'[::-1] }}",
+    "Dear customer, {{ 'rmp' ~ 1337 }}",
+]
+NOT_ASSEMBLED = [
+    "{{ shop ~ ' - ' ~ 'summer sale' }}",  # reads the render context
+    "{{ user.name ~ '!' }}",
+    "Order #{{ 1000 + 42 }}",
+    "{{ '%.2f' | format(12.5) }} EUR",
+    "{{ '%.2f' % 12.5 }}",
+    "{{ 'Hello %s' | format(user.name) }}",
+    "{{ 'sale' | upper }} at {{ shop }}",
+    "{{ [1, 2, 3] | sum }} items",
+    "{% set total = 3 * 4 %}Total: {{ total }}",
+    "{{ 'a,b,c'.split(',') | join(' / ') }}",
+    "{{ items | join(', ') }}",
+    "{{ range(1, 4) | list }}",
+    "{{ 'O\\'Brien' }}",
+    "{{ '-' * 20 }}",
+    "{% filter upper %}summer {{ 'sale' }}{% endfilter %}",
+    "{% macro b(x) %}[{{ x }}]{% endmacro %}{{ b('ok') }}",
+    "{{ user['name'] }}",
+    "{% if user.name == 'guest' %}Please sign in{% endif %}",
+    "Use {% raw %}{{ 'a' ~ 'b' }}{% endraw %} in emails",
+    "{{ 'rmp' ~ (1000+337) ~ 'x' ",  # does not parse: the parser step judges nothing
+]
+
+
+@pytest.mark.parametrize("template", ASSEMBLED)
+@pytest.mark.parametrize("level", ["gadgets", "expressions", "any"])
+def test_text_assembled_from_constants_is_flagged(template: str, level: str) -> None:
+    found = detect(template, inputs_of(body_template=template), level=level)
+    assert found is not None
+    assert found.attack_class == "ssti"
+    assert found.confidence >= 0.8
+
+
+@pytest.mark.parametrize("template", NOT_ASSEMBLED)
+def test_context_and_plain_constants_pass_by_default(template: str) -> None:
+    assert detect(template, inputs_of(body_template=template)) is None
+
+
+@pytest.mark.parametrize("template", ASSEMBLED)
+def test_assembled_names_the_construct(template: str) -> None:
+    assert assembled(template) in {
+        (0.85, "text assembled from constant fragments"),
+        (0.85, "text cut from a string constant"),
+    }
+
+
+@pytest.mark.parametrize("template", NOT_ASSEMBLED)
+def test_assembled_ignores_context_and_plain_constants(template: str) -> None:
+    assert assembled(template) is None
+
+
+def test_assembled_never_evaluates() -> None:
+    """A constant that would take gigabytes to compute is judged from the tree alone."""
+    assert assembled("{{ 'a' * 10**10 ~ 'b' }}") is not None
+
+
+def test_assembled_handles_long_chains_without_recursion() -> None:
+    chain = "{{ " + " + ".join(["1"] * 3000) + " ~ 'rmp' }}"
+    assert assembled(chain) is not None
+    assert assembled("{{ x ~ " + " ~ ".join(["'a'"] * 3000) + " }}") is None
 
 
 @pytest.mark.parametrize(
@@ -89,6 +174,8 @@ def test_user_template_using_plain_syntax_passes(template: str) -> None:
         ("Hello {{ name }}", {"any"}),
         ("{# note #}hi", {"any"}),
         ("{{ cycler.__init__ }}", {"gadgets", "expressions", "any"}),
+        ("{{ 'rmp' ~ (1000+337) ~ 'x' }}", {"gadgets", "expressions", "any"}),
+        ("{{ shop ~ ' - ' ~ 'summer sale' }}", {"expressions", "any"}),
     ],
 )
 def test_levels_for_user_authored_templates(template: str, levels: set[str]) -> None:
