@@ -9,8 +9,7 @@ match them against a sink argument cheaply.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,17 +56,26 @@ _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar
 )
 
 
-def current() -> RequestContext | None:
-    return _current.get()
+# The request being served, or None. The ContextVar's own bound ``get`` (a C method): sinks
+# call it on every guarded operation, and a Python wrapper would add a frame to each call.
+current: Callable[[], RequestContext | None] = _current.get
 
 
-@contextmanager
-def bind(ctx: RequestContext) -> Iterator[RequestContext]:
-    token = _current.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _current.reset(token)
+class bind:
+    """``with bind(ctx):`` makes ``ctx`` the current request context for the block. A class
+    rather than a generator-based context manager: middleware enters one per request."""
+
+    __slots__ = ("_ctx", "_token")
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self._ctx = ctx
+
+    def __enter__(self) -> RequestContext:
+        self._token = _current.set(self._ctx)
+        return self._ctx
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)
 
 
 def flatten(prefix: str, value: Any, out: list[UserInput], *, max_items: int = 2000) -> None:

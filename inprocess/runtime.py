@@ -38,6 +38,8 @@ log = logging.getLogger("inprocess.guard")
 _active: Guard | None = None
 _quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("rampart_guard_quiet", default=False)
 _NO_INPUTS: tuple[()] = ()
+_Plan = tuple[detectors.Detector, dict[str, Any]]
+_DISABLED: _Plan = (lambda argument, inputs, **options: None, {})
 
 
 class _Busy(threading.local):
@@ -49,6 +51,7 @@ class _Busy(threading.local):
 
 
 _busy = _Busy()
+_quiet_get = _quiet.get  # bound C method: no Python frame on the hot path
 
 
 def is_quiet() -> bool:
@@ -132,6 +135,7 @@ class Guard:
         self._lock = threading.Lock()
         self._installed = False
         self._policies: dict[str, DetectorPolicy] = {}
+        self._plans: dict[str, _Plan] = {}
 
     def policy(self, detector: str) -> DetectorPolicy:
         """The (cached) policy for ``detector``."""
@@ -139,6 +143,14 @@ class Guard:
         if found is None:
             found = self._policies[detector] = self.settings.policy_for(detector)
         return found
+
+    def _plan(self, detector: str) -> _Plan:
+        """What :meth:`check` runs for ``detector`` (function and preset options), resolved
+        once: one dict lookup per call instead of policy, registry and options lookups."""
+        policy = self.policy(detector)
+        plan: _Plan = (detectors.get(detector), dict(policy.options)) if policy.enabled else _DISABLED
+        self._plans[detector] = plan
+        return plan
 
     @property
     def mode(self) -> Mode:
@@ -158,7 +170,8 @@ class Guard:
     ) -> Detection | None:
         """Judge one sink call; ``inputs`` replaces the request's user input (``stored_xss``
         judges against ``ctx.db_values``). Raises :class:`Blocked` when the policy blocks."""
-        if _busy.on or _quiet.get() or self.settings.mode == "off":
+        busy = _busy
+        if busy.on or _quiet_get() or self.settings.mode == "off":
             return None
         ctx = current()
         if inputs is None:
@@ -166,18 +179,19 @@ class Guard:
         if not inputs and detector not in SINK_ONLY_DETECTORS:
             return None
         found: GuardDetection | None = None
-        busy = _busy
         busy.on = True
         try:
             self.checks += 1
-            policy = self._policies.get(detector) or self.policy(detector)
-            if not policy.enabled:
+            plan = self._plans.get(detector) or self._plan(detector)
+            if plan is _DISABLED:
                 return None
-            if policy.options:
-                options = {**policy.options, **options}
-            detection = detectors.get(detector)(argument, inputs, **options)
+            run, preset = plan
+            if preset:
+                options = {**preset, **options}
+            detection = run(argument, inputs, **options) if options else run(argument, inputs)
             if detection is None:
                 return None
+            policy = self.policy(detector)
             found = GuardDetection(detection, decide(self.settings, detection, policy), sink, operation)
             self._record(found, ctx)
         except Exception as exc:

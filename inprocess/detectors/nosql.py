@@ -33,6 +33,7 @@ _JS_TOKEN = re.compile(
     re.S,
 )
 _MAX_DEPTH = 32
+_CONTAINERS = (dict, list)  # a tuple: ``isinstance`` with a ``dict | list`` union is slower
 
 
 def has_operator(value: Any, depth: int = 0) -> bool:
@@ -43,10 +44,10 @@ def has_operator(value: Any, depth: int = 0) -> bool:
         for key, sub in value.items():
             if isinstance(key, str) and _OPERATOR.match(key):
                 return True
-            if isinstance(sub, (dict, list)) and has_operator(sub, depth + 1):
+            if isinstance(sub, _CONTAINERS) and has_operator(sub, depth + 1):
                 return True
     elif isinstance(value, list):
-        return any(isinstance(sub, (dict, list)) and has_operator(sub, depth + 1) for sub in value)
+        return any(isinstance(sub, _CONTAINERS) and has_operator(sub, depth + 1) for sub in value)
     return False
 
 
@@ -83,26 +84,32 @@ def _judge_js(body: str, inputs: Sequence[UserInput]) -> Detection | None:
     return None
 
 
-def _walk(node: Any, objects: list[UserInput], strings: Sequence[UserInput], depth: int) -> Detection | None:
-    """Depth-first: the most specific client object wins (``body.password`` over ``body``)."""
+def _strings(inputs: Sequence[UserInput]) -> list[UserInput]:
+    return [item for item in inputs if type(item.value) is str and len(item.value) >= 2]
+
+
+def _walk(node: Any, objects: list[UserInput], inputs: Sequence[UserInput], depth: int) -> Detection | None:
+    """Depth-first: the most specific client object wins (``body.password`` over ``body``).
+    The string inputs are picked out of ``inputs`` only when a JavaScript body turns up."""
     if depth > _MAX_DEPTH:
         return None
     if isinstance(node, dict):
         for key, sub in node.items():
             if key in _LITERAL_KEYS:
                 continue
-            if key in _JS_KEYS and strings:
-                found = _judge_body(sub, strings)
+            if key in _JS_KEYS:
+                strings = _strings(inputs)
+                found = _judge_body(sub, strings) if strings else None
                 if found is not None:
                     return found
-            if isinstance(sub, (dict, list)):
-                found = _walk(sub, objects, strings, depth + 1)
+            if isinstance(sub, _CONTAINERS):
+                found = _walk(sub, objects, inputs, depth + 1)
                 if found is not None:
                     return found
     elif isinstance(node, list):
         for sub in node:
-            if isinstance(sub, (dict, list)):
-                found = _walk(sub, objects, strings, depth + 1)
+            if isinstance(sub, _CONTAINERS):
+                found = _walk(sub, objects, inputs, depth + 1)
                 if found is not None:
                     return found
     for item in objects:
@@ -151,15 +158,33 @@ def _operator_keys(value: Any, depth: int = 0) -> set[str]:
 @register("nosql")
 def detect(query: Any, inputs: Sequence[UserInput]) -> Detection | None:
     """Flag client-sent operator objects inside ``query`` and user code in its JS bodies."""
-    objects: list[UserInput] = []
-    strings: list[UserInput] = []
-    for item in inputs:
-        value = item.value
-        if type(value) is str:
-            if len(value) >= 2:
-                strings.append(item)
-        elif isinstance(value, (dict, list)) and has_operator(value):
-            objects.append(item)
-    if not isinstance(query, (dict, list)):
+    if not isinstance(query, _CONTAINERS):
         return None
-    return _walk(query, objects, strings, 0)
+    last = _last  # inlined _client_objects hit: this runs on every guarded MongoDB call
+    if last is not None and last[0] is inputs and last[1] == len(inputs):
+        return _walk(query, last[2], inputs, 0)
+    return _walk(query, _client_objects(inputs), inputs, 0)
+
+
+# The last request's operator objects: (its inputs list, that list's length, the objects).
+# A request makes several queries with the same ``ctx.inputs`` list, which only ever grows
+# (capture appends), so identity plus length tells a hit; the strong reference keeps the
+# list's identity from being reused while it is cached. One tuple, read and replaced
+# atomically, so threads and interleaved requests at worst recompute.
+_last: tuple[Sequence[UserInput], int, list[UserInput]] | None = None
+
+
+def _client_objects(inputs: Sequence[UserInput]) -> list[UserInput]:
+    """The inputs that are client-sent objects holding an operator key (cached per inputs)."""
+    global _last
+    last = _last
+    if last is not None and last[0] is inputs and last[1] == len(inputs):
+        return last[2]
+    objects = [
+        item
+        for item in inputs
+        if type(item.value) is not str and isinstance(item.value, _CONTAINERS) and has_operator(item.value)
+    ]
+    if type(inputs) is list:  # tuples and other sequences may be rebuilt per call: no cache
+        _last = (inputs, len(inputs), objects)
+    return objects

@@ -18,13 +18,16 @@ __all__ = ["MAX_VALUES", "record_db_values"]
 MAX_VALUES = 1000
 MAX_DEPTH = 8
 MAX_LEN = 64 * 1024
+# Value types that hold no strings (ObjectId, datetime, Decimal128, bytes...): learnt on
+# first sight (neither str, container nor Mapping) and skipped with one set lookup after.
+_SCALARS: set[type] = {int, float, bool, type(None), bytes}
 
 
 def record_db_values(result: Any) -> None:
     """Add markup-looking strings of ``result`` (documents, rows, lists) to ``ctx.db_values``.
 
     Nothing to do without an active guard (nobody would judge them) or a request context."""
-    if result is None or runtime.active() is None:
+    if result is None or runtime._active is None:
         return
     ctx = current()
     if ctx is None or len(ctx.db_values) >= MAX_VALUES:
@@ -51,13 +54,15 @@ def _walk(value: Any, out: list[str], depth: int) -> None:
     elif isinstance(value, list | tuple):
         items = value
     else:
+        _SCALARS.add(kind)
         return
+    scalars = _SCALARS
     for item in items:
         kind = type(item)
         if kind is str:
             if "<" in item and len(out) < MAX_VALUES:
                 out.append(item[:MAX_LEN])
-        elif kind is not int and kind is not float and kind is not bool and item is not None:
+        elif kind not in scalars:
             _walk(item, out, depth + 1)
 
 

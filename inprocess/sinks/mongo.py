@@ -2,6 +2,12 @@
 which :mod:`inprocess.propagation` keeps in the request context) and pymongo's
 ``AsyncCollection``. Each method's query part (filter, update, pipeline, bulk requests) goes
 to the ``nosql`` detector; returned documents feed the stored-XSS taint.
+
+``find_one`` is not wrapped: both drivers implement it as ``self.find(filter, ...)`` plus one
+cursor read, so the ``find`` wrapper judges its filter (the incident names
+``collection.find``) and the cursor's ``next`` taints the document. Wrapping it too would
+judge the same filter twice and add a coroutine layer to the most common read.
+``find`` itself only builds a cursor, so it runs without the nested-call guard.
 """
 
 from __future__ import annotations
@@ -54,8 +60,7 @@ def _bulk(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 # method -> (what the detector judges, whether the result holds documents to taint)
 METHODS: dict[str, tuple[Extract, bool]] = {
-    "find": (_filter, False),
-    "find_one": (_filter, False),  # reads through the cursor, whose next() taints
+    "find": (_filter, False),  # also judges find_one, which calls it; the cursor taints
     "count_documents": (_filter, False),
     "update_one": (_filter_and("update"), False),
     "update_many": (_filter_and("update"), False),
@@ -106,6 +111,10 @@ def _wrap_write(method: str, extract: Extract) -> Callable[[Any], Any]:
     return make
 
 
+# methods that only build an object (no I/O, no nested driver calls): no nested-call guard
+_LEAF_METHODS = frozenset({"find"})  # whose judged argument is the filter (``_filter``)
+
+
 def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], Any]:
     """Check the query, run the call quietly (the driver's own nested calls are not judged
     again), taint returned documents. With no active guard or inside another guarded call
@@ -113,7 +122,19 @@ def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], 
     operation = f"collection.{method}"
     active, is_quiet, hush, unhush = runtime.active, runtime.is_quiet, runtime.hush, runtime.unhush
 
+    def make_leaf(original: Any) -> Any:
+        @functools.wraps(original)
+        def leaf(self: Any, *args: Any, **kwargs: Any) -> Any:
+            guard = runtime._active  # Guard.check itself skips nested and quiet calls
+            if guard is not None:
+                guard.check(SINK, operation, "nosql", args[0] if args else kwargs.get("filter"))
+            return original(self, *args, **kwargs)
+
+        return leaf
+
     def make(original: Any) -> Any:
+        if method in _LEAF_METHODS and extract is _filter and not inspect.iscoroutinefunction(original):
+            return make_leaf(original)
         if inspect.iscoroutinefunction(original):
 
             @functools.wraps(original)

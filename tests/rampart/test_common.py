@@ -93,3 +93,41 @@ def test_socket_guard_refuses_non_loopback() -> None:
 )
 def test_is_loopback_host(host: str, loopback: bool) -> None:
     assert netguard.is_loopback_host(host) is loopback
+
+
+def test_minted_request_ids_are_unique_valid_and_differ_across_processes() -> None:
+    import subprocess
+    import sys
+
+    from rampart.requestid import mint_request_id
+
+    ids = [mint_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and is_valid_request_id(i) for i in ids)
+    other = subprocess.run(
+        [sys.executable, "-c", "from rampart.requestid import mint_request_id; print(mint_request_id())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert other[:16] != ids[0][:16]  # each process draws its own random prefix
+
+
+def test_forked_child_mints_a_different_prefix() -> None:
+    import subprocess
+    import sys
+
+    # forked in a fresh single-threaded interpreter (pytest's own process has threads)
+    script = (
+        "import os\n"
+        "from rampart.requestid import mint_request_id\n"
+        "parent = mint_request_id()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    print('child', mint_request_id(), flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('parent', parent, flush=True)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    ids = dict(line.split() for line in out.splitlines())
+    assert len(ids["child"]) == 32
+    assert ids["child"][:16] != ids["parent"][:16]
