@@ -5,18 +5,19 @@ from __future__ import annotations
 import random
 
 from attacks.replay.records import LayerVerdict, Record
+from rampart.verdicts import Decision
 
 CLASSES = ("sql_injection", "xss", "ssrf", "command_injection")
 ENDPOINT = {"sql_injection": "L3", "xss": "L8", "ssrf": "L6", "command_injection": "L5"}
-DECISIONS = ("allow", "detect")
+DECISIONS: tuple[Decision, ...] = ("allow", "detect")
 
 
-def verdict(decision: str, layer: str) -> LayerVerdict:
+def verdict(decision: Decision, layer: str) -> LayerVerdict:
     if layer == "rasp":
-        return LayerVerdict(decision=decision, detections=("sql_injection",) if decision != "allow" else ())  # type: ignore[arg-type]
+        return LayerVerdict(decision=decision, detections=("sql_injection",) if decision != "allow" else ())
     return LayerVerdict(
         decision=decision,
-        score=5 if decision != "allow" else 0,  # type: ignore[arg-type]
+        score=5 if decision != "allow" else 0,
         rules=("942100",) if decision != "allow" else (),
     )
 
@@ -26,9 +27,9 @@ def record(
     *,
     label: str = "attack",
     cls: str | None = "sql_injection",
-    native: str = "allow",
-    crs: str = "allow",
-    rasp: str = "allow",
+    native: Decision = "allow",
+    crs: Decision = "allow",
+    rasp: Decision = "allow",
     worked: bool = False,
     pass_name: str = "detect",
     status: int = 200,
@@ -91,7 +92,7 @@ def synthetic(seed: int = 7, per_class: int = 12, benign: int = 20) -> list[Reco
             if r.label == "attack" and not r.worked:
                 continue
             flagged = r.flagged_by(layers)
-            decision = "block" if flagged else "allow"
+            decision: Decision = "block" if flagged else "allow"
             blocked_benign = config == "waf" and r.case_id == "ben-001"
             recs.append(
                 record(

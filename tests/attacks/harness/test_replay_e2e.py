@@ -7,10 +7,12 @@ import json
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from attacks.corpus import corpus_stats, load_cases
+from attacks.model import Case
 from attacks.replay.records import read_records
 from attacks.replay.runner import ReplayOptions, parse_targets, replay, select_slice
 from tests.attacks.harness.procscan import TAG_VAR, tagged_pids
@@ -18,14 +20,14 @@ from tests.attacks.harness.procscan import TAG_VAR, tagged_pids
 pytestmark = [pytest.mark.slow]
 
 
-def _cases():
+def _cases() -> list[Case]:
     attacks = load_cases(include_benign=False, limit_per_class=3, seed=0)
     benign = select_slice(load_cases(include_attacks=False, seed=0), 15)
     return attacks + benign
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], list[Case]]:
     out = tmp_path_factory.mktemp("replay")
     tag = uuid.uuid4().hex
     os.environ[TAG_VAR] = tag

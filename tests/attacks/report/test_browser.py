@@ -45,7 +45,8 @@ class DevTools:
         await self.ws.send_json({"id": mid, "method": method, "params": params})
         reply = await asyncio.wait_for(fut, 30)
         assert "error" not in reply, reply
-        return reply.get("result", {})
+        result: dict[str, Any] = reply.get("result", {})
+        return result
 
     async def eval(self, expr: str) -> Any:
         res = await self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
