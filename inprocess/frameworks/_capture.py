@@ -40,6 +40,7 @@ __all__ = [
 BLOCKED_STATUS = 403
 MAX_JSON_VALUE = 64 * 1024
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _MAX_DEPTH = 8
 
 
@@ -131,8 +132,15 @@ def flatten_json(prefix: str, value: Any, out: list[UserInput], *, max_items: in
         flatten(prefix, value, out, max_items=max_items)
 
 
-def query_inputs(prefix: str, pairs: list[tuple[str, str]], out: list[UserInput]) -> None:
-    """Raw keys and values, bracket-nested objects and JSON-decoded values under ``prefix``."""
+def query_inputs(
+    prefix: str, pairs: list[tuple[str, str]], out: list[UserInput], *, redecode: int = 2
+) -> None:
+    """Raw keys and values, bracket-nested objects and JSON-decoded values under ``prefix``.
+
+    Pairs that still hold percent-escapes after the framework's decoding are captured again
+    decoded (up to ``redecode`` more times): an application or library that unquotes once
+    more (double-encoded ``category%255B%2524ne%255D=x`` becomes ``category[$ne]=x``) must
+    not see an operator object the guard never saw."""
     for key, value in pairs:
         out.append(UserInput(f"{prefix}.<key>", key))
         out.append(UserInput(f"{prefix}.{key}", value))
@@ -142,6 +150,14 @@ def query_inputs(prefix: str, pairs: list[tuple[str, str]], out: list[UserInput]
     if any("[" in key for key, _ in pairs):
         for key, nested in parse_brackets(pairs).items():
             flatten_json(f"{prefix}.{key}", nested, out)
+    if redecode > 0:
+        escaped = [
+            (urllib.parse.unquote(key), urllib.parse.unquote(value))
+            for key, value in pairs
+            if ("%" in key or "%" in value) and (_ESCAPE.search(key) or _ESCAPE.search(value))
+        ]
+        if escaped:
+            query_inputs(prefix, escaped, out, redecode=redecode - 1)
 
 
 form_inputs = query_inputs
@@ -202,7 +218,11 @@ def path_inputs(path: str, out: list[UserInput]) -> None:
 
 
 def body_inputs(content_type: str, raw: bytes, out: list[UserInput]) -> None:
-    """JSON bodies flattened (keys and values); other text bodies as one ``body`` input."""
+    """JSON bodies flattened (keys and values); other text bodies as one ``body`` input.
+
+    A body that looks like JSON under another content type (``text/plain``, none, ``*/*``)
+    is flattened too, next to the raw text: many applications parse whatever they are sent,
+    and an attacker picks the content type that a filter does not read."""
     text = raw.decode("utf-8", "replace")
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
@@ -212,6 +232,9 @@ def body_inputs(content_type: str, raw: bytes, out: list[UserInput]) -> None:
             pass
     if text:
         out.append(UserInput("body", text))
+        decoded = _json_value(text)
+        if decoded is not None:
+            flatten_json("body", decoded, out)
 
 
 def verdict(ctx: RequestContext | None, *, replaced: bool) -> tuple[Decision, list[str]]:

