@@ -39,7 +39,11 @@ class RequestContext:
     client_ip: str
     route: str = ""
     inputs: list[UserInput] = field(default_factory=list)
-    # second-order taint: strings read from a database during this request
+    # second-order taint: results read from a database during this request, kept as read
+    # (references, no copy) and walked into ``db_values`` only when a response needs them
+    # (``inprocess.sinks._taint.tainted``): JSON APIs never pay for the walk
+    db_reads: list[Any] = field(default_factory=list)
+    # markup-looking strings found in ``db_reads`` so far
     db_values: list[str] = field(default_factory=list)
     # detections made while serving this request (the middleware reports/acts on them)
     detections: list[Any] = field(default_factory=list)

@@ -17,6 +17,7 @@ from typing import Any
 from inprocess.config import GuardSettings, Mode, load_settings
 from inprocess.context import RequestContext, UserInput, flatten
 from inprocess.runtime import Guard, blocked_in
+from inprocess.sinks._taint import tainted
 from rampart.verdicts import Decision, format_rasp_header
 
 __all__ = [
@@ -258,8 +259,9 @@ def blocked_payload(request_id: str) -> bytes:
 def judge_html(guard: Guard, ctx: RequestContext, html: str) -> None:
     """Reflected and stored XSS checks of an HTML response (may raise ``Blocked``)."""
     guard.check("response", "render", "xss", html)
-    if ctx.db_values:
-        guard.check("response", "render", "stored_xss", html, inputs=ctx.db_values)
+    stored = tainted(ctx)
+    if stored:
+        guard.check("response", "render", "stored_xss", html, inputs=stored)
 
 
 def build_guard(

@@ -1,5 +1,6 @@
 """Second-order taint: strings read from a database during a request go to
-``ctx.db_values`` so the response check can tell stored XSS from reflected.
+``ctx.db_values`` so the response check can tell stored XSS from reflected. Reads are
+kept by reference and walked only when an HTML response is judged (:func:`tainted`).
 
 Only strings that could carry markup (contain ``<``) are kept, at most ``MAX_VALUES`` per
 request and ``MAX_DEPTH`` levels deep: cheap and bounded whatever the query returns.
@@ -11,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from inprocess import runtime
-from inprocess.context import current
+from inprocess.context import RequestContext, current
 
-__all__ = ["MAX_VALUES", "record_db_values"]
+__all__ = ["MAX_READS", "MAX_VALUES", "record_db_values", "tainted"]
 
 MAX_VALUES = 1000
 MAX_DEPTH = 8
@@ -23,16 +24,32 @@ MAX_LEN = 64 * 1024
 _SCALARS: set[type] = {int, float, bool, type(None), bytes}
 
 
+MAX_READS = 1000
+
+
 def record_db_values(result: Any) -> None:
-    """Add markup-looking strings of ``result`` (documents, rows, lists) to ``ctx.db_values``.
+    """Keep ``result`` (documents, rows, lists) for the stored-XSS taint: one reference
+    appended to ``ctx.db_reads``; :func:`tainted` walks it when a response needs it.
 
     Nothing to do without an active guard (nobody would judge them) or a request context."""
     if result is None or runtime._active is None:
         return
     ctx = current()
-    if ctx is None or len(ctx.db_values) >= MAX_VALUES:
-        return
-    _walk(result, ctx.db_values, 0)
+    if ctx is not None and len(ctx.db_reads) < MAX_READS:
+        ctx.db_reads.append(result)
+
+
+def tainted(ctx: RequestContext) -> list[str]:
+    """The markup-looking strings of everything read from a database in this request so far
+    (``ctx.db_values``, after walking the reads not walked yet)."""
+    if ctx.db_reads:
+        reads, ctx.db_reads = ctx.db_reads, []
+        out = ctx.db_values
+        for result in reads:
+            if len(out) >= MAX_VALUES:
+                break
+            _walk(result, out, 0)
+    return ctx.db_values
 
 
 def _walk(value: Any, out: list[str], depth: int) -> None:

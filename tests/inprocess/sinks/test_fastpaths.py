@@ -13,7 +13,7 @@ from inprocess import runtime
 from inprocess.context import bind
 from inprocess.errors import Blocked
 from inprocess.sinks._patching import Patcher
-from inprocess.sinks._taint import MAX_DEPTH, MAX_VALUES, record_db_values
+from inprocess.sinks._taint import MAX_DEPTH, MAX_READS, MAX_VALUES, record_db_values, tainted
 from tests.inprocess.conftest import GuardFactory, request_ctx
 
 EVENT = "rampart.test.fastpath"
@@ -74,10 +74,11 @@ def test_taint_needs_an_active_guard(make_guard: GuardFactory) -> None:
     doc = {"a": "<b>x</b>", "n": 1, "nested": [{"c": "<i>y</i>"}, ("<p>z</p>", None)], "plain": "no"}
     with bind(ctx):
         record_db_values(doc)
-        assert ctx.db_values == []
+        assert tainted(ctx) == []
         make_guard(sinks=())
         record_db_values(doc)
-    assert ctx.db_values == ["<b>x</b>", "<i>y</i>", "<p>z</p>"]
+    assert tainted(ctx) == ["<b>x</b>", "<i>y</i>", "<p>z</p>"]
+    assert tainted(ctx) == ["<b>x</b>", "<i>y</i>", "<p>z</p>"]  # each read is walked once
 
 
 def test_taint_is_bounded(make_guard: GuardFactory) -> None:
@@ -91,6 +92,9 @@ def test_taint_is_bounded(make_guard: GuardFactory) -> None:
         shallow = [shallow]
     with bind(ctx):
         record_db_values([deep, shallow])
-        assert ctx.db_values == ["<ok>"]
+        assert tainted(ctx) == ["<ok>"]
         record_db_values([f"<{i}>" for i in range(MAX_VALUES * 2)])
-    assert len(ctx.db_values) == MAX_VALUES
+        for _ in range(MAX_READS * 2):
+            record_db_values(["<more>"])
+    assert len(ctx.db_reads) == MAX_READS
+    assert len(tainted(ctx)) == MAX_VALUES
