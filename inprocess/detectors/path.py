@@ -34,7 +34,11 @@ _WINDOWS_ABS = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
 def climbs(value: str, separators: str = "/") -> bool:
     """True when ``value``'s ``..`` segments climb above the directory it starts in."""
-    parts = re.split(f"[{re.escape(separators)}]", value)
+    if ".." not in value:
+        return False
+    for extra in separators[1:]:
+        value = value.replace(extra, separators[0])
+    parts = value.split(separators[0])
     depth = 0
     for part in parts:
         if part == "..":
@@ -67,17 +71,19 @@ def detect(
         return None
     path = os.fsdecode(path)
     found = False
+    # The normalised path and its sensitivity are worked out only when a finding needs them:
+    # a benign name (``readme.txt``) costs a few substring tests.
     for item in occurring(path, inputs):
         found = True
         value: str = item.value
-        norm = os.path.normpath(path)
-        sensitive = bool(_SENSITIVE.search(norm))
-        confidence = 0.95 if sensitive else 0.9
         if "\x00" in value:
             return _report(0.95, "NUL byte in a file path", value, item.source)
-        if root is not None and not _inside(path, root):
-            return _report(confidence, f"path leaves its root ({norm})", value, item.source)
+        escapes = root is not None and not _inside(path, root)
+        if escapes:
+            norm = os.path.normpath(path)
+            return _report(_confidence(norm), f"path leaves its root ({norm})", value, item.source)
         if root is None and climbs(value):
+            confidence = _confidence(os.path.normpath(path))
             return _report(confidence, "input climbs out with '..' segments", value, item.source)
         if climbs(value, "/\\"):
             return _report(
@@ -86,25 +92,23 @@ def detect(
                 value,
                 item.source,
             )
-        if (
-            (value.startswith("/") or _WINDOWS_ABS.match(value))
-            and path.startswith(value)
-            and (root is None or not _inside(path, root))
-        ):
+        if root is not None or not path.startswith(value):
+            continue  # with a root, only leaving it counts (decided above)
+        if value.startswith("/") or _WINDOWS_ABS.match(value):
             return _report(
-                confidence,
+                _confidence(os.path.normpath(path)),
                 "absolute path where a relative name was expected",
                 value,
                 item.source,
             )
-        if sensitive and root is None and path.startswith(value):
-            return _report(
-                0.8,
-                f"user-chosen path to a sensitive file ({norm})",
-                value,
-                item.source,
-            )
+        norm = os.path.normpath(path)
+        if _SENSITIVE.search(norm):
+            return _report(0.8, f"user-chosen path to a sensitive file ({norm})", value, item.source)
     return None if found else _transformed(path, inputs)
+
+
+def _confidence(norm: str) -> float:
+    return 0.95 if _SENSITIVE.search(norm) else 0.9
 
 
 def _transformed(path: str, inputs: Sequence[UserInput]) -> Detection | None:
