@@ -37,7 +37,6 @@ class RequestContext:
     method: str
     path: str
     client_ip: str
-    route: str = ""
     inputs: list[UserInput] = field(default_factory=list)
     # second-order taint: results read from a database during this request, kept as read
     # (references, no copy) and walked into ``db_values`` only when a response needs them

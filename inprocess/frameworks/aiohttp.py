@@ -168,7 +168,6 @@ def middleware(guard: Guard) -> Any:
             method=request.method,
             path=request.path,
             client_ip=request.remote or "",
-            route=getattr(request.match_info.route.resource, "canonical", "") or "",
         )
         try:
             ctx.inputs = await _capture(request, guard)
