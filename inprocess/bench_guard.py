@@ -1,4 +1,4 @@
-"""Benchmark: what the sink guard adds (bounded; figures go to docs/bench/guard.md).
+"""Benchmark: what the sink guard adds (bounded; figures go to docs/BENCHMARKS.md).
 
 1. Per guarded call: pymongo ``AsyncMongoClient.find_one`` against SecantusDB (in its own
    process), inside a request context of 10 user-input fields, guard (block mode) on vs off.
