@@ -59,6 +59,12 @@ class GatewayMetrics:
         self.upstream_errors = Counter(
             "rampart_gateway_upstream_errors", "Upstream failures, by kind.", ["kind"], registry=r
         )
+        self.ws_messages = Counter(
+            "rampart_gateway_ws_messages",
+            "WebSocket messages, by direction (client, upstream) and outcome.",
+            ["direction", "outcome"],
+            registry=r,
+        )
         self.incidents = Counter(
             "rampart_gateway_incidents", "Incidents written to the audit log.", registry=r
         )

@@ -226,7 +226,8 @@ def _body_json(b: _Builder, text: str, _raw: bytes, _params: dict[str, str]) -> 
     try:
         document = _json_loads(text)
     except (ValueError, RecursionError):
-        b.flag("json_invalid")
+        if "body_truncated" not in b.flags:  # a cut-off document cannot parse: not the client's doing
+            b.flag("json_invalid")
         return
     _walk_json(b, document, "$", 0, values="ARGS_POST", names="ARGS_POST_NAMES")
 

@@ -28,7 +28,13 @@ from gateway.model import Decision, RawRequest, Verdict
 from gateway.proxy.headers import ClientAddress, TrustedProxies, strip_hop_by_hop
 from gateway.proxy.inspection import EngineRunner
 from gateway.proxy.pages import error_page
-from gateway.proxy.websocket import handshake_free, is_websocket_upgrade, relay
+from gateway.proxy.websocket import (
+    MessageInspector,
+    handshake_free,
+    is_websocket_upgrade,
+    max_msg_size,
+    relay,
+)
 from gateway.ratelimit import RateLimiter, quota_headers
 from rampart.requestid import HEADER as REQUEST_ID
 from rampart.requestid import ensure_request_id
@@ -265,7 +271,7 @@ class ProxyHandler:
         headers = self._upstream_headers(request, client, rid)
         url = URL(self.base + request.raw_path, encoded=True)
         if is_websocket_upgrade(request):
-            return await self._websocket(request, url, headers, extra)
+            return await self._websocket(request, url, headers, extra, raw)
         data: bytes | AsyncIterator[bytes] | None = None
         if more:
             data = self._stream_body(body, request.content)
@@ -404,10 +410,17 @@ class ProxyHandler:
         return resp
 
     async def _websocket(
-        self, request: web.Request, url: URL, headers: CIMultiDict[str], extra: dict[str, str]
+        self,
+        request: web.Request,
+        url: URL,
+        headers: CIMultiDict[str],
+        extra: dict[str, str],
+        upgrade: RawRequest,
     ) -> web.StreamResponse:
         session = self.gw.session
         assert session is not None
+        limits = self.settings.limits
+        bound = max_msg_size(limits.max_body_bytes, limits.oversize_body)
         protocols = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
         ]
@@ -416,6 +429,7 @@ class ProxyHandler:
                 url,
                 headers=CIMultiDict(handshake_free(list(headers.items()))),
                 protocols=protocols,
+                max_msg_size=bound,
             )
         except TimeoutError:
             return self._upstream_failed(request, 504, "timeout", extra)
@@ -424,4 +438,8 @@ class ProxyHandler:
         except aiohttp.ClientError:
             return self._upstream_failed(request, 502, "connect", extra)
         self._outcome["forwarded"].inc()
-        return await relay(request, upstream, extra)
+        gw = self.gw
+        inspector = MessageInspector(
+            upgrade, runner=gw.runner, settings=self.settings, audit=gw.audit, metrics=gw.metrics
+        )
+        return await relay(request, upstream, extra, max_msg_size=bound, inspector=inspector)

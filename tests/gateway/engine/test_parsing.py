@@ -150,6 +150,20 @@ def test_body_over_limit_is_truncated_and_flagged() -> None:
     assert "body_truncated" in parse_request(_req("/x", "POST", body=b"x", body_truncated=True)).flags
 
 
+@pytest.mark.parametrize("truncated_by", ["limit", "proxy"])
+def test_cut_off_json_is_not_invalid_json(truncated_by: str) -> None:
+    body = b'{"items": [' + b'"abc", ' * 40 + b'"end"]}'
+    headers = (("Content-Type", "application/json"),)
+    if truncated_by == "limit":
+        parsed = parse_request(_req("/x", "POST", headers, body), ParseLimits(body_limit=50))
+    else:
+        parsed = parse_request(_req("/x", "POST", headers, body[:50], body_truncated=True))
+    assert "body_truncated" in parsed.flags
+    assert "json_invalid" not in parsed.flags  # cut off by the limit, not malformed by the client
+    whole_but_broken = parse_request(_req("/x", "POST", headers, body[:50]))
+    assert "json_invalid" in whole_but_broken.flags
+
+
 def test_value_count_is_bounded() -> None:
     query = "&".join(f"k{i}=v" for i in range(50))
     parsed = parse_request(_req("/?" + query), ParseLimits(max_values=20))
