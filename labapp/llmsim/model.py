@@ -35,7 +35,12 @@ def _rx(*patterns: str) -> Searcher:
 
 _OBJECTS = (
     r"(?:system|initial|original|hidden|secret|internal|developer|previous|first)\s*(?:prompt|instructions?|message|rules)"
-    r"|your\s+(?:\w+\s+)?(?:prompt|instructions?|directives|configuration|secret|token)"
+    # "your <word> instructions" only when the word is about the model's own set-up: "your
+    # return instructions" asks about a shop's return policy, not the system prompt
+    r"|your\s+(?:(?:system|initial|original|hidden|secret|internal|full|exact|complete|first|real|actual|"
+    r"current|own|previous|prior|entire|whole|confidential|private|core|base|default|developer|admin|"
+    r"support|special|starting|opening|setup|custom|underlying|governing)\s+)?"
+    r"(?:prompt|instructions?|directives|configuration|secret|token)"
     r"|the\s+(?:secret|token|api key|support token|hidden \w+)|(?:everything|text|words)\s+(?:above|before)"
     r"|the\s+prompt|prompt\s+(?:above|text)|secret\s+(?:token|key|code)|confidential"
 )
