@@ -51,6 +51,10 @@ def grouped_bars(
     left, top, bottom = 70, 34, 80
     width = left + group_w * max(len(groups), 1) + 20
     plot_h = height - top - bottom
+    # the group labels are rotated -30 degrees: their drop (half their length) plus the
+    # legend row decide the space under the plot, so long class names clear the legend
+    longest = max((len(g) for g in groups), default=0)
+    height = top + plot_h + max(bottom, int(14 + 0.5 * 7.0 * longest + 34))
     values = [v for vals in series.values() for v in vals if v is not None]
     vmax = 1.0 if percent else max(values or [1.0]) or 1.0
     body = [f'<text x="{left}" y="16" style="font-weight:600">{escape(title)}</text>']
