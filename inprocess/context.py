@@ -16,12 +16,17 @@ from typing import Any
 __all__ = ["RequestContext", "UserInput", "bind", "current", "flatten"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class UserInput:
     """One piece of user input. ``source`` names where it came from, e.g.
     ``query.category[$ne]``, ``body.username``, ``cookie.session``, ``header.user-agent``.
     ``value`` is the raw value: a string, or a dict/list when the client sent an object
-    (JSON or bracket notation) -- detectors that care about structure (NoSQL) use it."""
+    (JSON or bracket notation) -- detectors that care about structure (NoSQL) use it.
+
+    Treat it as immutable (hashable like a frozen dataclass). It is not declared
+    ``frozen``: a frozen dataclass builds each instance through ``object.__setattr__``
+    (~520 ns against ~200 ns), and capture builds one per query pair, JSON key and value,
+    cookie and header of every request."""
 
     source: str
     value: Any
