@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import urllib.parse
 
 import aiohttp
 from aiohttp import web
@@ -48,6 +49,7 @@ _HANDSHAKE = frozenset(
 _BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding", "content-encoding"})
 _PASS_BOUND = 4 << 20  # aiohttp's own default message bound
 _CLOSE_REASON_MAX = 123  # bytes a close frame's reason may hold
+FORM = "application/x-www-form-urlencoded"
 _CLIENT_OUTCOMES = ("forwarded", "blocked", "binary_not_utf8", "too_big")
 
 
@@ -108,25 +110,37 @@ def readings(data: str | bytes) -> list[str | bytes]:
 def message_request(upgrade: RawRequest, data: str | bytes, index: int, body_limit: int) -> RawRequest:
     """The request the engines inspect for one reading of a client message (:func:`readings`):
     the upgrade's target, headers, client and request id (suffixed ``.ws<index>``), method
-    ``POST``, the message as the body (its first ``body_limit`` bytes, ``body_truncated``
-    set, when longer), typed ``application/json`` when it parses as a JSON object or array,
-    else ``text/plain``."""
+    ``POST`` and the message as the body (its first ``body_limit`` bytes, ``body_truncated``
+    set, when longer). A JSON object or array goes as ``application/json`` (its fields are
+    parameters); any other message as one form parameter, ``message=<text>``
+    (``application/x-www-form-urlencoded``): both engines read parameters with every rule
+    they have, while a ``text/plain`` body is read by almost none of them, and CRS's
+    default policy refuses that content type outright (rule 920420)."""
     if isinstance(data, str):
         text, body = data, data.encode()
     else:
         text, body = data.decode("utf-8", "replace"), data
-    media = "application/json" if _json_container(text) else "text/plain"
+    if _json_container(text):
+        media = "application/json"
+    else:
+        media = FORM
+        body = b"message=" + urllib.parse.quote_plus(text).encode()
     headers = (
         *((k, v) for k, v in upgrade.headers if k.lower() not in _BODY_HEADERS),
         ("Content-Type", media),
         ("Content-Length", str(len(body))),
     )
     more = len(body) > body_limit
+    if more:
+        body = body[:body_limit]
+        if media == FORM:  # do not leave half an escape (``%4``) at the cut
+            cut = body.rfind(b"%", max(0, len(body) - 2))
+            body = body[:cut] if cut != -1 else body
     return dataclasses.replace(
         upgrade,
         method="POST",
         headers=headers,
-        body=body[:body_limit] if more else body,
+        body=body,
         request_id=f"{upgrade.request_id}.ws{index}",
         body_truncated=more,
     )
