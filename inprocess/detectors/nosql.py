@@ -160,9 +160,6 @@ def detect(query: Any, inputs: Sequence[UserInput]) -> Detection | None:
     """Flag client-sent operator objects inside ``query`` and user code in its JS bodies."""
     if not isinstance(query, _CONTAINERS):
         return None
-    last = _last  # inlined _client_objects hit: this runs on every guarded MongoDB call
-    if last is not None and last[0] is inputs and last[1] == len(inputs):
-        return _walk(query, last[2], inputs, 0)
     return _walk(query, _client_objects(inputs), inputs, 0)
 
 

@@ -225,7 +225,8 @@ def body_inputs(content_type: str, raw: bytes, out: list[UserInput]) -> None:
     is flattened too, next to the raw text: many applications parse whatever they are sent,
     and an attacker picks the content type that a filter does not read."""
     text = raw.decode("utf-8", "replace")
-    if content_type == "application/json" or content_type.endswith("+json"):
+    declared = content_type == "application/json" or content_type.endswith("+json")
+    if declared:
         try:
             flatten_json("body", json.loads(text), out)
             return
@@ -233,7 +234,7 @@ def body_inputs(content_type: str, raw: bytes, out: list[UserInput]) -> None:
             pass
     if text:
         out.append(UserInput("body", text))
-        decoded = _json_value(text)
+        decoded = None if declared else _json_value(text)  # declared JSON already failed to parse
         if decoded is not None:
             flatten_json("body", decoded, out)
 

@@ -112,7 +112,7 @@ def _wrap_write(method: str, extract: Extract) -> Callable[[Any], Any]:
 
 
 # methods that only build an object (no I/O, no nested driver calls): no nested-call guard
-_LEAF_METHODS = frozenset({"find"})  # whose judged argument is the filter (``_filter``)
+_LEAF_METHODS = frozenset({"find"})
 
 
 def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], Any]:
@@ -127,13 +127,13 @@ def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], 
         def leaf(self: Any, *args: Any, **kwargs: Any) -> Any:
             guard = runtime._active  # Guard.check itself skips nested and quiet calls
             if guard is not None:
-                guard.check(SINK, operation, "nosql", args[0] if args else kwargs.get("filter"))
+                guard.check(SINK, operation, "nosql", extract(args, kwargs))
             return original(self, *args, **kwargs)
 
         return leaf
 
     def make(original: Any) -> Any:
-        if method in _LEAF_METHODS and extract is _filter and not inspect.iscoroutinefunction(original):
+        if method in _LEAF_METHODS and not inspect.iscoroutinefunction(original):
             return make_leaf(original)
         if inspect.iscoroutinefunction(original):
 

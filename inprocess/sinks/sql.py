@@ -48,29 +48,20 @@ class GuardedCursor(sqlite3.Cursor):
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
         _check("sqlite3.execute", sql, "sqlite")
-        token = runtime.hush()
-        try:
+        with runtime.quiet():
             super().execute(sql, parameters)
-        finally:
-            runtime.unhush(token)
         return self
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> GuardedCursor:
         _check("sqlite3.executemany", sql, "sqlite")
-        token = runtime.hush()
-        try:
+        with runtime.quiet():
             super().executemany(sql, seq_of_parameters)
-        finally:
-            runtime.unhush(token)
         return self
 
     def executescript(self, sql_script: str, /) -> GuardedCursor:
         _check("sqlite3.executescript", sql_script, "sqlite")
-        token = runtime.hush()
-        try:
+        with runtime.quiet():
             super().executescript(sql_script)
-        finally:
-            runtime.unhush(token)
         return self
 
     def fetchone(self) -> Any:
