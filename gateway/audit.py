@@ -17,9 +17,9 @@ import logging
 from collections.abc import Callable
 
 from gateway.model import Verdict
-from rampart.incidents import Incident, IncidentWriter, escape_controls
+from rampart.incidents import Incident, IncidentWriter, bound, escape_controls
 
-__all__ = ["CONFIDENCE", "AuditLog", "incidents_for", "log_event"]
+__all__ = ["CONFIDENCE", "TARGET_LIMIT", "AuditLog", "incidents_for", "log_event"]
 
 CONFIDENCE: dict[str, float] = {"critical": 0.9, "error": 0.75, "warning": 0.5, "notice": 0.3}
 
@@ -32,10 +32,18 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: object) 
     logger.log(level, " ".join(parts))
 
 
-def incidents_for(verdict: Verdict, *, request_id: str, action: str, limit: int) -> list[Incident]:
-    """The incidents one engine's verdict yields (none for ``allow``)."""
-    if verdict.decision == "allow":
+TARGET_LIMIT = 96  # characters of a target name (``ARGS:<attacker-chosen name>``) in a message
+
+
+def incidents_for(
+    verdict: Verdict, *, request_id: str, action: str, limit: int, **context: str | int | None
+) -> list[Incident]:
+    """The incidents a flagged verdict yields, one per matched rule up to ``limit`` (none
+    when not flagged). ``context`` adds request fields (client, method, host, path, status,
+    decision); every field is bounded by ``Incident.create``."""
+    if not verdict.flagged:
         return []
+    score = f"{verdict.score}/{verdict.threshold}"
     return [
         Incident.create(
             request_id=request_id,
@@ -46,7 +54,8 @@ def incidents_for(verdict: Verdict, *, request_id: str, action: str, limit: int)
             action=action,
             confidence=CONFIDENCE.get(m.severity, 0.5),
             evidence=m.matched,
-            message=f"{m.message} [{m.target}] score={verdict.score}/{verdict.threshold}",
+            message=f"{m.message} [{bound(m.target, TARGET_LIMIT)}] score={score}",
+            **context,
         )
         for m in verdict.matches[:limit]
     ]

@@ -20,11 +20,12 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.audit import AuditLog, incidents_for, log_event
+from gateway.audit import AuditLog, log_event
 from gateway.config import GatewaySettings
+from gateway.decision import Outcome, RequestFacts, decide
 from gateway.hardening import Rejection, check_body_length, check_request, harden_response_headers
 from gateway.metrics import GatewayMetrics
-from gateway.model import Decision, RawRequest, Verdict
+from gateway.model import RawRequest
 from gateway.proxy.headers import ClientAddress, TrustedProxies, strip_hop_by_hop
 from gateway.proxy.inspection import EngineRunner
 from gateway.proxy.pages import error_page
@@ -91,10 +92,6 @@ class Gateway:
         self.trusted = TrustedProxies(self.settings.trusted_proxies)
 
 
-def _effective(decision: Decision, mode: str) -> Decision:
-    return "detect" if decision == "block" and mode == "detect" else decision
-
-
 class ProxyHandler:
     """``await handler.handle(request)`` serves one proxied request."""
 
@@ -110,6 +107,7 @@ class ProxyHandler:
         self._drop_response = (
             _RESPONSE_DROP | {WAF_HEADER.lower()} | (frozenset() if s.harness else {RASP_HEADER.lower()})
         )
+        self._engine_names = tuple(e.name for e in gateway.runner.engines)
         m = gateway.metrics
         self._outcome = {o: m.requests.labels(o) for o in _OUTCOMES}
 
@@ -182,38 +180,24 @@ class ProxyHandler:
 
     # -- verdicts -----------------------------------------------------------------------
 
-    def _record(self, verdicts: tuple[Verdict, ...], request_id: str, blocked: bool, client: str) -> None:
-        mode = self.settings.mode
-        limit = self.settings.audit.max_per_request
-        incidents = []
-        for index, verdict in enumerate(verdicts):
-            if verdict.decision == "allow":
+    def _log_outcome(self, outcome: Outcome, facts: RequestFacts) -> None:
+        for action in outcome.actions:
+            if action.decision == "allow":
                 continue
-            action = ("block" if blocked else _effective(verdict.decision, mode)) if index == 0 else "detect"
-            incidents += incidents_for(verdict, request_id=request_id, action=action, limit=limit)
+            blocked = action.role == "enforce" and outcome.blocked
             log_event(
                 logger,
                 logging.INFO,
-                "blocked" if index == 0 and blocked else "detected",
-                request_id=request_id,
-                engine=verdict.engine,
-                role="enforce" if index == 0 else "shadow",
-                score=verdict.score,
-                rules=",".join(verdict.rule_ids),
-                client=client,
+                "blocked" if blocked else "detected",
+                request_id=facts.request_id,
+                engine=action.name,
+                role=action.role,
+                score=action.verdict.score,
+                rules=",".join(action.verdict.rule_ids),
+                client=facts.client,
+                method=facts.method,
+                path=facts.path[:256],
             )
-        if incidents:
-            self.gw.audit.submit(incidents)
-
-    def _verdict_headers(self, verdicts: tuple[Verdict, ...]) -> dict[str, str]:
-        mode = self.settings.mode
-        out = {}
-        for index, (named, verdict) in enumerate(zip(self.gw.runner.engines, verdicts, strict=True)):
-            value = format_waf_header(_effective(verdict.decision, mode), verdict.score, verdict.rule_ids)
-            if index == 0:
-                out[WAF_HEADER] = value
-            out[named.header] = value
-        return out
 
     # -- the handler --------------------------------------------------------------------
 
@@ -260,26 +244,40 @@ class ProxyHandler:
 
         raw = self._raw_request(request, body, more, client, rid)
         verdicts = await self.gw.runner.inspect(raw)
-        blocked = s.mode == "block" and verdicts[0].decision == "block"
-        if any(v.decision != "allow" for v in verdicts):
-            self._record(verdicts, rid, blocked, client.ip)
-        if s.harness:
-            extra.update(self._verdict_headers(verdicts))
-        if blocked:
-            return self._refuse(request, 403, "blocked", "engine", extra, close=more)
+        facts = RequestFacts(rid, client.ip, method, request.host, path)
+        outcome = decide(
+            verdicts,
+            mode=s.mode,
+            harness=s.harness,
+            names=self._engine_names,
+            facts=facts,
+            audit_limit=s.audit.max_per_request,
+        )
+        if outcome.decision != "allow":
+            self._log_outcome(outcome, facts)
+        extra.update(outcome.headers)
+        if outcome.status is not None:
+            self._audit(outcome, outcome.status)
+            return self._refuse(request, outcome.status, "blocked", "engine", extra, close=more)
 
         headers = self._upstream_headers(request, client, rid)
         url = URL(self.base + request.raw_path, encoded=True)
         if is_websocket_upgrade(request):
-            return await self._websocket(request, url, headers, extra, raw)
+            return await self._websocket(request, url, headers, extra, raw, outcome=outcome)
         data: bytes | AsyncIterator[bytes] | None = None
         if more:
             data = self._stream_body(body, request.content)
         elif request.body_exists:
             data = body
-        return await self._forward(
+        resp = await self._forward(
             request, url=url, headers=headers, data=data, extra=extra, client=client, start=start
         )
+        self._audit(outcome, resp.status)
+        return resp
+
+    def _audit(self, outcome: Outcome, status: int) -> None:
+        if outcome.incidents:
+            self.gw.audit.submit(outcome.audit_records(status))
 
     def _raw_request(
         self, request: web.BaseRequest, body: bytes, more: bool, client: ClientAddress, rid: str
@@ -416,6 +414,8 @@ class ProxyHandler:
         headers: CIMultiDict[str],
         extra: dict[str, str],
         upgrade: RawRequest,
+        *,
+        outcome: Outcome,
     ) -> web.StreamResponse:
         session = self.gw.session
         assert session is not None
@@ -424,6 +424,7 @@ class ProxyHandler:
         protocols = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
         ]
+        failed: web.Response | None = None
         try:
             upstream = await session.ws_connect(
                 url,
@@ -432,11 +433,15 @@ class ProxyHandler:
                 max_msg_size=bound,
             )
         except TimeoutError:
-            return self._upstream_failed(request, 504, "timeout", extra)
+            failed = self._upstream_failed(request, 504, "timeout", extra)
         except aiohttp.WSServerHandshakeError:
-            return self._upstream_failed(request, 502, "websocket_handshake", extra)
+            failed = self._upstream_failed(request, 502, "websocket_handshake", extra)
         except aiohttp.ClientError:
-            return self._upstream_failed(request, 502, "connect", extra)
+            failed = self._upstream_failed(request, 502, "connect", extra)
+        if failed is not None:
+            self._audit(outcome, failed.status)
+            return failed
+        self._audit(outcome, 101)
         self._outcome["forwarded"].inc()
         gw = self.gw
         inspector = MessageInspector(
