@@ -6,9 +6,10 @@ and the rate-limit store, all opened and closed by its cleanup context.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -21,10 +22,19 @@ from gateway.engines import create_engine
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Gateway, ProxyHandler
 from gateway.proxy.inspection import EngineRunner, NamedEngine
-from gateway.ratelimit import RateLimiter, create_store
+from gateway.proxy.server import GatewayRunner
+from gateway.ratelimit import CircuitBreaker, RateLimiter, create_store
 from rampart.incidents import IncidentWriter
 
-__all__ = ["GATEWAY", "build_gateway", "create_app", "handler_args"]
+__all__ = [
+    "GATEWAY",
+    "build_gateway",
+    "build_limiter",
+    "check_rate_store",
+    "create_app",
+    "handler_args",
+    "runner_factory",
+]
 
 GATEWAY = web.AppKey("gateway", Gateway)
 logger = logging.getLogger("gateway")
@@ -95,17 +105,62 @@ def build_gateway(settings: GatewaySettings, engines: Sequence[NamedEngine] | No
         on_written=metrics.incidents.inc,
         on_dropped=metrics.incidents_dropped.inc,
     )
-    limiter = None
-    if settings.rate_limit.enabled:
-
-        def store_failed(exc: Exception) -> None:
-            metrics.rate_store_errors.inc()
-            log_event(logger, logging.WARNING, "rate_store_failed", error=f"{type(exc).__name__}: {exc}")
-
-        limiter = RateLimiter(
-            settings.rate_limit, create_store(settings.rate_limit.store), on_error=store_failed
-        )
+    limiter = build_limiter(settings, metrics) if settings.rate_limit.enabled else None
     return Gateway(settings=settings, metrics=metrics, runner=runner, audit=audit, limiter=limiter)
+
+
+def build_limiter(settings: GatewaySettings, metrics: GatewayMetrics) -> RateLimiter:
+    """The rate limiter over the configured store, behind a circuit breaker. A store failure
+    is counted (and logged at debug level); a breaker state change is one log line."""
+    rl = settings.rate_limit
+
+    def store_failed(exc: Exception) -> None:
+        metrics.rate_store_errors.inc()
+        log_event(logger, logging.DEBUG, "rate_store_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def breaker_changed(old: str, new: str) -> None:
+        metrics.rate_store_breaker.labels(new).inc()
+        level = logging.WARNING if new == "open" else logging.INFO
+        log_event(
+            logger,
+            level,
+            "rate_store_breaker",
+            state=new,
+            previous=old,
+            store=_store_label(rl.store),
+            then="allow" if rl.fail_open else "refuse",
+            retry_in=f"{rl.breaker_reset:g}s" if new == "open" else None,
+        )
+
+    breaker = CircuitBreaker(failures=rl.breaker_failures, reset=rl.breaker_reset, on_change=breaker_changed)
+    store = create_store(rl.store, connect_timeout=rl.connect_timeout, socket_timeout=rl.socket_timeout)
+    return RateLimiter(
+        rl, store, on_error=store_failed, on_skip=metrics.rate_store_skipped.inc, breaker=breaker
+    )
+
+
+def _store_label(url: str) -> str:
+    """The store URL without credentials (``redis://user:pw@host`` -> ``redis://host``)."""
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + rest.rpartition("@")[2] if sep else url
+
+
+async def check_rate_store(limiter: RateLimiter) -> bool:
+    """Ping the store once and log whether it is reachable."""
+    error = await limiter.check_store()
+    store = _store_label(limiter.settings.store)
+    if error is None:
+        log_event(logger, logging.INFO, "rate_store_reachable", store=store)
+        return True
+    log_event(
+        logger,
+        logging.WARNING,
+        "rate_store_unreachable",
+        store=store,
+        error=f"{type(error).__name__}: {error}"[:300],
+        then="allow" if limiter.settings.fail_open else "refuse",
+    )
+    return False
 
 
 def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> web.Application:
@@ -129,6 +184,8 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
             skip_auto_headers=_SKIP_AUTO,
         )
         gw.audit.start()
+        if gw.limiter is not None:
+            await check_rate_store(gw.limiter)
         try:
             yield
         finally:
@@ -144,6 +201,12 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
     return app
 
 
+def runner_factory(settings: GatewaySettings) -> Callable[..., web.AppRunner]:
+    """``AppRunner`` factory for the proxy app: aiohttp's own error pages (malformed requests)
+    replaced by the gateway's (:mod:`gateway.proxy.server`)."""
+    return functools.partial(GatewayRunner, policy=settings.headers)
+
+
 def serve(settings: GatewaySettings) -> int:
     """Run in the foreground until SIGINT/SIGTERM: the proxy (ready line ``gateway ready:``)
     and, when ``admin_port`` is set, the admin listener (announced on the line before)."""
@@ -155,7 +218,8 @@ def serve(settings: GatewaySettings) -> int:
     except Exception as exc:  # a rule file, CRS setup or store URL the engines cannot use
         print(f"rampart gateway: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    listeners = [Listener(create_app(settings, gateway=gw), settings.host, settings.port, name="gateway")]
+    app = create_app(settings, gateway=gw)
+    listeners = [Listener(app, settings.host, settings.port, name="gateway", runner=runner_factory(settings))]
     if settings.admin_port is not None:
         listeners.append(Listener(create_admin_app(gw), settings.admin_host, settings.admin_port))
 

@@ -167,6 +167,10 @@ class RateLimitSettings(_Strict):
     store: str = "memory"  # "memory" or a redis:// / rediss:// / unix:// URL
     key_prefix: str = "rampart:rl:"
     fail_open: bool = True  # store unreachable: let requests through (counted and logged)
+    connect_timeout: float = Field(default=0.25, gt=0, le=30)  # seconds to connect to Redis
+    socket_timeout: float = Field(default=0.25, gt=0, le=30)  # seconds for one Redis answer
+    breaker_failures: int = Field(default=3, ge=0)  # consecutive failures that open the breaker (0: none)
+    breaker_reset: float = Field(default=5.0, gt=0, le=3600)  # seconds open before one probe
     rules: tuple[RateLimitRule, ...] = Field(default_factory=_default_rules)
 
     @field_validator("store")

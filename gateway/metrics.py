@@ -56,8 +56,25 @@ class GatewayMetrics:
         self.rate_store_errors = Counter(
             "rampart_gateway_rate_store_errors", "Rate limit store failures.", registry=r
         )
+        self.rate_store_skipped = Counter(
+            "rampart_gateway_rate_store_skipped",
+            "Rate limit checks not sent to the store because its circuit breaker was open.",
+            registry=r,
+        )
+        self.rate_store_breaker = Counter(
+            "rampart_gateway_rate_store_breaker",
+            "Rate limit store circuit breaker state changes, by the state entered.",
+            ["state"],
+            registry=r,
+        )
         self.upstream_errors = Counter(
             "rampart_gateway_upstream_errors", "Upstream failures, by kind.", ["kind"], registry=r
+        )
+        self.client_gone = Counter(
+            "rampart_gateway_client_gone",
+            "Clients that went away (reset, closed) while the gateway was answering, by stage.",
+            ["stage"],
+            registry=r,
         )
         self.ws_messages = Counter(
             "rampart_gateway_ws_messages",

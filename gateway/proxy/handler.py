@@ -240,6 +240,9 @@ class ProxyHandler:
         except TimeoutError:
             return self._reject(request, Rejection(408, "body_timeout"), extra)
         except web.RequestPayloadError:
+            # the body cannot be read (bad chunking, a coding it does not have): mark it
+            # consumed so aiohttp does not read the dead stream again after the 400 is sent
+            request.content.feed_eof()
             return self._reject(request, Rejection(400, "body_malformed"), extra)
 
         raw = self._raw_request(request, body, more, client, rid)
@@ -383,15 +386,16 @@ class ProxyHandler:
         resp = _RelayedResponse(
             status=upstream.status, reason=upstream.reason, headers=self._response_headers(upstream, extra)
         )
-        await resp.prepare(request)
         self.gw.metrics.latency.observe(time.perf_counter() - start)
         self._outcome["forwarded"].inc()
         try:
+            await resp.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await resp.write(chunk)
+            await resp.write_eof()
+        except ConnectionError as exc:  # writing to the client failed: it reset or closed
+            self._client_gone(extra[REQUEST_ID], request, exc)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
-            if isinstance(exc, ConnectionResetError):
-                return resp  # the client went away; the pooled upstream connection is dropped
             self.gw.metrics.upstream_errors.labels("mid_stream").inc()
             log_event(
                 logger,
@@ -403,9 +407,21 @@ class ProxyHandler:
             )
             if request.transport is not None:
                 request.transport.abort()  # the client must see a truncated response, not a short one
-            return resp
-        await resp.write_eof()
         return resp
+
+    def _client_gone(self, rid: str, request: web.BaseRequest, exc: BaseException) -> None:
+        """The client left mid-response: counted, one info line, the pooled upstream
+        connection dropped with the response."""
+        self.gw.metrics.client_gone.labels("response").inc()
+        log_event(
+            logger,
+            logging.INFO,
+            "client_gone",
+            request_id=rid,
+            stage="response",
+            path=request.path[:256],
+            error=type(exc).__name__,
+        )
 
     async def _websocket(
         self,
