@@ -6,8 +6,11 @@ and the rate-limit store, all opened and closed by its cleanup context.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -16,6 +19,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gateway.accesslog import AccessLog
 from gateway.audit import AuditLog, log_event
 from gateway.config import GatewaySettings
 from gateway.engines import create_engine
@@ -99,14 +103,20 @@ def build_gateway(settings: GatewaySettings, engines: Sequence[NamedEngine] | No
         engine_settings = settings.engine_settings()
         engines = [NamedEngine(name, create_engine(name, engine_settings)) for name in settings.engines]
     runner = EngineRunner(engines, settings.engine, metrics, threshold=settings.threshold)
+    a = settings.audit
     audit = AuditLog(
-        IncidentWriter(settings.audit.path),
+        IncidentWriter(a.path, max_bytes=a.max_bytes, backups=a.backups),
         queue_size=settings.audit.queue_size,
         on_written=metrics.incidents.inc,
         on_dropped=metrics.incidents_dropped.inc,
     )
     limiter = build_limiter(settings, metrics) if settings.rate_limit.enabled else None
-    return Gateway(settings=settings, metrics=metrics, runner=runner, audit=audit, limiter=limiter)
+    access = None
+    if settings.access_log.path is not None:
+        access = AccessLog(settings.access_log, on_dropped=metrics.access_dropped.inc)
+    return Gateway(
+        settings=settings, metrics=metrics, runner=runner, audit=audit, limiter=limiter, access=access
+    )
 
 
 def build_limiter(settings: GatewaySettings, metrics: GatewayMetrics) -> RateLimiter:
@@ -184,13 +194,23 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
             skip_auto_headers=_SKIP_AUTO,
         )
         gw.audit.start()
+        if gw.access is not None:
+            gw.access.start()
+        summaries = asyncio.create_task(_flush_summaries(gw), name="rampart-log-summaries")
         if gw.limiter is not None:
             await check_rate_store(gw.limiter)
         try:
             yield
         finally:
+            summaries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await summaries
+            for summary in gw.summaries.values():
+                summary.flush()
             await gw.session.close()
             await gw.audit.close()
+            if gw.access is not None:
+                await gw.access.close()
             if gw.limiter is not None:
                 await gw.limiter.close()
             gw.runner.close()
@@ -205,6 +225,15 @@ def runner_factory(settings: GatewaySettings) -> Callable[..., web.AppRunner]:
     """``AppRunner`` factory for the proxy app: aiohttp's own error pages (malformed requests)
     replaced by the gateway's (:mod:`gateway.proxy.server`)."""
     return functools.partial(GatewayRunner, policy=settings.headers)
+
+
+async def _flush_summaries(gw: Gateway) -> None:
+    """Write each summary line at the end of its interval, even when no event follows."""
+    interval = gw.settings.audit.summary_interval
+    while True:
+        await asyncio.sleep(interval)
+        for summary in gw.summaries.values():
+            summary.flush()
 
 
 def serve(settings: GatewaySettings) -> int:
@@ -224,6 +253,7 @@ def serve(settings: GatewaySettings) -> int:
         listeners.append(Listener(create_admin_app(gw), settings.admin_host, settings.admin_port))
 
     async def announce(bound: list[tuple[str, int]]) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, gw.reopen_logs)
         if len(bound) > 1:
             host, port = bound[1]
             print(f"gateway admin: http://{host}:{port} (/healthz, /metrics)", flush=True)

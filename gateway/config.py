@@ -32,6 +32,7 @@ from gateway.model import EngineSettings, Mode
 
 __all__ = [
     "ENV_PREFIX",
+    "AccessLogSettings",
     "AuditSettings",
     "ConfigError",
     "EngineRunSettings",
@@ -193,6 +194,19 @@ class AuditSettings(_Strict):
     path: str | None = None  # JSON lines; None: count only
     queue_size: int = Field(default=10_000, ge=1)
     max_per_request: int = Field(default=20, ge=1)  # incidents per engine per request at most
+    max_bytes: int = Field(default=64 << 20, ge=0)  # rotate past this size (0: never)
+    backups: int = Field(default=5, ge=0, le=100)  # rotated files kept (path.1 ... path.N)
+    summary_interval: float = Field(default=10.0, gt=0, le=3600)  # 429/rejection summary lines
+
+
+class AccessLogSettings(_Strict):
+    """Optional JSON-lines access log: one line per sampled request, fields bounded."""
+
+    path: str | None = None  # None: off
+    sample: float = Field(default=1.0, ge=0.0, le=1.0)  # share of requests logged
+    queue_size: int = Field(default=10_000, ge=1)
+    max_bytes: int = Field(default=64 << 20, ge=0)
+    backups: int = Field(default=5, ge=0, le=100)
 
 
 class EngineRunSettings(_Strict):
@@ -236,6 +250,7 @@ class GatewaySettings(BaseSettings):
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    access_log: AccessLogSettings = Field(default_factory=AccessLogSettings)
     engine: EngineRunSettings = Field(default_factory=EngineRunSettings)
 
     @field_validator("upstream")

@@ -91,5 +91,11 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self.access_dropped = Counter(
+            "rampart_gateway_access_log_dropped",
+            "Access-log lines dropped because its queue was full.",
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,10 +20,12 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from gateway.accesslog import AccessLog, access_record
 from gateway.audit import AuditLog, log_event
 from gateway.config import GatewaySettings
 from gateway.decision import Outcome, RequestFacts, decide
 from gateway.hardening import Rejection, check_body_length, check_request, harden_response_headers
+from gateway.logsummary import EventSummary
 from gateway.metrics import GatewayMetrics
 from gateway.model import RawRequest
 from gateway.proxy.headers import ClientAddress, TrustedProxies, strip_hop_by_hop
@@ -65,6 +67,12 @@ _DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
 _OUTCOMES = ("forwarded", "blocked", "rejected", "rate_limited", "upstream_error")
 
 
+# Per-request values the access log reads back (web.Request is a mutable mapping).
+_FACTS = web.RequestKey("rampart_facts", RequestFacts)
+_OUTCOME = web.RequestKey("rampart_outcome", str)
+_DECISION = web.RequestKey("rampart_decision", str)
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -86,10 +94,23 @@ class Gateway:
     audit: AuditLog
     limiter: RateLimiter | None = None
     session: aiohttp.ClientSession | None = None
+    access: AccessLog | None = None
     trusted: TrustedProxies = field(init=False)
+    summaries: dict[str, EventSummary] = field(init=False)
 
     def __post_init__(self) -> None:
         self.trusted = TrustedProxies(self.settings.trusted_proxies)
+        interval = self.settings.audit.summary_interval
+        self.summaries = {
+            event: EventSummary(logger, event, interval=interval) for event in ("rate_limited", "rejected")
+        }
+
+    def reopen_logs(self) -> None:
+        """Reopen the audit and access log files (after an external rotation; SIGHUP)."""
+        self.audit.writer.reopen()
+        if self.access is not None:
+            self.access.writer.reopen()
+        log_event(logger, logging.INFO, "logs_reopened")
 
 
 class ProxyHandler:
@@ -128,6 +149,8 @@ class ProxyHandler:
         close: bool = False,
     ) -> web.Response:
         self._outcome[outcome].inc()
+        if isinstance(request, web.Request):
+            request[_OUTCOME] = outcome
         if outcome == "rejected":
             self.gw.metrics.rejected.labels(reason).inc()
         if self.settings.harness and outcome in ("rejected", "rate_limited"):
@@ -141,14 +164,14 @@ class ProxyHandler:
     def _reject(
         self, request: web.BaseRequest, rejection: Rejection, headers: dict[str, str]
     ) -> web.Response:
-        log_event(
-            logger,
-            logging.INFO,
-            "rejected",
+        self.gw.summaries["rejected"].record(
+            rejection.reason,
             request_id=headers[REQUEST_ID],
             reason=rejection.reason,
             status=rejection.status,
             client=request.remote,
+            method=request.method[:32],
+            path=request.path[:256],
         )
         return self._refuse(
             request, rejection.status, "rejected", rejection.reason, headers, close=request.body_exists
@@ -202,6 +225,29 @@ class ProxyHandler:
     # -- the handler --------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request; one access-log line when the access log samples it."""
+        access = self.gw.access
+        if access is None or not access.wanted():
+            return await self._handle(request)
+        start = time.perf_counter()
+        resp = await self._handle(request)
+        facts = request.get(_FACTS)
+        access.submit(
+            access_record(
+                request_id=resp.headers.get(REQUEST_ID, ""),
+                client=facts.client if facts is not None else (request.remote or ""),
+                method=request.method,
+                host=request.host,
+                path=request.path,
+                status=resp.status,
+                outcome=request.get(_OUTCOME, "forwarded"),
+                decision=request.get(_DECISION, "allow"),
+                duration_ms=(time.perf_counter() - start) * 1000,
+            )
+        )
+        return resp
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
         s = self.settings
         rid = ensure_request_id(request.headers.get(REQUEST_ID))
@@ -219,13 +265,8 @@ class ProxyHandler:
                 extra.update(quota_headers(quota))
                 if not quota.allowed:
                     self.gw.metrics.rate_limited.labels(quota.rule).inc()
-                    log_event(
-                        logger,
-                        logging.INFO,
-                        "rate_limited",
-                        request_id=rid,
-                        rule=quota.rule,
-                        client=client.ip,
+                    self.gw.summaries["rate_limited"].record(
+                        quota.rule, request_id=rid, rule=quota.rule, client=client.ip, path=path[:256]
                     )
                     return self._refuse(
                         request, 429, "rate_limited", quota.rule, extra, close=request.body_exists
@@ -248,6 +289,7 @@ class ProxyHandler:
         raw = self._raw_request(request, body, more, client, rid)
         verdicts = await self.gw.runner.inspect(raw)
         facts = RequestFacts(rid, client.ip, method, request.host, path)
+        request[_FACTS] = facts
         outcome = decide(
             verdicts,
             mode=s.mode,
@@ -256,6 +298,7 @@ class ProxyHandler:
             facts=facts,
             audit_limit=s.audit.max_per_request,
         )
+        request[_DECISION] = outcome.decision
         if outcome.decision != "allow":
             self._log_outcome(outcome, facts)
         extra.update(outcome.headers)
