@@ -15,7 +15,9 @@ from tests.gateway.proxy.conftest import literal_engine
 ATTACK = "/search?q=%3Cscript%3E"
 
 
-async def test_audit_record_carries_the_request_and_its_status(make_gateway, client, tmp_path, caplog) -> None:
+async def test_audit_record_carries_the_request_and_its_status(
+    make_gateway, client, tmp_path, caplog
+) -> None:
     caplog.set_level(logging.INFO, logger="gateway.proxy")
     path = tmp_path / "audit.jsonl"
     gw = await make_gateway(
