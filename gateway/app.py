@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.accesslog import AccessLog
-from gateway.audit import AuditLog, log_event
+from gateway.audit import AuditLog, BatchSink, log_event
 from gateway.config import GatewaySettings
 from gateway.engines import create_engine
 from gateway.metrics import GatewayMetrics
@@ -104,11 +104,18 @@ def build_gateway(settings: GatewaySettings, engines: Sequence[NamedEngine] | No
         engines = [NamedEngine(name, create_engine(name, engine_settings)) for name in settings.engines]
     runner = EngineRunner(engines, settings.engine, metrics, threshold=settings.threshold)
     a = settings.audit
+    sinks: dict[str, BatchSink] = {}
+    if a.database_url is not None:
+        from rampart.incident_store import PostgresIncidentStore
+
+        sinks["postgres"] = PostgresIncidentStore(a.database_url, table=a.table)
     audit = AuditLog(
         IncidentWriter(a.path, max_bytes=a.max_bytes, backups=a.backups),
-        queue_size=settings.audit.queue_size,
+        queue_size=a.queue_size,
         on_written=metrics.incidents.inc,
         on_dropped=metrics.incidents_dropped.inc,
+        sinks=sinks,
+        on_sink_dropped=lambda name, n: metrics.audit_sink_dropped.labels(name).inc(n),
     )
     limiter = build_limiter(settings, metrics) if settings.rate_limit.enabled else None
     access = None
@@ -193,6 +200,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
             auto_decompress=False,
             skip_auto_headers=_SKIP_AUTO,
         )
+        await _prepare_sinks(gw.audit)
         gw.audit.start()
         if gw.access is not None:
             gw.access.start()
@@ -225,6 +233,23 @@ def runner_factory(settings: GatewaySettings) -> Callable[..., web.AppRunner]:
     """``AppRunner`` factory for the proxy app: aiohttp's own error pages (malformed requests)
     replaced by the gateway's (:mod:`gateway.proxy.server`)."""
     return functools.partial(GatewayRunner, policy=settings.headers)
+
+
+async def _prepare_sinks(audit: AuditLog) -> None:
+    """Create the incident table now, so a database problem shows at start (logged; the
+    gateway serves anyway and the sink retries per batch)."""
+    for name, sink in audit.sinks.items():
+        ensure = getattr(sink, "ensure_schema", None)
+        if ensure is None:
+            continue
+        try:
+            await asyncio.to_thread(ensure)
+        except Exception as exc:
+            log_event(
+                logger, logging.WARNING, "audit_sink_unreachable", sink=name, error=f"{type(exc).__name__}"
+            )
+        else:
+            log_event(logger, logging.INFO, "audit_sink_ready", sink=name)
 
 
 async def _flush_summaries(gw: Gateway) -> None:

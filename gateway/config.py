@@ -197,6 +197,15 @@ class AuditSettings(_Strict):
     max_bytes: int = Field(default=64 << 20, ge=0)  # rotate past this size (0: never)
     backups: int = Field(default=5, ge=0, le=100)  # rotated files kept (path.1 ... path.N)
     summary_interval: float = Field(default=10.0, gt=0, le=3600)  # 429/rejection summary lines
+    database_url: str | None = None  # also write incidents to PostgreSQL (postgresql://...)
+    table: str = Field(default="rampart_incidents", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^postgres(ql)?://", v):
+            raise ValueError(f"use a postgresql:// URL, got {v.split('@')[-1]!r}")
+        return v
 
 
 class AccessLogSettings(_Strict):

@@ -91,6 +91,12 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self.audit_sink_dropped = Counter(
+            "rampart_gateway_audit_sink_dropped",
+            "Incidents an extra audit sink (postgres) did not store: queue full or write failed.",
+            ["sink"],
+            registry=r,
+        )
         self.access_dropped = Counter(
             "rampart_gateway_access_log_dropped",
             "Access-log lines dropped because its queue was full.",

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
 
 from gateway.accesslog import AccessLog
 from gateway.config import AccessLogSettings
+from rampart.incident_store import IncidentFilter, PostgresIncidentStore
 from rampart.incidents import read_incidents
 from tests.gateway.proxy.conftest import literal_engine
 
@@ -111,3 +118,49 @@ async def test_a_flood_of_429s_is_summarised(make_gateway, client, caplog) -> No
     assert "path=/x" in lines[0]
     assert lines[1].startswith("rate_limited_summary suppressed=39 keys=1")
     assert 'rampart_gateway_rate_limited_total{rule="tight"} 40.0' in gw.gateway.metrics.render().decode()
+
+
+@pytest.mark.services
+async def test_incidents_also_go_to_postgres(make_gateway, client, postgres_url: str) -> None:
+    table = f"rmp_hd_gw_{uuid.uuid4().hex[:10]}"
+    gw = await make_gateway(
+        mode="block",
+        audit={"database_url": postgres_url, "table": table},
+        engines=[literal_engine("native", mode="block")],
+    )
+    try:
+        async with client.get(gw.url + ATTACK, headers={"X-Request-ID": "pg-1"}) as resp:
+            assert resp.status == 403
+        await gw.gateway.audit.flush()
+        store = PostgresIncidentStore(postgres_url, table=table)
+        try:
+            (incident,) = store.query(IncidentFilter(path="/search"))
+        finally:
+            store.close()
+        assert (incident.request_id, incident.status, incident.client) == ("pg-1", 403, "127.0.0.1")
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+
+
+async def test_an_unreachable_database_drops_and_counts_never_blocks(make_gateway, client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="gateway")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    gw = await make_gateway(
+        mode="block",
+        audit={"database_url": f"postgresql://postgres@127.0.0.1:{port}/test"},
+        engines=[literal_engine("native", mode="block")],
+    )
+    async with client.get(gw.url + ATTACK) as resp:
+        assert resp.status == 403
+    async with client.get(gw.url + "/plain") as resp:
+        assert resp.status == 200
+    await gw.gateway.audit.flush()
+    metrics = gw.gateway.metrics.render().decode()
+    assert 'rampart_gateway_audit_sink_dropped_total{sink="postgres"} 1.0' in metrics
+    assert "rampart_gateway_incidents_total 1.0" in metrics  # the file lane still wrote
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("audit_sink_unreachable sink=postgres") for m in messages)
