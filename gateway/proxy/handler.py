@@ -40,7 +40,7 @@ from gateway.proxy.websocket import (
 )
 from gateway.ratelimit import RateLimiter, quota_headers
 from rampart.requestid import HEADER as REQUEST_ID
-from rampart.requestid import ensure_request_id
+from rampart.requestid import ensure_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER, WAF_HEADER, format_waf_header
 
 __all__ = ["Gateway", "ProxyHandler"]
@@ -133,8 +133,11 @@ class ProxyHandler:
         self._outcome = {o: m.requests.labels(o) for o in _OUTCOMES}
 
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Security headers on every response the app sends (its own pages included)."""
+        """Security headers on every response the app sends (its own pages included), and a
+        request id on those no handler made (aiohttp's router refusing ``OPTIONS *``)."""
         harden_response_headers(self.settings.headers, response.headers)
+        if REQUEST_ID not in response.headers:
+            response.headers[REQUEST_ID] = mint_request_id()
 
     # -- refusals -----------------------------------------------------------------------
 
