@@ -53,7 +53,11 @@ def run_engine(
         error = f"{type(exc).__name__}: {exc}"
         label = name or engine.name
         log_event(
-            logger, logging.WARNING, "engine_failed_open", engine=label, request_id=request.request_id,
+            logger,
+            logging.WARNING,
+            "engine_failed_open",
+            engine=label,
+            request_id=request.request_id,
             error=error[:300],
         )
         return Verdict(engine=label, score=0, threshold=threshold, error=error)

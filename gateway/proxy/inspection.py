@@ -41,7 +41,6 @@ class NamedEngine:
         "count_lock",
         "engine",
         "guard",
-        "header",
         "in_pool",
         "name",
         "offload",
@@ -52,7 +51,6 @@ class NamedEngine:
     def __init__(self, name: str, engine: InspectionEngine) -> None:
         self.name = name
         self.engine = engine
-        self.header = "X-Rampart-Waf-" + "-".join(p.capitalize() for p in name.replace("_", "-").split("-"))
         self.offload: bool = bool(getattr(engine, "slow", False))
         self.adaptive = not hasattr(engine, "slow")  # an engine that says where it runs is believed
         self.slow_share = 0.0  # moving share of inline inspections slower than offload_after_us

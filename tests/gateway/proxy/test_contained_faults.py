@@ -42,7 +42,7 @@ async def test_a_body_declared_gzip_that_is_not_is_a_clean_400(make_gateway, cli
     gw = await make_gateway()
     caplog.set_level(logging.DEBUG)
     headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
-    async with client.post(gw.url + "/echo", data=b"{\"rmp-plain\": 1}", headers=headers) as resp:
+    async with client.post(gw.url + "/echo", data=b'{"rmp-plain": 1}', headers=headers) as resp:
         assert resp.status == 400
         text = await resp.text()
     assert "rmp-plain" not in text
