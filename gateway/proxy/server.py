@@ -65,12 +65,11 @@ class GatewayRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        """Log as aiohttp does (the gateway's server logger turns parser errors into one
-        counted line), then answer with the gateway's own page; ``message`` (which may
-        quote the client's input) is never sent."""
-        self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
-        if request.writer.output_size > 0:
-            raise ConnectionError("response already started, cannot send an error page")
+        """Let aiohttp log and check as it does (non-HTTP noise at debug level; the gateway's
+        server logger turns parser errors into one counted line; a response already under
+        way raises ``ConnectionError``), then answer with the gateway's own page instead of
+        aiohttp's: ``message``, which may quote the client's input, is never sent."""
+        super().handle_error(request, status, exc, message)
         accept = request.headers.get("Accept", "") if request.headers else ""
         return bare_page(status, self.policy, accept=accept)
 
