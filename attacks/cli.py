@@ -55,12 +55,20 @@ def register(sub: Any) -> None:
 
     i = sub.add_parser(
         "import",
-        help="turn captured traffic into corpus cases",
-        description="Import captured traffic (HAR, mitmproxy flows...) as corpus cases (JSON lines), "
-        "replayable with `rampart replay --cases FILE`.",
+        help="turn captured traffic or a public test suite into corpus cases",
+        description="Import captured traffic (HAR, mitmproxy flows), a GoTestWAF test-case folder, go-ftw "
+        "YAML (OWASP CRS regression tests) or a plain payload list as corpus cases (JSON lines), "
+        "replayable with `rampart replay --cases FILE` or `rampart demo --suite PATH`.",
     )
-    i.add_argument("path", type=Path, help="the capture to import")
+    i.add_argument("path", type=Path, help="the capture, suite folder, go-ftw file or payload list")
     i.add_argument("--out", type=Path, default=None, help="write cases here (default: stdout)")
+    i.add_argument(
+        "--format",
+        choices=("traffic", "gotestwaf", "ftw", "payloads", "cases"),
+        default=None,
+        help="the input format (default: detected from the path)",
+    )
+    i.add_argument("--class", dest="attack_class", default=None, help="attack class of a payload list")
     i.set_defaults(func=_import_cmd)
 
 
@@ -108,16 +116,16 @@ def read_case_file(path: Path) -> list[Case]:
     from pydantic import ValidationError
 
     from attacks.model import Case
+    from rampart.jsonl import read_lines
 
     cases: list[Case] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for line in read_lines(path):
         try:
             cases.append(Case.model_validate_json(line))
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise ValueError(f"{path}:{lineno}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            where = ".".join(map(str, err["loc"]))
+            raise ValueError(f"{path}:{line.lineno}: {where}: {err['msg']}") from None
     return cases
 
 
@@ -263,21 +271,26 @@ def _report_cmd(args: argparse.Namespace) -> int:
 
 
 def _import_cmd(args: argparse.Namespace) -> int:
+    from attacks.importers import import_any, write_jsonl
+    from rampart.jsonl import dumps_line
+
     try:
-        from attacks.importers import import_traffic
-    except ImportError:
-        print("rampart import: the traffic importers are not installed in this build", file=sys.stderr)
-        return 2
-    try:
-        cases = import_traffic(args.path)
+        result = import_any(args.path, args.format, attack_class=args.attack_class)
     except (ValueError, FileNotFoundError) as exc:
         print(f"rampart import: {exc}", file=sys.stderr)
         return 2
-    lines = "".join(json.dumps(c.dump(), ensure_ascii=False) + "\n" for c in cases)
+    for line in result.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    for line in result.flagged:
+        print(f"flagged, not imported {line}", file=sys.stderr)
     if args.out is None:
-        sys.stdout.write(lines)
+        sys.stdout.write("".join(dumps_line(c.dump()) + "\n" for c in result.cases))
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(lines, encoding="utf-8")
-        print(f"{len(cases)} cases written to {args.out}", file=sys.stderr)
+        write_jsonl(result.cases, args.out)
+    sources = sorted({c.source for c in result.cases})
+    print(
+        f"{len(result.cases)} cases ({', '.join(sources) or 'no source'}), {len(result.skipped)} skipped, "
+        f"{len(result.flagged)} flagged" + (f"; written to {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
     return 0
