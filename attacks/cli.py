@@ -75,6 +75,15 @@ def register(sub: Any) -> None:
 def add_corpus_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("corpus selection")
     g.add_argument("--cases", type=Path, default=None, help="replay these cases (JSON lines), not the corpus")
+    g.add_argument(
+        "--suite",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also replay this imported suite beside the corpus: a GoTestWAF folder, go-ftw files (CRS "
+        "regression tests), a payload list, a capture or cases (JSON lines); repeatable",
+    )
     g.add_argument("--classes", default=None, help="comma-separated attack classes (default: all)")
     g.add_argument(
         "--limit-per-class", type=int, default=None, help="at most N attack (and N benign) cases per class"
@@ -150,13 +159,48 @@ def load_selected_cases(args: argparse.Namespace) -> list[Case]:
     if args.benign_limit is not None:
         attacks = [c for c in cases if c.label == "attack"]
         cases = attacks + _spread([c for c in cases if c.label == "benign"], args.benign_limit)
+    for path in getattr(args, "suite", None) or []:
+        cases += load_suite(path, args, classes)
     return _spread(cases, args.slice)
 
 
+def load_suite(path: Path, args: argparse.Namespace, classes: list[str] | None) -> list[Case]:
+    """An imported suite's cases under the same selection options, sampled per source and class."""
+    from collections import defaultdict
+
+    from attacks.importers import import_any
+
+    result = import_any(path)
+    picked = [c for c in result.cases if not args.no_benign or c.label != "benign"]
+    if classes:
+        picked = [c for c in picked if c.label == "benign" or c.attack_class in classes]
+    if args.limit_per_class is not None:
+        groups: dict[tuple[str, str, str], list[Case]] = defaultdict(list)
+        for c in picked:
+            groups[(c.source, c.label, c.attack_class or "")].append(c)
+        keep = {c.id for group in groups.values() for c in _spread(group, args.limit_per_class)}
+        picked = [c for c in picked if c.id in keep]
+    if args.benign_limit is not None:
+        by_source: dict[str, list[Case]] = defaultdict(list)
+        for c in picked:
+            if c.label == "benign":
+                by_source[c.source].append(c)
+        keep = {c.id for group in by_source.values() for c in _spread(group, args.benign_limit)}
+        picked = [c for c in picked if c.label == "attack" or c.id in keep]
+    return picked
+
+
 def corpus_stats_for(cases: list[Case]) -> dict[str, Any]:
+    from collections import Counter
+
     from attacks.corpus import corpus_stats
 
-    return dict(corpus_stats(cases))
+    stats = dict(corpus_stats(cases))
+    stats["sources"] = dict(sorted(Counter(c.source for c in cases).items()))
+    flag_only = sum(c.label == "attack" and not c.graded for c in cases)
+    if flag_only:
+        stats["flag_only"] = flag_only
+    return stats
 
 
 @contextmanager

@@ -9,7 +9,11 @@ Definitions (all from the records, see docs/REPORT.md):
 - a working exploit is *stopped* when the configuration's block pass shows a layer
   blocking it and the effect gone (or, for stored payloads, the page that would show it
   blocked); without a block pass the detect-pass catch stands in
-  (``stopped_from`` says which), and ``none`` stops nothing.
+  (``stopped_from`` says which), and ``none`` stops nothing;
+- an imported attack no lab sink can judge (``graded: false``) is left out of all of the
+  above and counted apart under ``flag_only`` (flagged / not flagged, nothing more);
+- ``sources`` repeats every configuration's figures for each corpus source
+  (``rampart``, ``gotestwaf:<set>``, ``crs-ftw:<version>``, ...).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from attacks.model import BUILTIN_SOURCE
 from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
 from attacks.replay.records import Record
 
@@ -26,6 +31,7 @@ __all__ = [
     "block_pass_name",
     "corpus_figures",
     "overlap",
+    "source_order",
     "summarize",
 ]
 
@@ -44,12 +50,21 @@ def corpus_figures(records: Iterable[Record]) -> dict[str, Any]:
     """``corpus`` block computed from the detect-pass records (when no loader stats exist)."""
     recs = [r for r in records if r.pass_name == DETECT_PASS]
     attacks = [r for r in recs if r.label == "attack"]
-    return {
+    out: dict[str, Any] = {
         "attack": len(attacks),
         "benign": len(recs) - len(attacks),
         "base_payloads": len({r.base_payload or r.case_id for r in attacks}),
         "classes": sorted({r.attack_class for r in attacks if r.attack_class}),
     }
+    ungraded = sum(not r.graded for r in attacks)
+    if ungraded:
+        out["flag_only"] = ungraded
+    return out
+
+
+def source_order(sources: Iterable[str]) -> list[str]:
+    """The built-in corpus first, then the imported sources by name."""
+    return sorted(set(sources), key=lambda s: (s != BUILTIN_SOURCE, s))
 
 
 def _confusion(caught: int, attacks: int, flagged: int, benign: int) -> dict[str, Any]:
@@ -73,7 +88,8 @@ def _config_figures(
     config: LayerConfig, detect: Sequence[Record], block: Mapping[str, Record] | None
 ) -> dict[str, Any]:
     layers = config.layers
-    attacks = [r for r in detect if r.label == "attack"]
+    attacks = [r for r in detect if r.label == "attack" and r.graded]
+    flag_only = [r for r in detect if r.label == "attack" and not r.graded]
     benign = [r for r in detect if r.label == "benign"]
     working = [r for r in attacks if r.worked]
     caught = [r for r in attacks if r.flagged_by(layers)]
@@ -118,6 +134,18 @@ def _config_figures(
         "over_working_exploits": _confusion(len(working_caught), len(working), len(flagged), len(benign)),
         "stopped_from": "none" if not layers else ("block_pass" if block is not None else "detect_pass"),
     }
+    if flag_only:
+        fo_class: dict[str, list[Record]] = defaultdict(list)
+        for rec in flag_only:
+            fo_class[rec.attack_class or "unclassified"].append(rec)
+        out["flag_only"] = {
+            "flagged": sum(r.flagged_by(layers) for r in flag_only),
+            "total": len(flag_only),
+            "per_class": {
+                cls: {"flagged": sum(r.flagged_by(layers) for r in rows), "total": len(rows)}
+                for cls, rows in sorted(fo_class.items())
+            },
+        }
     if block is not None and layers:
         benign_ids = {r.case_id: r for r in benign}
         resent_benign = [r for cid, r in block.items() if cid in benign_ids]
@@ -215,6 +243,23 @@ def summarize(
         "passes": dict(sorted(Counter(r.pass_name for r in records).items())),
         "errors": sum(r.error is not None for r in detect),
     }
+    sources = source_order(r.source for r in detect)
+    if sources:
+        result["sources"] = {}
+        for src in sources:
+            sub = [r for r in detect if r.source == src]
+            ids = {r.case_id for r in sub}
+            result["sources"][src] = {
+                "corpus": corpus_figures(sub),
+                "configs": {
+                    name: _config_figures(
+                        CONFIGS[name],
+                        sub,
+                        {k: v for k, v in blocks[name].items() if k in ids} if name in blocks else None,
+                    )
+                    for name in out_configs
+                },
+            }
     if skipped:
         result["skipped"] = skipped
     if load:

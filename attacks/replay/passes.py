@@ -98,6 +98,8 @@ async def run_case(
         placement=case.placement,
         encodings=tuple(case.encodings),
         hard=case.hard,
+        source=case.source,
+        graded=case.label == "benign" or case.graded,
         request_id=rid,
         request=describe(case.request),
         status=resp.status,

@@ -54,6 +54,8 @@ class Record(BaseModel):
     placement: str = "default"
     encodings: tuple[str, ...] = ()
     hard: bool = False
+    source: str = "rampart"  # the corpus the case came from (Case.source)
+    graded: bool = True  # False: an imported attack no lab sink can judge (flagged / not flagged only)
     request_id: str
     request: str  # display form: method, target, body (truncated)
     status: int | None = None
