@@ -96,7 +96,12 @@ def add_corpus_options(p: argparse.ArgumentParser) -> None:
 
 def add_replay_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("replay")
-    g.add_argument("--configs", default="all", help="none,waf,crs,rasp,waf+rasp,crs+rasp or all")
+    g.add_argument(
+        "--configs",
+        default="all",
+        help="none,waf,crs,rasp,waf+rasp,crs+rasp or all, plus peers: nginx+crs (Debian nginx + ModSecurity "
+        "+ CRS, started here)",
+    )
     g.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: report)")
     g.add_argument("--concurrency", type=int, default=16, help="requests in flight (default: 16)")
     g.add_argument("--timeout", type=float, default=20.0, help="seconds per request (default: 20)")
@@ -105,7 +110,8 @@ def add_replay_options(p: argparse.ArgumentParser) -> None:
         "--targets",
         default=None,
         help="use running servers: lab=URL[,gateway=URL,block-lab=URL,waf=URL,crs=URL,"
-        "waf+rasp=URL,crs+rasp=URL]",
+        "waf+rasp=URL,crs+rasp=URL]; any other NAME=URL is a peer replayed as configuration NAME "
+        "(verdict from its harness header, else its status code)",
     )
     g.add_argument("--paranoia", type=int, default=None, help="rule paranoia level 1-4 for every gateway")
     g.add_argument(
@@ -247,17 +253,25 @@ def progress_hooks(console: Console) -> Iterator[Callable[[str, int], Callable[[
 def run_replay(args: argparse.Namespace, console: Console) -> ReplayResult:
     """Select cases, run the replay with progress bars; raises ``ValueError`` on bad options."""
     from attacks.replay.configs import parse_configs
+    from attacks.replay.peers import BUILTIN_PEERS, Peer
     from attacks.replay.runner import ReplayOptions, parse_targets, replay
 
-    configs = parse_configs(args.configs)
+    wanted = [n.strip() for n in (args.configs or "all").split(",") if n.strip()]
+    builtin_peers = [n for n in wanted if n in BUILTIN_PEERS]
+    rest = [n for n in wanted if n not in BUILTIN_PEERS]
+    configs = parse_configs(",".join(rest)) if rest else ([] if builtin_peers else parse_configs("all"))
     targets = parse_targets(args.targets) if args.targets else None
+    peers = [Peer(n, BUILTIN_PEERS[n]) for n in builtin_peers]
+    if targets is not None:
+        peers += [Peer(n, f"{n} at {url}", url) for n, url in targets.peers.items()]
     cases = load_selected_cases(args)
     if not cases:
         raise ValueError("no cases selected; loosen --classes/--slice/--limit-per-class")
     stats = corpus_stats_for(cases)
     console.print(
         f"replaying {stats['attack']} attack and {stats['benign']} benign cases "
-        f"({len(stats['classes'])} classes) through {', '.join(c.name for c in configs)}"
+        f"({len(stats['classes'])} classes) through "
+        + ", ".join([c.name for c in configs] + [p.name for p in peers])
     )
     options = ReplayOptions(
         configs=tuple(c.name for c in configs),
@@ -269,6 +283,7 @@ def run_replay(args: argparse.Namespace, console: Console) -> ReplayResult:
         gateway_args=(*(("--paranoia", str(args.paranoia)) if args.paranoia else ()), *args.gateway_arg),
         lab_args=tuple(args.lab_arg),
         seed=args.seed,
+        peers=tuple(peers),
     )
     with progress_hooks(console) as hooks:
         return asyncio.run(replay(cases, options, corpus=stats, progress=hooks, say=console.print))

@@ -24,7 +24,8 @@ from typing import Any
 
 from attacks.model import BUILTIN_SOURCE
 from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
-from attacks.replay.records import Record
+from attacks.replay.peers import peer_pass_name, status_detection
+from attacks.replay.records import LayerVerdict, Record
 
 __all__ = [
     "DETECT_PASS",
@@ -85,9 +86,11 @@ def _confusion(caught: int, attacks: int, flagged: int, benign: int) -> dict[str
 
 
 def _config_figures(
-    config: LayerConfig, detect: Sequence[Record], block: Mapping[str, Record] | None
+    config: LayerConfig | tuple[tuple[str, ...], str],
+    detect: Sequence[Record],
+    block: Mapping[str, Record] | None,
 ) -> dict[str, Any]:
-    layers = config.layers
+    layers, description = (config.layers, config.description) if isinstance(config, LayerConfig) else config
     attacks = [r for r in detect if r.label == "attack" and r.graded]
     flag_only = [r for r in detect if r.label == "attack" and not r.graded]
     benign = [r for r in detect if r.label == "benign"]
@@ -121,7 +124,7 @@ def _config_figures(
         }
     out: dict[str, Any] = {
         "layers": list(layers),
-        "description": config.description,
+        "description": description,
         "attacks": {"caught": len(caught), "total": len(attacks)},
         "working_exploits": {
             "stopped": len(stopped_ids),
@@ -183,6 +186,24 @@ def overlap(detect: Sequence[Record], waf_layer: str, rasp_layer: str = "rasp") 
     return {"waf_layer": waf_layer, "attacks": split(attacks), "working_exploits": split(working)}
 
 
+def peer_records(detect: Sequence[Record], peer_pass: Sequence[Record], peer: str) -> list[Record]:
+    """The detect pass seen through a peer: each case's detect record with the peer's verdict.
+
+    Whether an exploit works stays the unprotected lab's (the detect pass); a block read from
+    a status code the unprotected lab itself answered for that case is not the peer's doing."""
+    seen = {r.case_id: r for r in peer_pass}
+    out: list[Record] = []
+    for rec in detect:
+        again = seen.get(rec.case_id)
+        if again is None:
+            continue
+        verdict = again.verdicts.get(peer, LayerVerdict(decision="allow"))
+        if rec.status is not None and verdict.detections == (status_detection(rec.status),):
+            verdict = LayerVerdict(decision="allow")
+        out.append(rec.model_copy(update={"verdicts": {peer: verdict}}))
+    return out
+
+
 def available_layers(detect: Sequence[Record]) -> set[str]:
     """Layers that reported a verdict on at least one detect-pass response."""
     return {name for r in detect for name in r.verdicts}
@@ -219,6 +240,20 @@ def summarize(
             skipped[name] = f"layer(s) {', '.join(missing)} not running in the detect pass"
             continue
         out_configs[name] = _config_figures(config, detect, blocks.get(name))
+    # peers: figures from their own pass, "stopped" from that same pass (they run in block mode)
+    views: dict[str, tuple[tuple[tuple[str, ...], str], list[Record], dict[str, Record]]] = {}
+    for peer, description in ((meta or {}).get("peers") or {}).items():
+        own = [r for r in records if r.pass_name == peer_pass_name(peer)]
+        if not own:
+            continue
+        views[peer] = (
+            ((peer,), f"peer: {description}"),
+            peer_records(detect, own, peer),
+            {r.case_id: r for r in own},
+        )
+        out_configs[peer] = _config_figures(views[peer][0], views[peer][1], views[peer][2]) | {"peer": True}
+    for peer, why in ((meta or {}).get("peers_skipped") or {}).items():
+        skipped[peer] = f"peer did not run: {why}"
     overlaps = {
         name: overlap(detect, CONFIGS[name].layers[0])
         for name in ("waf+rasp", "crs+rasp")
@@ -249,17 +284,15 @@ def summarize(
         for src in sources:
             sub = [r for r in detect if r.source == src]
             ids = {r.case_id for r in sub}
-            result["sources"][src] = {
-                "corpus": corpus_figures(sub),
-                "configs": {
-                    name: _config_figures(
-                        CONFIGS[name],
-                        sub,
-                        {k: v for k, v in blocks[name].items() if k in ids} if name in blocks else None,
-                    )
-                    for name in out_configs
-                },
-            }
+            per: dict[str, Any] = {}
+            for name in out_configs:
+                if name in views:
+                    spec, seen, again = views[name]
+                    per[name] = _config_figures(spec, [r for r in seen if r.case_id in ids], again)
+                else:
+                    block = {k: v for k, v in blocks[name].items() if k in ids} if name in blocks else None
+                    per[name] = _config_figures(CONFIGS[name], sub, block)
+            result["sources"][src] = {"corpus": corpus_figures(sub), "configs": per}
     if skipped:
         result["skipped"] = skipped
     if load:
