@@ -151,6 +151,7 @@ def render_html(results: Mapping[str, Any], records: Sequence[Record]) -> str:
         sources=blocks,
         source_configs=[h.config for h in heads if h.config != "none"],
         ratio=fmt_ratio,
+        peers_ran=meta.get("peers") or {},
         any_detect_stopped=any(h.stopped_from == "detect_pass" for h in heads),
         skipped=results.get("skipped", {}),
         through=through,

@@ -188,5 +188,11 @@ def render_markdown(results: Mapping[str, Any], records: Sequence[Record]) -> st
         "the effect on the unprotected lab. Stopped: the block pass shows a layer blocking and the effect "
         "gone (* without a block pass, the detect-pass catch).",
     ]
+    peers = meta.get("peers") or {}
+    lines.append(
+        "- Peers replayed: "
+        + (", ".join(f"{md_cell(n)} ({md_cell(d)})" for n, d in peers.items()) if peers else "none")
+        + "."
+    )
     lines += [f"- Note: {md_cell(n, 400)}" for n in meta.get("notes", [])]
     return "\n".join(lines) + "\n"
