@@ -8,7 +8,9 @@ rule must stay silent on a request that may well be an attack for the others ("S
 Tautology" variants, paranoia-level boundaries). It becomes a benign case only when its
 title or description says it is a legitimate request (:data:`BENIGN_WORDS`: "FP", "false
 positive", "negative test", "should pass", "should not trigger", "legitimate", "benign",
-"allowed"); every other such stage is skipped and listed with that reason.
+"allowed" but not "not allowed") and names no attack (:data:`ATTACK_WORDS`: "attack",
+"bypass", "injection", "evasion", "exploit", "malicious", "payload"); every other such
+stage is skipped and listed with that reason.
 
 **Class.** The rule's family (its id's first three digits, :data:`FAMILY_CLASSES`) gives
 the class: 930 LFI -> path traversal, 931 RFI -> SSRF (a URL the application would fetch),
@@ -39,7 +41,7 @@ from attacks.importers.common import ImportResult, SuiteImportError, slug
 from attacks.importers.grading import Shot, build_case
 from attacks.model import Case, HttpRequest
 
-__all__ = ["BENIGN_WORDS", "FAMILY_CLASSES", "import_ftw", "stage_to_case", "version_of"]
+__all__ = ["ATTACK_WORDS", "BENIGN_WORDS", "FAMILY_CLASSES", "import_ftw", "stage_to_case", "version_of"]
 
 FAMILY_CLASSES: dict[int, str] = {
     930: "path_traversal",
@@ -50,9 +52,10 @@ FAMILY_CLASSES: dict[int, str] = {
 }
 BENIGN_WORDS = re.compile(
     r"\bFP\b|false[ -]?positive|negative test|should (?:pass|not (?:trigger|match|block))|"
-    r"legitimate|benign|\ballowed\b",
+    r"legitimate|benign|(?<!not )\ballowed\b",
     re.IGNORECASE,
 )
+ATTACK_WORDS = re.compile(r"attack|bypass|injection|evasion|exploit|malicious|payload", re.IGNORECASE)
 _VERSION = re.compile(r"v?(\d+\.\d+\.\d+)")
 # set by the client or the harness, or meaningless on another host
 _DROP = frozenset({"host", "content-length", "connection", "transfer-encoding", "cookie", "content-type"})
@@ -70,7 +73,8 @@ def version_of(path: Path) -> str:
 def _label(test: FtwTest, stage: FtwStage) -> str | None:
     if stage.expect_ids or (stage.expect_status and set(stage.expect_status) <= {403}):
         return "attack"
-    if BENIGN_WORDS.search(f"{test.title} {test.description}"):
+    text = f"{test.title} {test.description}"
+    if BENIGN_WORDS.search(text) and not ATTACK_WORDS.search(text):
         return "benign"
     return None
 
