@@ -25,6 +25,29 @@ class ImportResult:
     skipped: list[str] = field(default_factory=list)  # "<file>#<n>: reason"
     flagged: list[str] = field(default_factory=list)  # captured requests a layer refused: label by hand
 
+    def drop_duplicates(self) -> None:
+        """Keep the first case of each (source, label, request, expect); list the others as skipped.
+
+        A suite's carriers that all deliver the same text to a sink become one request there;
+        sending it twice would count one result twice."""
+        seen: dict[str, str] = {}
+        kept: list[Case] = []
+        for case in self.cases:
+            key = "|".join(
+                (
+                    case.source,
+                    case.label,
+                    digest(case.request),
+                    case.expect.model_dump_json() if case.expect else "",
+                )
+            )
+            first = seen.setdefault(key, case.id)
+            if first != case.id:
+                self.skipped.append(f"{case.id}: the same request as {first} once placed at the sink")
+                continue
+            kept.append(case)
+        self.cases = kept
+
     def extend(self, other: ImportResult) -> None:
         self.cases.extend(other.cases)
         self.skipped.extend(other.skipped)

@@ -206,4 +206,5 @@ def import_ftw(path: str | Path) -> ImportResult:
             else:
                 seen.add(made.id)
                 result.cases.append(made)
+    result.drop_duplicates()
     return result

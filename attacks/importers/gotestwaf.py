@@ -204,11 +204,5 @@ def import_gotestwaf(root: str | Path) -> ImportResult:
     result = ImportResult()
     for file, test_set in sets:
         result.extend(import_test_case(file, test_set))
-    seen: set[str] = set()
-    unique = []
-    for case in result.cases:
-        if case.id not in seen:
-            seen.add(case.id)
-            unique.append(case)
-    result.cases = unique
+    result.drop_duplicates()
     return result

@@ -83,4 +83,5 @@ def import_payload_list(
             result.skipped.append(f"{file.name}:{lineno}: {exc}")
     if not result.cases and not result.skipped:
         raise SuiteImportError(f"{file}: the list holds no payloads")
+    result.drop_duplicates()
     return result

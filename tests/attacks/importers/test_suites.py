@@ -10,7 +10,7 @@ import pytest
 
 from attacks.importers import SuiteImportError, detect_suite_format, import_any
 from attacks.importers.gotestwaf import ENCODERS, import_gotestwaf, type_class
-from attacks.importers.grading import Shot, delivered, js_unicode, suite_request, xml_entities
+from attacks.importers.grading import Shot, build_case, delivered, js_unicode, suite_request, xml_entities
 from attacks.importers.payloads import class_from_name, import_payload_list
 from attacks.model import Case
 
@@ -51,15 +51,22 @@ def test_gotestwaf_types_map_to_classes(kind: str, cls: str | None) -> None:
     assert type_class(kind) == cls
 
 
+def _accounted(result_cases: list[Case], skipped: list[str], prefix: str) -> int:
+    """Cases plus duplicates dropped for ids starting with ``prefix``."""
+    return sum(c.id.startswith(prefix) for c in result_cases) + sum(x.startswith(prefix) for x in skipped)
+
+
 def test_gotestwaf_folder_multiplies_payloads_encoders_placeholders() -> None:
     result = import_gotestwaf(GTW)
     cases = _by_id(result.cases)
-    sql = [c for c in result.cases if c.source == "gotestwaf:owasp" and c.attack_class == "sql_injection"]
-    assert len(sql) == 2 * 3 * 3
-    xss = [c for c in result.cases if c.label == "attack" and c.attack_class == "xss"]
-    assert len(xss) == 1 * 4 * 9
+    # every payload x encoder x placeholder is a case, or a duplicate of one once placed at the sink
+    assert _accounted(result.cases, result.skipped, "gtw-owasp-sql-injection-") == 2 * 3 * 3
+    assert _accounted(result.cases, result.skipped, "gtw-owasp-xss-scripting-") == 1 * 4 * 9
+    assert _accounted(result.cases, result.skipped, "gtw-false-pos-texts-") == 3 * 1 * 2
+    assert len({c.request.model_dump_json() for c in result.cases if c.label == "attack"}) == sum(
+        c.label == "attack" for c in result.cases
+    )
     benign = [c for c in result.cases if c.label == "benign"]
-    assert len(benign) == 3 * 1 * 2
     assert {c.source for c in benign} == {"gotestwaf:false-pos"}
     assert all(c.expect is None for c in benign)
     # LDAP has no class: attacks kept, unclassified, flag-only, as the suite sends them
@@ -87,30 +94,52 @@ def test_gotestwaf_folder_multiplies_payloads_encoders_placeholders() -> None:
 
 
 def test_suite_carriers_move_to_the_sink_as_the_app_would_read_them() -> None:
-    cases = _by_id(import_gotestwaf(GTW).cases)
-    # JSONRequest + Plain: the suite escapes the value with JSUnicode, the app decodes it
-    moved = cases["gtw-owasp-sql-injection-000-plain-jsonrequest"]
-    assert moved.request.query == [("item", "x' UNION SELECT id, name, token FROM secrets --")]
-    assert "relocated:json" in moved.tags
-    # a URL-encoded form value is decoded by the form parser: relocated decoded
-    form = cases["gtw-owasp-sql-injection-000-url-htmlform"]
-    assert form.request.query == [("item", "x' UNION SELECT id, name, token FROM secrets --")]
+    result = import_gotestwaf(GTW)
+    cases = _by_id(result.cases)
+    # JSONRequest + Plain: the suite escapes the value with JSUnicode, the app decodes it: the
+    # sink gets the URLParam case's very request, so it is dropped as a duplicate of that one
+    assert (
+        "gtw-owasp-sql-injection-000-plain-jsonrequest: the same request as "
+        "gtw-owasp-sql-injection-000-plain-urlparam once placed at the sink"
+    ) in result.skipped
+    # a URL-encoded form value is decoded by the form parser: relocated decoded (the same request again)
+    assert (
+        "gtw-owasp-sql-injection-000-url-htmlform: the same request as "
+        "gtw-owasp-sql-injection-000-plain-urlparam once placed at the sink"
+    ) in result.skipped
+    payload = "x' UNION SELECT id, name, token FROM secrets --"
+    form = build_case(
+        Shot(payload, ENCODERS["url"](payload), "url", "form"),
+        case_id="t-form",
+        label="attack",
+        attack_class="sql_injection",
+        source="gotestwaf:t",
+        provenance="test",
+        tags=[],
+    )
+    assert form.request.query == [("item", payload)]
+    assert "relocated:form" in form.tags
     # Base64 stays Base64: the sink sees the encoded text, the oracle will say it did not work
     b64 = cases["gtw-owasp-sql-injection-000-base64flat-urlparam"]
     assert b64.request.query[0][1] == ENCODERS["base64flat"](
         "x' UNION SELECT id, name, token FROM secrets --"
     )
-    # XSS in a header: the sink (L8 ?name=) gets the header's text; graded by the active fragment
-    hdr = cases["gtw-owasp-xss-scripting-000-plain-header"]
-    assert hdr.endpoint == "L8"
-    assert hdr.request.query == [("name", "<svg onload=rmp1337>")]
-    assert hdr.expect is not None
-    assert hdr.expect.marker == "<svg onload=rmp1337>"
-    assert "reflected-marker" in hdr.tags
-    # JSUnicode in a header is not decoded by anything: no active HTML reaches the page, no grade
-    js_hdr = cases["gtw-owasp-xss-scripting-000-jsunicode-header"]
-    assert js_hdr.expect is None
-    assert js_hdr.request.query == [("name", js_unicode("<svg onload=rmp1337>"))]
+    # XSS reaches L8 ?name= and is graded by the active fragment coming back unescaped
+    xss = cases["gtw-owasp-xss-scripting-000-plain-urlparam"]
+    assert xss.endpoint == "L8"
+    assert xss.request.query == [("name", "<svg onload=rmp1337>")]
+    assert xss.expect is not None
+    assert xss.expect.marker == "<svg onload=rmp1337>"
+    assert "reflected-marker" in xss.tags
+    # an XML body with XML entities delivers the same text: one request at the sink
+    assert any(
+        x.startswith("gtw-owasp-xss-scripting-000-xmlentity-xmlbody: the same request")
+        for x in result.skipped
+    )
+    # JSUnicode in a URL parameter is decoded by nothing: no active HTML reaches the page, no grade
+    js = cases["gtw-owasp-xss-scripting-000-jsunicode-urlparam"]
+    assert js.expect is None
+    assert js.request.query == [("name", js_unicode("<svg onload=rmp1337>"))]
     # XMLEntity is undone by an XML carrier
     assert delivered(Shot("<b>", xml_entities("<b>"), "xmlentity", "soap")) == "<b>"
     assert delivered(Shot("<b>", xml_entities("<b>"), "xmlentity", "query")) == "&lt;b&gt;"
