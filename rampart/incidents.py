@@ -210,8 +210,6 @@ class IncidentWriter:
 
 def read_incidents(path: str | Path) -> list[Incident]:
     """Load a JSONL incident file (for tests and the report)."""
-    out: list[Incident] = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            out.append(Incident.model_validate(json.loads(line)))
-    return out
+    from rampart.jsonl import read_lines
+
+    return [Incident.model_validate(json.loads(line)) for line in read_lines(path)]
