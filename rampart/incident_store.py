@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rampart.incidents import Incident
+from rampart.jsonl import JsonLine, read_lines
 
 if TYPE_CHECKING:
     from psycopg.sql import Composable
@@ -126,15 +127,16 @@ class IncidentFilter:
         return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The lines of ``path`` and of its rotated predecessors (``path.N`` ... ``path.1``)."""
+def _lines(path: Path) -> Iterator[tuple[Path, JsonLine]]:
+    """The lines of ``path`` and of its rotated predecessors (``path.N`` ... ``path.1``), oldest
+    file first, each with the file it came from."""
     rotated = sorted(
         (p for p in path.parent.glob(path.name + ".*") if p.suffix[1:].isdigit()),
         key=lambda p: -int(p.suffix[1:]),
     )
     for file in [*rotated, path]:
-        with file.open(encoding="utf-8") as fh:
-            yield from enumerate(fh, 1)
+        for line in read_lines(file):
+            yield file, line
 
 
 def query_file(path: str | Path, flt: IncidentFilter) -> list[Incident]:
@@ -144,14 +146,12 @@ def query_file(path: str | Path, flt: IncidentFilter) -> list[Incident]:
     if not path.exists():
         raise ValueError(f"{path}: no such incident file")
     found: list[Incident] = []
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
+    for file, line in _lines(path):
         try:
             incident = Incident.model_validate(json.loads(line))
         except ValueError as exc:
             first = str(exc).splitlines()[0]
-            raise ValueError(f"{path}:{number}: not an incident record ({first})") from None
+            raise ValueError(f"{file}:{line.lineno}: not an incident record ({first})") from None
         if flt.matches(incident):
             found.append(incident)
     found.sort(key=lambda i: i.time)
