@@ -74,10 +74,11 @@ finally:
 async def bench_mongo(calls: int) -> dict[str, float]:
     from pymongo import AsyncMongoClient
 
-    from inprocess import runtime
+    from inprocess import guard as guard_module
     from inprocess.config import load_settings
     from inprocess.context import bind
-    from inprocess.runtime import Guard
+    from inprocess.guard import Guard
+    from inprocess.install import activate, deactivate
 
     with tempfile.TemporaryDirectory() as tmp:
         server = await asyncio.create_subprocess_exec(
@@ -85,7 +86,7 @@ async def bench_mongo(calls: int) -> dict[str, float]:
         )
         assert server.stdout is not None
         uri = (await asyncio.wait_for(server.stdout.readline(), 30)).decode().strip()
-        guard = Guard(load_settings(mode="block")).install(("mongo",))
+        guard = activate(Guard(load_settings(mode="block")), ("mongo",))
         try:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
             users = client["bench"]["users"]
@@ -104,7 +105,7 @@ async def bench_mongo(calls: int) -> dict[str, float]:
                 gc.disable()  # collections would land on one side at random
                 for i in range(calls * 2):
                     guarded = i % 2 == 1
-                    runtime._active = guard if guarded else None
+                    guard_module._active = guard if guarded else None
                     c0 = time.process_time_ns()
                     t0 = time.perf_counter_ns()
                     await users.find_one(query)
@@ -119,14 +120,14 @@ async def bench_mongo(calls: int) -> dict[str, float]:
                     guarded = i % 2 == 1
                     for cls, name, wrapper, original in swaps:
                         setattr(cls, name, wrapper if guarded else original)
-                    runtime._active = guard if guarded else None
+                    guard_module._active = guard if guarded else None
                     c0 = time.process_time_ns()
                     await users.find_one(query)
                     (guarded_cpu if guarded else bare).append((time.process_time_ns() - c0) / 1000)
                 for cls, name, wrapper, _original in swaps:
                     setattr(cls, name, wrapper)
                 gc.enable()
-                runtime._active = guard
+                guard_module._active = guard
                 check_times: list[float] = []
                 for _ in range(calls):
                     t0 = time.perf_counter_ns()
@@ -134,7 +135,7 @@ async def bench_mongo(calls: int) -> dict[str, float]:
                     check_times.append((time.perf_counter_ns() - t0) / 1000)
             await client.close()
         finally:
-            guard.uninstall()
+            deactivate(guard)
             server.terminate()
             await server.wait()
     pairs = [b - a for a, b in zip(off, on, strict=True)]
