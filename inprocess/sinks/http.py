@@ -16,7 +16,8 @@ and every address it resolves to, whatever the spelling of the URL.
 * aiohttp: ``TCPConnector._resolve_host`` judges each address its resolver returned (custom
   resolvers included) against the hop's URL; the ``getaddrinfo`` wrapper skips those calls.
 * ``socket.connect`` (audit hook, PEP 578) judges the address actually connected to, for
-  clients that connect to an IP without resolving.
+  clients that connect to an IP without resolving. It sees an address, not the name behind
+  it, so it applies no redirect-chain rule: the resolution of that name already did.
 
 Allow-listed destinations (the ``ssrf`` detector's ``allow_hosts`` option) are never refused.
 """
@@ -104,20 +105,29 @@ def _chain(position: int) -> Callable[[Any], Any]:
     return make
 
 
+def _judge_resolution(host: Any, port: Any, results: Any) -> None:
+    name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host)
+    url = _host_url(name, port if isinstance(port, int | str) else None)
+    seen: set[str] = set()
+    for entry in results:
+        address = entry[4][0] if len(entry) > 4 and entry[4] else None
+        if isinstance(address, str) and address not in seen:
+            seen.add(address)
+            guard.check(SINK, "socket.getaddrinfo", "ssrf", url, resolved_ip=address, origin=_origin.get())
+
+
 def _wrap_getaddrinfo(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         results = original(host, port, *args, **kwargs)
         if guard.active() is None or _in_aiohttp.get() or host is None:
             return results
-        name = host.decode("idna", "replace") if isinstance(host, bytes) else str(host)
-        url = _host_url(name, port if isinstance(port, int | str) else None)
-        seen: set[str] = set()
-        for entry in results:
-            address = entry[4][0] if len(entry) > 4 and entry[4] else None
-            if isinstance(address, str) and address not in seen:
-                seen.add(address)
-                _judge("socket.getaddrinfo", url, address)
+        try:
+            _judge_resolution(host, port, results)
+        except Blocked:
+            raise
+        except Exception as exc:
+            guard.fail_open(f"{SINK}.socket.getaddrinfo", exc)
         return results
 
     return getaddrinfo
@@ -175,7 +185,7 @@ def _socket_connect(args: tuple[Any, ...]) -> None:
     if not isinstance(address, tuple) or not address or not isinstance(address[0], str):
         return
     ip, port = address[0], address[1] if len(address) > 1 else None
-    guard.check(SINK, "socket.connect", "ssrf", _host_url(ip, port), resolved_ip=ip, origin=_origin.get())
+    guard.check(SINK, "socket.connect", "ssrf", _host_url(ip, port), resolved_ip=ip)
 
 
 def _patch_aiohttp(patcher: Patcher, module: ModuleType) -> None:
