@@ -9,7 +9,10 @@
    trip and its jitter, so the added cost is read from the client process's CPU time per
    call (the guard only adds CPU work in the caller); wall-clock medians and the cost of
    ``Guard.check`` alone are reported too.
-2. Per request on the lab: two labs (``--guard off`` and ``--guard block``) started in the
+2. Per guarded SQL call: ``sqlite3`` ``execute`` of a string-built query (in-memory database,
+   same 10-field request context), a guarded connection with the guard active against a
+   plain ``sqlite3.Connection``, interleaved, client CPU time per call.
+3. Per request on the lab: two labs (``--guard off`` and ``--guard block``) started in the
    same run, driven alternately by the same benign request mix for ``--seconds`` each round,
    ``--rounds`` rounds; throughput ratio.
 
@@ -155,6 +158,46 @@ async def bench_mongo(calls: int) -> dict[str, float]:
     }
 
 
+def bench_sql(calls: int) -> dict[str, float]:
+    import sqlite3
+
+    from inprocess.config import load_settings
+    from inprocess.context import bind
+    from inprocess.guard import Guard
+    from inprocess.install import activate, deactivate
+
+    plain = sqlite3.connect(":memory:")
+    guard = activate(Guard(load_settings(mode="block")), ("sql",))
+    try:
+        guarded = sqlite3.connect(":memory:")
+        for conn in (plain, guarded):
+            conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT, password TEXT)")
+            conn.execute("INSERT INTO users (username, password) VALUES ('alice', 'wonderland')")
+        query = "SELECT id FROM users WHERE username = 'alice' AND password = 'wonderland'"
+        off: list[float] = []
+        on: list[float] = []
+        with bind(_context("bench-sql")):
+            for _ in range(500):
+                plain.execute(query).fetchall()
+                guarded.execute(query).fetchall()
+            gc.collect()
+            gc.disable()
+            for i in range(calls * 2):
+                conn = guarded if i % 2 else plain
+                c0 = time.perf_counter_ns()
+                conn.execute(query).fetchall()
+                (on if i % 2 else off).append((time.perf_counter_ns() - c0) / 1000)
+            gc.enable()
+    finally:
+        deactivate(guard)
+    return {
+        "calls": float(calls),
+        "unguarded_median_us": statistics.median(off),
+        "guarded_median_us": statistics.median(on),
+        "added_median_us": statistics.median(on) - statistics.median(off),
+    }
+
+
 def _wrapped_methods() -> list[tuple[type, str, Any, Any]]:
     """(class, name, wrapper, original) for every pymongo async method the guard wrapped."""
     from pymongo.asynchronous.collection import AsyncCollection
@@ -260,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     mongo = asyncio.run(bench_mongo(calls))
     print("mongo find_one (10-field request context, guard block vs off, interleaved):")
     for key, value in mongo.items():
+        print(f"  {key}: {value:.2f}")
+    sql = bench_sql(calls)
+    print("sqlite execute + fetchall (10-field request context, guarded vs plain connection, interleaved):")
+    for key, value in sql.items():
         print(f"  {key}: {value:.2f}")
     if not args.skip_lab:
         lab = asyncio.run(bench_lab(min(args.seconds, 30.0), max(1, min(args.rounds, 10)), args.concurrency))

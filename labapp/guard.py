@@ -24,6 +24,7 @@ class GuardUnavailable(RuntimeError):
 
 def _setup() -> Callable[..., Any]:
     try:
+        import inprocess.frameworks.aiohttp  # noqa: F401 - the lab needs the aiohttp middleware
         from inprocess import install
     except ImportError as exc:
         raise GuardUnavailable(f"sink guard not available: {exc}") from exc
