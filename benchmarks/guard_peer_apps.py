@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -135,8 +135,10 @@ def _internal(response: httpx.Response) -> bool:
 
 
 def _loopback_target(url: str, port: int) -> str | None:
-    """``url`` retargeted to the simulator (``/admin`` on ``port``) when its host denotes
-    loopback, else None (such payloads are never sent)."""
+    """``url`` retargeted to the simulator on ``port`` when its destination is loopback, else
+    None (such payloads are never sent). A direct target becomes ``/admin`` under the same
+    host spelling; a redirect through the allowed partner keeps its shape with the inner
+    target retargeted the same way."""
     from inprocess.detectors.ssrf import canonical_host, parse_ip
 
     try:
@@ -147,6 +149,12 @@ def _loopback_target(url: str, port: int) -> str | None:
     if parts.scheme not in ("http", "https") or not host:
         return None
     name = canonical_host(host)
+    if name in ALLOWED:
+        inner = parse_qs(parts.query).get("to", [""])[0] if parts.path == "/redirect" else ""
+        target = _loopback_target(inner, port) if inner else None
+        if target is None:
+            return None
+        return f"http://{host}:{port}/redirect?{urlencode({'to': target})}"
     ip = parse_ip(HOSTS.get(name, name))
     if ip is None or not (ip.is_loopback or ip.is_unspecified):
         return None
