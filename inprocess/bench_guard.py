@@ -7,8 +7,10 @@
    A second interleaved series swaps the wrapped methods for the originals on every other
    call: the cost against an unpatched driver. Wall time is dominated by the database round
    trip and its jitter, so the added cost is read from the client process's CPU time per
-   call (the guard only adds CPU work in the caller); wall-clock medians and the cost of
-   ``Guard.check`` alone are reported too.
+   call (the guard only adds CPU work in the caller); wall-clock medians, the cost of
+   ``Guard.check`` alone, and ``find`` (builds the cursor, no I/O: where ``find_one``'s filter
+   is judged) guarded vs unpatched are reported too -- the last is the guard's whole share
+   of a ``find_one`` without the round trip's noise.
 2. Per guarded SQL call: ``sqlite3`` ``execute`` of a string-built query (in-memory database,
    same 10-field request context), a guarded connection with the guard active against a
    plain ``sqlite3.Connection``, interleaved, client CPU time per call.
@@ -127,6 +129,18 @@ async def bench_mongo(calls: int) -> dict[str, float]:
                     c0 = time.process_time_ns()
                     await users.find_one(query)
                     (guarded_cpu if guarded else bare).append((time.process_time_ns() - c0) / 1000)
+                # the guard's share without the round trip: ``find`` only builds a cursor (no
+                # I/O), and its wrapper is where ``find_one``'s filter is judged
+                find_bare: list[float] = []
+                find_guarded: list[float] = []
+                for i in range(calls * 2):
+                    guarded = i % 2 == 1
+                    for cls, name, wrapper, original in swaps:
+                        setattr(cls, name, wrapper if guarded else original)
+                    guard_module._active = guard if guarded else None
+                    t0 = time.perf_counter_ns()
+                    users.find(query)
+                    (find_guarded if guarded else find_bare).append((time.perf_counter_ns() - t0) / 1000)
                 for cls, name, wrapper, _original in swaps:
                     setattr(cls, name, wrapper)
                 gc.enable()
@@ -155,6 +169,9 @@ async def bench_mongo(calls: int) -> dict[str, float]:
         "added_median_of_pairs_us": statistics.median(pairs),
         "added_difference_of_medians_us": statistics.median(on) - statistics.median(off),
         "check_only_median_us": statistics.median(check_times),
+        "find_no_io_unpatched_median_us": statistics.median(find_bare),
+        "find_no_io_guarded_median_us": statistics.median(find_guarded),
+        "find_no_io_added_us": statistics.median(find_guarded) - statistics.median(find_bare),
     }
 
 
