@@ -18,6 +18,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from inprocess.context import RequestContext, UserInput, current
+from inprocess.detectors.nosql import client_objects
 from inprocess.errors import Blocked
 from inprocess.guard import active, fail_open, hush, is_quiet, unhush
 from inprocess.patching import Patcher, before, version_at_least
@@ -98,6 +100,16 @@ def _wrap_write(method: str, extract: Extract) -> Callable[[Any], Any]:
     return before(judge, where=f"{SINK}.{operation}", quiet=False)
 
 
+def _objects(ctx: RequestContext) -> list[UserInput]:
+    """The request's client-sent operator objects, worked out once per request (the inputs
+    only grow while it is served, so their count tells a stale entry)."""
+    found = ctx.memo.get(SINK)
+    if found is None or found[0] != len(ctx.inputs):
+        found = ctx.memo[SINK] = (len(ctx.inputs), client_objects(ctx.inputs))
+    objects: list[UserInput] = found[1]
+    return objects
+
+
 # methods that only build an object (no I/O, no nested driver calls): no nested-call guard
 _LEAF_METHODS = frozenset({"find"})
 
@@ -110,7 +122,10 @@ def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], 
 
     def judge(guard: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         try:
-            guard.check(SINK, operation, "nosql", extract(args, kwargs))
+            ctx = current()
+            if ctx is None or not ctx.inputs:
+                return
+            guard.check(SINK, operation, "nosql", extract(args, kwargs), objects=_objects(ctx))
         except Blocked:
             raise
         except Exception as exc:
