@@ -58,13 +58,26 @@ def sim() -> Iterator[Simulator]:
     simulator.stop()
 
 
+@pytest.fixture(scope="module")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from secantus import SecantusDBServer
+
+    storage = str(tmp_path_factory.mktemp("peer-mongo"))
+    server = SecantusDBServer(port=0, storage_path=storage, replica_set_name=None)
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
 @pytest.fixture(params=["flask", "starlette"])
-def peer(request: pytest.FixtureRequest, tmp_path: Path, sim: Simulator) -> Iterator[Peer]:
+def peer(request: pytest.FixtureRequest, tmp_path: Path, sim: Simulator, mongo_uri: str) -> Iterator[Peer]:
     restore = install_hosts(HOSTS)
     incidents = tmp_path / "incidents.jsonl"
     allow = {"ssrf": {"options": {"allow_hosts": ["partner.lab.test"]}}}
     settings = load_settings(mode="block", detectors=allow)
-    sinks = Sinks(tmp_path / "work")
+    sinks = Sinks(tmp_path / "work", mongo_uri=mongo_uri)
     app = peer_flask.create_app(sinks) if request.param == "flask" else peer_starlette.create_app(sinks)
     guarded = inprocess.install(app, settings=settings, incidents_path=incidents)
     served = serve_wsgi(guarded) if request.param == "flask" else serve_asgi(guarded)
@@ -199,3 +212,11 @@ def test_extraction_error_fails_open(peer: Peer) -> None:
         cursor_cls.execute(object.__new__(cursor_cls), Exploding())
     assert "as_string broke" not in str(raised.value)
     assert peer.guard.errors == before + 1
+
+
+def test_mongo_login(peer: Peer) -> None:
+    good = {"username": "alice", "password": "wonderland"}
+    assert peer.client.post("/mongo/login", json=good).json() == {"ok": True}
+    bypass = {"username": "alice", "password": {"$ne": ""}}
+    assert peer.client.post("/mongo/login", json=bypass).status_code == 403
+    assert [i.attack_class for i in peer.incidents_read()] == ["nosql_injection"]
