@@ -47,7 +47,12 @@ import httpx
 __all__ = ["HOSTS", "main", "spellings"]
 
 # Lab names (as the lab's sandbox answers them); only loopback destinations are ever used.
-HOSTS = {"partner.lab.test": "127.0.0.1", "localtest.lab.test": "127.0.0.1", "rebind.lab.test": "127.0.0.1"}
+HOSTS = {
+    "localhost": "127.0.0.1",
+    "partner.lab.test": "127.0.0.1",
+    "localtest.lab.test": "127.0.0.1",
+    "rebind.lab.test": "127.0.0.1",
+}
 ALLOWED = ["partner.lab.test"]
 MARKER = "rmp1337x"
 _ROUTES = {
