@@ -51,6 +51,9 @@ class RequestContext:
     db_values: list[str] = field(default_factory=list)
     # detections made while serving this request (the middleware reports/acts on them)
     detections: list[Any] = field(default_factory=list)
+    # what sinks derive once per request from the inputs and hand to their (pure) detectors,
+    # e.g. the NoSQL sink's client-sent operator objects; keyed by sink
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def strings(self, min_len: int = 1) -> Iterator[UserInput]:
         """Scalar string inputs (leaves), the ones substring-based detectors look for."""
