@@ -47,7 +47,8 @@ _BAD_SCHEMES = (
     "data:image/svg+xml",
     "data:application/x",
 )
-_NAME_END = frozenset(" \t\n\r\f/>=")
+_NAME_END = frozenset(" \t\n\r\f/>=<")
+_VALUE_END = frozenset(" \t\n\r\f><")
 _SCAN_LIMIT = 4096
 
 
@@ -56,8 +57,18 @@ def _bad_url(value: str) -> bool:
     return compact.startswith(_BAD_SCHEMES)
 
 
+def _opens_tag(text: str, at: int) -> bool:
+    """Whether ``text[at] == '<'`` starts a tag (``<x`` or ``</x``)."""
+    nxt = text[at + 1 : at + 3]
+    return nxt[:1].isalpha() or (nxt[:1] == "/" and nxt[1:].isalpha())
+
+
 def _tag_flags(text: str, start: int) -> int | None:
-    """Parse the tag that opens at ``text[start] == '<'``; its end index if it would run script."""
+    """Parse the tag that opens at ``text[start] == '<'``; its end index if it would run script.
+
+    Outside quoted values the scan stops where the next tag opens: that tag is scanned on its
+    own, so every stretch of text is read a bounded number of times (``<a<a<a...`` would
+    otherwise cost ``_SCAN_LIMIT`` characters per ``<``)."""
     n = len(text)
     i = start + 1
     if i < n and text[i] == "/":
@@ -75,6 +86,8 @@ def _tag_flags(text: str, start: int) -> int | None:
         if text[k] in " \t\n\r\f/\"'":
             k += 1
             continue
+        if text[k] == "<" and _opens_tag(text, k):
+            break
         a = k
         while k < limit and text[k] not in _NAME_END:
             k += 1
@@ -94,7 +107,7 @@ def _tag_flags(text: str, start: int) -> int | None:
                 k = end + 1
             else:
                 v = k
-                while k < limit and text[k] not in " \t\n\r\f>":
+                while k < limit and text[k] not in _VALUE_END:
                     k += 1
                 value = text[v:k]
             if (
