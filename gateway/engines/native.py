@@ -39,6 +39,7 @@ from typing import Any
 
 import hyperscan
 
+from gateway import transforms
 from gateway.exclusions import Exclusion, load_exclusions
 from gateway.model import Decision, EngineSettings, RawRequest, RuleMatch, Verdict
 from gateway.operators import Operator
@@ -104,12 +105,19 @@ class _Group:
     always: dict[str, list[_Rule]] = field(default_factory=dict)
     cache: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
-    def transform(self, value: str) -> tuple[str, bytes]:
+    def transform(self, value: str, deadline: float) -> tuple[str, bytes]:
         """The chain applied to ``value`` and its UTF-8 bytes; short values are cached per group
-        (the cache is dropped whole when full, which keeps it bounded and lock-free)."""
+        (the cache is dropped whole when full, which keeps it bounded and lock-free). A long
+        value runs the chain one step at a time, checking the deadline between steps."""
         found = self.cache.get(value)
         if found is not None:
             return found
+        if len(value) > _CACHEABLE_VALUE:
+            text = value
+            for name in self.chain:
+                _check(deadline)
+                text = transforms.get(name)(text)[0]
+            return text, text.encode("utf-8", "replace")
         result = transform_for_scan(self.chain, value)
         if len(value) <= _CACHEABLE_VALUE:
             if len(self.cache) >= _CACHE_ENTRIES:
@@ -314,7 +322,7 @@ class NativeEngine:
             found = cache.get(value)
             if found is None:
                 _check(deadline)
-                found = group.transform(value)
+                found = group.transform(value, deadline)
             transformed.append(found)
         _check(deadline)
         if group.database is not None:

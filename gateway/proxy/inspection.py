@@ -8,8 +8,8 @@ small-request inspections mostly take longer than ``offload_after_us`` run in a 
 pool, so one slow inspection cannot stall every other connection. The last rule follows a
 moving share with hysteresis: past one half the engine moves to the pool, below one fifth it
 comes back inline (each move logged once), so a burst does not exile an engine for good.
-Samples are the inspecting thread's CPU time, so a pool run waiting for the GIL does not count
-as slow.
+Inline samples are wall time; pool samples are the worker thread's CPU time, so a pool run
+waiting for the GIL does not count as slow.
 
 An engine is called from several threads at once only when it sets ``thread_safe = True``
 (the native engine does); otherwise a per-engine lock serialises its calls, and its calls go to
@@ -115,7 +115,8 @@ class EngineRunner:
             )
         elapsed = time.perf_counter() - start
         if sample and named.adaptive:
-            self._track(named, (time.thread_time() - cpu_start) * 1e6)
+            spent = elapsed if where == "inline" else time.thread_time() - cpu_start
+            self._track(named, spent * 1e6)
         self._timers[(named.name, where)].observe(elapsed)
         self._verdicts[(named.name, verdict.decision)].inc()
         if verdict.budget_exceeded:
@@ -142,7 +143,7 @@ class EngineRunner:
         return verdict
 
     def _track(self, named: NamedEngine, sample_us: float) -> None:
-        """Moving share (weight 0.1) of small-request inspections whose CPU time passes
+        """Moving share (weight 0.1) of small-request inspections slower than
         ``offload_after_us``: above one half the engine moves to the pool, below one fifth it
         returns inline. A share, not a mean: rare huge samples must not move a fast engine;
         the gap between the two marks keeps an engine near the edge from flapping."""
