@@ -1,0 +1,1 @@
+"""Benchmarks: one module per question, each runnable with ``python -m benchmarks.<name>``."""
