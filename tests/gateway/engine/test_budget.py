@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import threading
 from functools import cache
+from pathlib import Path
 
 import pytest
 
+from gateway.config import ConfigError, load_settings
 from gateway.engines.native import BUDGET_RULE_ID, NativeEngine
 from gateway.model import EngineSettings, RawRequest, Verdict
 
@@ -120,11 +122,18 @@ def test_concurrent_calls_give_the_verdicts_of_serial_calls() -> None:
         assert summary == expected[slot], _SAMPLES[slot].target
 
 
-@pytest.mark.parametrize("budget", [-1.0])
-def test_a_negative_budget_is_refused_by_the_settings(budget: float) -> None:
-    from pydantic import ValidationError
+def test_the_budget_comes_from_the_gateway_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[engine]\nbudget_ms = 40\nover_budget = "allow"\n', encoding="utf-8")
+    engine_settings = load_settings(config, upstream="http://127.0.0.1:9").engine_settings()
+    assert (engine_settings.budget_ms, engine_settings.over_budget) == (40.0, "allow")
+    defaults = load_settings(None, upstream="http://127.0.0.1:9").engine_settings()
+    assert (defaults.budget_ms, defaults.over_budget) == (250.0, "block")
 
-    from gateway.config import EngineRunSettings
 
-    with pytest.raises(ValidationError, match="budget_ms"):
-        EngineRunSettings(budget_ms=budget)
+@pytest.mark.parametrize(("key", "value"), [("budget_ms", "-1"), ("over_budget", '"maybe"')])
+def test_a_bad_budget_setting_names_the_file_and_the_key(tmp_path: Path, key: str, value: str) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"[engine]\n{key} = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"(?s)engine\.{key}.*gateway\.toml|gateway\.toml.*engine\.{key}"):
+        load_settings(config, upstream="http://127.0.0.1:9")

@@ -231,3 +231,39 @@ def test_the_engine_never_fails_on_any_request(body: bytes, query: str, content_
     )
     verdict = _engine().inspect(request)
     assert verdict.error is None
+
+
+# --- whole requests: parsing and every group together ------------------------------------
+
+_MIB = 1 << 20
+_BODIES: tuple[tuple[str, str, bytes], ...] = (
+    ("deep xml", "text/xml", b"<a>" * (_MIB // 7) + b"</a>" * (_MIB // 7)),
+    ("open json arrays", "application/json", b"[" * _MIB),
+    ("many form pairs", "application/x-www-form-urlencoded", b"a=1&" * (_MIB // 4)),
+    ("nested brackets", "application/x-www-form-urlencoded", b"a" + b"[b]" * (_MIB // 3) + b"=1"),
+    ("one value of /*", "application/json", b'{"q": "' + b"/*" * (_MIB // 2 - 8) + b'"}'),
+    ("one value of <a", "application/json", b'{"q": "' + b"<a" * (_MIB // 2 - 8) + b'"}'),
+)
+
+
+def _post(content_type: str, body: bytes) -> RawRequest:
+    return RawRequest(
+        method="POST",
+        target="/api/import",
+        headers=(("Host", "lab"), ("Content-Type", content_type), ("Content-Length", str(len(body)))),
+        body=body,
+    )
+
+
+@pytest.mark.parametrize(("label", "content_type", "body"), _BODIES, ids=[b[0] for b in _BODIES])
+def test_the_engine_is_linear_on_adversarial_bodies(label: str, content_type: str, body: bytes) -> None:
+    engine = _engine()
+    benign = _post("application/x-www-form-urlencoded", ("q=" + _benign(len(body) - 2)).encode())
+    start = time.thread_time()
+    assert engine.inspect(benign).error is None
+    bound = _RATIO * (time.thread_time() - start) + _FLOOR_PER_CHAR * len(body)
+    start = time.thread_time()
+    verdict = engine.inspect(_post(content_type, body))
+    spent = time.thread_time() - start
+    assert verdict.error is None
+    assert spent <= bound, f"{label}: {spent:.3f} s CPU for {len(body)} bytes (bound {bound:.3f} s)"
