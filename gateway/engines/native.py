@@ -15,8 +15,9 @@ Scoring follows CRS's anomaly mode: each rule counts once, with its severity's p
 request is ``block`` (block mode) or ``detect`` (detect mode) at or above the threshold, else
 ``allow`` with its matches listed. Any internal error fails open: ``allow`` with ``error``.
 
-Inspection has a time budget (``budget_ms``), checked cooperatively between groups, values and
-rule confirmations: past the deadline the engine stops, keeps what already fired and adds the
+Inspection has a time budget (``budget_ms`` of the inspecting thread's CPU time), checked
+cooperatively between groups, values, transformation steps of long values and rule
+confirmations: past the deadline the engine stops, keeps what already fired and adds the
 match ``budget_exceeded`` (scoring the threshold when ``over_budget`` is ``block``, nothing when
 it is ``allow``); the verdict says ``budget_exceeded``. No thread is interrupted: a single
 transformation or operator call finishes first, which is why each is linear in its input.
@@ -67,9 +68,21 @@ class _OverBudget(Exception):
     """Raised inside the evaluation loop when the request's deadline has passed."""
 
 
-def _check(deadline: float) -> None:
-    if time.perf_counter() > deadline:
-        raise _OverBudget
+class _Deadline:
+    """A request's budget in CPU time of the inspecting thread (waiting for the GIL or for a
+    core on a busy machine does not count). The wall clock, which never runs slower than the
+    thread's CPU clock, is read first: the dearer CPU clock is read only once it has passed."""
+
+    __slots__ = ("cpu_end", "wall_end")
+
+    def __init__(self, budget_ms: float) -> None:
+        seconds = budget_ms / 1000 if budget_ms > 0 else float("inf")
+        self.wall_end = time.perf_counter() + seconds
+        self.cpu_end = time.thread_time() + seconds
+
+    def check(self) -> None:
+        if time.perf_counter() > self.wall_end and time.thread_time() > self.cpu_end:
+            raise _OverBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +118,26 @@ class _Group:
     always: dict[str, list[_Rule]] = field(default_factory=dict)
     cache: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
-    def transform(self, value: str, deadline: float) -> tuple[str, bytes]:
+    def transform(self, value: str, deadline: _Deadline, steps: _Steps) -> tuple[str, bytes]:
         """The chain applied to ``value`` and its UTF-8 bytes; short values are cached per group
         (the cache is dropped whole when full, which keeps it bounded and lock-free). A long
-        value runs the chain one step at a time, checking the deadline between steps."""
+        value runs the chain one step at a time, checking the deadline between steps and
+        starting from the longest prefix of the chain another group already ran on it in this
+        request (``steps``: most chains begin with ``url_decode``)."""
         found = self.cache.get(value)
         if found is not None:
             return found
         if len(value) > _CACHEABLE_VALUE:
-            text = value
-            for name in self.chain:
-                _check(deadline)
-                text = transforms.get(name)(text)[0]
+            text, done = value, 0
+            for k in range(len(self.chain), 0, -1):
+                known = steps.get((self.chain[:k], value))
+                if known is not None:
+                    text, done = known, k
+                    break
+            for k in range(done, len(self.chain)):
+                deadline.check()
+                text = transforms.get(self.chain[k])(text)[0]
+                steps[(self.chain[: k + 1], value)] = text
             return text, text.encode("utf-8", "replace")
         result = transform_for_scan(self.chain, value)
         if len(value) <= _CACHEABLE_VALUE:
@@ -125,6 +146,8 @@ class _Group:
             self.cache[value] = result
         return result
 
+
+_Steps = dict[tuple[tuple[str, ...], str], str]  # (chain prefix, long value) -> its result, per request
 
 _DATABASES: dict[tuple[str, ...], Any] = {}
 _DATABASES_LOCK = threading.Lock()
@@ -243,15 +266,15 @@ class NativeEngine:
     def inspect(self, request: RawRequest) -> Verdict:
         """Inspect one request; never raises."""
         started = time.perf_counter()
-        budget = self.settings.budget_ms
-        deadline = started + budget / 1000 if budget > 0 else float("inf")
+        cpu_started = time.thread_time()
+        deadline = _Deadline(self.settings.budget_ms)
         fired: dict[int, RuleMatch] = {}
         over = False
         try:
             self._evaluate(request, deadline, fired)
         except _OverBudget:
             over = True
-            fired[-1] = self._budget_match(time.perf_counter() - started)
+            fired[-1] = self._budget_match(time.thread_time() - cpu_started)
         except Exception as exc:  # fail open, loudly: the proxy counts verdicts with error set
             log.exception("native engine failed on request %s", request.request_id or "-")
             return Verdict(
@@ -277,13 +300,13 @@ class NativeEngine:
             budget_exceeded=over,
         )
 
-    def _budget_match(self, elapsed: float) -> RuleMatch:
+    def _budget_match(self, elapsed: float) -> RuleMatch:  # elapsed: CPU seconds
         """The match an over-budget request carries; it scores the threshold only when the
         configured outcome is ``block``."""
         return RuleMatch(
             rule_id=BUDGET_RULE_ID,
             attack_class="anomaly",
-            message=f"inspection stopped after {elapsed * 1000:.0f} ms "
+            message=f"inspection stopped after {elapsed * 1000:.0f} ms of CPU "
             f"(budget {self.settings.budget_ms:g} ms)",
             severity="critical",
             score=self.settings.threshold if self.settings.over_budget == "block" else 0,
@@ -292,23 +315,28 @@ class NativeEngine:
             tags=("budget",),
         )
 
-    def _evaluate(self, request: RawRequest, deadline: float, fired: dict[int, RuleMatch]) -> None:
+    def _evaluate(self, request: RawRequest, deadline: _Deadline, fired: dict[int, RuleMatch]) -> None:
         parsed = parse_request(request, self.limits)
         by_collection: dict[str, list[Target]] = {}
         for target in parsed.targets:
             by_collection.setdefault(target.collection, []).append(target)
         excluded = self.exclusions.active(parsed.path, request.method) if self.exclusions.entries else ()
+        steps: _Steps = {}
         for group in self._groups:
-            _check(deadline)
-            self._run_group(group, by_collection, excluded, fired, deadline)
+            deadline.check()
+            self._run_group(
+                group, by_collection, excluded=excluded, fired=fired, deadline=deadline, steps=steps
+            )
 
     def _run_group(
         self,
         group: _Group,
         by_collection: dict[str, list[Target]],
+        *,
         excluded: tuple[Exclusion, ...],
         fired: dict[int, RuleMatch],
-        deadline: float,
+        deadline: _Deadline,
+        steps: _Steps,
     ) -> None:
         """Transform the distinct values of the group's collections, scan them in one call, and
         confirm the pre-filter hits (plus the group's rules without pre-filter)."""
@@ -321,10 +349,10 @@ class NativeEngine:
         for value in distinct:
             found = cache.get(value)
             if found is None:
-                _check(deadline)
-                found = group.transform(value, deadline)
+                deadline.check()
+                found = group.transform(value, deadline, steps)
             transformed.append(found)
-        _check(deadline)
+        deadline.check()
         if group.database is not None:
             hits = self._scan(group, [raw for _, raw in transformed], deadline)
             if hits:
@@ -333,7 +361,7 @@ class NativeEngine:
                     for target in targets:
                         owners.setdefault(target.value, []).append(target)
                 for pattern, slot in sorted(hits):
-                    _check(deadline)
+                    deadline.check()
                     text = transformed[slot][0]
                     for rule in group.pattern_rules[pattern]:
                         for target in owners[distinct[slot]]:
@@ -342,11 +370,11 @@ class NativeEngine:
             texts = dict(zip(distinct, (text for text, _ in transformed), strict=True))
             for collection, rules in group.always.items():
                 for target in by_collection.get(collection, ()):
-                    _check(deadline)
+                    deadline.check()
                     for rule in rules:
                         self._try(rule, target, texts[target.value], excluded, fired)
 
-    def _scan(self, group: _Group, encoded: list[bytes], deadline: float) -> set[tuple[int, int]]:
+    def _scan(self, group: _Group, encoded: list[bytes], deadline: _Deadline) -> set[tuple[int, int]]:
         """(pattern, value index) pairs the group's pre-filters flagged: short values in one
         joined scan, long ones one by one with each pattern reporting once."""
         hits: set[tuple[int, int]] = set()
@@ -365,7 +393,7 @@ class NativeEngine:
         if len(joined) < len(encoded):
             for slot, raw in enumerate(encoded):
                 if len(raw) > _JOINED_VALUE:
-                    _check(deadline)
+                    deadline.check()
                     patterns: set[int] = set()
                     group.single.scan(
                         raw,
