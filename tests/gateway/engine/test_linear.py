@@ -31,6 +31,7 @@ from gateway import operators, transforms
 from gateway.engines.native import NativeEngine
 from gateway.model import EngineSettings, RawRequest
 from gateway.operators import Operator
+from gateway.operators.detect_xss import _bad_url, _tag_flags, find_xss
 from gateway.ruleset import load_rules
 
 _RATIO = 25.0
@@ -267,3 +268,36 @@ def test_the_engine_is_linear_on_adversarial_bodies(label: str, content_type: st
     spent = time.thread_time() - start
     assert verdict.error is None
     assert spent <= bound, f"{label}: {spent:.3f} s CPU for {len(body)} bytes (bound {bound:.3f} s)"
+
+
+# --- detect_xss's candidate filter drops no dangerous tag ----------------------------------
+
+_MARKUP = st.lists(
+    st.sampled_from(
+        [
+            *"<>/=\"'` \tabsx1-:é\u212a\u017f",
+            *("<script", "<IFRAME", "<a ", "</", "onload=", "onerror", "href=", "javascript:"),
+            *("srcdoc", "style=", "expression(", "<é ", "<1", "<b>", "data:text/html"),
+        ]
+    ),
+    max_size=30,
+).map("".join)
+
+
+def _full_parse_at_every_tag(text: str) -> str | None:
+    """The reference: the full tag parse at every '<', as before the filter existed."""
+    if _bad_url(text[:64]):
+        return text[:64]
+    at = text.find("<")
+    while at != -1:
+        end = _tag_flags(text, at)
+        if end is not None:
+            return text[at:end][:4096]
+        at = text.find("<", at + 1)
+    return None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=_MARKUP)
+def test_the_xss_candidate_filter_drops_no_dangerous_tag(text: str) -> None:
+    assert find_xss(text) == _full_parse_at_every_tag(text)
