@@ -28,7 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from gateway.model import EngineSettings, Mode
+from gateway.model import EngineSettings, Mode, OverBudget
 
 __all__ = [
     "ENV_PREFIX",
@@ -225,6 +225,8 @@ class EngineRunSettings(_Strict):
     inline_body_bytes: int = Field(default=16 * 1024, ge=0)
     offload_after_us: float = Field(default=1000.0, ge=0)  # mostly slower: the engine runs in the pool
     workers: int = Field(default=2, ge=1, le=64)
+    budget_ms: float = Field(default=250.0, ge=0)  # native: inspection time per request (0: none)
+    over_budget: OverBudget = "block"  # block: an over-budget request scores the threshold
     rules_dir: str | None = None
     exclusions_file: str | None = None
     crs_dir: str | None = None
@@ -328,6 +330,8 @@ class GatewaySettings(BaseSettings):
             crs_dir=self.engine.crs_dir,
             crs_setup=self.engine.crs_setup,
             body_limit=self.limits.max_body_bytes,
+            budget_ms=self.engine.budget_ms,
+            over_budget=self.engine.over_budget,
         )
 
 

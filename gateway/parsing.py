@@ -289,6 +289,9 @@ def _body_xml(b: _Builder, text: str, _raw: bytes, _params: dict[str, str]) -> N
         return
     stack: list[tuple[ET.Element, str]] = [(root, "/" + root.tag)]
     while stack:
+        if len(b.targets) >= b.limits.max_values:  # paths grow with depth: walking on is quadratic
+            b.flag("too_many_values")
+            return
         element, path = stack.pop()
         b.add("ARGS_POST_NAMES", path, element.tag)
         if element.text and element.text.strip():
