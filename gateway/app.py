@@ -7,8 +7,9 @@ and the rate-limit store, all opened and closed by its cleanup context.
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -140,13 +141,27 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
 
     app.cleanup_ctx.append(lifecycle)
     app.on_response_prepare.append(handler.on_response_prepare)
+    if settings.harness and settings.workers > 1:
+        app.on_response_prepare.append(_worker_header)
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app
 
 
-def serve(settings: GatewaySettings) -> int:
+async def _worker_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Harness mode with several workers: which process answered (measurement only)."""
+    response.headers["X-Rampart-Worker"] = str(os.getpid())
+
+
+def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySettings] | None = None) -> int:
     """Run in the foreground until SIGINT/SIGTERM: the proxy (ready line ``gateway ready:``)
-    and, when ``admin_port`` is set, the admin listener (announced on the line before)."""
+    and, when ``admin_port`` is set, the admin listener (announced on the line before).
+
+    With ``settings.workers > 1`` a supervisor runs that many worker processes instead
+    (:mod:`gateway.workers`); ``reload_settings`` is what SIGHUP re-reads there."""
+    if settings.workers > 1:
+        from gateway.workers import serve_workers
+
+        return serve_workers(settings, reload_settings=reload_settings)
     from gateway.admin import create_admin_app
     from rampart.serve import Listener, run_forever, serve_apps
 
@@ -157,7 +172,9 @@ def serve(settings: GatewaySettings) -> int:
         return 2
     listeners = [Listener(create_app(settings, gateway=gw), settings.host, settings.port, name="gateway")]
     if settings.admin_port is not None:
-        listeners.append(Listener(create_admin_app(gw), settings.admin_host, settings.admin_port))
+        listeners.append(
+            Listener(create_admin_app(gw), settings.admin_host, settings.admin_port, option="--admin-port")
+        )
 
     async def announce(bound: list[tuple[str, int]]) -> None:
         if len(bound) > 1:
@@ -176,4 +193,4 @@ def serve(settings: GatewaySettings) -> int:
     async def main() -> None:
         await serve_apps(listeners, on_ready=announce)
 
-    return run_forever(main)
+    return run_forever(main, command="rampart gateway", fast=True)
