@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Holder", "PortInUse", "port_holder"]
+__all__ = ["Holder", "PortInUse", "port_holder", "port_pids"]
 
 _LISTEN = "0A"
 
@@ -68,16 +68,12 @@ def _command(pid_dir: Path) -> str | None:
     return text[:160] or None
 
 
-def port_holder(port: int, *, proc: Path = Path("/proc")) -> Holder | None:
-    """The process listening on TCP ``port`` (any address), or None when no listener is seen.
-
-    A listener owned by another user shows up in the socket table but not in our view of
-    ``/proc/*/fd``: then the holder has no pid.
-    """
+def _holders(port: int, proc: Path, *, first: bool) -> list[Holder] | None:
     inodes = _listening_inodes(port, proc)
     if not inodes:
         return None
     targets = {f"socket:[{inode}]" for inode in inodes}
+    found: list[Holder] = []
     for pid_dir in proc.iterdir():
         if not pid_dir.name.isdigit():
             continue
@@ -88,7 +84,28 @@ def port_holder(port: int, *, proc: Path = Path("/proc")) -> Holder | None:
         for fd in fds:
             try:
                 if os.readlink(fd) in targets:
-                    return Holder(int(pid_dir.name), _command(pid_dir))
+                    found.append(Holder(int(pid_dir.name), _command(pid_dir)))
+                    break
             except OSError:
                 continue
-    return Holder(None, None)
+        if first and found:
+            break
+    return found
+
+
+def port_holder(port: int, *, proc: Path = Path("/proc")) -> Holder | None:
+    """The process listening on TCP ``port`` (any address), or None when no listener is seen.
+
+    A listener owned by another user shows up in the socket table but not in our view of
+    ``/proc/*/fd``: then the holder has no pid.
+    """
+    found = _holders(port, proc, first=True)
+    if found is None:
+        return None
+    return found[0] if found else Holder(None, None)
+
+
+def port_pids(port: int, *, proc: Path = Path("/proc")) -> list[int]:
+    """Every process we can see holding a listening socket on TCP ``port`` (nginx: master and
+    workers; a supervised gateway: its workers)."""
+    return [h.pid for h in _holders(port, proc, first=False) or [] if h.pid is not None]
