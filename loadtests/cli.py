@@ -18,7 +18,6 @@ def register(sub: Any) -> None:
         "(bounded in time, alternating over several rounds), and write DIR/load.json (req/s, "
         "p50/p95/p99, failure ratio, server CPU per request), DIR/load-meta.json and Locust's own "
         "CSV and HTML reports under DIR/locust/.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--configs", default="none,waf,rasp,waf+rasp",
                    help="comma-separated: none, waf, crs, rasp, waf+rasp, crs+rasp, "
