@@ -199,3 +199,41 @@ def test_a_second_supervised_gateway_does_not_share_the_port():
         )
     assert done.returncode == 2
     assert f"pid {os.getpid()}" in done.stderr
+
+
+async def test_a_worker_that_dies_is_replaced(upstream: Upstream):
+    args = ["gateway", "--upstream", upstream.url, "--port", "0", "--workers", "2", "--engine", "testing",
+            "--admin-port", "0"]
+    async with spawn(args, timeout=120) as gw, aiohttp.ClientSession() as session:
+        async with session.get(_admin(gw) + "/healthz") as resp:
+            before = {w["pid"] for w in (await resp.json())["workers"]}
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        after = before
+        for _ in range(150):
+            await asyncio.sleep(0.2)
+            async with session.get(_admin(gw) + "/healthz") as resp:
+                health = await resp.json()
+            after = {w["pid"] for w in health["workers"]}
+            if len(after) == 2 and victim not in after and health["status"] == "ok":
+                break
+        assert victim not in after
+        assert len(after) == 2
+        assert after & before == before - {victim}
+        assert any("worker_exited" in line for line in gw.output)
+        status, _ = await _fresh_get(gw.url + "/echo")
+        assert status == 200
+
+
+def test_a_worker_that_cannot_start_stops_the_gateway_with_exit_2(tmp_path: Path):
+    missing = tmp_path / "no-such-rules"
+    done = subprocess.run(
+        [sys.executable, "-m", "rampart.cli", "gateway", "--upstream", "http://127.0.0.1:9", "--port", "0",
+         "--workers", "2"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "RAMPART_GATEWAY_ENGINE__RULES_DIR": str(missing)},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "cannot start" in done.stderr
+    assert "exited before it was ready" in done.stderr
+    assert "Traceback" not in done.stderr
