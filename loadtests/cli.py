@@ -33,6 +33,18 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_run)
 
 
+def summary_table(results: dict[str, Any]) -> str:
+    """Requests per second beside the servers' CPU per request, one row per configuration."""
+    base = results.get("none")
+    head = ("configuration", "req/s", "p95 ms", "failures", "CPU µs/req", "vs none")
+    rows = ["{:<14} {:>8} {:>8} {:>9} {:>11} {:>8}".format(*head)]
+    for name, r in results.items():
+        cpu = f"{r.cpu_us_per_request:.0f}" if r.cpu_us_per_request is not None else "n/a"
+        ratio = f"{r.rps / base.rps:.2f}" if base is not None and base.rps else "n/a"
+        rows.append(f"{name:<14} {r.rps:>8.1f} {r.p95_ms:>8g} {r.failure_ratio:>9.2%} {cpu:>11} {ratio:>8}")
+    return "\n".join(rows)
+
+
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -50,13 +62,14 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        asyncio.run(run_load(configs, duration_s=args.duration, users=args.users, rounds=args.rounds,
-                             out_dir=out, mode=args.mode))
+        results = asyncio.run(run_load(configs, duration_s=args.duration, users=args.users,
+                                       rounds=args.rounds, out_dir=out, mode=args.mode))
     except (RuntimeError, OSError) as exc:
         print(f"rampart load: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("rampart load: interrupted; every process it started has been stopped", file=sys.stderr)
         return 130
+    print(summary_table(results))
     print(f"wrote {out / 'load.json'}, {out / 'load-meta.json'} and Locust's reports in {out / 'locust'}")
     return 0

@@ -94,3 +94,16 @@ async def test_real_locust_run_alternates_rounds_and_keeps_locust_reports(tmp_pa
     for name in ("none-r1", "none-r2", "rasp-r1", "rasp-r2"):
         assert (tmp_path / "locust" / f"{name}_stats.csv").stat().st_size > 0
         assert "<html" in (tmp_path / "locust" / f"{name}.html").read_text().lower()
+
+
+def test_summary_puts_cpu_per_request_beside_rps() -> None:
+    from loadtests.cli import summary_table
+
+    table = summary_table({
+        "none": LoadResult("none", 100, 0, 50.0, 3.0, 9.0, 14.0, 0.0, 2.0, 4, cpu_us_per_request=310.0),
+        "waf": LoadResult("waf", 100, 0, 25.0, 3.0, 12.0, 14.0, 0.0, 2.0, 4, cpu_us_per_request=720.0),
+    })
+    lines = table.splitlines()
+    assert "CPU µs/req" in lines[0]
+    assert lines[1].split() == ["none", "50.0", "9", "0.00%", "310", "1.00"]
+    assert lines[2].split() == ["waf", "25.0", "12", "0.00%", "720", "0.50"]
