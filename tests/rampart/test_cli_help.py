@@ -46,3 +46,22 @@ def test_gateway_help_defaults_are_the_settings_defaults() -> None:
         assert _shown_default(text, option) == str(fields[key].default)
     assert _shown_default(text, "--engine") == ",".join(fields["engines"].default)
     assert _shown_default(text, "--mode") == fields["mode"].default
+
+
+def test_lab_on_a_held_port_names_the_holder_and_exits_2() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "rampart.cli", "lab", "--port", str(port)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"rampart lab: cannot listen on 127.0.0.1:{port}: address already in use" in done.stderr
+    assert "--port" in done.stderr
+    assert "Traceback" not in done.stderr
