@@ -246,6 +246,7 @@ class GatewaySettings(BaseSettings):
     upstream: str
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)  # >1: supervised processes sharing the port
     engines: Annotated[tuple[str, ...], NoDecode] = ("native",)
     mode: Mode = "detect"
     harness: bool = False
