@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--table", default="rampart_incidents", help="table name (default rampart_incidents)")
     p.add_argument("--since", metavar="TIME", help="ISO 8601 time or a span back from now: 90s, 10m, 2h, 7d")
     p.add_argument("--until", metavar="TIME", help="same forms as --since")
-    p.add_argument("--layer", choices=("waf", "rasp"))
+    p.add_argument("--layer", choices=("waf", "rasp"), help="only this layer's incidents (default: both)")
     p.add_argument("--class", dest="attack_class", metavar="CLASS", help="attack class, e.g. sql_injection")
     p.add_argument("--rule", metavar="ID", help="rule or detector id")
     p.add_argument("--client", metavar="ADDR", help="client address")
