@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gateway.model import RawRequest
+from gateway.transforms.path import normalise_path_str
+from gateway.transforms.url import url_decode_once
 from rampart.interpretation import (
     DEFAULT_LIMITS,
     Anomaly,
@@ -37,8 +39,6 @@ from rampart.interpretation import (
     read_json,
     read_multipart,
 )
-from gateway.transforms.path import normalise_path_str
-from gateway.transforms.url import url_decode_once
 
 __all__ = ["ALIASES", "COLLECTIONS", "ParseLimits", "ParsedRequest", "Target", "parse_request"]
 

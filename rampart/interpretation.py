@@ -35,7 +35,7 @@ import quopri
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.message import Message
+from email.message import EmailMessage
 from email.parser import HeaderParser
 from email.policy import HTTP
 from types import MappingProxyType
@@ -95,7 +95,7 @@ DEFAULT_LIMITS = InterpretationLimits()
 # -- Content-Type --------------------------------------------------------------------------
 
 
-class _OctetStreamDefault(Message):
+class _OctetStreamDefault(EmailMessage):
     def get_content_type(self) -> str:
         value = str(self.get("content-type", "")).lower()
         media = value.partition(";")[0].strip()

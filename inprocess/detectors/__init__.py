@@ -31,7 +31,7 @@ Detector = Callable[..., Detection | None]
 _REGISTRY: dict[str, Detector] = {}
 _MODULES = (
     "sql", "shell", "nosql", "ssrf", "path", "template", "code",
-    "deserialization", "prompt", "xss",
+    "deserialization", "prompt", "xss", "interpretation",
 )
 
 

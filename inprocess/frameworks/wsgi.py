@@ -16,7 +16,6 @@ import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from inprocess.config import GuardSettings, Mode
 from inprocess.context import RequestContext, UserInput, bind
@@ -26,10 +25,11 @@ from inprocess.frameworks._capture import (
     build_guard,
     cookie_header_inputs,
     harness_header,
+    judge_capture,
     judge_html,
     mapping_inputs,
     path_inputs,
-    query_inputs,
+    query_string_inputs,
     raw_body_inputs,
 )
 from inprocess.runtime import Guard, blocked_in
@@ -81,10 +81,10 @@ class RampartWSGI:
         )
         body = self._read_body(environ)
         try:
-            ctx.inputs = self._capture(environ, body)
+            ctx.inputs = self._capture(environ, body, ctx.anomalies)
         except Exception as exc:
             self.guard.fail_open("wsgi.capture", exc)
-        if self.guard.client_banned(ctx):
+        if judge_capture(self.guard, ctx) or self.guard.client_banned(ctx):
             return self._blocked(ctx, start_response)
         captured: dict[str, Any] = {}
 
@@ -145,10 +145,10 @@ class RampartWSGI:
         environ["wsgi.input"] = io.BytesIO(raw)
         return bytes(raw)
 
-    def _capture(self, environ: Environ, body: bytes) -> list[UserInput]:
+    def _capture(self, environ: Environ, body: bytes, flags: list[str]) -> list[UserInput]:
         out: list[UserInput] = []
         raw_query = str(environ.get("QUERY_STRING", ""))
-        query_inputs("query", parse_qsl(raw_query, keep_blank_values=True), out)
+        query_string_inputs("query", raw_query, out, flags=flags)
         path_inputs(str(environ.get("PATH_INFO", "")), out)
         wanted = {
             h: environ["HTTP_" + h.upper().replace("-", "_")]
@@ -160,5 +160,5 @@ class RampartWSGI:
         if cookie:
             cookie_header_inputs(str(cookie), out)
         if body:
-            raw_body_inputs(str(environ.get("CONTENT_TYPE", "")), body, out)
+            raw_body_inputs(str(environ.get("CONTENT_TYPE", "")), body, out, flags=flags)
         return out
