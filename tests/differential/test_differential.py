@@ -43,7 +43,9 @@ async def topology() -> AsyncIterator[Topology]:
     async with contextlib.AsyncExitStack() as stack:
         plain, guarded = await asyncio.gather(
             stack.enter_async_context(spawn(["lab", "--port", "0"], timeout=120)),
-            stack.enter_async_context(spawn(["lab", "--port", "0", "--guard", "block", "--harness"], timeout=120)),
+            stack.enter_async_context(
+                spawn(["lab", "--port", "0", "--guard", "block", "--harness"], timeout=120)
+            ),
         )
         gateway = ["gateway", "--port", "0", "--engine", "native", "--mode", "block", "--harness"]
         waf, both = await asyncio.gather(
@@ -98,7 +100,9 @@ async def matrix(topology: Topology) -> dict[str, dict[str, bool]]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-async def test_no_framing_works_through_waf_and_rasp(matrix: dict[str, dict[str, bool]], case: Framed) -> None:
+async def test_no_framing_works_through_waf_and_rasp(
+    matrix: dict[str, dict[str, bool]], case: Framed
+) -> None:
     assert not matrix[case.id]["waf+rasp"], f"{case.id} worked through gateway block + guard block"
 
 
