@@ -247,6 +247,24 @@ def _parse_pairs(b: _Builder, text: str, values: str, names: str, *, encoding: s
             b.add(names, name, part)
         if looks_like_json(value) and len(value) <= b.limits.embedded_json_limit:
             _json_document(b, value, name, 1, values=values, names=names)
+    if "%u" in text or "%U" in text:
+        _iis_pairs(b, text, set(reading.pairs), values, names)
+
+
+def _iis_pairs(b: _Builder, text: str, seen: set[tuple[str, str]], values: str, names: str) -> None:
+    """Pairs read again with ``%uXXXX`` escapes decoded (IIS and some frameworks do; aiohttp
+    does not): inspected too, so the choice of decoder is not the attacker's way around."""
+    for pair in text.split("&")[: b.limits.max_values]:
+        raw_name, _, raw_value = pair.partition("=")
+        name, value = url_decode_once(raw_name), url_decode_once(raw_value)
+        if (name, value) in seen:
+            continue
+        b.add(values, name, value)
+        b.add(names, name, name)
+        for part in _bracket_parts(name):
+            b.add(names, name, part)
+        if looks_like_json(value) and len(value) <= b.limits.embedded_json_limit:
+            _json_document(b, value, name, 1, values=values, names=names)
 
 
 def _body_urlencoded(b: _Builder, text: str, _raw: bytes, ctype: ContentType) -> bool:

@@ -85,7 +85,7 @@ async def _capture(request: web.Request, guard: Guard, flags: list[str]) -> list
     settings = guard.settings
     out: list[UserInput] = []
     if request.query_string:
-        query_string_inputs("query", request.query_string, out, flags=flags)
+        query_string_inputs("query", request.rel_url.raw_query_string, out, flags=flags)
     if request.match_info:
         mapping_inputs("path", request.match_info, out)
     headers = request.headers
