@@ -10,7 +10,7 @@ than resolved silently.
 What it owns (pure functions, no I/O, never raises on client input):
 
 * :func:`parse_content_type` -- media type and parameters exactly as aiohttp reads them
-  (the email header parser: lower-cased media type, first of repeated parameters wins,
+  (the email header parser: lower-cased media type, aiohttp's pick among repeated parameters,
   ``application/octet-stream`` for a type without one ``/``), plus the repeated parameters;
 * :func:`body_charset` -- the charset aiohttp's ``text()``/``json()``/``post()`` use;
 * :func:`parse_pairs` -- ``parse_qsl(keep_blank_values=True)`` (what aiohttp's
@@ -21,7 +21,8 @@ What it owns (pure functions, no I/O, never raises on client input):
 * :func:`read_json` -- ``json.loads`` plus an iterative measure of depth and value count;
   a document too deep for the C parser is reported as over the depth limit, never a
   ``RecursionError``;
-* :func:`read_multipart` -- the parts of a ``multipart/form-data`` body.
+* :func:`read_multipart` -- the parts of a ``multipart/form-data`` body (part headers
+  read with aiohttp's own ``Content-Disposition`` parser).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import functools
 import json
 import quopri
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -41,6 +43,8 @@ from email.policy import HTTP
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
+
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -107,9 +111,10 @@ _PARAM_NAME = re.compile(r";\s*([^\s=;]+)\s*=")
 
 @dataclass(frozen=True, slots=True)
 class ContentType:
-    """A parsed ``Content-Type``: ``media`` (lower case), ``params`` (names lower case, the
-    first of repeated names kept, as aiohttp does) and ``repeated`` (names given more than
-    once: the header means different things to different parsers)."""
+    """A parsed ``Content-Type``: ``media`` (lower case), ``params`` (names lower case; of
+    repeated names the one aiohttp keeps -- the first of identical spellings, the last of
+    differently-cased ones) and ``repeated`` (names given more than once, in any case: the
+    header means different things to different parsers)."""
 
     media: str
     params: MappingProxyType[str, str]
@@ -131,9 +136,9 @@ def parse_content_type(raw: str | None) -> ContentType:
         return ContentType("application/octet-stream", MappingProxyType({}))
     message = HeaderParser(_OctetStreamDefault, policy=HTTP).parsestr(f"Content-Type: {raw}")
     params = message.get_params(())
-    values: dict[str, str] = {}
-    for name, value in params[1:]:
-        values.setdefault(str(name).lower(), value if isinstance(value, str) else str(value))
+    # exactly aiohttp's ``dict(params[1:])``: the email parser keeps the first of names
+    # spelt alike and every differently-cased spelling, and the dict keeps the last of those
+    values = {str(name): value if isinstance(value, str) else str(value) for name, value in params[1:]}
     names = [m.group(1).lower() for m in _PARAM_NAME.finditer(raw)]
     repeated = tuple(sorted({n for n in names if names.count(n) > 1}))
     return ContentType(message.get_content_type(), MappingProxyType(values), repeated)
@@ -420,18 +425,27 @@ def _part(headers: list[tuple[str, str]], body: bytes) -> Part:
     names = [n for n, _ in headers]
     ambiguous = len(set(names)) != len(names)
     first = {n: v for n, v in reversed(headers)}
-    disposition = _disposition(first.get("content-disposition", ""))
-    ambiguous = ambiguous or disposition.ambiguous
+    raw_disposition = first.get("content-disposition")
+    name, filename, bad = _disposition(raw_disposition)
+    ambiguous = ambiguous or bad
     body = _transfer_decode(body, first.get("content-transfer-encoding", ""))
     part_type = parse_content_type(first.get("content-type")) if "content-type" in first else None
     ambiguous = ambiguous or (part_type is not None and part_type.ambiguous)
-    filename = disposition.params.get("filename")
     text: str | None = None
     if filename is None and (part_type is None or part_type.media.startswith("text/")):
         text, _ = decode_text(body, body_charset(part_type) if part_type else "utf-8")
-    return Part(tuple(headers), disposition.params.get("name"), filename, body, text, ambiguous)
+    return Part(tuple(headers), name, filename, body, text, ambiguous)
 
 
-def _disposition(value: str) -> ContentType:
-    parsed = parse_content_type(f"x/{value}" if value else None)
-    return ContentType(value.partition(";")[0].strip().lower(), parsed.params, parsed.repeated)
+def _disposition(value: str | None) -> tuple[str | None, str | None, bool]:
+    """(name, filename, malformed) of a part's ``Content-Disposition`` as aiohttp reads it
+    (``filename*`` preferred; a repeated parameter makes the whole header invalid, and
+    aiohttp's ``post()`` then refuses the body)."""
+    if value is None:
+        return None, None, False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kind, params = parse_content_disposition(value)
+    if kind is None:
+        return None, None, True
+    return params.get("name"), content_disposition_filename(params, "filename"), False

@@ -228,8 +228,10 @@ def _multipart(ctype: ContentType, raw: bytes, out: list[UserInput], flags: list
             continue
         if part.filename is not None:
             out.append(UserInput(f"body.{part.name}.<filename>", part.filename))
-        elif part.text is not None:
-            pairs.append((part.name, part.text))
+        else:  # a part that is not text/* reaches the app as bytes: captured as UTF-8 text
+            pairs.append(
+                (part.name, part.text if part.text is not None else part.body.decode("utf-8", "replace"))
+            )
     form_inputs("body", pairs, out, flags=flags)
 
 
