@@ -17,7 +17,6 @@ JSON whatever its declared type, because frameworks (aiohttp's ``request.json()`
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,14 +98,14 @@ class ParseLimits:
     json_depth: int = DEFAULT_LIMITS.max_depth
     max_values: int = DEFAULT_LIMITS.max_values
     embedded_json_limit: int = 1 << 16
+    reading: InterpretationLimits = field(init=False, repr=False, compare=False)
+    max_targets: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def reading(self) -> InterpretationLimits:
-        return InterpretationLimits(max_values=self.max_values, max_depth=self.json_depth)
-
-    @property
-    def max_targets(self) -> int:
-        return 8 * self.max_values
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "reading", InterpretationLimits(max_values=self.max_values, max_depth=self.json_depth)
+        )
+        object.__setattr__(self, "max_targets", 8 * self.max_values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +198,9 @@ def _walk_json(b: _Builder, root: Any, path: str, depth: int, *, values: str, na
 
 def _json_document(b: _Builder, text: str, path: str, depth: int, *, values: str, names: str) -> bool:
     """Read ``text`` as JSON and inspect it; False when it does not parse."""
-    reading = read_json(text, b.limits.reading)
+    reading = read_json(text, b.limits.reading, duplicates=True)
+    if reading.duplicate_keys:
+        b.flag("json_duplicate_keys")
     if reading.over_depth:
         b.flag("json_too_deep")
     if reading.over_count:
@@ -208,24 +209,6 @@ def _json_document(b: _Builder, text: str, path: str, depth: int, *, values: str
         return reading.over_depth
     _walk_json(b, reading.value, path, depth, values=values, names=names)
     return True
-
-
-def _duplicate_keys(text: str) -> bool:
-    """Does some object of the JSON ``text`` repeat a key (parsers disagree which one wins)?"""
-    found = False
-
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        nonlocal found
-        result = dict(pairs)
-        if len(result) != len(pairs):
-            found = True
-        return result
-
-    try:
-        json.loads(text, object_pairs_hook=hook)
-    except (ValueError, RecursionError):
-        return False
-    return found
 
 
 def _parse_pairs(b: _Builder, text: str, values: str, names: str, *, encoding: str = "utf-8") -> None:
@@ -274,8 +257,6 @@ def _body_urlencoded(b: _Builder, text: str, _raw: bytes, ctype: ContentType) ->
 
 def _body_json(b: _Builder, text: str, _raw: bytes, _ctype: ContentType) -> bool:
     if _json_document(b, text, "$", 0, values="ARGS_POST", names="ARGS_POST_NAMES"):
-        if "{" in text and _duplicate_keys(text):
-            b.flag("json_duplicate_keys")
         return True
     if "body_truncated" not in b.flags:  # a cut-off document cannot parse: not the client's doing
         b.flag("json_invalid")

@@ -59,9 +59,7 @@ def redact(text: str, limit: int = EVIDENCE_LIMIT) -> str:
 
 def redact_mapping(values: dict[str, str]) -> dict[str, str]:
     """Redact a header/cookie/field mapping: secret-named keys lose their value entirely."""
-    return {
-        k: "[redacted]" if _SECRET_KEYS.search(k) else redact(v) for k, v in values.items()
-    }
+    return {k: "[redacted]" if _SECRET_KEYS.search(k) else redact(v) for k, v in values.items()}
 
 
 def _now() -> datetime:

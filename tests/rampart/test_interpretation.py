@@ -156,7 +156,9 @@ def test_deep_json_is_reported_never_raised(depth: int) -> None:
     reading = read_json("[" * depth + "]" * depth)
     assert reading.over_depth is (depth > DEFAULT_LIMITS.max_depth)
     if depth <= DEFAULT_LIMITS.max_depth:
-        assert reading.depth == depth
+        padded = read_json("[" * depth + "]" * depth + " " * DEFAULT_LIMITS.max_values)
+        assert padded.measured
+        assert padded.depth == depth
 
 
 def test_json_value_count_is_measured() -> None:
@@ -164,7 +166,10 @@ def test_json_value_count_is_measured() -> None:
     assert read_json(json.dumps({"a": list(range(99))}), limits).over_count
     assert not read_json(json.dumps({"a": list(range(50))}), limits).over_count
     assert read_json('{"a": 1', limits).error is not None
-    assert read_json('"text"', limits).values == 1
+    assert read_json('"text"' + " " * 200, limits).values == 1
+    short = read_json('{"a": [1, 2]}', limits)
+    assert not short.measured
+    assert not short.over_count
 
 
 @pytest.mark.parametrize(
@@ -195,9 +200,7 @@ def _multipart_bodies() -> list[tuple[str, bytes]]:
             b'--zz\r\nContent-Disposition: form-data; name="f"; filename="x.txt"\r\n'
             b"Content-Type: text/plain\r\n\r\nfile body\r\n"
             b'--zz\r\nContent-Disposition: form-data; name="b"\r\n'
-            b"Content-Type: text/plain; charset=utf-16\r\n\r\n"
-            + "two".encode("utf-16")
-            + b"\r\n--zz--\r\n",
+            b"Content-Type: text/plain; charset=utf-16\r\n\r\n" + "two".encode("utf-16") + b"\r\n--zz--\r\n",
         )
     )
     return found
