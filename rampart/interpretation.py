@@ -360,11 +360,10 @@ def read_json(
             children = node.values()
         elif kind is list:
             count += len(node)
-            children = node  # type: ignore[assignment]
+            children = node
         else:
             continue
-        if level > deepest:
-            deepest = level
+        deepest = max(deepest, level)
         if level > limits.max_depth:
             continue
         below = level + 1
