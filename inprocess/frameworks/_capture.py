@@ -39,6 +39,7 @@ __all__ = [
     "body_inputs",
     "build_guard",
     "cookie_header_inputs",
+    "declared_length",
     "flatten_json",
     "form_inputs",
     "harness_header",
@@ -289,6 +290,14 @@ def body_inputs(
     the content type that a filter does not read)."""
     text, _strict = decode_text(raw, "utf-8")
     _text_body(content_type, text, out, flags)
+
+
+def declared_length(value: object) -> int:
+    """A ``Content-Length`` value as a number (0 when absent or not a number)."""
+    try:
+        return int(str(value or "0"))
+    except ValueError:
+        return 0
 
 
 def judge_capture(guard: Guard, ctx: RequestContext) -> bool:

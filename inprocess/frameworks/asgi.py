@@ -28,6 +28,7 @@ from inprocess.frameworks._capture import (
     blocked_payload,
     build_guard,
     cookie_header_inputs,
+    declared_length,
     harness_header,
     judge_capture,
     judge_html,
@@ -240,4 +241,6 @@ class RampartASGI:
             cookie_header_inputs(cookie, out)
         if body:
             raw_body_inputs(chosen.get("content-type", ""), body, out, flags=flags)
+        elif declared_length(chosen.get("content-length")) > self.guard.settings.max_body_bytes:
+            flags.append("body_unread")
         return out

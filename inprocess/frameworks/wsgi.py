@@ -24,6 +24,7 @@ from inprocess.frameworks._capture import (
     blocked_payload,
     build_guard,
     cookie_header_inputs,
+    declared_length,
     harness_header,
     judge_capture,
     judge_html,
@@ -149,6 +150,8 @@ class RampartWSGI:
         out: list[UserInput] = []
         raw_query = str(environ.get("QUERY_STRING", ""))
         query_string_inputs("query", raw_query, out, flags=flags)
+        if not body and declared_length(environ.get("CONTENT_LENGTH")) > self.guard.settings.max_body_bytes:
+            flags.append("body_unread")
         path_inputs(str(environ.get("PATH_INFO", "")), out)
         wanted = {
             h: environ["HTTP_" + h.upper().replace("-", "_")]
