@@ -41,7 +41,7 @@ from email.message import EmailMessage
 from email.parser import HeaderParser
 from email.policy import HTTP
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
@@ -172,10 +172,10 @@ def known_charset(charset: str) -> bool:
 # -- query strings and forms ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Pairs:
+class Pairs(NamedTuple):
     """Decoded ``(name, value)`` pairs in order; ``over_limit`` when the source held more
-    than ``max_values`` pairs (``pairs`` then holds the first ``max_values``)."""
+    than ``max_values`` pairs (``pairs`` then holds the first ``max_values``). A named
+    tuple rather than a frozen dataclass: every query string of every request builds one."""
 
     pairs: list[tuple[str, str]]
     over_limit: bool = False
