@@ -228,10 +228,26 @@ def _parse_pairs(b: _Builder, text: str, values: str, names: str, *, encoding: s
             b.flag(Anomaly.TOO_DEEP)
         for part in parts:
             b.add(names, name, part)
+        if "%" in name:
+            _redecoded_name(b, name, names)
         if looks_like_json(value) and len(value) <= b.limits.embedded_json_limit:
             _json_document(b, value, name, 1, values=values, names=names)
     if "%u" in text or "%U" in text:
         _iis_pairs(b, text, set(reading.pairs), values, names)
+
+
+def _redecoded_name(b: _Builder, name: str, names: str) -> None:
+    """A name still holding escapes after decoding (``category%5B%24ne%5D``), decoded again
+    up to twice: an application that unquotes once more (the lab's L2 does) reads
+    ``category[$ne]``, so its bracket parts are inspected as names too."""
+    for _ in range(2):
+        decoded = url_decode_once(name, plus_as_space=False)
+        if decoded == name:
+            return
+        name = decoded
+        b.add(names, name, name)
+        for part in _bracket_parts(name):
+            b.add(names, name, part)
 
 
 def _iis_pairs(b: _Builder, text: str, seen: set[tuple[str, str]], values: str, names: str) -> None:

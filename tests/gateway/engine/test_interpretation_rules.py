@@ -116,3 +116,10 @@ def test_the_rules_are_switched_off_per_route(tmp_path: Path) -> None:
     body = json.dumps({"rows": list(range(DEFAULT_LIMITS.max_values + 1))}).encode()
     assert engine.inspect(_post(body, "application/json", "/api/bulk")).decision == "allow"
     assert engine.inspect(_post(body, "application/json", "/api/login")).decision == "block"
+
+
+def test_a_name_decoded_once_more_by_the_app_is_inspected(engine: NativeEngine) -> None:
+    double = RawRequest(method="GET", target="/api/products?category%255B%2524ne%255D=x", headers=())
+    assert "2001" in engine.inspect(double).rule_ids
+    plain = RawRequest(method="GET", target="/api/products?a%2520b=100%2525", headers=())
+    assert engine.inspect(plain).decision == "allow"
