@@ -1,6 +1,12 @@
 """Framework-neutral request capture: query strings (raw, bracket notation as nested
 objects, JSON-looking values decoded), bodies (JSON, forms, text), headers, cookies and path
-parameters, flattened into :class:`~inprocess.context.UserInput` items."""
+parameters, flattened into :class:`~inprocess.context.UserInput` items.
+
+Queries and bodies are read through :mod:`rampart.interpretation`, the reading the gateway
+and the lab share. What cannot be read the way the app will (repeated Content-Type
+parameters, values or nesting past the shared limits) is appended to a ``flags`` list; the
+framework adapters keep it on ``RequestContext.anomalies`` and :func:`judge_capture` judges
+it before the handler runs."""
 
 from __future__ import annotations
 
@@ -60,7 +66,6 @@ BLOCKED_STATUS = 403
 MAX_ITEMS = 4 * DEFAULT_LIMITS.max_values
 # read everything the app can read; the count against the shared limit is flagged separately
 NO_TRUNCATION = InterpretationLimits(max_values=1 << 30, max_depth=DEFAULT_LIMITS.max_depth)
-MAX_JSON_VALUE = 64 * 1024
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
