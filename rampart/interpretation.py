@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import functools
 import json
 import quopri
@@ -53,6 +52,7 @@ __all__ = [
     "InterpretationLimits",
     "JsonReading",
     "MultipartReading",
+    "Nested",
     "Pairs",
     "Part",
     "body_charset",
@@ -73,8 +73,7 @@ class Anomaly:
     DUPLICATE_PARAM = "content_type_param_repeated"
     TOO_MANY_VALUES = "too_many_values"
     TOO_DEEP = "too_deep"
-    BODY_UNPARSABLE = "body_unparsable"
-    UNKNOWN_CHARSET = "unknown_charset"
+    BODY_UNREAD = "body_unread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +158,6 @@ def decode_text(raw: bytes, charset: str) -> tuple[str, bool]:
         return raw.decode("utf-8", "replace"), False
     except UnicodeDecodeError:
         return raw.decode(charset, "replace"), False
-
-
-def known_charset(charset: str) -> bool:
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        return False
-    return True
 
 
 # -- query strings and forms ----------------------------------------------------------------

@@ -48,6 +48,7 @@ from inprocess.frameworks._capture import (
     raw_body_inputs,
 )
 from inprocess.runtime import Guard, blocked_in
+from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
@@ -100,7 +101,7 @@ async def _capture(request: web.Request, guard: Guard, flags: list[str]) -> list
         return out
     length = request.content_length
     if length is not None and length > settings.max_body_bytes:
-        flags.append("body_unread")
+        flags.append(Anomaly.BODY_UNREAD)
         return out
     raw = await request.read()
     _replay(request, raw)

@@ -38,6 +38,7 @@ from inprocess.frameworks._capture import (
     raw_body_inputs,
 )
 from inprocess.runtime import Guard, blocked_in
+from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
@@ -242,5 +243,5 @@ class RampartASGI:
         if body:
             raw_body_inputs(chosen.get("content-type", ""), body, out, flags=flags)
         elif declared_length(chosen.get("content-length")) > self.guard.settings.max_body_bytes:
-            flags.append("body_unread")
+            flags.append(Anomaly.BODY_UNREAD)
         return out

@@ -34,6 +34,7 @@ from inprocess.frameworks._capture import (
     raw_body_inputs,
 )
 from inprocess.runtime import Guard, blocked_in
+from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
@@ -151,7 +152,7 @@ class RampartWSGI:
         raw_query = str(environ.get("QUERY_STRING", ""))
         query_string_inputs("query", raw_query, out, flags=flags)
         if not body and declared_length(environ.get("CONTENT_LENGTH")) > self.guard.settings.max_body_bytes:
-            flags.append("body_unread")
+            flags.append(Anomaly.BODY_UNREAD)
         path_inputs(str(environ.get("PATH_INFO", "")), out)
         wanted = {
             h: environ["HTTP_" + h.upper().replace("-", "_")]
