@@ -55,18 +55,35 @@ def register(sub: Any) -> None:
 
     i = sub.add_parser(
         "import",
-        help="turn captured traffic into corpus cases",
-        description="Import captured traffic (HAR, mitmproxy flows...) as corpus cases (JSON lines), "
-        "replayable with `rampart replay --cases FILE`.",
+        help="turn captured traffic or a public test suite into corpus cases",
+        description="Import captured traffic (HAR, mitmproxy flows), a GoTestWAF test-case folder, go-ftw "
+        "YAML (OWASP CRS regression tests) or a plain payload list as corpus cases (JSON lines), "
+        "replayable with `rampart replay --cases FILE` or `rampart demo --suite PATH`.",
     )
-    i.add_argument("path", type=Path, help="the capture to import")
+    i.add_argument("path", type=Path, help="the capture, suite folder, go-ftw file or payload list")
     i.add_argument("--out", type=Path, default=None, help="write cases here (default: stdout)")
+    i.add_argument(
+        "--format",
+        choices=("traffic", "gotestwaf", "ftw", "payloads", "cases"),
+        default=None,
+        help="the input format (default: detected from the path)",
+    )
+    i.add_argument("--class", dest="attack_class", default=None, help="attack class of a payload list")
     i.set_defaults(func=_import_cmd)
 
 
 def add_corpus_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("corpus selection")
     g.add_argument("--cases", type=Path, default=None, help="replay these cases (JSON lines), not the corpus")
+    g.add_argument(
+        "--suite",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also replay this imported suite beside the corpus: a GoTestWAF folder, go-ftw files (CRS "
+        "regression tests), a payload list, a capture or cases (JSON lines); repeatable",
+    )
     g.add_argument("--classes", default=None, help="comma-separated attack classes (default: all)")
     g.add_argument(
         "--limit-per-class", type=int, default=None, help="at most N attack (and N benign) cases per class"
@@ -79,7 +96,12 @@ def add_corpus_options(p: argparse.ArgumentParser) -> None:
 
 def add_replay_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("replay")
-    g.add_argument("--configs", default="all", help="none,waf,crs,rasp,waf+rasp,crs+rasp or all")
+    g.add_argument(
+        "--configs",
+        default="all",
+        help="none,waf,crs,rasp,waf+rasp,crs+rasp or all, plus peers: nginx+crs (Debian nginx + ModSecurity "
+        "+ CRS, started here)",
+    )
     g.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: report)")
     g.add_argument("--concurrency", type=int, default=16, help="requests in flight (default: 16)")
     g.add_argument("--timeout", type=float, default=20.0, help="seconds per request (default: 20)")
@@ -88,7 +110,8 @@ def add_replay_options(p: argparse.ArgumentParser) -> None:
         "--targets",
         default=None,
         help="use running servers: lab=URL[,gateway=URL,block-lab=URL,waf=URL,crs=URL,"
-        "waf+rasp=URL,crs+rasp=URL]",
+        "waf+rasp=URL,crs+rasp=URL]; any other NAME=URL is a peer replayed as configuration NAME "
+        "(verdict from its harness header, else its status code)",
     )
     g.add_argument("--paranoia", type=int, default=None, help="rule paranoia level 1-4 for every gateway")
     g.add_argument(
@@ -108,16 +131,16 @@ def read_case_file(path: Path) -> list[Case]:
     from pydantic import ValidationError
 
     from attacks.model import Case
+    from rampart.jsonl import read_lines
 
     cases: list[Case] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for line in read_lines(path):
         try:
             cases.append(Case.model_validate_json(line))
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise ValueError(f"{path}:{lineno}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            where = ".".join(map(str, err["loc"]))
+            raise ValueError(f"{path}:{line.lineno}: {where}: {err['msg']}") from None
     return cases
 
 
@@ -142,13 +165,48 @@ def load_selected_cases(args: argparse.Namespace) -> list[Case]:
     if args.benign_limit is not None:
         attacks = [c for c in cases if c.label == "attack"]
         cases = attacks + _spread([c for c in cases if c.label == "benign"], args.benign_limit)
+    for path in getattr(args, "suite", None) or []:
+        cases += load_suite(path, args, classes)
     return _spread(cases, args.slice)
 
 
+def load_suite(path: Path, args: argparse.Namespace, classes: list[str] | None) -> list[Case]:
+    """An imported suite's cases under the same selection options, sampled per source and class."""
+    from collections import defaultdict
+
+    from attacks.importers import import_any
+
+    result = import_any(path)
+    picked = [c for c in result.cases if not args.no_benign or c.label != "benign"]
+    if classes:
+        picked = [c for c in picked if c.label == "benign" or c.attack_class in classes]
+    if args.limit_per_class is not None:
+        groups: dict[tuple[str, str, str], list[Case]] = defaultdict(list)
+        for c in picked:
+            groups[(c.source, c.label, c.attack_class or "")].append(c)
+        keep = {c.id for group in groups.values() for c in _spread(group, args.limit_per_class)}
+        picked = [c for c in picked if c.id in keep]
+    if args.benign_limit is not None:
+        by_source: dict[str, list[Case]] = defaultdict(list)
+        for c in picked:
+            if c.label == "benign":
+                by_source[c.source].append(c)
+        keep = {c.id for group in by_source.values() for c in _spread(group, args.benign_limit)}
+        picked = [c for c in picked if c.label == "attack" or c.id in keep]
+    return picked
+
+
 def corpus_stats_for(cases: list[Case]) -> dict[str, Any]:
+    from collections import Counter
+
     from attacks.corpus import corpus_stats
 
-    return dict(corpus_stats(cases))
+    stats = dict(corpus_stats(cases))
+    stats["sources"] = dict(sorted(Counter(c.source for c in cases).items()))
+    flag_only = sum(c.label == "attack" and not c.graded for c in cases)
+    if flag_only:
+        stats["flag_only"] = flag_only
+    return stats
 
 
 @contextmanager
@@ -195,17 +253,25 @@ def progress_hooks(console: Console) -> Iterator[Callable[[str, int], Callable[[
 def run_replay(args: argparse.Namespace, console: Console) -> ReplayResult:
     """Select cases, run the replay with progress bars; raises ``ValueError`` on bad options."""
     from attacks.replay.configs import parse_configs
+    from attacks.replay.peers import BUILTIN_PEERS, Peer
     from attacks.replay.runner import ReplayOptions, parse_targets, replay
 
-    configs = parse_configs(args.configs)
+    wanted = [n.strip() for n in (args.configs or "all").split(",") if n.strip()]
+    builtin_peers = [n for n in wanted if n in BUILTIN_PEERS]
+    rest = [n for n in wanted if n not in BUILTIN_PEERS]
+    configs = parse_configs(",".join(rest)) if rest else ([] if builtin_peers else parse_configs("all"))
     targets = parse_targets(args.targets) if args.targets else None
+    peers = [Peer(n, BUILTIN_PEERS[n]) for n in builtin_peers]
+    if targets is not None:
+        peers += [Peer(n, f"{n} at {url}", url) for n, url in targets.peers.items()]
     cases = load_selected_cases(args)
     if not cases:
         raise ValueError("no cases selected; loosen --classes/--slice/--limit-per-class")
     stats = corpus_stats_for(cases)
     console.print(
         f"replaying {stats['attack']} attack and {stats['benign']} benign cases "
-        f"({len(stats['classes'])} classes) through {', '.join(c.name for c in configs)}"
+        f"({len(stats['classes'])} classes) through "
+        + ", ".join([c.name for c in configs] + [p.name for p in peers])
     )
     options = ReplayOptions(
         configs=tuple(c.name for c in configs),
@@ -217,6 +283,7 @@ def run_replay(args: argparse.Namespace, console: Console) -> ReplayResult:
         gateway_args=(*(("--paranoia", str(args.paranoia)) if args.paranoia else ()), *args.gateway_arg),
         lab_args=tuple(args.lab_arg),
         seed=args.seed,
+        peers=tuple(peers),
     )
     with progress_hooks(console) as hooks:
         return asyncio.run(replay(cases, options, corpus=stats, progress=hooks, say=console.print))
@@ -263,21 +330,26 @@ def _report_cmd(args: argparse.Namespace) -> int:
 
 
 def _import_cmd(args: argparse.Namespace) -> int:
+    from attacks.importers import import_any, write_jsonl
+    from rampart.jsonl import dumps_line
+
     try:
-        from attacks.importers import import_traffic
-    except ImportError:
-        print("rampart import: the traffic importers are not installed in this build", file=sys.stderr)
-        return 2
-    try:
-        cases = import_traffic(args.path)
+        result = import_any(args.path, args.format, attack_class=args.attack_class)
     except (ValueError, FileNotFoundError) as exc:
         print(f"rampart import: {exc}", file=sys.stderr)
         return 2
-    lines = "".join(json.dumps(c.dump(), ensure_ascii=False) + "\n" for c in cases)
+    for line in result.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    for line in result.flagged:
+        print(f"flagged, not imported {line}", file=sys.stderr)
     if args.out is None:
-        sys.stdout.write(lines)
+        sys.stdout.write("".join(dumps_line(c.dump()) + "\n" for c in result.cases))
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(lines, encoding="utf-8")
-        print(f"{len(cases)} cases written to {args.out}", file=sys.stderr)
+        write_jsonl(result.cases, args.out)
+    sources = sorted({c.source for c in result.cases})
+    print(
+        f"{len(result.cases)} cases ({', '.join(sources) or 'no source'}), {len(result.skipped)} skipped, "
+        f"{len(result.flagged)} flagged" + (f"; written to {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
     return 0

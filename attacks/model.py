@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rampart.classes import ATTACK_CLASSES
 
-__all__ = ["ENDPOINTS", "Case", "Expect", "HttpRequest", "OracleKind"]
+__all__ = ["BUILTIN_SOURCE", "ENDPOINTS", "Case", "Expect", "HttpRequest", "OracleKind"]
+
+BUILTIN_SOURCE = "rampart"
 
 OracleKind = Literal["auth_bypass", "canary_leak", "internal_contact", "stored_payload"]
 
@@ -104,6 +106,7 @@ class Case(BaseModel):
     expect: Expect | None = None
     hard: bool = False  # benign cases built to look like attacks
     provenance: str = "rampart"
+    source: str = Field(default=BUILTIN_SOURCE, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/+@-]*$")
     tags: list[str] = Field(default_factory=list)
     setup: list[HttpRequest] = Field(default_factory=list)  # requests sent first (e.g. stored XSS)
     follow_up: HttpRequest | None = None  # request whose response shows the effect (GET /comments)
@@ -125,13 +128,19 @@ class Case(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Case:
-        if self.label == "attack" and self.attack_class is None:
+        builtin = self.source == BUILTIN_SOURCE
+        if self.label == "attack" and self.attack_class is None and builtin:
             raise ValueError("attack cases need a 'class'")
-        if self.label == "attack" and self.expect is None:
+        if self.label == "attack" and self.expect is None and builtin:
             raise ValueError("attack cases need 'expect' (oracle kind or marker)")
         if self.label == "benign" and self.expect is not None:
             raise ValueError("benign cases carry no 'expect'")
         return self
+
+    @property
+    def graded(self) -> bool:
+        """True when the oracle can say whether this attack worked (it has an ``expect``)."""
+        return self.expect is not None
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_defaults=True)

@@ -9,7 +9,11 @@ Definitions (all from the records, see docs/REPORT.md):
 - a working exploit is *stopped* when the configuration's block pass shows a layer
   blocking it and the effect gone (or, for stored payloads, the page that would show it
   blocked); without a block pass the detect-pass catch stands in
-  (``stopped_from`` says which), and ``none`` stops nothing.
+  (``stopped_from`` says which), and ``none`` stops nothing;
+- an imported attack no lab sink can judge (``graded: false``) is left out of all of the
+  above and counted apart under ``flag_only`` (flagged / not flagged, nothing more);
+- ``sources`` repeats every configuration's figures for each corpus source
+  (``rampart``, ``gotestwaf:<set>``, ``crs-ftw:<version>``, ...).
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from attacks.model import BUILTIN_SOURCE
 from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
-from attacks.replay.records import Record
+from attacks.replay.peers import peer_pass_name, status_detection
+from attacks.replay.records import LayerVerdict, Record
 
 __all__ = [
     "DETECT_PASS",
     "block_pass_name",
     "corpus_figures",
     "overlap",
+    "source_order",
     "summarize",
 ]
 
@@ -44,12 +51,21 @@ def corpus_figures(records: Iterable[Record]) -> dict[str, Any]:
     """``corpus`` block computed from the detect-pass records (when no loader stats exist)."""
     recs = [r for r in records if r.pass_name == DETECT_PASS]
     attacks = [r for r in recs if r.label == "attack"]
-    return {
+    out: dict[str, Any] = {
         "attack": len(attacks),
         "benign": len(recs) - len(attacks),
         "base_payloads": len({r.base_payload or r.case_id for r in attacks}),
         "classes": sorted({r.attack_class for r in attacks if r.attack_class}),
     }
+    ungraded = sum(not r.graded for r in attacks)
+    if ungraded:
+        out["flag_only"] = ungraded
+    return out
+
+
+def source_order(sources: Iterable[str]) -> list[str]:
+    """The built-in corpus first, then the imported sources by name."""
+    return sorted(set(sources), key=lambda s: (s != BUILTIN_SOURCE, s))
 
 
 def _confusion(caught: int, attacks: int, flagged: int, benign: int) -> dict[str, Any]:
@@ -70,10 +86,13 @@ def _confusion(caught: int, attacks: int, flagged: int, benign: int) -> dict[str
 
 
 def _config_figures(
-    config: LayerConfig, detect: Sequence[Record], block: Mapping[str, Record] | None
+    config: LayerConfig | tuple[tuple[str, ...], str],
+    detect: Sequence[Record],
+    block: Mapping[str, Record] | None,
 ) -> dict[str, Any]:
-    layers = config.layers
-    attacks = [r for r in detect if r.label == "attack"]
+    layers, description = (config.layers, config.description) if isinstance(config, LayerConfig) else config
+    attacks = [r for r in detect if r.label == "attack" and r.graded]
+    flag_only = [r for r in detect if r.label == "attack" and not r.graded]
     benign = [r for r in detect if r.label == "benign"]
     working = [r for r in attacks if r.worked]
     caught = [r for r in attacks if r.flagged_by(layers)]
@@ -105,7 +124,7 @@ def _config_figures(
         }
     out: dict[str, Any] = {
         "layers": list(layers),
-        "description": config.description,
+        "description": description,
         "attacks": {"caught": len(caught), "total": len(attacks)},
         "working_exploits": {
             "stopped": len(stopped_ids),
@@ -118,6 +137,18 @@ def _config_figures(
         "over_working_exploits": _confusion(len(working_caught), len(working), len(flagged), len(benign)),
         "stopped_from": "none" if not layers else ("block_pass" if block is not None else "detect_pass"),
     }
+    if flag_only:
+        fo_class: dict[str, list[Record]] = defaultdict(list)
+        for rec in flag_only:
+            fo_class[rec.attack_class or "unclassified"].append(rec)
+        out["flag_only"] = {
+            "flagged": sum(r.flagged_by(layers) for r in flag_only),
+            "total": len(flag_only),
+            "per_class": {
+                cls: {"flagged": sum(r.flagged_by(layers) for r in rows), "total": len(rows)}
+                for cls, rows in sorted(fo_class.items())
+            },
+        }
     if block is not None and layers:
         benign_ids = {r.case_id: r for r in benign}
         resent_benign = [r for cid, r in block.items() if cid in benign_ids]
@@ -153,6 +184,24 @@ def overlap(detect: Sequence[Record], waf_layer: str, rasp_layer: str = "rasp") 
     attacks = [r for r in detect if r.label == "attack"]
     working = [r for r in attacks if r.worked]
     return {"waf_layer": waf_layer, "attacks": split(attacks), "working_exploits": split(working)}
+
+
+def peer_records(detect: Sequence[Record], peer_pass: Sequence[Record], peer: str) -> list[Record]:
+    """The detect pass seen through a peer: each case's detect record with the peer's verdict.
+
+    Whether an exploit works stays the unprotected lab's (the detect pass); a block read from
+    a status code the unprotected lab itself answered for that case is not the peer's doing."""
+    seen = {r.case_id: r for r in peer_pass}
+    out: list[Record] = []
+    for rec in detect:
+        again = seen.get(rec.case_id)
+        if again is None:
+            continue
+        verdict = again.verdicts.get(peer, LayerVerdict(decision="allow"))
+        if rec.status is not None and verdict.detections == (status_detection(rec.status),):
+            verdict = LayerVerdict(decision="allow")
+        out.append(rec.model_copy(update={"verdicts": {peer: verdict}}))
+    return out
 
 
 def available_layers(detect: Sequence[Record]) -> set[str]:
@@ -191,6 +240,20 @@ def summarize(
             skipped[name] = f"layer(s) {', '.join(missing)} not running in the detect pass"
             continue
         out_configs[name] = _config_figures(config, detect, blocks.get(name))
+    # peers: figures from their own pass, "stopped" from that same pass (they run in block mode)
+    views: dict[str, tuple[tuple[tuple[str, ...], str], list[Record], dict[str, Record]]] = {}
+    for peer, description in ((meta or {}).get("peers") or {}).items():
+        own = [r for r in records if r.pass_name == peer_pass_name(peer)]
+        if not own:
+            continue
+        views[peer] = (
+            ((peer,), f"peer: {description}"),
+            peer_records(detect, own, peer),
+            {r.case_id: r for r in own},
+        )
+        out_configs[peer] = _config_figures(views[peer][0], views[peer][1], views[peer][2]) | {"peer": True}
+    for peer, why in ((meta or {}).get("peers_skipped") or {}).items():
+        skipped[peer] = f"peer did not run: {why}"
     overlaps = {
         name: overlap(detect, CONFIGS[name].layers[0])
         for name in ("waf+rasp", "crs+rasp")
@@ -215,6 +278,21 @@ def summarize(
         "passes": dict(sorted(Counter(r.pass_name for r in records).items())),
         "errors": sum(r.error is not None for r in detect),
     }
+    sources = source_order(r.source for r in detect)
+    if sources:
+        result["sources"] = {}
+        for src in sources:
+            sub = [r for r in detect if r.source == src]
+            ids = {r.case_id for r in sub}
+            per: dict[str, Any] = {}
+            for name in out_configs:
+                if name in views:
+                    spec, seen, again = views[name]
+                    per[name] = _config_figures(spec, [r for r in seen if r.case_id in ids], again)
+                else:
+                    block = {k: v for k, v in blocks[name].items() if k in ids} if name in blocks else None
+                    per[name] = _config_figures(CONFIGS[name], sub, block)
+            result["sources"][src] = {"corpus": corpus_figures(sub), "configs": per}
     if skipped:
         result["skipped"] = skipped
     if load:

@@ -6,25 +6,39 @@ and the rate-limit store, all opened and closed by its cleanup context.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
+import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.audit import AuditLog, log_event
+from gateway.accesslog import AccessLog
+from gateway.audit import AuditLog, BatchSink, log_event
 from gateway.config import GatewaySettings
 from gateway.engines import create_engine
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Gateway, ProxyHandler
 from gateway.proxy.inspection import EngineRunner, NamedEngine
-from gateway.ratelimit import RateLimiter, create_store
+from gateway.proxy.server import GatewayRunner
+from gateway.ratelimit import CircuitBreaker, RateLimiter, create_store
 from rampart.incidents import IncidentWriter
 
-__all__ = ["GATEWAY", "build_gateway", "create_app", "handler_args"]
+__all__ = [
+    "GATEWAY",
+    "build_gateway",
+    "build_limiter",
+    "check_rate_store",
+    "create_app",
+    "handler_args",
+    "runner_factory",
+]
 
 GATEWAY = web.AppKey("gateway", Gateway)
 logger = logging.getLogger("gateway")
@@ -89,23 +103,81 @@ def build_gateway(settings: GatewaySettings, engines: Sequence[NamedEngine] | No
         engine_settings = settings.engine_settings()
         engines = [NamedEngine(name, create_engine(name, engine_settings)) for name in settings.engines]
     runner = EngineRunner(engines, settings.engine, metrics, threshold=settings.threshold)
+    a = settings.audit
+    sinks: dict[str, BatchSink] = {}
+    if a.database_url is not None:
+        from rampart.incident_store import PostgresIncidentStore
+
+        sinks["postgres"] = PostgresIncidentStore(a.database_url, table=a.table)
     audit = AuditLog(
-        IncidentWriter(settings.audit.path),
-        queue_size=settings.audit.queue_size,
+        IncidentWriter(a.path, max_bytes=a.max_bytes, backups=a.backups),
+        queue_size=a.queue_size,
         on_written=metrics.incidents.inc,
         on_dropped=metrics.incidents_dropped.inc,
+        sinks=sinks,
+        on_sink_dropped=lambda name, n: metrics.audit_sink_dropped.labels(name).inc(n),
     )
-    limiter = None
-    if settings.rate_limit.enabled:
+    limiter = build_limiter(settings, metrics) if settings.rate_limit.enabled else None
+    access = None
+    if settings.access_log.path is not None:
+        access = AccessLog(settings.access_log, on_dropped=metrics.access_dropped.inc)
+    return Gateway(
+        settings=settings, metrics=metrics, runner=runner, audit=audit, limiter=limiter, access=access
+    )
 
-        def store_failed(exc: Exception) -> None:
-            metrics.rate_store_errors.inc()
-            log_event(logger, logging.WARNING, "rate_store_failed", error=f"{type(exc).__name__}: {exc}")
 
-        limiter = RateLimiter(
-            settings.rate_limit, create_store(settings.rate_limit.store), on_error=store_failed
+def build_limiter(settings: GatewaySettings, metrics: GatewayMetrics) -> RateLimiter:
+    """The rate limiter over the configured store, behind a circuit breaker. A store failure
+    is counted (and logged at debug level); a breaker state change is one log line."""
+    rl = settings.rate_limit
+
+    def store_failed(exc: Exception) -> None:
+        metrics.rate_store_errors.inc()
+        log_event(logger, logging.DEBUG, "rate_store_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def breaker_changed(old: str, new: str) -> None:
+        metrics.rate_store_breaker.labels(new).inc()
+        level = logging.WARNING if new == "open" else logging.INFO
+        log_event(
+            logger,
+            level,
+            "rate_store_breaker",
+            state=new,
+            previous=old,
+            store=_store_label(rl.store),
+            then="allow" if rl.fail_open else "refuse",
+            retry_in=f"{rl.breaker_reset:g}s" if new == "open" else None,
         )
-    return Gateway(settings=settings, metrics=metrics, runner=runner, audit=audit, limiter=limiter)
+
+    breaker = CircuitBreaker(failures=rl.breaker_failures, reset=rl.breaker_reset, on_change=breaker_changed)
+    store = create_store(rl.store, connect_timeout=rl.connect_timeout, socket_timeout=rl.socket_timeout)
+    return RateLimiter(
+        rl, store, on_error=store_failed, on_skip=metrics.rate_store_skipped.inc, breaker=breaker
+    )
+
+
+def _store_label(url: str) -> str:
+    """The store URL without credentials (``redis://user:pw@host`` -> ``redis://host``)."""
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + rest.rpartition("@")[2] if sep else url
+
+
+async def check_rate_store(limiter: RateLimiter) -> bool:
+    """Ping the store once and log whether it is reachable."""
+    error = await limiter.check_store()
+    store = _store_label(limiter.settings.store)
+    if error is None:
+        log_event(logger, logging.INFO, "rate_store_reachable", store=store)
+        return True
+    log_event(
+        logger,
+        logging.WARNING,
+        "rate_store_unreachable",
+        store=store,
+        error=f"{type(error).__name__}: {error}"[:300],
+        then="allow" if limiter.settings.fail_open else "refuse",
+    )
+    return False
 
 
 def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> web.Application:
@@ -128,12 +200,25 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
             auto_decompress=False,
             skip_auto_headers=_SKIP_AUTO,
         )
+        await _prepare_sinks(gw.audit)
         gw.audit.start()
+        if gw.access is not None:
+            gw.access.start()
+        summaries = asyncio.create_task(_flush_summaries(gw), name="rampart-log-summaries")
+        if gw.limiter is not None:
+            await check_rate_store(gw.limiter)
         try:
             yield
         finally:
+            summaries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await summaries
+            for summary in gw.summaries.values():
+                summary.flush()
             await gw.session.close()
             await gw.audit.close()
+            if gw.access is not None:
+                await gw.access.close()
             if gw.limiter is not None:
                 await gw.limiter.close()
             gw.runner.close()
@@ -142,6 +227,38 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
     app.on_response_prepare.append(handler.on_response_prepare)
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app
+
+
+def runner_factory(settings: GatewaySettings) -> Callable[..., web.AppRunner]:
+    """``AppRunner`` factory for the proxy app: aiohttp's own error pages (malformed requests)
+    replaced by the gateway's (:mod:`gateway.proxy.server`)."""
+    return functools.partial(GatewayRunner, policy=settings.headers)
+
+
+async def _prepare_sinks(audit: AuditLog) -> None:
+    """Create the incident table now, so a database problem shows at start (logged; the
+    gateway serves anyway and the sink retries per batch)."""
+    for name, sink in audit.sinks.items():
+        ensure = getattr(sink, "ensure_schema", None)
+        if ensure is None:
+            continue
+        try:
+            await asyncio.to_thread(ensure)
+        except Exception as exc:
+            log_event(
+                logger, logging.WARNING, "audit_sink_unreachable", sink=name, error=f"{type(exc).__name__}"
+            )
+        else:
+            log_event(logger, logging.INFO, "audit_sink_ready", sink=name)
+
+
+async def _flush_summaries(gw: Gateway) -> None:
+    """Write each summary line at the end of its interval, even when no event follows."""
+    interval = gw.settings.audit.summary_interval
+    while True:
+        await asyncio.sleep(interval)
+        for summary in gw.summaries.values():
+            summary.flush()
 
 
 def serve(settings: GatewaySettings) -> int:
@@ -155,11 +272,13 @@ def serve(settings: GatewaySettings) -> int:
     except Exception as exc:  # a rule file, CRS setup or store URL the engines cannot use
         print(f"rampart gateway: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    listeners = [Listener(create_app(settings, gateway=gw), settings.host, settings.port, name="gateway")]
+    app = create_app(settings, gateway=gw)
+    listeners = [Listener(app, settings.host, settings.port, name="gateway", runner=runner_factory(settings))]
     if settings.admin_port is not None:
         listeners.append(Listener(create_admin_app(gw), settings.admin_host, settings.admin_port))
 
     async def announce(bound: list[tuple[str, int]]) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, gw.reopen_logs)
         if len(bound) > 1:
             host, port = bound[1]
             print(f"gateway admin: http://{host}:{port} (/healthz, /metrics)", flush=True)

@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{name:18s} n={len(wall):5d}  wall median={wall_median:7.1f} p99={_p99(wall):8.1f} us"
             f"  cpu median={statistics.median(cpu):7.1f} p99={_p99(cpu):8.1f} us"
             f"  ({wall_median / reference:.1f}x ref)"
-            f"  -> {verdict.decision} score={verdict.score} rules={rules}"
+            f"  -> {'flagged' if verdict.flagged else 'allow'} score={verdict.score} rules={rules}"
         )
     engine.close()
     return 0

@@ -110,7 +110,7 @@ def measure(
             median_us=statistics.median(values),
             p95_us=_p95(values),
             samples=len(values),
-            decision=engines[ename].inspect(requests[rname]).decision,
+            decision="flagged" if engines[ename].inspect(requests[rname]).flagged else "allow",
         )
         for (ename, rname), values in samples.items()
         if values

@@ -32,6 +32,7 @@ from gateway.model import EngineSettings, Mode
 
 __all__ = [
     "ENV_PREFIX",
+    "AccessLogSettings",
     "AuditSettings",
     "ConfigError",
     "EngineRunSettings",
@@ -167,6 +168,10 @@ class RateLimitSettings(_Strict):
     store: str = "memory"  # "memory" or a redis:// / rediss:// / unix:// URL
     key_prefix: str = "rampart:rl:"
     fail_open: bool = True  # store unreachable: let requests through (counted and logged)
+    connect_timeout: float = Field(default=0.25, gt=0, le=30)  # seconds to connect to Redis
+    socket_timeout: float = Field(default=0.25, gt=0, le=30)  # seconds for one Redis answer
+    breaker_failures: int = Field(default=3, ge=0)  # consecutive failures that open the breaker (0: none)
+    breaker_reset: float = Field(default=5.0, gt=0, le=3600)  # seconds open before one probe
     rules: tuple[RateLimitRule, ...] = Field(default_factory=_default_rules)
 
     @field_validator("store")
@@ -189,6 +194,28 @@ class AuditSettings(_Strict):
     path: str | None = None  # JSON lines; None: count only
     queue_size: int = Field(default=10_000, ge=1)
     max_per_request: int = Field(default=20, ge=1)  # incidents per engine per request at most
+    max_bytes: int = Field(default=64 << 20, ge=0)  # rotate past this size (0: never)
+    backups: int = Field(default=5, ge=0, le=100)  # rotated files kept (path.1 ... path.N)
+    summary_interval: float = Field(default=10.0, gt=0, le=3600)  # 429/rejection summary lines
+    database_url: str | None = None  # also write incidents to PostgreSQL (postgresql://...)
+    table: str = Field(default="rampart_incidents", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^postgres(ql)?://", v):
+            raise ValueError(f"use a postgresql:// URL, got {v.split('@')[-1]!r}")
+        return v
+
+
+class AccessLogSettings(_Strict):
+    """Optional JSON-lines access log: one line per sampled request, fields bounded."""
+
+    path: str | None = None  # None: off
+    sample: float = Field(default=1.0, ge=0.0, le=1.0)  # share of requests logged
+    queue_size: int = Field(default=10_000, ge=1)
+    max_bytes: int = Field(default=64 << 20, ge=0)
+    backups: int = Field(default=5, ge=0, le=100)
 
 
 class EngineRunSettings(_Strict):
@@ -232,6 +259,7 @@ class GatewaySettings(BaseSettings):
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    access_log: AccessLogSettings = Field(default_factory=AccessLogSettings)
     engine: EngineRunSettings = Field(default_factory=EngineRunSettings)
 
     @field_validator("upstream")

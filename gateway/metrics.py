@@ -56,8 +56,25 @@ class GatewayMetrics:
         self.rate_store_errors = Counter(
             "rampart_gateway_rate_store_errors", "Rate limit store failures.", registry=r
         )
+        self.rate_store_skipped = Counter(
+            "rampart_gateway_rate_store_skipped",
+            "Rate limit checks not sent to the store because its circuit breaker was open.",
+            registry=r,
+        )
+        self.rate_store_breaker = Counter(
+            "rampart_gateway_rate_store_breaker",
+            "Rate limit store circuit breaker state changes, by the state entered.",
+            ["state"],
+            registry=r,
+        )
         self.upstream_errors = Counter(
             "rampart_gateway_upstream_errors", "Upstream failures, by kind.", ["kind"], registry=r
+        )
+        self.client_gone = Counter(
+            "rampart_gateway_client_gone",
+            "Clients that went away (reset, closed) while the gateway was answering, by stage.",
+            ["stage"],
+            registry=r,
         )
         self.ws_messages = Counter(
             "rampart_gateway_ws_messages",
@@ -71,6 +88,18 @@ class GatewayMetrics:
         self.incidents_dropped = Counter(
             "rampart_gateway_incidents_dropped",
             "Incidents dropped because the audit queue was full.",
+            registry=r,
+        )
+
+        self.audit_sink_dropped = Counter(
+            "rampart_gateway_audit_sink_dropped",
+            "Incidents an extra audit sink (postgres) did not store: queue full or write failed.",
+            ["sink"],
+            registry=r,
+        )
+        self.access_dropped = Counter(
+            "rampart_gateway_access_log_dropped",
+            "Access-log lines dropped because its queue was full.",
             registry=r,
         )
 

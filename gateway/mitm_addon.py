@@ -5,10 +5,15 @@
 
 The addon builds the same :class:`~gateway.model.RawRequest` the aiohttp gateway builds,
 runs the same engines (``gateway.engines.create_engine``, same :class:`EngineSettings`) and
-acts the same way: the first engine enforces, the others shadow; verdicts go to
+decides the same way (:func:`gateway.decision.run_engine` and :func:`gateway.decision.decide`,
+the functions the proxy calls): the first engine enforces, the others shadow; verdicts go to
 ``flow.metadata["rampart"]``; incidents go to the shared JSONL schema (layer ``waf``); in
-block mode a blocked request is answered 403 with the incident id only; in harness mode
-``X-Rampart-Waf`` and one ``X-Rampart-Waf-<Engine>`` header per engine are added.
+block mode a blocked request is answered with the proxy's own 403 page
+(:func:`gateway.proxy.pages.render_page`) and security headers; in harness mode
+``X-Rampart-Waf`` and one ``X-Rampart-Waf-<Engine>`` header per engine are added. Client
+WebSocket messages are inspected like the proxy inspects them
+(:func:`gateway.proxy.websocket.message_request`); a blocked one is dropped and the flow
+killed (mitmproxy offers an addon no way to send a 1008 close frame).
 
 Parsing is kept apart from acting: :func:`parse_options` is pure and raises ``ValueError``;
 the hooks only apply the resulting :class:`Spec`.
@@ -18,23 +23,34 @@ registering it in ``sys.modules``, and dataclasses cannot resolve string annotat
 """
 
 import asyncio
-import json
 import logging
-from dataclasses import dataclass, field
-from html import escape
+from dataclasses import dataclass
 from typing import Any, get_args
 
 from mitmproxy import ctx, exceptions, http
 
-from gateway.model import EngineSettings, InspectionEngine, Mode, RawRequest, Verdict
+from gateway.config import HeaderPolicy
+from gateway.decision import Outcome, RequestFacts, decide, engine_header, run_engine
+from gateway.model import EngineSettings, InspectionEngine, Mode, RawRequest
+from gateway.proxy.pages import render_page
+from gateway.proxy.websocket import message_request, readings
 from rampart import netguard
 from rampart.incidents import IncidentWriter
 from rampart.procs import ready_line
 from rampart.requestid import HEADER as REQUEST_ID
 from rampart.requestid import ensure_request_id
-from rampart.verdicts import WAF_HEADER, Decision, format_waf_header
+from rampart.verdicts import WAF_HEADER
 
-__all__ = ["METADATA_KEY", "RampartAddon", "Spec", "addons", "engine_header", "parse_options", "raw_request"]
+__all__ = [
+    "METADATA_KEY",
+    "RampartAddon",
+    "Spec",
+    "addons",
+    "as_metadata",
+    "engine_header",
+    "parse_options",
+    "raw_request",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,34 +69,26 @@ class Spec:
     max_incidents: int = 20
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the addon did with one request (stored in ``flow.metadata["rampart"]``)."""
-
-    request_id: str
-    verdicts: tuple[Verdict, ...]
-    blocked: bool
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def as_metadata(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "blocked": self.blocked,
-            "headers": dict(self.headers),
-            "verdicts": [
-                {
-                    "engine": v.engine,
-                    "decision": v.decision,
-                    "score": v.score,
-                    "threshold": v.threshold,
-                    "rules": list(v.rule_ids),
-                    "classes": list(v.attack_classes),
-                    "elapsed_us": round(v.elapsed_us, 1),
-                    "error": v.error,
-                }
-                for v in self.verdicts
-            ],
-        }
+def as_metadata(request_id: str, outcome: Outcome) -> dict[str, Any]:
+    """What ``flow.metadata["rampart"]`` holds for one request."""
+    return {
+        "request_id": request_id,
+        "blocked": outcome.blocked,
+        "headers": outcome.header_map,
+        "verdicts": [
+            {
+                "engine": a.name,
+                "decision": a.decision,
+                "score": a.verdict.score,
+                "threshold": a.verdict.threshold,
+                "rules": list(a.verdict.rule_ids),
+                "classes": list(a.verdict.attack_classes),
+                "elapsed_us": round(a.verdict.elapsed_us, 1),
+                "error": a.verdict.error,
+            }
+            for a in outcome.actions
+        ],
+    }
 
 
 def parse_options(
@@ -124,11 +132,6 @@ def parse_options(
     return Spec(engines=engines, settings=settings, audit_log=audit_log or None, harness=harness)
 
 
-def engine_header(name: str) -> str:
-    """``crs`` -> ``X-Rampart-Waf-Crs`` (the gateway's per-engine harness header)."""
-    return WAF_HEADER + "-" + "-".join(p.capitalize() for p in name.replace("_", "-").split("-"))
-
-
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
@@ -158,25 +161,12 @@ def raw_request(flow: http.HTTPFlow, request_id: str, body_limit: int) -> RawReq
     )
 
 
-def _effective(decision: Decision, mode: str) -> Decision:
-    return "detect" if decision == "block" and mode == "detect" else decision
-
-
 def _blocked_response(request_id: str, accept: str) -> http.Response:
-    """403 carrying the incident id and nothing else about the verdict."""
-    if "json" in accept:
-        body = json.dumps({"status": 403, "error": "Forbidden", "incident": request_id})
-        content_type = "application/json"
-    else:
-        rid = escape(request_id)
-        body = (
-            "<!doctype html><title>403 Forbidden</title><h1>403 Forbidden</h1>"
-            f"<p>Incident: <code>{rid}</code></p>\n"
-        )
-        content_type = "text/html; charset=utf-8"
-    return http.Response.make(
-        403, body, {"Content-Type": content_type, "Cache-Control": "no-store", REQUEST_ID: request_id}
-    )
+    """The proxy's 403 page, with its security headers: the incident id and nothing else."""
+    page = render_page(403, request_id, accept=accept)
+    headers = {"Content-Type": page.content_type, "Cache-Control": "no-store", REQUEST_ID: request_id}
+    headers.update(HeaderPolicy().added())
+    return http.Response.make(403, page.body, headers)
 
 
 class RampartAddon:
@@ -186,6 +176,7 @@ class RampartAddon:
         self.spec: Spec | None = None
         self.engines: tuple[InspectionEngine, ...] = ()
         self.writer = IncidentWriter(None)
+        self._pending: dict[str, Outcome] = {}  # flow id -> incidents waiting for the status
 
     def load(self, loader: Any) -> None:
         netguard.install_from_env()
@@ -228,54 +219,35 @@ class RampartAddon:
         self.spec, self.engines = spec, engines
         self.writer = IncidentWriter(spec.audit_log)
 
-    def inspect(self, flow: http.HTTPFlow) -> Outcome:
-        """Run every engine on ``flow.request``; decide; no side effects on the flow."""
+    def inspect(self, flow: http.HTTPFlow) -> tuple[str, Outcome]:
+        """Run every engine on ``flow.request`` and decide; no side effects on the flow."""
+        assert self.spec is not None
+        rid = ensure_request_id(flow.request.headers.get(REQUEST_ID))
+        raw = raw_request(flow, rid, self.spec.settings.body_limit)
+        return rid, self._decide(raw, flow)
+
+    def _decide(self, raw: RawRequest, flow: http.HTTPFlow) -> Outcome:
         assert self.spec is not None
         spec = self.spec
-        rid = ensure_request_id(flow.request.headers.get(REQUEST_ID))
-        raw = raw_request(flow, rid, spec.settings.body_limit)
-        verdicts = tuple(
-            self._run(name, engine, raw) for name, engine in zip(spec.engines, self.engines, strict=True)
+        verdicts = [
+            run_engine(engine, raw, name=name, threshold=spec.settings.threshold)
+            for name, engine in zip(spec.engines, self.engines, strict=True)
+        ]
+        path = raw.target.split("?", 1)[0]
+        facts = RequestFacts(raw.request_id, raw.client_ip, raw.method, raw.header("Host") or "", path)
+        return decide(
+            verdicts,
+            mode=spec.settings.mode,
+            harness=spec.harness,
+            names=spec.engines,
+            facts=facts,
+            audit_limit=spec.max_incidents,
         )
-        blocked = spec.settings.mode == "block" and verdicts[0].decision == "block"
-        headers: dict[str, str] = {}
-        if spec.harness:
-            for index, (name, verdict) in enumerate(zip(spec.engines, verdicts, strict=True)):
-                value = format_waf_header(
-                    _effective(verdict.decision, spec.settings.mode), verdict.score, verdict.rule_ids
-                )
-                if index == 0:
-                    headers[WAF_HEADER] = value
-                headers[engine_header(name)] = value
-        return Outcome(rid, verdicts, blocked, headers)
 
-    def _run(self, name: str, engine: InspectionEngine, raw: RawRequest) -> Verdict:
-        assert self.spec is not None
-        try:
-            return engine.inspect(raw)
-        except Exception as exc:  # an engine must fail open, even one that breaks its contract
-            log.warning("engine %s raised on %s: %s", name, raw.request_id, exc)
-            return Verdict(
-                name, "allow", 0, self.spec.settings.threshold, error=f"{type(exc).__name__}: {exc}"
-            )
-
-    def record(self, outcome: Outcome) -> None:
-        """One incident per matched rule of every non-allow verdict, as the gateway writes them
-        (the enforcing engine's carry the action taken, shadow engines' ``detect``)."""
-        from gateway.audit import incidents_for
-
-        assert self.spec is not None
-        mode = self.spec.settings.mode
-        for index, verdict in enumerate(outcome.verdicts):
-            action = (
-                ("block" if outcome.blocked else _effective(verdict.decision, mode))
-                if index == 0
-                else "detect"
-            )
-            for incident in incidents_for(
-                verdict, request_id=outcome.request_id, action=action, limit=self.spec.max_incidents
-            ):
-                self.writer.write(incident)
+    def record(self, outcome: Outcome, status: int) -> None:
+        """The outcome's incidents, with the status the client got, to the JSONL file."""
+        for incident in outcome.audit_records(status):
+            self.writer.write(incident)
 
     def running(self) -> None:
         """Announce the listening address with rampart's ready line (``mitmproxy ready: URL``)."""
@@ -285,27 +257,35 @@ class RampartAddon:
             host, port = addrs[0][0], addrs[0][1]
             print(ready_line("mitmproxy", str(host), int(port)), flush=True)
 
+    def _offload(self) -> bool:
+        return any(getattr(engine, "slow", False) for engine in self.engines)
+
     async def request(self, flow: http.HTTPFlow) -> None:
         """Inspect; engines that ask to be offloaded (``slow``, e.g. CRS in worker processes)
         run in a thread so mitmproxy's event loop keeps serving other connections."""
         if self.spec is None or flow.response is not None or flow.error is not None or not flow.live:
             return
-        if any(getattr(engine, "slow", False) for engine in self.engines):
-            outcome = await asyncio.to_thread(self.inspect, flow)
+        if self._offload():
+            rid, outcome = await asyncio.to_thread(self.inspect, flow)
         else:
-            outcome = self.inspect(flow)
-        flow.metadata[METADATA_KEY] = outcome.as_metadata()
-        flow.request.headers[REQUEST_ID] = outcome.request_id
-        if any(v.decision != "allow" for v in outcome.verdicts):
-            self.record(outcome)
-        if outcome.blocked:
-            flow.response = _blocked_response(outcome.request_id, flow.request.headers.get("Accept", ""))
-            flow.response.headers.update(outcome.headers)
+            rid, outcome = self.inspect(flow)
+        flow.metadata[METADATA_KEY] = as_metadata(rid, outcome)
+        flow.request.headers[REQUEST_ID] = rid
+        if outcome.status is not None:
+            self.record(outcome, outcome.status)
+            flow.response = _blocked_response(rid, flow.request.headers.get("Accept", ""))
+            flow.response.headers.update(outcome.header_map)
+        elif outcome.incidents:
+            self._pending[flow.id] = outcome
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        """Upstream responses: drop any verdict header the upstream sent, add ours in harness mode."""
+        """Upstream responses: drop any verdict header the upstream sent, add ours in harness
+        mode; audit the request's incidents with the upstream's status."""
         if flow.response is None or self.spec is None:
             return
+        pending = self._pending.pop(flow.id, None)
+        if pending is not None:
+            self.record(pending, flow.response.status_code)
         for name in list(flow.response.headers.keys()):
             if name.lower().startswith(WAF_HEADER.lower()):
                 del flow.response.headers[name]
@@ -313,6 +293,39 @@ class RampartAddon:
         if isinstance(meta, dict):
             flow.response.headers[REQUEST_ID] = str(meta["request_id"])
             flow.response.headers.update(meta["headers"])
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """The upstream never answered: audit with 502."""
+        pending = self._pending.pop(flow.id, None)
+        if pending is not None:
+            self.record(pending, 502)
+
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Inspect each client message as the proxy does; a message the enforcing engine
+        blocks (block mode) is dropped and the connection killed."""
+        if self.spec is None or flow.websocket is None or not flow.websocket.messages:
+            return
+        message = flow.websocket.messages[-1]
+        if not message.from_client:
+            return
+        meta = flow.metadata.get(METADATA_KEY)
+        rid = str(meta["request_id"]) if isinstance(meta, dict) else ensure_request_id(None)
+        index = sum(1 for m in flow.websocket.messages if m.from_client)
+        upgrade = raw_request(flow, rid, self.spec.settings.body_limit)
+        data: str | bytes = message.content.decode("utf-8", "replace") if message.is_text else message.content
+        for reading in readings(data):
+            raw = message_request(upgrade, reading, index, self.spec.settings.body_limit)
+            if self._offload():
+                outcome = await asyncio.to_thread(self._decide, raw, flow)
+            else:
+                outcome = self._decide(raw, flow)
+            if outcome.incidents:
+                self.record(outcome, 1008 if outcome.blocked else 101)
+            if outcome.blocked:
+                message.drop()  # type: ignore[no-untyped-call]
+                if flow.killable:
+                    flow.kill()  # type: ignore[no-untyped-call]
+                return
 
     def done(self) -> None:
         self._close()

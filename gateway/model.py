@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 Mode = Literal["detect", "block"]
-Decision = Literal["allow", "detect", "block"]
+Decision = Literal["allow", "detect", "block"]  # what the gateway did about one engine's verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +69,21 @@ class RuleMatch:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """An engine's decision on one request."""
+    """What an engine found in one request: the anomaly score against its threshold and the
+    rules that fired. An engine never reads the mode; :func:`gateway.decision.decide` turns
+    verdicts into what the gateway does."""
 
     engine: str
-    decision: Decision
     score: int
     threshold: int
     matches: tuple[RuleMatch, ...] = field(default_factory=tuple)
     elapsed_us: float = 0.0
     error: str | None = None  # the engine failed open; the proxy counts it
+
+    @property
+    def flagged(self) -> bool:
+        """The score reached the threshold (never for an engine that failed)."""
+        return self.error is None and self.score >= self.threshold
 
     @property
     def rule_ids(self) -> tuple[str, ...]:

@@ -7,7 +7,12 @@ sliding window is the two-bucket counter (previous window weighted by the part o
 inside the window), which needs O(1) state per key.
 
 The Redis store does all of it in one Lua script using the server's clock, so every
-gateway instance sharing the Redis sees the same counts and the same windows.
+gateway instance sharing the Redis sees the same counts and the same windows. Its connect and
+socket timeouts are configurable, and a :class:`CircuitBreaker` in front of the store stops a
+hung or unreachable Redis from costing every request a timeout: after ``breaker_failures``
+consecutive failures it opens (requests fail open, or closed, without touching the store),
+after ``breaker_reset`` seconds one request probes (half-open), and a success closes it.
+Each state change is one log line; single failures are only counted.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any, Literal, Protocol
 from gateway.config import RateLimitRule, RateLimitSettings
 
 __all__ = [
+    "BreakerState",
+    "CircuitBreaker",
     "MemoryStore",
     "Op",
     "Quota",
@@ -33,6 +40,7 @@ __all__ = [
 ]
 
 Op = Literal["hit", "peek", "add"]
+BreakerState = Literal["closed", "open", "half_open"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +64,64 @@ class Quota:
 class RateStore(Protocol):
     async def apply(self, key: str, limit: int, window: float, sliding: bool, op: Op) -> StoreResult: ...
 
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached."""
+
     async def close(self) -> None: ...
+
+
+class CircuitBreaker:
+    """Closed -> open after ``failures`` consecutive failures; open -> half-open once
+    ``reset`` seconds have passed (one caller probes; the others keep being refused until it
+    reports); half-open -> closed on success, back to open on failure. ``on_change(old, new)``
+    is called once per state change. ``failures=0`` never opens."""
+
+    def __init__(
+        self,
+        *,
+        failures: int,
+        reset: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[BreakerState, BreakerState], None] | None = None,
+    ) -> None:
+        self.failures = failures
+        self.reset = reset
+        self.state: BreakerState = "closed"
+        self._clock = clock
+        self._on_change = on_change
+        self._count = 0
+        self._opened_at = 0.0
+        self._probing = False
+
+    def _set(self, state: BreakerState) -> None:
+        if state != self.state:
+            old, self.state = self.state, state
+            if self._on_change is not None:
+                self._on_change(old, state)
+
+    def allow(self) -> bool:
+        """May this call reach the store?"""
+        if self.state == "closed":
+            return True
+        if self.state == "open" and self._clock() - self._opened_at >= self.reset:
+            self._set("half_open")
+            self._probing = False
+        if self.state == "half_open" and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self._count = 0
+        self._probing = False
+        self._set("closed")
+
+    def failure(self) -> None:
+        self._count += 1
+        self._probing = False
+        if self.state == "half_open" or (self.failures and self._count >= self.failures):
+            self._opened_at = self._clock()
+            self._set("open")
 
 
 class MemoryStore:
@@ -98,6 +163,9 @@ class MemoryStore:
         self._buckets[key] = (idx, cur, prev)
         return StoreResult(allowed, weighted, window - elapsed)
 
+    async def ping(self) -> None:
+        """Always reachable."""
+
     async def close(self) -> None:
         self._buckets.clear()
 
@@ -128,13 +196,19 @@ return {allowed, tostring(weighted), tostring(w - elapsed)}
 
 
 class RedisStore:
-    """Counters in Redis (``redis.asyncio``), one atomic Lua call per check."""
+    """Counters in Redis (``redis.asyncio``), one atomic Lua call per check; a call waits at
+    most ``connect_timeout`` to connect and ``socket_timeout`` for the answer."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connect_timeout: float = 0.25, socket_timeout: float = 0.25) -> None:
         import redis.asyncio as aioredis
 
-        self._client: Any = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
+        self._client: Any = aioredis.Redis.from_url(
+            url, socket_connect_timeout=connect_timeout, socket_timeout=socket_timeout
+        )
         self._script: Any = self._client.register_script(_LUA)
+
+    async def ping(self) -> None:
+        await self._client.ping()
 
     async def apply(self, key: str, limit: int, window: float, sliding: bool, op: Op) -> StoreResult:
         allowed, count, reset = await self._script(
@@ -146,9 +220,11 @@ class RedisStore:
         await self._client.aclose()
 
 
-def create_store(url: str) -> RateStore:
+def create_store(url: str, *, connect_timeout: float = 0.25, socket_timeout: float = 0.25) -> RateStore:
     """``memory`` or a Redis URL."""
-    return MemoryStore() if url == "memory" else RedisStore(url)
+    if url == "memory":
+        return MemoryStore()
+    return RedisStore(url, connect_timeout=connect_timeout, socket_timeout=socket_timeout)
 
 
 def _quota(rule: RateLimitRule, result: StoreResult) -> Quota:
@@ -171,7 +247,8 @@ def _tighter(a: Quota | None, b: Quota) -> Quota:
 
 class RateLimiter:
     """Applies the configured rules. Store failures fail open (or closed) and are reported
-    through ``on_error``."""
+    through ``on_error``; calls the breaker refuses are counted through ``on_skip`` and
+    fail the same way, without waiting for the store."""
 
     def __init__(
         self,
@@ -179,24 +256,50 @@ class RateLimiter:
         store: RateStore,
         *,
         on_error: Callable[[Exception], None] | None = None,
+        on_skip: Callable[[], None] | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.breaker = breaker
         self._on_error = on_error
+        self._on_skip = on_skip
+
+    async def check_store(self) -> Exception | None:
+        """Ping the store once (at start); the failure, or None when it answered."""
+        try:
+            await self.store.ping()
+        except Exception as exc:
+            if self.breaker is not None:
+                self.breaker.failure()
+            return exc
+        return None
+
+    def _failed(self, rule: RateLimitRule) -> Quota | None:
+        if self.settings.fail_open:
+            return None
+        return Quota(rule.name, False, rule.limit, 0, math.ceil(rule.window))
 
     def _key(self, rule: RateLimitRule, client: str, method: str, path: str) -> str:
         parts = {"client": client, "path": path[:256], "method": method}
         return self.settings.key_prefix + rule.name + ":" + "|".join(parts[p] for p in rule.key_by)
 
     async def _apply(self, rule: RateLimitRule, key: str, op: Op) -> Quota | None:
+        breaker = self.breaker
+        if breaker is not None and not breaker.allow():
+            if self._on_skip is not None:
+                self._on_skip()
+            return self._failed(rule)
         try:
             result = await self.store.apply(key, rule.limit, rule.window, rule.algorithm == "sliding", op)
         except Exception as exc:  # any store failure: the gateway keeps serving
+            if breaker is not None:
+                breaker.failure()
             if self._on_error is not None:
                 self._on_error(exc)
-            if self.settings.fail_open:
-                return None
-            return Quota(rule.name, False, rule.limit, 0, math.ceil(rule.window))
+            return self._failed(rule)
+        if breaker is not None:
+            breaker.success()
         return _quota(rule, result)
 
     async def check(self, client: str, method: str, path: str) -> Quota | None:

@@ -19,7 +19,7 @@ from inprocess.context import RequestContext
 from inprocess.incidents import GuardDetection
 
 if TYPE_CHECKING:
-    from inprocess.runtime import Guard
+    from inprocess.guard import Guard
 
 __all__ = ["ACTIONS", "SessionBlocker", "client_keys"]
 

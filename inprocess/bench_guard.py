@@ -7,9 +7,14 @@
    A second interleaved series swaps the wrapped methods for the originals on every other
    call: the cost against an unpatched driver. Wall time is dominated by the database round
    trip and its jitter, so the added cost is read from the client process's CPU time per
-   call (the guard only adds CPU work in the caller); wall-clock medians and the cost of
-   ``Guard.check`` alone are reported too.
-2. Per request on the lab: two labs (``--guard off`` and ``--guard block``) started in the
+   call (the guard only adds CPU work in the caller); wall-clock medians, the cost of
+   ``Guard.check`` alone, and ``find`` (builds the cursor, no I/O: where ``find_one``'s filter
+   is judged) guarded vs unpatched are reported too -- the last is the guard's whole share
+   of a ``find_one`` without the round trip's noise.
+2. Per guarded SQL call: ``sqlite3`` ``execute`` of a string-built query (in-memory database,
+   same 10-field request context), a guarded connection with the guard active against a
+   plain ``sqlite3.Connection``, interleaved, client CPU time per call.
+3. Per request on the lab: two labs (``--guard off`` and ``--guard block``) started in the
    same run, driven alternately by the same benign request mix for ``--seconds`` each round,
    ``--rounds`` rounds; throughput ratio.
 
@@ -74,10 +79,11 @@ finally:
 async def bench_mongo(calls: int) -> dict[str, float]:
     from pymongo import AsyncMongoClient
 
-    from inprocess import runtime
+    from inprocess import guard as guard_module
     from inprocess.config import load_settings
     from inprocess.context import bind
-    from inprocess.runtime import Guard
+    from inprocess.guard import Guard
+    from inprocess.install import activate, deactivate
 
     with tempfile.TemporaryDirectory() as tmp:
         server = await asyncio.create_subprocess_exec(
@@ -85,7 +91,7 @@ async def bench_mongo(calls: int) -> dict[str, float]:
         )
         assert server.stdout is not None
         uri = (await asyncio.wait_for(server.stdout.readline(), 30)).decode().strip()
-        guard = Guard(load_settings(mode="block")).install(("mongo",))
+        guard = activate(Guard(load_settings(mode="block")), ("mongo",))
         try:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
             users = client["bench"]["users"]
@@ -104,7 +110,7 @@ async def bench_mongo(calls: int) -> dict[str, float]:
                 gc.disable()  # collections would land on one side at random
                 for i in range(calls * 2):
                     guarded = i % 2 == 1
-                    runtime._active = guard if guarded else None
+                    guard_module._active = guard if guarded else None
                     c0 = time.process_time_ns()
                     t0 = time.perf_counter_ns()
                     await users.find_one(query)
@@ -119,14 +125,26 @@ async def bench_mongo(calls: int) -> dict[str, float]:
                     guarded = i % 2 == 1
                     for cls, name, wrapper, original in swaps:
                         setattr(cls, name, wrapper if guarded else original)
-                    runtime._active = guard if guarded else None
+                    guard_module._active = guard if guarded else None
                     c0 = time.process_time_ns()
                     await users.find_one(query)
                     (guarded_cpu if guarded else bare).append((time.process_time_ns() - c0) / 1000)
+                # the guard's share without the round trip: ``find`` only builds a cursor (no
+                # I/O), and its wrapper is where ``find_one``'s filter is judged
+                find_bare: list[float] = []
+                find_guarded: list[float] = []
+                for i in range(calls * 2):
+                    guarded = i % 2 == 1
+                    for cls, name, wrapper, original in swaps:
+                        setattr(cls, name, wrapper if guarded else original)
+                    guard_module._active = guard if guarded else None
+                    t0 = time.perf_counter_ns()
+                    users.find(query)
+                    (find_guarded if guarded else find_bare).append((time.perf_counter_ns() - t0) / 1000)
                 for cls, name, wrapper, _original in swaps:
                     setattr(cls, name, wrapper)
                 gc.enable()
-                runtime._active = guard
+                guard_module._active = guard
                 check_times: list[float] = []
                 for _ in range(calls):
                     t0 = time.perf_counter_ns()
@@ -134,7 +152,7 @@ async def bench_mongo(calls: int) -> dict[str, float]:
                     check_times.append((time.perf_counter_ns() - t0) / 1000)
             await client.close()
         finally:
-            guard.uninstall()
+            deactivate(guard)
             server.terminate()
             await server.wait()
     pairs = [b - a for a, b in zip(off, on, strict=True)]
@@ -151,6 +169,49 @@ async def bench_mongo(calls: int) -> dict[str, float]:
         "added_median_of_pairs_us": statistics.median(pairs),
         "added_difference_of_medians_us": statistics.median(on) - statistics.median(off),
         "check_only_median_us": statistics.median(check_times),
+        "find_no_io_unpatched_median_us": statistics.median(find_bare),
+        "find_no_io_guarded_median_us": statistics.median(find_guarded),
+        "find_no_io_added_us": statistics.median(find_guarded) - statistics.median(find_bare),
+    }
+
+
+def bench_sql(calls: int) -> dict[str, float]:
+    import sqlite3
+
+    from inprocess.config import load_settings
+    from inprocess.context import bind
+    from inprocess.guard import Guard
+    from inprocess.install import activate, deactivate
+
+    plain = sqlite3.connect(":memory:")
+    guard = activate(Guard(load_settings(mode="block")), ("sql",))
+    try:
+        guarded = sqlite3.connect(":memory:")
+        for conn in (plain, guarded):
+            conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT, password TEXT)")
+            conn.execute("INSERT INTO users (username, password) VALUES ('alice', 'wonderland')")
+        query = "SELECT id FROM users WHERE username = 'alice' AND password = 'wonderland'"
+        off: list[float] = []
+        on: list[float] = []
+        with bind(_context("bench-sql")):
+            for _ in range(500):
+                plain.execute(query).fetchall()
+                guarded.execute(query).fetchall()
+            gc.collect()
+            gc.disable()
+            for i in range(calls * 2):
+                conn = guarded if i % 2 else plain
+                c0 = time.perf_counter_ns()
+                conn.execute(query).fetchall()
+                (on if i % 2 else off).append((time.perf_counter_ns() - c0) / 1000)
+            gc.enable()
+    finally:
+        deactivate(guard)
+    return {
+        "calls": float(calls),
+        "unguarded_median_us": statistics.median(off),
+        "guarded_median_us": statistics.median(on),
+        "added_median_us": statistics.median(on) - statistics.median(off),
     }
 
 
@@ -259,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     mongo = asyncio.run(bench_mongo(calls))
     print("mongo find_one (10-field request context, guard block vs off, interleaved):")
     for key, value in mongo.items():
+        print(f"  {key}: {value:.2f}")
+    sql = bench_sql(calls)
+    print("sqlite execute + fetchall (10-field request context, guarded vs plain connection, interleaved):")
+    for key, value in sql.items():
         print(f"  {key}: {value:.2f}")
     if not args.skip_lab:
         lab = asyncio.run(bench_lab(min(args.seconds, 30.0), max(1, min(args.rounds, 10)), args.concurrency))

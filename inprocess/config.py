@@ -117,6 +117,14 @@ class GuardSettings(BaseSettings):
             raise ValueError(
                 f"unknown detector(s) {', '.join(unknown)}; use one of {', '.join(sorted(KNOWN_DETECTORS))}"
             )
+        ssrf = value.get("ssrf")
+        if ssrf is not None and "allow_hosts" in ssrf.options:
+            from inprocess.detectors.ssrf import allowed
+
+            hosts = ssrf.options["allow_hosts"]
+            if isinstance(hosts, str) or not all(isinstance(h, str) for h in hosts):
+                raise ValueError("ssrf options.allow_hosts must be a list of host names or networks")
+            allowed(tuple(hosts))
         return value
 
     def policy_for(self, detector: str) -> DetectorPolicy:

@@ -55,6 +55,9 @@ class RequestContext:
     # names: repeated charset, values or nesting past the limits); the middleware judges
     # them with the ``interpretation`` detector before the handler runs
     anomalies: list[str] = field(default_factory=list)
+    # what sinks derive once per request from the inputs and hand to their (pure) detectors,
+    # e.g. the NoSQL sink's client-sent operator objects; keyed by sink
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def strings(self, min_len: int = 1) -> Iterator[UserInput]:
         """Scalar string inputs (leaves), the ones substring-based detectors look for."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from inprocess.context import current
-from inprocess.sinks._patching import Patcher
+from inprocess.patching import Patcher
 
 __all__ = ["install", "uninstall"]
 

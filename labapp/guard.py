@@ -1,7 +1,7 @@
 """The one seam between the lab and the sink guard (``inprocess``).
 
-``--guard detect|block`` calls ``inprocess.frameworks.aiohttp.setup`` on the app before it
-starts: that adds the outermost middleware and patches the sinks. The lab never decides
+``--guard detect|block`` calls ``inprocess.install(app, mode=...)`` before the app starts:
+that adds the outermost middleware and patches the sinks. The lab never decides
 anything about verdicts itself.
 """
 
@@ -24,10 +24,11 @@ class GuardUnavailable(RuntimeError):
 
 def _setup() -> Callable[..., Any]:
     try:
-        from inprocess.frameworks.aiohttp import setup
+        import inprocess.frameworks.aiohttp  # noqa: F401 - the lab needs the aiohttp middleware
+        from inprocess import install
     except ImportError as exc:
         raise GuardUnavailable(f"sink guard not available: {exc}") from exc
-    return setup
+    return install
 
 
 def require(mode: GuardMode) -> None:

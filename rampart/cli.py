@@ -23,6 +23,7 @@ PARTS = (
     "attacks.cli",
     "loadtests.cli",
     "rampart.demo",
+    "rampart.incidents_cli",
 )
 
 

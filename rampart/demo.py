@@ -1,7 +1,8 @@
 """``rampart demo``: the whole comparison in one command, on embedded defaults.
 
-Starts the lab, the gateway engines and the sink guard; replays the corpus through every
-configuration (detect pass, then block passes); runs a short load comparison when the
+Starts the lab, the gateway engines and the sink guard; replays the corpus (and every
+``--suite PATH`` imported beside it) through every configuration (detect pass, then block
+passes) and the ``nginx+crs`` peer when it is installed; runs a short load comparison when the
 load runner is installed; writes ``report/index.html``, ``report/summary.md`` and
 ``report/results.json``; prints the headline table. Every process it starts is stopped,
 Ctrl-C included.
@@ -41,6 +42,12 @@ def register(sub: Any) -> None:
         help=f"a corpus subset: {QUICK_PER_CLASS} attacks per class, {QUICK_BENIGN} benign",
     )
     p.add_argument("--no-load", action="store_true", help="skip the load comparison")
+    p.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="leave out the nginx+crs peer (run by default when nginx, its ModSecurity module and CRS "
+        "are installed)",
+    )
     p.add_argument("--load-duration", type=float, default=5.0, help="seconds of load per configuration")
     p.add_argument("--load-users", type=int, default=16, help="concurrent load users")
     p.set_defaults(func=_demo)
@@ -76,6 +83,14 @@ def _demo(args: argparse.Namespace) -> int:
     if args.quick:
         args.limit_per_class = args.limit_per_class or QUICK_PER_CLASS
         args.benign_limit = args.benign_limit if args.benign_limit is not None else QUICK_BENIGN
+    if args.configs == "all" and not args.targets and not args.no_peers:
+        from loadtests.nginx_peer import available
+
+        why = available(crs=True)
+        if why is None:
+            args.configs = "all,nginx+crs"
+        else:
+            console.print(f"[yellow]peer nginx+crs not run: needs {why}[/yellow]")
     out: Path = args.out
     stale = out / "load.json"
     if stale.exists():

@@ -23,6 +23,7 @@ class Listener:
     host: str
     port: int
     name: str | None = None  # announce a ready line for this listener when set
+    runner: Callable[..., web.AppRunner] = web.AppRunner  # called as runner(app, **kwargs)
 
 
 async def serve_apps(
@@ -42,7 +43,7 @@ async def serve_apps(
     try:
         bound: list[tuple[str, int]] = []
         for lst in listeners:
-            runner = web.AppRunner(
+            runner = lst.runner(
                 lst.app, access_log=None, shutdown_timeout=shutdown_timeout, **(handler_args or {})
             )
             await runner.setup()

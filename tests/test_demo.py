@@ -19,6 +19,8 @@ from tests.attacks.harness.procscan import TAG_VAR, tagged_pids
 
 pytestmark = [pytest.mark.slow]
 
+SUITE = Path(__file__).parent / "attacks" / "importers" / "data" / "gotestwaf"
+
 
 def test_demo_on_a_slice(tmp_path: Path) -> None:
     out = tmp_path / "report"
@@ -37,6 +39,8 @@ def test_demo_on_a_slice(tmp_path: Path) -> None:
             "--configs",
             "none,waf,rasp,waf+rasp",
             "--no-load",
+            "--suite",
+            str(SUITE),
             "--concurrency",
             "8",
             "--out",
@@ -63,6 +67,10 @@ def test_demo_on_a_slice(tmp_path: Path) -> None:
             assert set(pc) >= {"caught", "total", "stopped", "working"}
     assert "working exploits stopped" in proc.stdout
     assert "waf+rasp" in proc.stdout
+    # the imported suite is replayed beside the corpus and read per source
+    assert next(iter(results["sources"])) == "rampart"
+    assert {"gotestwaf:owasp", "gotestwaf:false-pos"} <= set(results["sources"])
+    assert "## Per corpus source" in (out / "summary.md").read_text()
     assert "load comparison skipped" in proc.stdout
 
 

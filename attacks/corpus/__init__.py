@@ -112,9 +112,12 @@ def load_benign(*, seed: int = 0, folder: Path | None = None) -> list[Case]:
 
 
 def case_class(case: Case) -> str:
-    """The attack class a case belongs to; a benign case takes its endpoint's class."""
+    """The attack class a case belongs to; a benign case takes its endpoint's class, an
+    imported attack of no class is ``unclassified``."""
     if case.attack_class is not None:
         return case.attack_class
+    if case.label == "attack":
+        return "unclassified"
     return ENDPOINTS[case.endpoint][2] if case.endpoint in ENDPOINTS else "external"
 
 

@@ -17,7 +17,8 @@ import aiohttp
 
 from attacks.model import Case
 from attacks.oracles import judge, marker_count
-from attacks.replay.records import Record
+from attacks.replay.peers import peer_verdict
+from attacks.replay.records import LayerVerdict, Record
 from attacks.replay.send import (
     Response,
     describe,
@@ -29,6 +30,8 @@ from attacks.replay.send import (
 
 __all__ = ["PassTarget", "run_case", "run_pass"]
 
+_SEVERITY = {"allow": 0, "detect": 1, "block": 2}
+
 
 @dataclass(frozen=True, slots=True)
 class PassTarget:
@@ -39,6 +42,20 @@ class PassTarget:
     url: str  # the first hop (a gateway, or the lab itself)
     lab_url: str  # the lab behind it, asked for effects directly
     layers: tuple[str, ...]  # the layers whose headers this pass reads
+    peer: str | None = None  # a peer pass: one verdict named after the peer (attacks.replay.peers)
+
+    def verdicts(
+        self, resp: Response, into: dict[str, LayerVerdict] | None = None
+    ) -> tuple[dict[str, LayerVerdict], list[str]]:
+        """This pass's verdicts for one response (merged into ``into``, most severe wins)."""
+        if self.peer is None:
+            return parse_verdicts(resp.headers, self.layers, into)
+        verdict = peer_verdict(resp.status, resp.headers)
+        out = dict(into or {})
+        old = out.get(self.peer)
+        if old is None or _SEVERITY[verdict.decision] > _SEVERITY[old.decision]:
+            out[self.peer] = verdict
+        return out, []
 
 
 def _is_html(resp: Response) -> bool:
@@ -64,16 +81,16 @@ async def run_case(
         )
         baseline = marker_count(before.body, marker)
     resp = await send(session, target.url, case.request, rid, timeout=timeout)
-    verdicts, problems = parse_verdicts(resp.headers, target.layers)
+    verdicts, problems = target.verdicts(resp)
     effects = await fetch_effects(session, target.lab_url, rid)
     follow: Response | None = None
     follow_blocked = False
     if case.follow_up is not None:
         fid = make_request_id(case.id, target.tag, ".f")
         follow = await send(session, target.url, case.follow_up, fid, timeout=timeout)
-        follow_verdicts, more = parse_verdicts(follow.headers, target.layers)
+        follow_verdicts, more = target.verdicts(follow)
         follow_blocked = any(v.decision == "block" for v in follow_verdicts.values())
-        verdicts, _ = parse_verdicts(follow.headers, target.layers, verdicts)
+        verdicts, _ = target.verdicts(follow, verdicts)
         problems.extend(more)
         effects = effects + await fetch_effects(session, target.lab_url, fid)
     verdict = judge(
@@ -98,6 +115,8 @@ async def run_case(
         placement=case.placement,
         encodings=tuple(case.encodings),
         hard=case.hard,
+        source=case.source,
+        graded=case.label == "benign" or case.graded,
         request_id=rid,
         request=describe(case.request),
         status=resp.status,

@@ -8,12 +8,13 @@ these records alone, so every figure can be traced back to the lines behind it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+
+from rampart.jsonl import dumps_line, read_lines, write_lines
 
 __all__ = ["LayerVerdict", "Record", "read_records", "write_records"]
 
@@ -53,6 +54,8 @@ class Record(BaseModel):
     placement: str = "default"
     encodings: tuple[str, ...] = ()
     hard: bool = False
+    source: str = "rampart"  # the corpus the case came from (Case.source)
+    graded: bool = True  # False: an imported attack no lab sink can judge (flagged / not flagged only)
     request_id: str
     request: str  # display form: method, target, body (truncated)
     status: int | None = None
@@ -78,32 +81,23 @@ class Record(BaseModel):
         return self.worked and not self.follow_up_blocked
 
     def to_line(self) -> str:
-        return json.dumps(self.model_dump(by_alias=True, mode="json"), ensure_ascii=False, sort_keys=True)
+        return dumps_line(self.model_dump(by_alias=True, mode="json"), sort_keys=True)
 
 
 def write_records(path: Path, records: Iterable[Record]) -> int:
     """Write records as JSON lines; returns how many."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with path.open("w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(rec.to_line() + "\n")
-            n += 1
-    return n
+    return write_lines(path, (rec.model_dump(by_alias=True, mode="json") for rec in records), sort_keys=True)
 
 
 def iter_records(path: Path) -> Iterator[Record]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Record.model_validate_json(line)
-            except ValidationError as exc:
-                raise ValueError(
-                    f"{path}:{lineno}: not a replay record ({exc.error_count()} error(s): "
-                    f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}); rerun `rampart replay`"
-                ) from None
+    for line in read_lines(path):
+        try:
+            yield Record.model_validate_json(line)
+        except ValidationError as exc:
+            raise ValueError(
+                f"{path}:{line.lineno}: not a replay record ({exc.error_count()} error(s): "
+                f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']}); rerun `rampart replay`"
+            ) from None
 
 
 def read_records(path: Path) -> list[Record]:

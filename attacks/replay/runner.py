@@ -32,6 +32,7 @@ import aiohttp
 from attacks.model import Case
 from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
 from attacks.replay.passes import PassTarget, run_pass
+from attacks.replay.peers import PEER_NAME, Peer, peer_pass_name, start_builtin_peer
 from attacks.replay.records import Record, write_records
 from attacks.replay.send import reset_lab
 from attacks.summary import DETECT_PASS, block_pass_name, summarize
@@ -74,6 +75,7 @@ class Targets:
     """
 
     urls: Mapping[str, str]
+    peers: Mapping[str, str] = field(default_factory=dict)  # name -> URL of a running peer
 
     def block_target(self, config: LayerConfig) -> tuple[str, str] | None:
         """(first hop, lab) for ``config``'s block pass, or ``None`` when not provided."""
@@ -88,20 +90,30 @@ class Targets:
 
 
 def parse_targets(spec: str) -> Targets:
-    """``"lab=http://127.0.0.1:8001,gateway=http://127.0.0.1:8002"`` -> :class:`Targets`."""
+    """``"lab=http://127.0.0.1:8001,gateway=http://127.0.0.1:8002"`` -> :class:`Targets`.
+
+    A name that is not one of :data:`TARGET_KEYS` is a peer (``cloudwaf=URL``): a running
+    layer replayed as a configuration of that name (:mod:`attacks.replay.peers`)."""
     urls: dict[str, str] = {}
+    peers: dict[str, str] = {}
     for item in (s.strip() for s in spec.split(",")):
         if not item:
             continue
         key, sep, url = item.partition("=")
         if not sep or not url.startswith(("http://", "https://")):
             raise ValueError(f"bad target {item!r}; write NAME=http://HOST:PORT")
-        if key not in TARGET_KEYS:
-            raise ValueError(f"unknown target {key!r}; use {', '.join(TARGET_KEYS)}")
-        urls[key] = url.rstrip("/")
+        if key in TARGET_KEYS:
+            urls[key] = url.rstrip("/")
+        elif PEER_NAME.match(key) and key not in CONFIGS:
+            peers[key] = url.rstrip("/")
+        else:
+            raise ValueError(
+                f"bad target name {key!r}; use {', '.join(TARGET_KEYS)} or a peer name "
+                "(lower-case letters, digits, _ . + -, not a built-in configuration's name)"
+            )
     if "lab" not in urls:
         raise ValueError("--targets needs at least lab=URL (the lab, guard in detect mode, harness on)")
-    return Targets(urls)
+    return Targets(urls, peers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +128,7 @@ class ReplayOptions:
     lab_args: tuple[str, ...] = ()
     seed: int = 0
     start_timeout: float = 180.0  # seconds for a server's ready line (a shared 2-core box is slow)
+    peers: tuple[Peer, ...] = ()  # products replayed beside the layers (built-in or --targets)
 
 
 @dataclass
@@ -247,6 +260,8 @@ async def replay(
     notes: list[str] = []
     records: list[Record] = []
     passes: dict[str, dict[str, Any]] = {}
+    peers_ran: dict[str, str] = {}
+    peers_skipped: dict[str, str] = {}
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     connector = aiohttp.TCPConnector(limit=max(options.concurrency * 2, 8), force_close=False)
@@ -293,6 +308,17 @@ async def replay(
                     continue
                 passes[block_pass_name(config.name)] = figures
                 records.extend(recs)
+        for peer in options.peers:
+            try:
+                peer_recs, peer_figures = await _peer_pass(session, options, peer, cases, progress)
+            except (RuntimeError, TimeoutError, OSError) as exc:
+                peers_skipped[peer.name] = _why(exc)
+                notes.append(f"peer {peer.name} did not run: {peers_skipped[peer.name]}")
+                say(notes[-1])
+                continue
+            passes[peer_pass_name(peer.name)] = peer_figures
+            records.extend(peer_recs)
+            peers_ran[peer.name] = peer.description
     for layer in missing:
         for cfg in configs:
             if layer in cfg.layers:
@@ -303,6 +329,8 @@ async def replay(
         "passes": passes,
         "configs_requested": list(options.configs),
         "layers_running": measured,
+        "peers": peers_ran,
+        "peers_skipped": peers_skipped,
         "concurrency": options.concurrency,
         "seed": options.seed,
         "notes": notes,
@@ -344,6 +372,40 @@ async def _block_pass(
             concurrency=options.concurrency,
             timeout=options.timeout,
             on_done=progress(f"block pass {config.name}", len(cases)),
+        )
+        return recs, _pass_figures(recs, time.perf_counter() - t, startup)
+
+
+async def _peer_pass(
+    session: aiohttp.ClientSession,
+    options: ReplayOptions,
+    peer: Peer,
+    cases: Sequence[Case],
+    progress: ProgressHook,
+) -> tuple[list[Record], dict[str, Any]]:
+    """Send every case through ``peer``: started here in front of a fresh lab, or running."""
+    async with contextlib.AsyncExitStack() as stack:
+        t_stack = time.perf_counter()
+        if peer.url is None:
+            lab = await stack.enter_async_context(_lab(options, "off"))
+            paranoia = int(versions(options.gateway_args)["paranoia"])
+            url = await stack.enter_async_context(start_builtin_peer(peer.name, lab, paranoia=paranoia))
+        else:
+            if options.targets is None:
+                raise RuntimeError("a peer given by URL needs --targets lab=URL for the oracle")
+            lab, url = options.targets.urls["lab"], peer.url
+        startup = time.perf_counter() - t_stack
+        tag = "p-" + re.sub(r"[^a-z0-9]+", "-", peer.name)
+        target = PassTarget(peer_pass_name(peer.name), tag, url, lab, (), peer=peer.name)
+        await reset_lab(session, lab)
+        t = time.perf_counter()
+        recs = await run_pass(
+            session,
+            cases,
+            target,
+            concurrency=options.concurrency,
+            timeout=options.timeout,
+            on_done=progress(f"peer {peer.name}", len(cases)),
         )
         return recs, _pass_figures(recs, time.perf_counter() - t, startup)
 

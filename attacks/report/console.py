@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from attacks.report.figures import fmt_pct, headline
+from attacks.report.figures import fmt_pct, headline, source_blocks
 
 __all__ = ["print_headline"]
 
@@ -33,6 +33,24 @@ def print_headline(console: Console, results: Mapping[str, Any]) -> None:
             fmt_pct(h.balanced_accuracy),
         )
     console.print(table)
+    blocks = source_blocks(results)
+    if len(blocks) > 1:
+        per = Table(title="per corpus source: attacks caught / working exploits stopped / benign flagged")
+        per.add_column("configuration")
+        for b in blocks:
+            per.add_column(b.source + ("" if b.independent else " (own)"), justify="right")
+        names = [h.config for h in blocks[0].rows if h.config != "none"]
+        for name in names:
+            cells = []
+            for b in blocks:
+                row = next((r for r in b.rows if r.config == name), None)
+                cells.append(
+                    "-"
+                    if row is None
+                    else f"{fmt_pct(row.caught_rate)} / {fmt_pct(row.stopped_rate)} / {fmt_pct(row.flagged_rate)}"
+                )
+            per.add_row(name, *cells)
+        console.print(per)
     for name, why in results.get("skipped", {}).items():
         console.print(f"[yellow]{name}: not measured ({why})[/yellow]")
     through = results.get("through_everything", {})

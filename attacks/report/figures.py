@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from attacks.model import ENDPOINTS
+from attacks.model import BUILTIN_SOURCE, ENDPOINTS
 from attacks.replay.configs import CONFIGS, LAYERS
 from attacks.replay.records import Record
 from attacks.summary import DETECT_PASS
@@ -18,10 +18,13 @@ __all__ = [
     "ClassRow",
     "Evasion",
     "HeadlineRow",
+    "SourceBlock",
     "class_rows",
     "evasions",
+    "fmt_ratio",
     "headline",
     "pct",
+    "source_blocks",
     "verdict_text",
 ]
 
@@ -45,6 +48,14 @@ class HeadlineRow:
     flagged: int
     benign: int
     stopped_from: str
+    flag_only_flagged: int = 0
+    flag_only: int = 0  # imported attacks no lab sink can judge
+    rps_ratio: float | None = None  # throughput relative to the bare lab ("none") in the same load run
+    p95_ratio: float | None = None
+
+    @property
+    def flag_only_rate(self) -> float | None:
+        return pct(self.flag_only_flagged, self.flag_only)
 
     @property
     def caught_rate(self) -> float | None:
@@ -66,9 +77,22 @@ class HeadlineRow:
         return (tpr + 1 - fpr) / 2
 
 
+def _cost(load: Mapping[str, Any], name: str) -> tuple[float | None, float | None]:
+    """(throughput, p95) of ``name`` relative to the bare lab in the same load run."""
+    bare, row = load.get("none"), load.get(name)
+    if not bare or not row:
+        return None, None
+    rps = row["rps"] / bare["rps"] if bare.get("rps") else None
+    p95 = row["p95_ms"] / bare["p95_ms"] if bare.get("p95_ms") else None
+    return rps, p95
+
+
 def headline(results: Mapping[str, Any]) -> list[HeadlineRow]:
     rows: list[HeadlineRow] = []
+    load = results.get("load") or {}
     for name, cfg in results.get("configs", {}).items():
+        fo = cfg.get("flag_only", {})
+        rps_ratio, p95_ratio = _cost(load, name)
         rows.append(
             HeadlineRow(
                 config=name,
@@ -80,9 +104,50 @@ def headline(results: Mapping[str, Any]) -> list[HeadlineRow]:
                 flagged=int(cfg["benign"]["flagged"]),
                 benign=int(cfg["benign"]["total"]),
                 stopped_from=str(cfg.get("stopped_from", "")),
+                flag_only_flagged=int(fo.get("flagged", 0)),
+                flag_only=int(fo.get("total", 0)),
+                rps_ratio=rps_ratio,
+                p95_ratio=p95_ratio,
             )
         )
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBlock:
+    """One corpus source: its size and every configuration's headline on it alone."""
+
+    source: str
+    attacks: int
+    benign: int
+    flag_only: int
+    rows: list[HeadlineRow]
+
+    @property
+    def independent(self) -> bool:
+        return self.source != BUILTIN_SOURCE
+
+
+def source_blocks(results: Mapping[str, Any]) -> list[SourceBlock]:
+    """The headline per corpus source (``results["sources"]``), the built-in corpus first."""
+    out: list[SourceBlock] = []
+    for src, block in results.get("sources", {}).items():
+        corpus = block.get("corpus", {})
+        flag_only = int(corpus.get("flag_only", 0))
+        out.append(
+            SourceBlock(
+                source=src,
+                attacks=int(corpus.get("attack", 0)) - flag_only,
+                benign=int(corpus.get("benign", 0)),
+                flag_only=flag_only,
+                rows=headline({"configs": block.get("configs", {})}),
+            )
+        )
+    return out
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
 
 
 @dataclass(frozen=True, slots=True)

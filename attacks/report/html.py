@@ -19,7 +19,9 @@ from attacks.report.figures import (
     effects_text,
     evasions,
     fmt_pct,
+    fmt_ratio,
     headline,
+    source_blocks,
     verdict_text,
 )
 from attacks.summary import DETECT_PASS
@@ -133,6 +135,7 @@ def render_html(results: Mapping[str, Any], records: Sequence[Record]) -> str:
             }
         )
     heads = headline(results)
+    blocks = source_blocks(results)
     through = results.get("through_everything", {"count": 0, "layers": [], "case_ids": []})
     rows = class_rows(results, records)
     return _template().render(
@@ -144,6 +147,11 @@ def render_html(results: Mapping[str, Any], records: Sequence[Record]) -> str:
         passes=meta.get("passes", {}),
         notes=meta.get("notes", []),
         headline=heads,
+        any_flag_only=any(h.flag_only for h in heads),
+        sources=blocks,
+        source_configs=[h.config for h in heads if h.config != "none"],
+        ratio=fmt_ratio,
+        peers_ran=meta.get("peers") or {},
         any_detect_stopped=any(h.stopped_from == "detect_pass" for h in heads),
         skipped=results.get("skipped", {}),
         through=through,

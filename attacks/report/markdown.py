@@ -7,7 +7,16 @@ from typing import Any
 
 from attacks.replay.configs import LAYERS
 from attacks.replay.records import Record
-from attacks.report.figures import class_rows, evasions, fmt_pct, headline, verdict_text
+from attacks.report.figures import (
+    HeadlineRow,
+    class_rows,
+    evasions,
+    fmt_pct,
+    fmt_ratio,
+    headline,
+    source_blocks,
+    verdict_text,
+)
 
 __all__ = ["EVASIONS_LISTED", "md_cell", "render_markdown"]
 
@@ -24,6 +33,80 @@ def md_cell(text: object, limit: int = 160) -> str:
     return s.replace("|", "\\|").replace("`", "\\`")
 
 
+def _summary_table(heads: Sequence[HeadlineRow], *, cost: bool) -> list[str]:
+    """The headline: what each configuration catches and, with a load run, what it costs."""
+    flag_only = any(h.flag_only for h in heads)
+    cols = ["configuration", "attacks caught", "working exploits stopped", "benign flagged", "balanced accuracy"]
+    if flag_only:
+        cols.append("flag-only flagged")
+    if cost:
+        cols += ["throughput vs bare lab", "p95 vs bare lab"]
+    lines = ["| " + " | ".join(cols) + " |", "| --- |" + " ---: |" * (len(cols) - 1)]
+    for h in heads:
+        star = "*" if h.stopped_from == "detect_pass" else ""
+        cells = [
+            h.config,
+            f"{fmt_pct(h.caught_rate)} ({h.caught}/{h.attacks})",
+            f"{fmt_pct(h.stopped_rate)} ({h.stopped}/{h.working}){star}",
+            f"{fmt_pct(h.flagged_rate)} ({h.flagged}/{h.benign})",
+            fmt_pct(h.balanced_accuracy),
+        ]
+        if flag_only:
+            cells.append(f"{fmt_pct(h.flag_only_rate)} ({h.flag_only_flagged}/{h.flag_only})")
+        if cost:
+            cells += [fmt_ratio(h.rps_ratio), fmt_ratio(h.p95_ratio)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _sources(results: Mapping[str, Any]) -> list[str]:
+    """Every configuration's headline on each corpus source alone, rampart's own first."""
+    blocks = source_blocks(results)
+    if not blocks:
+        return []
+    lines = [
+        "",
+        "## Per corpus source",
+        "",
+        "Independent suites next to rampart's own corpus. Graded attacks are judged by the lab's oracle; "
+        "flag-only attacks (no lab sink can judge them) only say whether a layer flagged them.",
+        "",
+        "| source | configuration | attacks caught | working exploits stopped | benign flagged | flag-only flagged |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for b in blocks:
+        for h in b.rows:
+            if h.config == "none":
+                continue
+            star = "*" if h.stopped_from == "detect_pass" else ""
+            lines.append(
+                f"| {md_cell(b.source)} | {h.config} | {fmt_pct(h.caught_rate)} ({h.caught}/{h.attacks}) | "
+                f"{fmt_pct(h.stopped_rate)} ({h.stopped}/{h.working}){star} | "
+                f"{fmt_pct(h.flagged_rate)} ({h.flagged}/{h.benign}) | "
+                f"{fmt_pct(h.flag_only_rate)} ({h.flag_only_flagged}/{h.flag_only}) |"
+            )
+    return lines
+
+
+def _load(results: Mapping[str, Any]) -> list[str]:
+    load = results.get("load") or {}
+    if not load:
+        return []
+    lines = [
+        "",
+        "## Latency and throughput",
+        "",
+        "| configuration | req/s | p50 ms | p95 ms | p99 ms | failures |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in load.items():
+        lines.append(
+            f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['failure_ratio']:.2%} |"
+        )
+    return lines
+
+
 def render_markdown(results: Mapping[str, Any], records: Sequence[Record]) -> str:
     corpus = results.get("corpus", {})
     meta = results.get("meta", {})
@@ -36,18 +119,13 @@ def render_markdown(results: Mapping[str, Any], records: Sequence[Record]) -> st
         "",
         "## Verdict summary",
         "",
-        "| configuration | attacks caught | working exploits stopped | benign flagged | balanced accuracy |",
-        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for h in headline(results):
-        star = "*" if h.stopped_from == "detect_pass" else ""
-        lines.append(
-            f"| {h.config} | {fmt_pct(h.caught_rate)} ({h.caught}/{h.attacks}) | "
-            f"{fmt_pct(h.stopped_rate)} ({h.stopped}/{h.working}){star} | "
-            f"{fmt_pct(h.flagged_rate)} ({h.flagged}/{h.benign}) | {fmt_pct(h.balanced_accuracy)} |"
-        )
+    heads = headline(results)
+    lines += _summary_table(heads, cost=bool(results.get("load")))
     for name, why in results.get("skipped", {}).items():
         lines.append(f"\nNot measured: **{name}** ({md_cell(why)}).")
+    lines += _sources(results)
+    lines += _load(results)
     lines += [
         "",
         "## Detection per class",
@@ -98,20 +176,6 @@ def render_markdown(results: Mapping[str, Any], records: Sequence[Record]) -> st
                 )
             if len(rows_ev) > EVASIONS_LISTED:
                 lines.append(f"\n…and {len(rows_ev) - EVASIONS_LISTED} more (see index.html).")
-    load = results.get("load") or {}
-    if load:
-        lines += [
-            "",
-            "## Latency and throughput",
-            "",
-            "| configuration | req/s | p50 ms | p95 ms | p99 ms | failures |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for name, r in load.items():
-            lines.append(
-                f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-                f"{r['p99_ms']:.1f} | {r['failure_ratio']:.2%} |"
-            )
     lines += [
         "",
         "## Methodology",
@@ -124,5 +188,11 @@ def render_markdown(results: Mapping[str, Any], records: Sequence[Record]) -> st
         "the effect on the unprotected lab. Stopped: the block pass shows a layer blocking and the effect "
         "gone (* without a block pass, the detect-pass catch).",
     ]
+    peers = meta.get("peers") or {}
+    lines.append(
+        "- Peers replayed: "
+        + (", ".join(f"{md_cell(n)} ({md_cell(d)})" for n, d in peers.items()) if peers else "none")
+        + "."
+    )
     lines += [f"- Note: {md_cell(n, 400)}" for n in meta.get("notes", [])]
     return "\n".join(lines) + "\n"

@@ -50,7 +50,7 @@ from gateway.crs_config import (
     tuning_directives,
 )
 from gateway.crs_mapping import is_bookkeeping, parse_total, read_text, to_rule_match
-from gateway.model import Decision, EngineSettings, RawRequest, RuleMatch, Verdict
+from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 from rampart.incidents import escape_controls
 
 if TYPE_CHECKING:
@@ -172,11 +172,6 @@ class CrsEngine:
         tx.process_request_body()
         return tx.get_rule_messages()
 
-    def _decide(self, score: int) -> Decision:
-        if score < self.settings.threshold:
-            return "allow"
-        return "block" if self.settings.mode == "block" else "detect"
-
     def inspect(self, request: RawRequest) -> Verdict:
         """Score ``request`` with CRS; never raises (fails open with ``error`` set)."""
         start = time.perf_counter()
@@ -200,7 +195,6 @@ class CrsEngine:
             score = reported - discount if reported is not None else sum(m.score for m in matches)
             return Verdict(
                 engine=self.name,
-                decision=self._decide(score),
                 score=score,
                 threshold=self.settings.threshold,
                 matches=tuple(matches),
@@ -215,7 +209,6 @@ class CrsEngine:
             )
             return Verdict(
                 engine=self.name,
-                decision="allow",
                 score=0,
                 threshold=self.settings.threshold,
                 elapsed_us=(time.perf_counter() - start) * 1e6,

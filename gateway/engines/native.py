@@ -27,7 +27,7 @@ from typing import Any
 import hyperscan
 
 from gateway.exclusions import Exclusion, load_exclusions
-from gateway.model import Decision, EngineSettings, RawRequest, RuleMatch, Verdict
+from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 from gateway.operators import Operator
 from gateway.parsing import ParseLimits, Target, parse_request
 from gateway.ruleset import LoadedRule, load_rules, parse_selector
@@ -209,20 +209,14 @@ class NativeEngine:
             log.exception("native engine failed on request %s", request.request_id or "-")
             return Verdict(
                 engine=self.name,
-                decision="allow",
                 score=0,
                 threshold=self.settings.threshold,
                 elapsed_us=(time.perf_counter() - started) * 1e6,
                 error=f"{type(exc).__name__}: {exc}",
             )
-        score = sum(m.score for m in matches)
-        decision: Decision = "allow"
-        if score >= self.settings.threshold:
-            decision = "block" if self.settings.mode == "block" else "detect"
         return Verdict(
             engine=self.name,
-            decision=decision,
-            score=score,
+            score=sum(m.score for m in matches),
             threshold=self.settings.threshold,
             matches=tuple(matches),
             elapsed_us=(time.perf_counter() - started) * 1e6,

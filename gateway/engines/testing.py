@@ -3,7 +3,7 @@
 It ships with the package so the proxy's tests (and anyone else's) can exercise every
 verdict path without the real rule engines. Each literal found (case-insensitive) in the
 decoded request target, a header value or the body adds ``score_per_match``; at or above
-the threshold the request is blocked in block mode and flagged in detect mode.
+the threshold the verdict is flagged (the gateway blocks it in block mode).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from urllib.parse import unquote_to_bytes
 
-from gateway.model import Decision, EngineSettings, RawRequest, RuleMatch, Verdict
+from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
 __all__ = ["DEFAULT_LITERALS", "LiteralEngine"]
 
@@ -82,16 +82,10 @@ class LiteralEngine:
                             matched=value[max(0, pos - 40) : pos + len(literal) + 40],
                         )
                     )
-        score = sum(m.score for m in matches)
-        threshold = self.settings.threshold
-        decision: Decision = "allow"
-        if score >= threshold:
-            decision = "block" if self.settings.mode == "block" else "detect"
         return Verdict(
             engine=self.name,
-            decision=decision,
-            score=score,
-            threshold=threshold,
+            score=sum(m.score for m in matches),
+            threshold=self.settings.threshold,
             matches=tuple(matches),
             elapsed_us=(time.perf_counter() - start) * 1e6,
         )

@@ -20,11 +20,14 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.audit import AuditLog, incidents_for, log_event
+from gateway.accesslog import AccessLog, access_record
+from gateway.audit import AuditLog, log_event
 from gateway.config import GatewaySettings
+from gateway.decision import Outcome, RequestFacts, decide
 from gateway.hardening import Rejection, check_body_length, check_request, harden_response_headers
+from gateway.logsummary import EventSummary
 from gateway.metrics import GatewayMetrics
-from gateway.model import Decision, RawRequest, Verdict
+from gateway.model import RawRequest
 from gateway.proxy.headers import ClientAddress, TrustedProxies, strip_hop_by_hop
 from gateway.proxy.inspection import EngineRunner
 from gateway.proxy.pages import error_page
@@ -37,7 +40,7 @@ from gateway.proxy.websocket import (
 )
 from gateway.ratelimit import RateLimiter, quota_headers
 from rampart.requestid import HEADER as REQUEST_ID
-from rampart.requestid import ensure_request_id
+from rampart.requestid import ensure_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER, WAF_HEADER, format_waf_header
 
 __all__ = ["Gateway", "ProxyHandler"]
@@ -64,6 +67,12 @@ _DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
 _OUTCOMES = ("forwarded", "blocked", "rejected", "rate_limited", "upstream_error")
 
 
+# Per-request values the access log reads back (web.Request is a mutable mapping).
+_FACTS = web.RequestKey("rampart_facts", RequestFacts)
+_OUTCOME = web.RequestKey("rampart_outcome", str)
+_DECISION = web.RequestKey("rampart_decision", str)
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -85,14 +94,23 @@ class Gateway:
     audit: AuditLog
     limiter: RateLimiter | None = None
     session: aiohttp.ClientSession | None = None
+    access: AccessLog | None = None
     trusted: TrustedProxies = field(init=False)
+    summaries: dict[str, EventSummary] = field(init=False)
 
     def __post_init__(self) -> None:
         self.trusted = TrustedProxies(self.settings.trusted_proxies)
+        interval = self.settings.audit.summary_interval
+        self.summaries = {
+            event: EventSummary(logger, event, interval=interval) for event in ("rate_limited", "rejected")
+        }
 
-
-def _effective(decision: Decision, mode: str) -> Decision:
-    return "detect" if decision == "block" and mode == "detect" else decision
+    def reopen_logs(self) -> None:
+        """Reopen the audit and access log files (after an external rotation; SIGHUP)."""
+        self.audit.writer.reopen()
+        if self.access is not None:
+            self.access.writer.reopen()
+        log_event(logger, logging.INFO, "logs_reopened")
 
 
 class ProxyHandler:
@@ -110,12 +128,16 @@ class ProxyHandler:
         self._drop_response = (
             _RESPONSE_DROP | {WAF_HEADER.lower()} | (frozenset() if s.harness else {RASP_HEADER.lower()})
         )
+        self._engine_names = tuple(e.name for e in gateway.runner.engines)
         m = gateway.metrics
         self._outcome = {o: m.requests.labels(o) for o in _OUTCOMES}
 
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Security headers on every response the app sends (its own pages included)."""
+        """Security headers on every response the app sends (its own pages included), and a
+        request id on those no handler made (aiohttp's router refusing ``OPTIONS *``)."""
         harden_response_headers(self.settings.headers, response.headers)
+        if REQUEST_ID not in response.headers:
+            response.headers[REQUEST_ID] = mint_request_id()
 
     # -- refusals -----------------------------------------------------------------------
 
@@ -130,6 +152,8 @@ class ProxyHandler:
         close: bool = False,
     ) -> web.Response:
         self._outcome[outcome].inc()
+        if isinstance(request, web.Request):
+            request[_OUTCOME] = outcome
         if outcome == "rejected":
             self.gw.metrics.rejected.labels(reason).inc()
         if self.settings.harness and outcome in ("rejected", "rate_limited"):
@@ -143,14 +167,14 @@ class ProxyHandler:
     def _reject(
         self, request: web.BaseRequest, rejection: Rejection, headers: dict[str, str]
     ) -> web.Response:
-        log_event(
-            logger,
-            logging.INFO,
-            "rejected",
+        self.gw.summaries["rejected"].record(
+            rejection.reason,
             request_id=headers[REQUEST_ID],
             reason=rejection.reason,
             status=rejection.status,
             client=request.remote,
+            method=request.method[:32],
+            path=request.path[:256],
         )
         return self._refuse(
             request, rejection.status, "rejected", rejection.reason, headers, close=request.body_exists
@@ -182,42 +206,51 @@ class ProxyHandler:
 
     # -- verdicts -----------------------------------------------------------------------
 
-    def _record(self, verdicts: tuple[Verdict, ...], request_id: str, blocked: bool, client: str) -> None:
-        mode = self.settings.mode
-        limit = self.settings.audit.max_per_request
-        incidents = []
-        for index, verdict in enumerate(verdicts):
-            if verdict.decision == "allow":
+    def _log_outcome(self, outcome: Outcome, facts: RequestFacts) -> None:
+        for action in outcome.actions:
+            if action.decision == "allow":
                 continue
-            action = ("block" if blocked else _effective(verdict.decision, mode)) if index == 0 else "detect"
-            incidents += incidents_for(verdict, request_id=request_id, action=action, limit=limit)
+            blocked = action.role == "enforce" and outcome.blocked
             log_event(
                 logger,
                 logging.INFO,
-                "blocked" if index == 0 and blocked else "detected",
-                request_id=request_id,
-                engine=verdict.engine,
-                role="enforce" if index == 0 else "shadow",
-                score=verdict.score,
-                rules=",".join(verdict.rule_ids),
-                client=client,
+                "blocked" if blocked else "detected",
+                request_id=facts.request_id,
+                engine=action.name,
+                role=action.role,
+                score=action.verdict.score,
+                rules=",".join(action.verdict.rule_ids),
+                client=facts.client,
+                method=facts.method,
+                path=facts.path[:256],
             )
-        if incidents:
-            self.gw.audit.submit(incidents)
-
-    def _verdict_headers(self, verdicts: tuple[Verdict, ...]) -> dict[str, str]:
-        mode = self.settings.mode
-        out = {}
-        for index, (named, verdict) in enumerate(zip(self.gw.runner.engines, verdicts, strict=True)):
-            value = format_waf_header(_effective(verdict.decision, mode), verdict.score, verdict.rule_ids)
-            if index == 0:
-                out[WAF_HEADER] = value
-            out[named.header] = value
-        return out
 
     # -- the handler --------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request; one access-log line when the access log samples it."""
+        access = self.gw.access
+        if access is None or not access.wanted():
+            return await self._handle(request)
+        start = time.perf_counter()
+        resp = await self._handle(request)
+        facts = request.get(_FACTS)
+        access.submit(
+            access_record(
+                request_id=resp.headers.get(REQUEST_ID, ""),
+                client=facts.client if facts is not None else (request.remote or ""),
+                method=request.method,
+                host=request.host,
+                path=request.path,
+                status=resp.status,
+                outcome=request.get(_OUTCOME, "forwarded"),
+                decision=request.get(_DECISION, "allow"),
+                duration_ms=(time.perf_counter() - start) * 1000,
+            )
+        )
+        return resp
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
         s = self.settings
         rid = ensure_request_id(request.headers.get(REQUEST_ID))
@@ -235,13 +268,8 @@ class ProxyHandler:
                 extra.update(quota_headers(quota))
                 if not quota.allowed:
                     self.gw.metrics.rate_limited.labels(quota.rule).inc()
-                    log_event(
-                        logger,
-                        logging.INFO,
-                        "rate_limited",
-                        request_id=rid,
-                        rule=quota.rule,
-                        client=client.ip,
+                    self.gw.summaries["rate_limited"].record(
+                        quota.rule, request_id=rid, rule=quota.rule, client=client.ip, path=path[:256]
                     )
                     return self._refuse(
                         request, 429, "rate_limited", quota.rule, extra, close=request.body_exists
@@ -256,30 +284,49 @@ class ProxyHandler:
         except TimeoutError:
             return self._reject(request, Rejection(408, "body_timeout"), extra)
         except web.RequestPayloadError:
+            # the body cannot be read (bad chunking, a coding it does not have): mark it
+            # consumed so aiohttp does not read the dead stream again after the 400 is sent
+            request.content.feed_eof()
             return self._reject(request, Rejection(400, "body_malformed"), extra)
 
         raw = self._raw_request(request, body, more, client, rid)
         verdicts = await self.gw.runner.inspect(raw)
-        blocked = s.mode == "block" and verdicts[0].decision == "block"
-        if any(v.decision != "allow" for v in verdicts):
-            self._record(verdicts, rid, blocked, client.ip)
-        if s.harness:
-            extra.update(self._verdict_headers(verdicts))
-        if blocked:
-            return self._refuse(request, 403, "blocked", "engine", extra, close=more)
+        facts = RequestFacts(rid, client.ip, method, request.host, path)
+        request[_FACTS] = facts
+        outcome = decide(
+            verdicts,
+            mode=s.mode,
+            harness=s.harness,
+            names=self._engine_names,
+            facts=facts,
+            audit_limit=s.audit.max_per_request,
+        )
+        request[_DECISION] = outcome.decision
+        if outcome.decision != "allow":
+            self._log_outcome(outcome, facts)
+        extra.update(outcome.headers)
+        if outcome.status is not None:
+            self._audit(outcome, outcome.status)
+            return self._refuse(request, outcome.status, "blocked", "engine", extra, close=more)
 
         headers = self._upstream_headers(request, client, rid)
         url = URL(self.base + request.raw_path, encoded=True)
         if is_websocket_upgrade(request):
-            return await self._websocket(request, url, headers, extra, raw)
+            return await self._websocket(request, url, headers, extra, raw, outcome=outcome)
         data: bytes | AsyncIterator[bytes] | None = None
         if more:
             data = self._stream_body(body, request.content)
         elif request.body_exists:
             data = body
-        return await self._forward(
+        resp = await self._forward(
             request, url=url, headers=headers, data=data, extra=extra, client=client, start=start
         )
+        self._audit(outcome, resp.status)
+        return resp
+
+    def _audit(self, outcome: Outcome, status: int) -> None:
+        if outcome.incidents:
+            self.gw.audit.submit(outcome.audit_records(status))
 
     def _raw_request(
         self, request: web.BaseRequest, body: bytes, more: bool, client: ClientAddress, rid: str
@@ -385,15 +432,16 @@ class ProxyHandler:
         resp = _RelayedResponse(
             status=upstream.status, reason=upstream.reason, headers=self._response_headers(upstream, extra)
         )
-        await resp.prepare(request)
         self.gw.metrics.latency.observe(time.perf_counter() - start)
         self._outcome["forwarded"].inc()
         try:
+            await resp.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await resp.write(chunk)
+            await resp.write_eof()
+        except ConnectionError as exc:  # writing to the client failed: it reset or closed
+            self._client_gone(extra[REQUEST_ID], request, exc)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
-            if isinstance(exc, ConnectionResetError):
-                return resp  # the client went away; the pooled upstream connection is dropped
             self.gw.metrics.upstream_errors.labels("mid_stream").inc()
             log_event(
                 logger,
@@ -405,9 +453,21 @@ class ProxyHandler:
             )
             if request.transport is not None:
                 request.transport.abort()  # the client must see a truncated response, not a short one
-            return resp
-        await resp.write_eof()
         return resp
+
+    def _client_gone(self, rid: str, request: web.BaseRequest, exc: BaseException) -> None:
+        """The client left mid-response: counted, one info line, the pooled upstream
+        connection dropped with the response."""
+        self.gw.metrics.client_gone.labels("response").inc()
+        log_event(
+            logger,
+            logging.INFO,
+            "client_gone",
+            request_id=rid,
+            stage="response",
+            path=request.path[:256],
+            error=type(exc).__name__,
+        )
 
     async def _websocket(
         self,
@@ -416,6 +476,8 @@ class ProxyHandler:
         headers: CIMultiDict[str],
         extra: dict[str, str],
         upgrade: RawRequest,
+        *,
+        outcome: Outcome,
     ) -> web.StreamResponse:
         session = self.gw.session
         assert session is not None
@@ -424,6 +486,7 @@ class ProxyHandler:
         protocols = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
         ]
+        failed: web.Response | None = None
         try:
             upstream = await session.ws_connect(
                 url,
@@ -432,11 +495,15 @@ class ProxyHandler:
                 max_msg_size=bound,
             )
         except TimeoutError:
-            return self._upstream_failed(request, 504, "timeout", extra)
+            failed = self._upstream_failed(request, 504, "timeout", extra)
         except aiohttp.WSServerHandshakeError:
-            return self._upstream_failed(request, 502, "websocket_handshake", extra)
+            failed = self._upstream_failed(request, 502, "websocket_handshake", extra)
         except aiohttp.ClientError:
-            return self._upstream_failed(request, 502, "connect", extra)
+            failed = self._upstream_failed(request, 502, "connect", extra)
+        if failed is not None:
+            self._audit(outcome, failed.status)
+            return failed
+        self._audit(outcome, 101)
         self._outcome["forwarded"].inc()
         gw = self.gw
         inspector = MessageInspector(

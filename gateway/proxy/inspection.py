@@ -8,7 +8,8 @@ inspections mostly take longer than ``offload_after_us`` (a moving share, so suc
 that proves slow moves off the loop by itself, for good) run in a bounded thread pool, so one slow
 inspection cannot stall every other connection. An engine is called from several threads at
 once only when it sets ``thread_safe = True``; otherwise a per-engine lock serialises its
-calls. Any exception fails open: the request is allowed, the failure counted and logged.
+calls. Any exception fails open (:func:`gateway.decision.run_engine`): the request is
+allowed, the failure counted and logged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 from gateway.audit import log_event
 from gateway.config import EngineRunSettings
+from gateway.decision import run_engine
 from gateway.metrics import GatewayMetrics
 from gateway.model import InspectionEngine, RawRequest, Verdict
 
@@ -39,7 +41,6 @@ class NamedEngine:
         "count_lock",
         "engine",
         "guard",
-        "header",
         "in_pool",
         "name",
         "offload",
@@ -50,7 +51,6 @@ class NamedEngine:
     def __init__(self, name: str, engine: InspectionEngine) -> None:
         self.name = name
         self.engine = engine
-        self.header = "X-Rampart-Waf-" + "-".join(p.capitalize() for p in name.replace("_", "-").split("-"))
         self.offload: bool = bool(getattr(engine, "slow", False))
         self.adaptive = not hasattr(engine, "slow")  # an engine that says where it runs is believed
         self.slow_share = 0.0  # moving share of inline inspections slower than offload_after_us
@@ -84,38 +84,22 @@ class EngineRunner:
         self._verdicts = {
             (e.name, d): metrics.verdicts.labels(e.name, d)
             for e in self.engines
-            for d in ("allow", "detect", "block")
+            for d in ("allow", "flagged", "error")
         }
 
     def _run(self, named: NamedEngine, request: RawRequest, where: str) -> Verdict:
         """One engine, failing open."""
         start = time.perf_counter()
-        try:
-            with named.guard:
-                verdict = named.engine.inspect(request)
-        except Exception as exc:  # fail open: a broken engine must not take the site down
-            verdict = Verdict(
-                engine=named.name,
-                decision="allow",
-                score=0,
-                threshold=self.threshold,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+        with named.guard:
+            verdict = run_engine(named.engine, request, name=named.name, threshold=self.threshold)
         elapsed = time.perf_counter() - start
         if where == "inline" and named.adaptive:
             self._track(named, elapsed * 1e6)
         self._timers[(named.name, where)].observe(elapsed)
-        self._verdicts[(named.name, verdict.decision)].inc()
+        kind = "error" if verdict.error is not None else "flagged" if verdict.flagged else "allow"
+        self._verdicts[(named.name, kind)].inc()
         if verdict.error is not None:
             self.metrics.engine_errors.labels(named.name).inc()
-            log_event(
-                logger,
-                logging.WARNING,
-                "engine_failed_open",
-                engine=named.name,
-                request_id=request.request_id,
-                error=verdict.error,
-            )
         return verdict
 
     def _track(self, named: NamedEngine, sample_us: float) -> None:

@@ -23,10 +23,11 @@ import urllib.parse
 import aiohttp
 from aiohttp import web
 
-from gateway.audit import AuditLog, incidents_for, log_event
+from gateway.audit import AuditLog, log_event
 from gateway.config import GatewaySettings
+from gateway.decision import Outcome, RequestFacts, decide
 from gateway.metrics import GatewayMetrics
-from gateway.model import RawRequest, Verdict
+from gateway.model import RawRequest
 from gateway.proxy.inspection import EngineRunner
 
 __all__ = [
@@ -163,6 +164,12 @@ class MessageInspector:
         self.runner = runner
         self.audit = audit
         self.mode = settings.mode
+        self.harness = settings.harness
+        self.names = tuple(e.name for e in runner.engines)
+        path = upgrade.target.split("?", 1)[0]
+        self.facts = RequestFacts(
+            upgrade.request_id, upgrade.client_ip, upgrade.method, upgrade.header("Host") or "", path
+        )
         self.body_limit = settings.limits.max_body_bytes
         self.audit_limit = settings.audit.max_per_request
         self.count = 0
@@ -180,9 +187,17 @@ class MessageInspector:
         for text in texts:
             raw = message_request(self.upgrade, text, self.count, self.body_limit)
             verdicts = await self.runner.inspect(raw)
-            blocked = self.mode == "block" and verdicts[0].decision == "block"
-            if any(v.decision != "allow" for v in verdicts):
-                self._record(verdicts, raw.request_id, blocked)
+            outcome = decide(
+                verdicts,
+                mode=self.mode,
+                harness=False,
+                names=self.names,
+                facts=dataclasses.replace(self.facts, request_id=raw.request_id),
+                audit_limit=self.audit_limit,
+            )
+            blocked = outcome.blocked
+            if outcome.decision != "allow":
+                self._record(outcome)
             if blocked:
                 break
         if not blocked:
@@ -209,28 +224,29 @@ class MessageInspector:
             client=self.upgrade.client_ip,
         )
 
-    def _record(self, verdicts: tuple[Verdict, ...], message_id: str, blocked: bool) -> None:
-        incidents = []
-        for index, verdict in enumerate(verdicts):
-            if verdict.decision == "allow":
+    def _record(self, outcome: Outcome) -> None:
+        """Log each flagging engine; audit with the message's fate as the status: the close
+        code 1008 when it was refused, 101 (the connection's) when it was forwarded."""
+        for action in outcome.actions:
+            if action.decision == "allow":
                 continue
-            action = "block" if index == 0 and blocked else "detect"
-            incidents += incidents_for(verdict, request_id=message_id, action=action, limit=self.audit_limit)
             log_event(
                 logger,
                 logging.INFO,
                 "ws_message",
                 request_id=self.upgrade.request_id,
                 message=self.count,
-                action=action,
-                engine=verdict.engine,
-                role="enforce" if index == 0 else "shadow",
-                score=verdict.score,
-                rules=",".join(verdict.rule_ids),
+                action="block" if action.role == "enforce" and outcome.blocked else "detect",
+                engine=action.name,
+                role=action.role,
+                score=action.verdict.score,
+                rules=",".join(action.verdict.rule_ids),
                 client=self.upgrade.client_ip,
+                path=self.facts.path[:256],
             )
-        if incidents:
-            self.audit.submit(incidents)
+        if outcome.incidents:
+            status = int(aiohttp.WSCloseCode.POLICY_VIOLATION) if outcome.blocked else 101
+            self.audit.submit(outcome.audit_records(status))
 
 
 def _too_big(msg: aiohttp.WSMessage) -> bool:

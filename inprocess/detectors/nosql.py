@@ -88,7 +88,9 @@ def _strings(inputs: Sequence[UserInput]) -> list[UserInput]:
     return [item for item in inputs if type(item.value) is str and len(item.value) >= 2]
 
 
-def _walk(node: Any, objects: list[UserInput], inputs: Sequence[UserInput], depth: int) -> Detection | None:
+def _walk(
+    node: Any, objects: Sequence[UserInput], inputs: Sequence[UserInput], depth: int
+) -> Detection | None:
     """Depth-first: the most specific client object wins (``body.password`` over ``body``).
     The string inputs are picked out of ``inputs`` only when a JavaScript body turns up."""
     if depth > _MAX_DEPTH:
@@ -156,32 +158,22 @@ def _operator_keys(value: Any, depth: int = 0) -> set[str]:
 
 
 @register("nosql")
-def detect(query: Any, inputs: Sequence[UserInput]) -> Detection | None:
-    """Flag client-sent operator objects inside ``query`` and user code in its JS bodies."""
+def detect(
+    query: Any, inputs: Sequence[UserInput], *, objects: Sequence[UserInput] | None = None
+) -> Detection | None:
+    """Flag client-sent operator objects inside ``query`` and user code in its JS bodies.
+
+    ``objects``: :func:`client_objects` of ``inputs`` when the caller already has them (the
+    Mongo sink works them out once per request; a request makes several queries)."""
     if not isinstance(query, _CONTAINERS):
         return None
-    return _walk(query, _client_objects(inputs), inputs, 0)
+    return _walk(query, objects if objects is not None else client_objects(inputs), inputs, 0)
 
 
-# The last request's operator objects: (its inputs list, that list's length, the objects).
-# A request makes several queries with the same ``ctx.inputs`` list, which only ever grows
-# (capture appends), so identity plus length tells a hit; the strong reference keeps the
-# list's identity from being reused while it is cached. One tuple, read and replaced
-# atomically, so threads and interleaved requests at worst recompute.
-_last: tuple[Sequence[UserInput], int, list[UserInput]] | None = None
-
-
-def _client_objects(inputs: Sequence[UserInput]) -> list[UserInput]:
-    """The inputs that are client-sent objects holding an operator key (cached per inputs)."""
-    global _last
-    last = _last
-    if last is not None and last[0] is inputs and last[1] == len(inputs):
-        return last[2]
-    objects = [
+def client_objects(inputs: Sequence[UserInput]) -> list[UserInput]:
+    """The inputs that are client-sent objects holding an operator key."""
+    return [
         item
         for item in inputs
         if type(item.value) is not str and isinstance(item.value, _CONTAINERS) and has_operator(item.value)
     ]
-    if type(inputs) is list:  # tuples and other sequences may be rebuilt per call: no cache
-        _last = (inputs, len(inputs), objects)
-    return objects

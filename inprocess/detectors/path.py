@@ -70,11 +70,9 @@ def detect(
     if isinstance(path, int):
         return None
     path = os.fsdecode(path)
-    found = False
     # The normalised path and its sensitivity are worked out only when a finding needs them:
     # a benign name (``readme.txt``) costs a few substring tests.
     for item in occurring(path, inputs):
-        found = True
         value: str = item.value
         if "\x00" in value:
             return _report(0.95, "NUL byte in a file path", value, item.source)
@@ -104,7 +102,9 @@ def detect(
         norm = os.path.normpath(path)
         if _SENSITIVE.search(norm):
             return _report(0.8, f"user-chosen path to a sensitive file ({norm})", value, item.source)
-    return None if found else _transformed(path, inputs)
+    # an input that merely occurs in the path (the route segment ``file`` inside ``files/``)
+    # must not hide a traversal whose spelling the application normalised away
+    return _transformed(path, inputs)
 
 
 def _confidence(norm: str) -> float:
@@ -123,7 +123,7 @@ def _transformed(path: str, inputs: Sequence[UserInput]) -> Detection | None:
     name = parts[-1]
     for item in inputs:
         value = item.value
-        if type(value) is str and name in value:
+        if type(value) is str and name in value and value not in path:  # verbatim: judged above
             folded = unicodedata.normalize("NFKC", value)
             if _TRAVERSAL.search(folded):
                 return _report(

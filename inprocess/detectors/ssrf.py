@@ -6,6 +6,15 @@
   (loopback, private, link-local, unique-local, unspecified, CGNAT, and the IPv4-mapped,
   -compatible, 6to4 and NAT64 forms of those), or the host is an IPv4 literal in an odd
   notation (decimal, octal, hex, short form), or the scheme is not http(s).
+- A redirect chain (``origin``: the first URL of the client call) whose first URL a user
+  chose: every later hop that resolves to an internal address is refused, even when no
+  input names that hop's host.
+
+"Came from user input" compares hosts in canonical form (percent-decoded, NFKC-folded,
+lower-case, IDNA-decoded, trailing dots dropped, IP literals as the address they denote)
+against the hosts of URL-looking inputs, and literally against every other input.
+``allow_hosts`` (names, ``*.suffix`` patterns, addresses or networks) lists internal
+destinations an application legitimately calls: a destination on it is never reported.
 
 IP literals are parsed the way the socket stack parses them: IPv4 with ``inet_aton``
 semantics (``127.1``, ``0x7f.0.0.1``, ``2130706433``, ``017700000001``), IPv6 with
@@ -14,9 +23,11 @@ semantics (``127.1``, ``0x7f.0.0.1``, ``2130706433``, ``017700000001``), IPv6 wi
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +37,17 @@ from inprocess.context import UserInput
 from inprocess.detectors import Detection, register
 from inprocess.detectors._common import Reporter
 
-__all__ = ["Destination", "Finding", "classify", "destination", "detect", "parse_ip"]
+__all__ = [
+    "Allowed",
+    "Destination",
+    "Finding",
+    "allowed",
+    "canonical_host",
+    "classify",
+    "destination",
+    "detect",
+    "parse_ip",
+]
 
 _report = Reporter("ssrf", "ssrf")
 
@@ -148,19 +169,47 @@ def _hosts_of(url: str) -> list[tuple[str, str]]:
     return found or [("", "")]
 
 
+def canonical_host(host: str) -> str:
+    """``host`` as the resolver sees it: percent-decoded, NFKC-folded, lower-case, IDNA
+    labels decoded, trailing dots dropped, IP literals as the address they denote."""
+    text = unicodedata.normalize("NFKC", unquote(host)).strip().strip("[]").lower().rstrip(".")
+    ip = parse_ip(text)
+    if ip is not None:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ip)
+    if "xn--" in text:
+        with contextlib.suppress(UnicodeError):
+            text = text.encode("ascii").decode("idna").lower()
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _input_hosts(text: str) -> frozenset[str]:
+    """Canonical hosts a URL-looking input names (empty for other inputs)."""
+    if "//" not in text and "\\" not in text:
+        return frozenset()
+    folded = unicodedata.normalize("NFKC", unquote(text)) if "%" in text or not text.isascii() else text
+    return frozenset(canonical_host(host) for _, host in _hosts_of(folded) if host)
+
+
 def _from_input(url: str, scheme: str, host: str, inputs: Sequence[UserInput]) -> UserInput | None:
-    """The input that names the URL's host as a whole label sequence (or, for host-less
-    URLs such as ``file:///``, its scheme)."""
+    """The input that names the URL's host as a whole label sequence (literally or in any
+    spelling of a URL host), or, for host-less URLs such as ``file:///``, its scheme."""
     if host:
         needle = re.compile(rf"(?<![a-z0-9.-]){re.escape(host)}(?![a-z0-9-]|\.[a-z0-9])")
+        wanted = canonical_host(host)
     else:
         needle = re.compile(rf"(?<![a-z0-9+.-]){re.escape(scheme)}:")
+        wanted = ""
     for item in inputs:
         value = item.value
         if type(value) is not str or len(value) < 2:
             continue
         text = value.lower()
         if needle.search(text) or ("%" in text and needle.search(unquote(text))):
+            return item
+        if wanted and wanted in _input_hosts(text):
             return item
     return None
 
@@ -217,9 +266,72 @@ def destination(url: str, resolved_ip: str | None) -> Destination:
     return Destination(metadata, tuple(findings))
 
 
+@dataclass(frozen=True, slots=True)
+class Allowed:
+    """Destinations an application legitimately calls: exact names, ``*.suffix`` names,
+    and networks (a single address is a /32 or /128)."""
+
+    names: frozenset[str]
+    suffixes: tuple[str, ...]
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    def covers(self, host: str, resolved: str | None) -> bool:
+        name = canonical_host(host) if host else ""
+        if name in self.names or any(name.endswith(s) for s in self.suffixes):
+            return True
+        for candidate in (name, resolved):
+            ip = parse_ip(candidate) if candidate else None
+            if ip is not None and any(ip.version == net.version and ip in net for net in self.networks):
+                return True
+        return False
+
+
+@lru_cache(maxsize=64)
+def allowed(entries: tuple[str, ...]) -> Allowed:
+    """Parse an allow-list; raises ValueError naming the entry that is neither a host name,
+    a ``*.suffix`` pattern, an address nor a network."""
+    names: set[str] = set()
+    suffixes: list[str] = []
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for raw in entries:
+        entry = raw.strip().lower()
+        if entry.startswith("*."):
+            suffixes.append(entry[1:])
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+            continue
+        except ValueError:
+            pass
+        if not entry or not re.fullmatch(r"[a-z0-9._-]+", entry):
+            raise ValueError(f"ssrf allow_hosts entry {raw!r}: use a host name, *.suffix, address or network")
+        names.add(canonical_host(entry))
+    return Allowed(frozenset(names), tuple(suffixes), tuple(networks))
+
+
+def _host(url: str) -> str:
+    found = _split(url.strip())
+    return found[1] if found is not None else ""
+
+
+def _later_hop(origin: str, url: str) -> bool:
+    """True when ``url`` goes to another host than the chain's first URL (a redirect hop)."""
+    return canonical_host(_host(origin)) != canonical_host(_host(url))
+
+
 @register("ssrf")
-def detect(url: str, inputs: Sequence[UserInput], *, resolved_ip: str | None = None) -> Detection | None:
-    """Flag metadata destinations always, and internal destinations a user chose."""
+def detect(
+    url: str,
+    inputs: Sequence[UserInput],
+    *,
+    resolved_ip: str | None = None,
+    origin: str | None = None,
+    allow_hosts: Sequence[str] = (),
+) -> Detection | None:
+    """Flag metadata destinations always, internal destinations a user chose, and internal
+    hops of a redirect chain whose first URL (``origin``) a user chose."""
+    if allow_hosts and allowed(tuple(allow_hosts)).covers(_host(url), resolved_ip):
+        return None
     dest = destination(url, resolved_ip)
     if dest.metadata is not None:
         item = _from_input(url, *dest.metadata, inputs) if inputs else None
@@ -232,4 +344,12 @@ def detect(url: str, inputs: Sequence[UserInput], *, resolved_ip: str | None = N
         item = _from_input(url, finding.scheme, finding.host, inputs)
         if item is not None:
             return _report(finding.confidence, finding.reason, item.text, item.source)
+    if origin is not None and resolved_ip is not None and _later_hop(origin, url):
+        resolved = parse_ip(resolved_ip)
+        if resolved is not None and classify(resolved) is not None:
+            for scheme, host in _hosts_of(origin):
+                item = _from_input(origin, scheme, host, inputs) if host else None
+                if item is not None:
+                    reason = f"redirect from a user-chosen URL reaches an internal address ({resolved})"
+                    return _report(0.85, reason, item.text, item.source)
     return None

@@ -18,7 +18,8 @@ Every level also reports text assembled from constant fragments (:func:`assemble
 template is parsed with Jinja2's parser and a ``~`` concatenation, a ``+`` with a text
 operand, a ``join`` of a literal list holding text, or ``%``/``format`` formatting whose
 format string holds literal words (``'rmp%dx' | format(1337)``) is reported when every
-operand is statically constant (decided from the tree; nothing is evaluated). A
+operand is statically constant (decided from the tree; nothing is evaluated), names the
+template itself binds to constants with a statement (``{% set %}``, ``{% with %}``) included. A
 legitimate author writes constant text directly; building it at render time is the
 filter-evasion primitive (``'_' ~ '_cla' ~ 'ss_' ~ '_'``) and the usual
 proof-of-evaluation probe (``{{ 'rmp' ~ (1000+337) ~ 'x' }}``). Anything that reads the
@@ -242,11 +243,12 @@ def _is_text(node: Any, depth: int = 4) -> bool:
     return False
 
 
-def _constancy(order: list[Any]) -> dict[int, bool]:
+def _constancy(order: list[Any], bound: frozenset[str] = frozenset()) -> dict[int, bool]:
     """Which nodes of ``order`` (a pre-order walk) are statically constant, by ``id``.
 
     Decided from the tree alone, children before parents and without recursion: nothing is
-    evaluated (``as_const`` would compute ``'a' * 10**9``).
+    evaluated (``as_const`` would compute ``'a' * 10**9``). A name in ``bound`` (set by the
+    template itself to a constant) reads as constant.
     """
     constant: dict[int, bool] = {}
     for node in reversed(order):
@@ -257,10 +259,28 @@ def _constancy(order: list[Any]) -> dict[int, bool]:
             ok = _kind(node.node) == "Name" and node.node.name in _PURE_GLOBALS
         elif kind in ("Filter", "Test"):
             ok = node.node is not None  # a ``{% filter %}`` block's filter applies to the body
+        elif kind == "Name":
+            ok = node.ctx == "load" and node.name in bound
         else:
-            ok = kind in _CONSTANT_KINDS  # not Name, Getattr, blocks...
+            ok = kind in _CONSTANT_KINDS  # not Getattr, blocks...
         constant[id(node)] = ok and all(constant[id(child)] for child in children)
     return constant
+
+
+def _bound_constants(order: list[Any], constant: dict[int, bool]) -> frozenset[str]:
+    """Names the template binds to constants with a statement (``{% set a = 'rmp' %}``,
+    ``{% with a = 'rmp' %}``): reading them later computes from constants, like an
+    expression would."""
+    names: set[str] = set()
+    for node in order:
+        kind = _kind(node)
+        if kind == "Assign" and _kind(node.target) == "Name" and constant[id(node.node)]:
+            names.add(node.target.name)
+        elif kind == "With":
+            for target, value in zip(node.targets, node.values, strict=False):
+                if _kind(target) == "Name" and constant[id(value)]:
+                    names.add(target.name)
+    return frozenset(names)
 
 
 def _arguments(node: Any) -> list[Any]:
@@ -326,6 +346,9 @@ def assembled(source: str) -> Grade | None:
         order.append(node)
         stack.extend(node.iter_child_nodes())
     known = _constancy(order)
+    bound = _bound_constants(order, known)
+    if bound:  # one more round: names bound to constants may bind others (a = 'x'; b = a ~ 'y')
+        known = _constancy(order, _bound_constants(order, _constancy(order, bound)))
 
     def constant(node: Any) -> bool:
         return known[id(node)]

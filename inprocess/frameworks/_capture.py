@@ -15,13 +15,11 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-from inprocess.config import GuardSettings, Mode, load_settings
 from inprocess.context import RequestContext, UserInput, bind, flatten
 from inprocess.errors import Blocked
-from inprocess.runtime import Guard, blocked_in
+from inprocess.guard import Guard, blocked_in
 from inprocess.sinks._taint import tainted
 from rampart.interpretation import (
     DEFAULT_LIMITS,
@@ -43,7 +41,6 @@ __all__ = [
     "BLOCKED_STATUS",
     "blocked_payload",
     "body_inputs",
-    "build_guard",
     "cookie_header_inputs",
     "declared_length",
     "flatten_json",
@@ -343,21 +340,3 @@ def judge_html(guard: Guard, ctx: RequestContext, html: str) -> None:
     stored = tainted(ctx)
     if stored:
         guard.check("response", "render", "stored_xss", html, inputs=stored)
-
-
-def build_guard(
-    mode: Mode,
-    *,
-    harness: bool,
-    incidents_path: str | Path | None,
-    settings: GuardSettings | None,
-) -> Guard:
-    """A guard for ``mode`` (settings from the environment/TOML unless given), installed
-    unless the mode is ``off``."""
-    chosen = settings if settings is not None else load_settings(mode=mode)
-    if chosen.mode != mode:
-        chosen = chosen.model_copy(update={"mode": mode})
-    guard = Guard(chosen, incidents_path=incidents_path, harness=harness)
-    if mode != "off":
-        guard.install()
-    return guard

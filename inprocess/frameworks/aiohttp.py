@@ -1,6 +1,6 @@
-"""aiohttp integration: ``setup(app, mode=..., harness=..., incidents_path=...) -> Guard``.
+"""aiohttp integration: :func:`middleware` (``inprocess.install(app)`` adds it outermost).
 
-Adds the outermost middleware and installs the sink patches. Per request the middleware:
+Per request the middleware:
 
 * keeps a valid ``X-Request-ID`` or mints one; the app reads the id the guard uses from
   ``inprocess.context.current().request_id`` (the lab does) or ``request[REQUEST_ID_KEY]``,
@@ -27,19 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.streams import StreamReader
 
-from inprocess.config import GuardSettings, Mode
 from inprocess.context import RequestContext, UserInput, bind
 from inprocess.errors import Blocked
 from inprocess.frameworks._capture import (
     BLOCKED_STATUS,
     blocked_payload,
-    build_guard,
     harness_header,
     judge_capture,
     judge_html,
@@ -47,39 +44,17 @@ from inprocess.frameworks._capture import (
     query_string_inputs,
     raw_body_inputs,
 )
-from inprocess.runtime import Guard, blocked_in
+from inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
 
-__all__ = ["GUARD_KEY", "REQUEST_ID_KEY", "middleware", "setup"]
+__all__ = ["GUARD_KEY", "REQUEST_ID_KEY", "middleware"]
 
 log = logging.getLogger("inprocess.frameworks.aiohttp")
 GUARD_KEY: web.AppKey[Guard] = web.AppKey("rampart_guard", Guard)
 REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("rampart_request_id", str)
-
-
-def setup(
-    app: web.Application,
-    *,
-    mode: Mode,
-    harness: bool = False,
-    incidents_path: str | Path | None = None,
-    settings: GuardSettings | None = None,
-) -> Guard:
-    """Guard ``app``: install the sink patches and add the outermost middleware."""
-    guard = build_guard(mode, harness=harness, incidents_path=incidents_path, settings=settings)
-    app[GUARD_KEY] = guard
-    if mode == "off":
-        return guard
-    app.middlewares.insert(0, middleware(guard))
-
-    async def _cleanup(_app: web.Application) -> None:
-        guard.uninstall()
-
-    app.on_cleanup.append(_cleanup)
-    return guard
 
 
 async def _capture(request: web.Request, guard: Guard, flags: list[str]) -> list[UserInput]:

@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from pathlib import Path
 from typing import Any
 
-from inprocess.config import GuardSettings, Mode
 from inprocess.context import RequestContext, UserInput, bind
 from inprocess.errors import Blocked
 from inprocess.frameworks._capture import (
     BLOCKED_STATUS,
     blocked_payload,
-    build_guard,
     cookie_header_inputs,
     declared_length,
     harness_header,
@@ -37,13 +34,13 @@ from inprocess.frameworks._capture import (
     query_string_inputs,
     raw_body_inputs,
 )
-from inprocess.runtime import Guard, blocked_in
+from inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
 
-__all__ = ["RampartASGI", "setup"]
+__all__ = ["RampartASGI"]
 
 log = logging.getLogger("inprocess.frameworks.asgi")
 Scope = MutableMapping[str, Any]
@@ -52,21 +49,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _RID = REQUEST_ID_HEADER.lower().encode()
-
-
-def setup(
-    app: ASGIApp,
-    *,
-    mode: Mode,
-    harness: bool = False,
-    incidents_path: str | Path | None = None,
-    settings: GuardSettings | None = None,
-) -> tuple[ASGIApp, Guard]:
-    """Install the sink patches and wrap ``app``; returns ``(guarded app, guard)``."""
-    guard = build_guard(mode, harness=harness, incidents_path=incidents_path, settings=settings)
-    if mode == "off":
-        return app, guard
-    return RampartASGI(app, guard=guard), guard
 
 
 class _Response:

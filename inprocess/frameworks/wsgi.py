@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
-from inprocess.config import GuardSettings, Mode
 from inprocess.context import RequestContext, UserInput, bind
 from inprocess.errors import Blocked
 from inprocess.frameworks._capture import (
     blocked_payload,
-    build_guard,
     cookie_header_inputs,
     declared_length,
     harness_header,
@@ -33,33 +30,18 @@ from inprocess.frameworks._capture import (
     query_string_inputs,
     raw_body_inputs,
 )
-from inprocess.runtime import Guard, blocked_in
+from inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
 
-__all__ = ["RampartWSGI", "setup"]
+__all__ = ["RampartWSGI"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 _RID_ENV = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
-
-
-def setup(
-    app: WSGIApp,
-    *,
-    mode: Mode,
-    harness: bool = False,
-    incidents_path: str | Path | None = None,
-    settings: GuardSettings | None = None,
-) -> tuple[WSGIApp, Guard]:
-    """Install the sink patches and wrap ``app``; returns ``(guarded app, guard)``."""
-    guard = build_guard(mode, harness=harness, incidents_path=incidents_path, settings=settings)
-    if mode == "off":
-        return app, guard
-    return RampartWSGI(app, guard=guard), guard
 
 
 class RampartWSGI:

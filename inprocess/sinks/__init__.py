@@ -1,12 +1,12 @@
 """Patched sinks, one module per library family. Each exposes ``patch(patcher)`` listing its
-targets; sinks extract ``(operation, argument)`` and call :func:`inprocess.runtime.check`."""
+targets; sinks extract ``(operation, argument)`` and call :func:`inprocess.guard.check`."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Protocol
 
-from inprocess.sinks._patching import Patcher
+from inprocess.patching import Patcher
 
 __all__ = ["SINKS", "install", "installed", "uninstall"]
 

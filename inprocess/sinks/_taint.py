@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from inprocess import runtime
+from inprocess import guard
 from inprocess.context import RequestContext, current
 
 __all__ = ["MAX_READS", "MAX_VALUES", "record_db_values", "tainted"]
@@ -32,7 +32,7 @@ def record_db_values(result: Any) -> None:
     appended to ``ctx.db_reads``; :func:`tainted` walks it when a response needs it.
 
     Nothing to do without an active guard (nobody would judge them) or a request context."""
-    if result is None or runtime._active is None:
+    if result is None or guard.active() is None:
         return
     ctx = current()
     if ctx is not None and len(ctx.db_reads) < MAX_READS:
@@ -102,7 +102,7 @@ def check_stored_write(sink: str, operation: str, document: Any) -> None:
     The ``stored_xss`` detector judges the written strings against the request's markup-looking
     string inputs (the same test it applies to a response against values read back)."""
     ctx = current()
-    if ctx is None or runtime.active() is None:
+    if ctx is None or guard.active() is None:
         return
     marked = [i.value for i in ctx.inputs if type(i.value) is str and "<" in i.value]
     if not marked:
@@ -110,4 +110,4 @@ def check_stored_write(sink: str, operation: str, document: Any) -> None:
     written: list[str] = []
     _strings(document, written)
     if written:
-        runtime.check(sink, operation, "stored_xss", "\n".join(written), inputs=marked)
+        guard.check(sink, operation, "stored_xss", "\n".join(written), inputs=marked)

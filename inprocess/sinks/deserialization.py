@@ -9,13 +9,12 @@ cannot be inspected without consuming it and is passed through unchecked.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from inprocess import runtime
-from inprocess.sinks._patching import Patcher, version_at_least
+from inprocess import guard
+from inprocess.patching import Patcher, before, version_at_least
 
 __all__ = ["patch"]
 
@@ -40,23 +39,16 @@ def _peek(stream: Any) -> bytes | str | None:
 
 
 def _wrap(operation: str, kind: str, *, loader_arg: bool = False) -> Callable[[Any], Any]:
-    def make(original: Any) -> Any:
-        @functools.wraps(original)
-        def wrapper(data: Any, *args: Any, **kwargs: Any) -> Any:
-            judged = True
-            if loader_arg:
-                loader = args[0] if args else kwargs.get("Loader")
-                judged = loader is not None and getattr(loader, "__name__", "") not in _SAFE_YAML_LOADERS
-            if judged:
-                peeked = _peek(data)
-                if peeked is not None:
-                    runtime.check(SINK, operation, "deserialization", peeked, kind=kind)
-            with runtime.quiet():
-                return original(data, *args, **kwargs)
+    def judge(data: Any, *args: Any, **kwargs: Any) -> None:
+        if loader_arg:
+            loader = args[0] if args else kwargs.get("Loader")
+            if loader is None or getattr(loader, "__name__", "") in _SAFE_YAML_LOADERS:
+                return
+        peeked = _peek(data)
+        if peeked is not None:
+            guard.check(SINK, operation, "deserialization", peeked, kind=kind)
 
-        return wrapper
-
-    return make
+    return before(judge, where=f"{SINK}.{operation}")
 
 
 def _patch_pickle(patcher: Patcher, module: ModuleType) -> None:

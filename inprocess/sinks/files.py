@@ -12,8 +12,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from inprocess import runtime
-from inprocess.sinks._patching import Patcher
+from inprocess import guard
+from inprocess.patching import Patcher
 
 __all__ = ["EVENTS", "patch"]
 
@@ -32,13 +32,13 @@ def _path(value: Any) -> str | None:
 
 def _handler(event: str, positions: tuple[int, ...]) -> Callable[[tuple[Any, ...]], None]:
     def handle(args: tuple[Any, ...]) -> None:
-        if runtime.active() is None:
+        if guard.active() is None:
             return
         for i in positions:
             if i < len(args):
                 path = _path(args[i])
                 if path:
-                    runtime.check(SINK, event, "path", path)
+                    guard.check(SINK, event, "path", path)
 
     return handle
 

@@ -4,13 +4,11 @@ and ``responses.create``. The messages (or the Responses ``input`` with its
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from typing import Any
 
-from inprocess import runtime
-from inprocess.sinks._patching import Patcher, version_at_least
+from inprocess import guard
+from inprocess.patching import Patcher, before, version_at_least
 
 __all__ = ["patch"]
 
@@ -36,28 +34,12 @@ def _responses_prompt(kwargs: dict[str, Any]) -> Any:
 
 
 def _wrap(operation: str, extract: Callable[[dict[str, Any]], Any]) -> Callable[[Any], Any]:
-    def make(original: Any) -> Any:
-        if inspect.iscoroutinefunction(original):
+    def judge(self: Any, *args: Any, **kwargs: Any) -> None:
+        prompt = extract(kwargs)
+        if prompt is not None:
+            guard.check(SINK, operation, "prompt", prompt)
 
-            @functools.wraps(original)
-            async def async_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-                prompt = extract(kwargs)
-                if prompt is not None:
-                    runtime.check(SINK, operation, "prompt", prompt)
-                return await original(self, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(original)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            prompt = extract(kwargs)
-            if prompt is not None:
-                runtime.check(SINK, operation, "prompt", prompt)
-            return original(self, *args, **kwargs)
-
-        return wrapper
-
-    return make
+    return before(judge, where=f"{SINK}.{operation}", quiet=False)
 
 
 def _patch_chat(patcher: Patcher, module: Any) -> None:

@@ -18,8 +18,11 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from inprocess import runtime
-from inprocess.sinks._patching import Patcher, version_at_least
+from inprocess.context import RequestContext, UserInput, current
+from inprocess.detectors.nosql import client_objects
+from inprocess.errors import Blocked
+from inprocess.guard import active, fail_open, hush, is_quiet, unhush
+from inprocess.patching import Patcher, before, version_at_least
 from inprocess.sinks._taint import check_stored_write, record_db_values
 
 __all__ = ["METHODS", "patch"]
@@ -91,24 +94,20 @@ WRITES: dict[str, Extract] = {
 def _wrap_write(method: str, extract: Extract) -> Callable[[Any], Any]:
     operation = f"collection.{method}"
 
-    def make(original: Any) -> Any:
-        if inspect.iscoroutinefunction(original):
+    def judge(self: Any, *args: Any, **kwargs: Any) -> None:
+        check_stored_write(SINK, operation, extract(args, kwargs))
 
-            @functools.wraps(original)
-            async def async_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-                check_stored_write(SINK, operation, extract(args, kwargs))
-                return await original(self, *args, **kwargs)
+    return before(judge, where=f"{SINK}.{operation}", quiet=False)
 
-            return async_wrapper
 
-        @functools.wraps(original)
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            check_stored_write(SINK, operation, extract(args, kwargs))
-            return original(self, *args, **kwargs)
-
-        return wrapper
-
-    return make
+def _objects(ctx: RequestContext) -> list[UserInput]:
+    """The request's client-sent operator objects, worked out once per request (the inputs
+    only grow while it is served, so their count tells a stale entry)."""
+    found = ctx.memo.get(SINK)
+    if found is None or found[0] != len(ctx.inputs):
+        found = ctx.memo[SINK] = (len(ctx.inputs), client_objects(ctx.inputs))
+    objects: list[UserInput] = found[1]
+    return objects
 
 
 # methods that only build an object (no I/O, no nested driver calls): no nested-call guard
@@ -120,14 +119,24 @@ def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], 
     again), taint returned documents. With no active guard or inside another guarded call
     the wrapper only calls through: no extraction, no context switch."""
     operation = f"collection.{method}"
-    active, is_quiet, hush, unhush = runtime.active, runtime.is_quiet, runtime.hush, runtime.unhush
+
+    def judge(guard: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            ctx = current()
+            if ctx is None or not ctx.inputs:
+                return
+            guard.check(SINK, operation, "nosql", extract(args, kwargs), objects=_objects(ctx))
+        except Blocked:
+            raise
+        except Exception as exc:
+            fail_open(f"{SINK}.{operation}", exc)
 
     def make_leaf(original: Any) -> Any:
         @functools.wraps(original)
         def leaf(self: Any, *args: Any, **kwargs: Any) -> Any:
-            guard = runtime._active  # Guard.check itself skips nested and quiet calls
+            guard = active()  # Guard.check itself skips nested and quiet calls
             if guard is not None:
-                guard.check(SINK, operation, "nosql", extract(args, kwargs))
+                judge(guard, args, kwargs)
             return original(self, *args, **kwargs)
 
         return leaf
@@ -143,7 +152,7 @@ def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], 
                 if guard is None or is_quiet():
                     result = await original(self, *args, **kwargs)
                 else:
-                    guard.check(SINK, operation, "nosql", extract(args, kwargs))
+                    judge(guard, args, kwargs)
                     token = hush()
                     try:
                         result = await original(self, *args, **kwargs)
@@ -161,7 +170,7 @@ def _wrap_method(method: str, extract: Extract, taint: bool) -> Callable[[Any], 
             if guard is None or is_quiet():
                 result = original(self, *args, **kwargs)
             else:
-                guard.check(SINK, operation, "nosql", extract(args, kwargs))
+                judge(guard, args, kwargs)
                 token = hush()
                 try:
                     result = original(self, *args, **kwargs)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from inprocess import runtime
-from inprocess.sinks._patching import Patcher
+from inprocess import guard
+from inprocess.patching import Patcher
 
 __all__ = ["patch"]
 
@@ -33,19 +33,19 @@ def _argv(value: Any) -> list[str]:
 
 
 def _popen(args: tuple[Any, ...]) -> None:
-    runtime.check(SINK, "subprocess.Popen", "shell", _argv(args[1]), shell=False)
+    guard.check(SINK, "subprocess.Popen", "shell", _argv(args[1]), shell=False)
 
 
 def _system(args: tuple[Any, ...]) -> None:
-    runtime.check(SINK, "os.system", "shell", _text(args[0]), shell=True)  # noqa: S604 - a detector option
+    guard.check(SINK, "os.system", "shell", _text(args[0]), shell=True)  # noqa: S604 - a detector option
 
 
 def _exec(args: tuple[Any, ...]) -> None:
-    runtime.check(SINK, "os.exec", "shell", _argv(args[1]), shell=False)
+    guard.check(SINK, "os.exec", "shell", _argv(args[1]), shell=False)
 
 
 def _spawn(args: tuple[Any, ...]) -> None:
-    runtime.check(SINK, "os.spawn", "shell", _argv(args[2]), shell=False)
+    guard.check(SINK, "os.spawn", "shell", _argv(args[2]), shell=False)
 
 
 def patch(patcher: Patcher) -> None:

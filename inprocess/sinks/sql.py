@@ -10,14 +10,14 @@ cursor feed the stored-XSS taint (``ctx.db_values``).
 from __future__ import annotations
 
 import functools
-import inspect
 import sqlite3
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
-from inprocess import runtime
-from inprocess.sinks._patching import Patcher, version_at_least
+from inprocess import guard
+from inprocess.errors import Blocked
+from inprocess.patching import Patcher, before, version_at_least
 from inprocess.sinks._taint import record_db_values
 
 __all__ = ["GuardedConnection", "GuardedCursor", "patch"]
@@ -38,9 +38,16 @@ def _sql_text(query: Any, context: Any = None) -> str | None:
 
 
 def _check(operation: str, query: Any, dialect: str, context: Any = None) -> None:
-    text = _sql_text(query, context)
-    if text is not None:
-        runtime.check(SINK, operation, "sql", text, dialect=dialect)
+    """Judge one query; an error extracting its text (a composed query whose ``as_string``
+    fails) fails open."""
+    try:
+        text = _sql_text(query, context)
+        if text is not None:
+            guard.check(SINK, operation, "sql", text, dialect=dialect)
+    except Blocked:
+        raise
+    except Exception as exc:
+        guard.fail_open(f"{SINK}.{operation}", exc)
 
 
 class GuardedCursor(sqlite3.Cursor):
@@ -48,19 +55,19 @@ class GuardedCursor(sqlite3.Cursor):
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
         _check("sqlite3.execute", sql, "sqlite")
-        with runtime.quiet():
+        with guard.quiet():
             super().execute(sql, parameters)
         return self
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> GuardedCursor:
         _check("sqlite3.executemany", sql, "sqlite")
-        with runtime.quiet():
+        with guard.quiet():
             super().executemany(sql, seq_of_parameters)
         return self
 
     def executescript(self, sql_script: str, /) -> GuardedCursor:
         _check("sqlite3.executescript", sql_script, "sqlite")
-        with runtime.quiet():
+        with guard.quiet():
             super().executescript(sql_script)
         return self
 
@@ -129,26 +136,12 @@ def _make_connect(original: Callable[..., Any]) -> Callable[..., Any]:
 def _method(operation: str, dialect: str, *, context_is_self: bool = False) -> Callable[[Any], Any]:
     """Wrap a DB-API ``method(self, query, ...)`` (sync or async) with a SQL check."""
 
-    def make(original: Any) -> Any:
-        if inspect.iscoroutinefunction(original):
+    def judge(self: Any, query: Any, *args: Any, **kwargs: Any) -> None:
+        text = _sql_text(query, self if context_is_self else None)
+        if text is not None:
+            guard.check(SINK, operation, "sql", text, dialect=dialect)
 
-            @functools.wraps(original)
-            async def async_wrapper(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-                _check(operation, query, dialect, self if context_is_self else None)
-                with runtime.quiet():
-                    return await original(self, query, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(original)
-        def wrapper(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            _check(operation, query, dialect, self if context_is_self else None)
-            with runtime.quiet():
-                return original(self, query, *args, **kwargs)
-
-        return wrapper
-
-    return make
+    return before(judge, where=f"{SINK}.{operation}")
 
 
 def _patch_psycopg(patcher: Patcher, module: ModuleType) -> None:

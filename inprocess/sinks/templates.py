@@ -3,36 +3,28 @@ and ``Environment.compile``; the template *source* goes to the ``template`` dete
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from inprocess import runtime
-from inprocess.sinks._patching import Patcher, version_at_least
+from inprocess import guard
+from inprocess.patching import Patcher, before, version_at_least
 
 __all__ = ["patch"]
 
 SINK = "templates"
 
 
-def _source_text(source: Any) -> str | None:
-    return source if isinstance(source, str) else None
+def _judge(operation: str) -> Callable[..., None]:
+    def judge(self: Any, source: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(source, str):
+            guard.check(SINK, operation, "template", source)
+
+    return judge
 
 
 def _wrap(operation: str) -> Callable[[Any], Any]:
-    def make(original: Any) -> Any:
-        @functools.wraps(original)
-        def wrapper(self: Any, source: Any, *args: Any, **kwargs: Any) -> Any:
-            text = _source_text(source)
-            if text is not None:
-                runtime.check(SINK, operation, "template", text)
-            with runtime.quiet():
-                return original(self, source, *args, **kwargs)
-
-        return wrapper
-
-    return make
+    return before(_judge(operation), where=f"{SINK}.{operation}")
 
 
 def _patch_jinja(patcher: Patcher, module: ModuleType) -> None:

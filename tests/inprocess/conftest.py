@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from inprocess import runtime
+from inprocess import guard as runtime
 from inprocess.config import load_settings
 from inprocess.context import RequestContext, UserInput, flatten
-from inprocess.runtime import Guard
+from inprocess.guard import Guard
+from inprocess.install import activate, deactivate
 
 GuardFactory = Callable[..., Guard]
 
@@ -32,11 +33,11 @@ def make_guard(incidents_file: Path) -> Iterator[GuardFactory]:
     ) -> Guard:
         guard = Guard(load_settings(mode=mode, **settings), incidents_path=incidents_file, harness=harness)
         made.append(guard)
-        return guard.install(sinks)
+        return activate(guard, sinks)
 
     yield make
     for guard in made:
-        guard.uninstall()
+        deactivate(guard)
     assert runtime.active() is None
 
 

@@ -14,7 +14,7 @@ from aiohttp.resolver import ThreadedResolver
 
 from inprocess import propagation
 from inprocess.context import bind, current
-from inprocess.sinks._patching import Patcher
+from inprocess.patching import Patcher
 
 from .conftest import request_ctx
 

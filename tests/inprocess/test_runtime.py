@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from inprocess import detectors, runtime
+from inprocess import detectors
+from inprocess import guard as runtime
 from inprocess.config import Action, load_settings
 from inprocess.context import bind
 from inprocess.detectors import Detection
 from inprocess.errors import Blocked, GuardConfigError
 from inprocess.incidents import GuardDetection
+from inprocess.install import deactivate
 from inprocess.policy import decide
 from rampart.incidents import read_incidents
 
@@ -151,7 +153,7 @@ def test_per_detector_log_action(make_guard, incidents_file: Path) -> None:
 def test_uninstall_restores_sqlite(make_guard) -> None:
     guard = make_guard("block")
     assert type(sqlite3.connect(":memory:")).__name__.startswith("Guarded")
-    guard.uninstall()
+    deactivate(guard)
     assert type(sqlite3.connect(":memory:")) is sqlite3.Connection
 
 
@@ -222,7 +224,7 @@ def test_detector_options_from_policy(make_guard) -> None:
     default = make_guard("block")
     with bind(request_ctx(expr=marker)):
         assert default.check("code", "compile", "code", marker) is None  # a calculator expression
-    default.uninstall()
+    deactivate(default)
     strict = make_guard("block", detectors={"code": {"options": {"strict": True}}})
     with bind(request_ctx(expr=marker)), pytest.raises(Blocked):
         strict.check("code", "compile", "code", marker)

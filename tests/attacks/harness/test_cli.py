@@ -52,12 +52,19 @@ def test_config_layers(name: str, layers: tuple[str, ...]) -> None:
     [
         ("gateway=http://127.0.0.1:1", "at least lab="),
         ("lab=127.0.0.1:1", "NAME=http"),
-        ("lab=http://127.0.0.1:1,modsec=http://127.0.0.1:2", "unknown target"),
+        ("lab=http://127.0.0.1:1,Mod Sec=http://127.0.0.1:2", "bad target name"),
+        ("lab=http://127.0.0.1:1,none=http://127.0.0.1:2", "bad target name"),
     ],
 )
 def test_parse_targets_errors(spec: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         parse_targets(spec)
+
+
+def test_other_target_names_are_peers() -> None:
+    t = parse_targets("lab=http://127.0.0.1:1,cloudwaf=http://127.0.0.1:5/,zen.asgi=http://127.0.0.1:6")
+    assert t.peers == {"cloudwaf": "http://127.0.0.1:5", "zen.asgi": "http://127.0.0.1:6"}
+    assert "cloudwaf" not in t.urls
 
 
 def test_targets_block_hops() -> None:

@@ -58,8 +58,10 @@ def test_html_sections(report_dir: Path) -> None:
     for anchor in ("summary", "classes", "fp", "overlap", "evasions", "load", "cases", "method"):
         assert f'id="{anchor}"' in page
     # the evasion past the perimeter is listed with its payload
-    evasions = page[page.index('id="evasions"') : page.index('id="load"')]
+    evasions = page[page.index('id="evasions"') : page.index('id="cases"')]
     assert "evil-001" in evasions
+    # cost at a glance: the latency section sits right under the summary, above the per-case tables
+    assert page.index('id="summary"') < page.index('id="load"') < page.index('id="classes"')
 
 
 def test_markdown_matches_results(report_dir: Path) -> None:

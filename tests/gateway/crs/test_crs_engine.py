@@ -45,7 +45,7 @@ BENIGN = [
 def test_blocks_classic_attacks_at_pl1(make_crs, request_: RawRequest, attack_class: str) -> None:
     verdict = make_crs(mode="block").inspect(request_)
     assert verdict.error is None
-    assert verdict.decision == "block"
+    assert verdict.flagged
     assert verdict.score >= verdict.threshold == 5
     assert attack_class in verdict.attack_classes
     assert verdict.engine == "crs"
@@ -56,7 +56,7 @@ def test_blocks_classic_attacks_at_pl1(make_crs, request_: RawRequest, attack_cl
 def test_passes_benign_lab_traffic_at_pl1(make_crs, request_: RawRequest) -> None:
     verdict = make_crs(mode="block").inspect(request_)
     assert verdict.error is None
-    assert (verdict.decision, verdict.score, verdict.matches) == ("allow", 0, ())
+    assert (verdict.flagged, verdict.score, verdict.matches) == (False, 0, ())
 
 
 def test_json_values_are_inspected_and_targeted(make_crs) -> None:
@@ -76,7 +76,7 @@ def test_content_type_outside_the_crs_policy_is_a_protocol_match(make_crs) -> No
 
 def test_detect_mode_flags_instead_of_blocking(make_crs) -> None:
     verdict = make_crs(mode="detect").inspect(get("/greet?name=%3Cscript%3Ealert(1)%3C/script%3E"))
-    assert verdict.decision == "detect"
+    assert verdict.flagged
     assert verdict.score >= 5
 
 
@@ -92,30 +92,30 @@ def test_bookkeeping_rules_are_not_matches_but_score_is_crs_total(make_crs) -> N
 
 @pytest.mark.parametrize(
     ("paranoia", "expected"),
-    [(1, ("allow", 0)), (2, ("block", 5))],
+    [(1, (False, 0)), (2, (True, 5))],
 )
-def test_paranoia_level_is_honoured(make_crs, paranoia: int, expected: tuple[str, int]) -> None:
+def test_paranoia_level_is_honoured(make_crs, paranoia: int, expected: tuple[bool, int]) -> None:
     """931130 (off-domain URL in a parameter) runs from paranoia level 2 only."""
     verdict = make_crs(paranoia=paranoia).inspect(get("/api/preview?url=http://partner.lab.test/page"))
-    assert (verdict.decision, verdict.score) == expected
+    assert (verdict.flagged, verdict.score) == expected
     if paranoia == 2:
         assert verdict.rule_ids == ("931130",)
         assert verdict.matches[0].paranoia == 2
         assert verdict.matches[0].attack_class == "ssrf"
 
 
-@pytest.mark.parametrize(("threshold", "decision"), [(8, "block"), (9, "allow"), (100, "allow")])
-def test_threshold_is_honoured(make_crs, threshold: int, decision: str) -> None:
+@pytest.mark.parametrize(("threshold", "flagged"), [(8, True), (9, False), (100, False)])
+def test_threshold_is_honoured(make_crs, threshold: int, flagged: bool) -> None:
     """At paranoia 3 this request scores 8 (942440 critical + 942460 warning)."""
     verdict = make_crs(paranoia=3, threshold=threshold).inspect(get("/api/orders/search?item=a';--"))
     assert verdict.score == 8
     assert verdict.threshold == threshold
-    assert verdict.decision == decision
+    assert verdict.flagged is flagged
 
 
 def test_malformed_json_body_scores_as_protocol_violation(make_crs) -> None:
     verdict = make_crs().inspect(post_raw("/api/login", b'{"username": {"$ne": null}', "application/json"))
-    assert verdict.decision == "block"
+    assert verdict.flagged
     assert verdict.rule_ids == ("77010",)
     assert verdict.matches[0].attack_class == "protocol"
     assert "JSON parsing error" in verdict.matches[0].matched
@@ -132,7 +132,7 @@ def test_fails_open_on_internal_error(make_crs) -> None:
     engine = make_crs()
     bad = RawRequest("GET", "/greet?name=%3Cscript%3E", (("Host", "localhost"),), client_port=2**70)
     verdict = engine.inspect(bad)
-    assert verdict.decision == "allow"
+    assert not verdict.flagged
     assert verdict.error is not None
     assert verdict.error.startswith("TypeError")
 
@@ -155,7 +155,7 @@ def test_non_utf8_bytes_are_inspected_not_failed_open(make_crs, request_: RawReq
     strict UTF-8. Neither may turn an attack into a fail-open allow."""
     verdict = make_crs().inspect(request_)
     assert verdict.error is None
-    assert verdict.decision == "block"
+    assert verdict.flagged
     assert "xss" in verdict.attack_classes
     assert any(m.target == "ARGS:name" for m in verdict.matches)
 
@@ -165,25 +165,25 @@ def test_fails_open_after_close(make_crs) -> None:
     engine.close()
     engine.close()
     verdict = engine.inspect(get("/greet?name=%3Cscript%3Ealert(1)%3C/script%3E"))
-    assert verdict.decision == "allow"
+    assert not verdict.flagged
     assert verdict.error is not None
     assert "closed" in verdict.error
 
 
 @pytest.mark.parametrize(
-    ("value", "limit", "decision"),
+    ("value", "limit", "flagged"),
     [
-        ({"pad": "a" * 2000, "text": "<script>alert(1)</script>"}, 1 << 20, "block"),
-        ({"pad": "a" * 2000, "text": "<script>alert(1)</script>"}, 1000, "allow"),
-        ({"text": "<script>alert(1)</script>", "pad": "a" * 2000}, 1000, "block"),
+        ({"pad": "a" * 2000, "text": "<script>alert(1)</script>"}, 1 << 20, True),
+        ({"pad": "a" * 2000, "text": "<script>alert(1)</script>"}, 1000, False),
+        ({"text": "<script>alert(1)</script>", "pad": "a" * 2000}, 1000, True),
     ],
     ids=["whole-body", "attack-beyond-limit", "attack-in-inspected-prefix"],
 )
 def test_only_the_first_body_limit_bytes_are_inspected(
-    make_crs, value: object, limit: int, decision: str
+    make_crs, value: object, limit: int, flagged: bool
 ) -> None:
     verdict = make_crs(body_limit=limit).inspect(post_json("/api/comments", value))
-    assert verdict.decision == decision
+    assert verdict.flagged is flagged
     assert "77010" not in verdict.rule_ids  # the cut JSON is not held against the client
 
 
@@ -192,7 +192,7 @@ def test_body_marked_truncated_by_the_proxy_is_not_a_parse_error(make_crs) -> No
     whole = RawRequest(cut.method, cut.target, cut.headers, cut.body, body_truncated=True)
     engine = make_crs()
     assert engine.inspect(cut).rule_ids == ("77010",)
-    assert (engine.inspect(whole).decision, engine.inspect(whole).score) == ("allow", 0)
+    assert (engine.inspect(whole).flagged, engine.inspect(whole).score) == (False, 0)
 
 
 def test_registry_builds_the_crs_engine(crs_dir: Path) -> None:
@@ -201,7 +201,7 @@ def test_registry_builds_the_crs_engine(crs_dir: Path) -> None:
     engine = create_engine("crs", EngineSettings(mode="block", crs_dir=str(crs_dir)))
     try:
         assert engine.name == "crs"
-        assert engine.inspect(get("/api/orders/search?item=1'%20OR%20'1'='1")).decision == "block"
+        assert engine.inspect(get("/api/orders/search?item=1'%20OR%20'1'='1")).flagged
     finally:
         engine.close()
 
@@ -248,11 +248,11 @@ def _junk_then_xss(count: int) -> str:
 )
 def test_argument_flood_cannot_hide_a_payload(make_crs, count: int, expected_rules: set[str]) -> None:
     verdict = make_crs().inspect(get(_junk_then_xss(count)))
-    assert verdict.decision == "block"
+    assert verdict.flagged
     assert expected_rules <= set(verdict.rule_ids)
 
 
 def test_argument_flood_in_json_is_capped_and_flagged(make_crs) -> None:
     verdict = make_crs().inspect(post_json("/api/comments", {f"f{i}": "x" for i in range(1200)}))
-    assert verdict.decision == "block"
+    assert verdict.flagged
     assert {"77010", "920380"} <= set(verdict.rule_ids)

@@ -69,17 +69,17 @@ def _engine(toy_dir: Path, **kw: Any) -> NativeEngine:
 
 
 @pytest.mark.parametrize(
-    ("query", "mode", "threshold", "paranoia", "decision", "score", "rules"),
+    ("query", "mode", "threshold", "paranoia", "flagged", "score", "rules"),
     [
-        ("q=hello", "block", 5, 1, "allow", 0, ()),
-        ("q=BOOM", "block", 5, 1, "block", 5, ("3901",)),
-        ("q=BOOM", "detect", 5, 1, "detect", 5, ("3901",)),
-        ("q=warn", "block", 5, 1, "allow", 3, ("3902",)),
-        ("q=warn+boom", "block", 5, 1, "block", 8, ("3901", "3902")),
-        ("q=warn&r=warn", "block", 5, 1, "allow", 3, ("3902",)),
-        ("q=para", "block", 5, 1, "allow", 0, ()),
-        ("q=para", "block", 2, 2, "block", 2, ("3903",)),
-        ("q=boom", "block", 6, 1, "allow", 5, ("3901",)),
+        ("q=hello", "block", 5, 1, False, 0, ()),
+        ("q=BOOM", "block", 5, 1, True, 5, ("3901",)),
+        ("q=BOOM", "detect", 5, 1, True, 5, ("3901",)),  # the mode is not the engine's business
+        ("q=warn", "block", 5, 1, False, 3, ("3902",)),
+        ("q=warn+boom", "block", 5, 1, True, 8, ("3901", "3902")),
+        ("q=warn&r=warn", "block", 5, 1, False, 3, ("3902",)),
+        ("q=para", "block", 5, 1, False, 0, ()),
+        ("q=para", "block", 2, 2, True, 2, ("3903",)),
+        ("q=boom", "block", 6, 1, False, 5, ("3901",)),
     ],
 )
 def test_scoring_threshold_paranoia_mode(
@@ -88,12 +88,12 @@ def test_scoring_threshold_paranoia_mode(
     mode: Any,
     threshold: int,
     paranoia: int,
-    decision: str,
+    flagged: bool,
     score: int,
     rules: tuple[str, ...],
 ) -> None:
     verdict = _engine(toy_dir, mode=mode, threshold=threshold, paranoia=paranoia).inspect(_get(query))
-    assert (verdict.decision, verdict.score, tuple(sorted(verdict.rule_ids))) == (decision, score, rules)
+    assert (verdict.flagged, verdict.score, tuple(sorted(verdict.rule_ids))) == (flagged, score, rules)
     assert verdict.engine == "native"
     assert verdict.threshold == threshold
     assert verdict.error is None
@@ -197,7 +197,7 @@ def test_utf16_body_is_decoded_before_inspection(shipped: NativeEngine) -> None:
     headers = (("Content-Type", "application/json; charset=utf-16"),)
     verdict = shipped.inspect(RawRequest(method="POST", target="/api/comments", headers=headers, body=body))
     assert {"1004", "7001"} <= set(verdict.rule_ids)
-    assert verdict.decision == "block"
+    assert verdict.flagged
 
 
 def test_truncated_body_is_a_signal(shipped: NativeEngine) -> None:
@@ -210,7 +210,7 @@ def test_truncated_body_is_a_signal(shipped: NativeEngine) -> None:
     )
     verdict = shipped.inspect(request)
     assert "1010" in verdict.rule_ids
-    assert verdict.decision == "allow"
+    assert not verdict.flagged
 
 
 class _Broken:
@@ -232,7 +232,7 @@ def test_internal_error_fails_open(tmp_path: Path) -> None:
     )
     engine = NativeEngine(EngineSettings(rules_dir=str(tmp_path), mode="block"))
     verdict = engine.inspect(_get("q=<script>"))
-    assert verdict.decision == "allow"
+    assert not verdict.flagged
     assert verdict.score == 0
     assert verdict.error is not None
     assert "operator exploded" in verdict.error
@@ -332,11 +332,11 @@ def test_inspect_from_several_threads(shipped: NativeEngine) -> None:
     def work() -> None:
         for _ in range(50):
             verdict = shipped.inspect(request)
-            results.append(verdict.decision if verdict.error is None else f"error {verdict.error}")
+            results.append(str(verdict.flagged) if verdict.error is None else f"error {verdict.error}")
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert results == ["block"] * 200
+    assert results == ["True"] * 200

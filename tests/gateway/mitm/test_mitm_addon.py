@@ -137,7 +137,13 @@ async def test_blocks_an_attack_inside_real_mitmdump(crs_dir: Path, upstream, tm
             proxy, XSS, Accept="application/json", **{"X-Request-ID": "rid-attack-1"}
         )
         assert status == 403
-        assert json.loads(body) == {"status": 403, "error": "Forbidden", "incident": "rid-attack-1"}
+        assert json.loads(body) == {
+            "status": 403,
+            "error": "Forbidden",
+            "message": "The request was blocked.",
+            "incident": "rid-attack-1",
+        }
+        assert headers["X-Content-Type-Options"] == "nosniff"
         assert "941" not in body
         assert "script" not in body
         verdict = parse_verdict_header(headers[WAF_HEADER])

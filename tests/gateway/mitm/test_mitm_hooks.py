@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mitmproxy.test import taddons, tflow, tutils
@@ -49,7 +50,7 @@ def test_raw_request_keeps_the_target_and_body_as_sent() -> None:
 @pytest.mark.system
 @pytest.mark.parametrize(
     ("accept", "content_type"),
-    [("application/json", "application/json"), ("text/html", "text/html; charset=utf-8")],
+    [("application/json", "application/json; charset=utf-8"), ("text/html", "text/html; charset=utf-8")],
 )
 async def test_block_answers_403_with_the_incident_id_only(
     crs_dir: Path, accept: str, content_type: str
@@ -78,7 +79,12 @@ async def test_block_answers_403_with_the_incident_id_only(
         assert "941" not in text
         assert "script" not in text
         if "json" in accept:
-            assert json.loads(text) == {"status": 403, "error": "Forbidden", "incident": "rid-42"}
+            assert json.loads(text) == {
+                "status": 403,
+                "error": "Forbidden",
+                "message": "The request was blocked.",
+                "incident": "rid-42",
+            }
         meta = flow.metadata[METADATA_KEY]
         assert meta["blocked"] is True
         assert meta["verdicts"][0]["engine"] == "crs"
@@ -100,3 +106,64 @@ async def test_detect_mode_only_records(crs_dir: Path) -> None:
         flow.response.headers[WAF_HEADER] = "allow; score=0; rules="
         addon.responseheaders(flow)
         assert WAF_HEADER not in flow.response.headers  # not harness mode: nothing disclosed
+
+
+def _ws_flow(*messages: tuple[bool, bytes, bool]) -> Any:
+    """A WebSocket flow to ``/ws`` holding ``messages`` (from_client, content, is_text); the
+    hook judges the last one."""
+    from mitmproxy.websocket import WebSocketMessage
+    from wsproto.frame_protocol import Opcode
+
+    flow = tflow.twebsocketflow(messages=False)
+    flow.request.headers["X-Request-ID"] = "ws-rid"
+    assert flow.websocket is not None
+    flow.websocket.messages = [
+        WebSocketMessage(Opcode.TEXT if text else Opcode.BINARY, client, content)
+        for client, content, text in messages
+    ]
+    return flow
+
+
+@pytest.mark.parametrize(("mode", "dropped"), [("block", True), ("detect", False)])
+async def test_client_websocket_messages_are_inspected_like_the_proxy(
+    tmp_path: Path, mode: str, dropped: bool
+) -> None:
+    from rampart.incidents import read_incidents
+
+    audit = tmp_path / "ws.jsonl"
+    addon = RampartAddon()
+    with taddons.context(addon) as tctx:  # type: ignore[no-untyped-call]
+        tctx.configure(addon, rampart_engine="testing", rampart_mode=mode, rampart_audit_log=str(audit))
+        flow = _ws_flow((True, b"hello", True))
+        flow.response = None
+        flow.live = True
+        await addon.request(flow)
+        flow.response = tutils.tresp(status_code=101)
+        await addon.websocket_message(flow)
+        assert not flow.websocket.messages[-1].dropped  # a clean message goes on
+        attack = _ws_flow((True, b'{"q": "<script>"}', True)).websocket.messages[0]
+        flow.websocket.messages.append(attack)
+        await addon.websocket_message(flow)
+        assert flow.websocket.messages[-1].dropped is dropped
+    incidents = read_incidents(audit)
+    assert [(i.request_id, i.action, i.status, i.path) for i in incidents] == [
+        ("ws-rid.ws2", "block" if dropped else "detect", 1008 if dropped else 101, "/ws")
+    ]
+
+
+async def test_upstream_websocket_messages_are_not_inspected() -> None:
+    addon = RampartAddon()
+    with taddons.context(addon) as tctx:  # type: ignore[no-untyped-call]
+        tctx.configure(addon, rampart_engine="testing", rampart_mode="block")
+        flow = _ws_flow((False, b"<script>", True))
+        await addon.websocket_message(flow)
+        assert not flow.websocket.messages[-1].dropped
+
+
+async def test_a_non_utf8_binary_message_cannot_smuggle_a_payload() -> None:
+    addon = RampartAddon()
+    with taddons.context(addon) as tctx:  # type: ignore[no-untyped-call]
+        tctx.configure(addon, rampart_engine="testing", rampart_mode="block")
+        flow = _ws_flow((True, b"rmp-test-\xffattack", False))
+        await addon.websocket_message(flow)
+        assert flow.websocket.messages[-1].dropped

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.app import build_gateway, create_app
+from gateway.app import build_gateway, create_app, runner_factory
 from gateway.config import GatewaySettings, load_settings
 from gateway.engines.testing import LiteralEngine
 from gateway.proxy import Gateway
@@ -47,9 +47,22 @@ async def upstream() -> AsyncIterator[Upstream]:
 MakeGateway = Callable[..., Awaitable[RunningGateway]]
 
 
+class GatewayTestServer(TestServer):
+    """``TestServer`` serving through the gateway's runner (its own error pages), as
+    ``rampart gateway`` does."""
+
+    def __init__(self, app: web.Application, settings: GatewaySettings, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.settings = settings
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        kwargs["handler_cancellation"] = False  # as ``rampart gateway`` runs (TestServer cancels)
+        return runner_factory(self.settings)(self.app, **kwargs)
+
+
 @pytest.fixture
 async def make_gateway(upstream: Upstream) -> AsyncIterator[MakeGateway]:
-    servers: list[TestServer] = []
+    servers: list[GatewayTestServer] = []
 
     async def start(
         *, engines: list[NamedEngine] | None = None, upstream_url: str | None = None, **overrides: Any
@@ -57,7 +70,7 @@ async def make_gateway(upstream: Upstream) -> AsyncIterator[MakeGateway]:
         overrides.setdefault("engines", ("testing",))
         settings = load_settings(None, upstream=upstream_url or upstream.url, **overrides)
         gw = build_gateway(settings, engines=engines)
-        server = TestServer(create_app(settings, gateway=gw), host="127.0.0.1")
+        server = GatewayTestServer(create_app(settings, gateway=gw), settings, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         assert server.port is not None

@@ -60,6 +60,19 @@ async def gz(request: web.Request) -> web.Response:
     return web.Response(body=data, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
 
 
+async def endless(request: web.Request) -> web.StreamResponse:
+    """64 KiB chunks until the reader goes away (at most 256 MiB)."""
+    resp = web.StreamResponse()
+    resp.content_type = "application/octet-stream"
+    await resp.prepare(request)
+    chunk = b"z" * 65536
+    for _ in range(4096):
+        await resp.write(chunk)
+        await asyncio.sleep(0)
+    await resp.write_eof()
+    return resp
+
+
 async def truncated(request: web.Request) -> web.StreamResponse:
     """Promises 1000 bytes, sends 10, hangs up."""
     resp = web.StreamResponse(headers={"Content-Length": "1000"})
@@ -111,6 +124,7 @@ def create_upstream() -> web.Application:
     app[STREAM_GATE] = asyncio.Event()
     app.router.add_get("/stream", stream)
     app.router.add_get("/big", big)
+    app.router.add_get("/endless", endless)
     app.router.add_get("/gzip", gz)
     app.router.add_get("/slow", slow)
     app.router.add_get("/truncated", truncated)

@@ -132,3 +132,14 @@ def test_has_operator(value: Any, expected: bool) -> None:
 
 def test_registered() -> None:
     assert get("nosql") is detect
+
+
+def test_objects_given_by_the_sink_are_used_as_is() -> None:
+    from inprocess.detectors.nosql import client_objects
+
+    inputs = inputs_of(query_category={"$ne": "x"})
+    objects = client_objects(inputs)
+    assert [o.value for o in objects] == [{"$ne": "x"}]
+    query = {"category": {"$ne": "x"}}
+    assert detect(query, inputs, objects=objects) is not None
+    assert detect(query, inputs, objects=[]) is None  # nothing client-sent: nothing to match

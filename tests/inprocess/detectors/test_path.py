@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from inprocess.context import UserInput
 from inprocess.detectors import get
 from inprocess.detectors.path import climbs, detect
 from tests.inprocess.detectors.helpers import inputs_of
@@ -114,3 +115,15 @@ def test_app_own_dotdot_with_benign_name_passes() -> None:
     path = os.path.join(ROOT, "../shared", "v1..2-notes.md")
     assert detect(path, inputs_of(query_name="v1..2-notes.md")) is None
     assert detect(os.path.join(ROOT, "../shared/guide.md"), inputs_of(query_name="the guide.md")) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["./../secret.txt", "././././../secret.txt", "../secret.txt/.", "..//secret.txt"]
+)
+def test_traversal_normalised_by_pathlib_behind_an_unrelated_occurrence(value: str) -> None:
+    # pathlib drops "." segments and doubled slashes, so the input is not in the opened path
+    # verbatim; the route segment "file" is (inside "files/") and must not hide the climb
+    opened = str(Path("/srv/app/files") / value)
+    found = detect(opened, [UserInput("path[0]", "file"), UserInput("query.name", value)])
+    assert found is not None
+    assert found.source == "query.name"

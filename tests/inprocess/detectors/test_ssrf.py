@@ -175,3 +175,84 @@ def test_registered() -> None:
 )
 def test_host_must_be_named_whole(user_url: str, connected: str, flags: bool) -> None:
     assert (detect(connected, inputs_of(query_url=user_url)) is not None) is flags
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("LocalHost", "localhost"),
+        ("localhost.", "localhost"),
+        ("%6c%6f%63%61%6c%68%6f%73%74", "localhost"),
+        ("ⓛocalhost", "localhost"),
+        ("2130706433", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("[::ffff:127.0.0.1]", "127.0.0.1"),
+        ("xn--bcher-kva.example", "bücher.example"),
+        ("Partner.Lab.Test", "partner.lab.test"),
+    ],
+)
+def test_canonical_host(host: str, expected: str) -> None:
+    from inprocess.detectors.ssrf import canonical_host
+
+    assert canonical_host(host) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "requested"),
+    [
+        ("http://ⓛocalhost:8080/admin", "http://localhost:8080/"),  # NFKC: the client folds it
+        ("http://%6c%6f%63%61%6c%68%6f%73%74:8080/", "http://localhost:8080/"),
+        ("http://0x7f000001:8080/", "http://127.0.0.1:8080/"),  # a client that normalises numbers
+        ("http://[::ffff:7f00:1]:8080/", "http://127.0.0.1:8080/"),
+        ("http://LOCALHOST./", "http://localhost/"),
+    ],
+)
+def test_any_spelling_in_the_input_names_the_requested_host(given: str, requested: str) -> None:
+    found = detect(requested, inputs_of(query_url=given), resolved_ip="127.0.0.1")
+    assert found is not None
+    assert found.source == "query.url"
+
+
+def test_bare_numbers_are_not_hosts_unless_literal() -> None:
+    # a price or page number that happens to denote 127.0.0.1 in inet_aton notation
+    assert detect("http://127.0.0.1:5432/", inputs_of(query_price="127.1"), resolved_ip="127.0.0.1") is None
+
+
+def test_redirect_hop_from_a_user_chosen_origin_is_refused() -> None:
+    origin = "http://partner.lab.test/bounce"
+    inputs = inputs_of(query_url=origin)
+    hop = "http://localhost:9000/"
+    found = detect(hop, inputs, resolved_ip="127.0.0.1", origin=origin)
+    assert found is not None
+    assert "redirect" in found.reason
+    assert detect(hop, inputs, resolved_ip="203.0.113.7", origin=origin) is None  # public hop
+    assert detect(hop, inputs_of(query_q="shoes"), resolved_ip="127.0.0.1", origin=origin) is None
+    # the first hop itself (same host as the origin) is judged by the ordinary rules
+    assert detect(origin, inputs, resolved_ip=PUBLIC, origin=origin) is None
+
+
+def test_allow_hosts() -> None:
+    url = "http://partner.lab.test:8080/ok"
+    inputs = inputs_of(query_url=url)
+    assert detect(url, inputs, resolved_ip="127.0.0.1") is not None
+    assert detect(url, inputs, resolved_ip="127.0.0.1", allow_hosts=["partner.lab.test"]) is None
+    assert detect(url, inputs, resolved_ip="127.0.0.1", allow_hosts=["*.lab.test"]) is None
+    assert detect(url, inputs, resolved_ip="127.0.0.1", allow_hosts=["127.0.0.0/8"]) is None
+    assert detect(url, inputs, resolved_ip="127.0.0.1", allow_hosts=["other.lab.test"]) is not None
+
+
+def test_bad_allow_list_entry_is_named() -> None:
+    from inprocess.detectors.ssrf import allowed
+
+    with pytest.raises(ValueError, match="'http://x/'"):
+        allowed(("http://x/",))
+
+
+def test_bad_allow_list_in_settings_is_a_config_error() -> None:
+    from inprocess.config import load_settings
+    from inprocess.errors import GuardConfigError
+
+    with pytest.raises(GuardConfigError, match="allow_hosts"):
+        load_settings(detectors={"ssrf": {"options": {"allow_hosts": ["http://x/"]}}})
+    with pytest.raises(GuardConfigError, match="list of host names"):
+        load_settings(detectors={"ssrf": {"options": {"allow_hosts": "partner.lab.test"}}})

@@ -235,3 +235,31 @@ def test_input_inside_an_app_expression(value: str, flags: bool) -> None:
     """The app quotes the input inside ``{{ '...' }}``; breaking out of the string is code."""
     source = "Hi {{ '" + value + "' | upper }}"
     assert (detect(source, inputs_of(query_name=value)) is not None) is flags
+
+
+STATEMENT_BUILT = [
+    "{% set a = 'rmp' %}{{ a ~ 1337 ~ 'x' }}",
+    "{% set a = 'rm' %}{% set b = a ~ 'p' %}{{ b }}",
+    "{% set p = '_' ~ '_' %}{{ p }}",
+    "{% with a = 'rmp' %}{{ a ~ (1000 + 337) }}{% endwith %}",
+]
+
+
+@pytest.mark.parametrize("template", STATEMENT_BUILT)
+def test_text_built_through_statements_is_flagged(template: str) -> None:
+    found = detect(template, inputs_of(body_template=template))
+    assert found is not None
+    assert "assembled" in found.reason
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% set total = 3 * 4 %}Total: {{ total }}",
+        "{% set s = shop %}{{ s ~ ' sale' }}",
+        "{% with name = user.name %}Hi {{ name ~ '!' }}{% endwith %}",
+        "{% set greeting = 'Hello' %}{{ greeting }} {{ user.name }}",
+    ],
+)
+def test_statements_over_context_or_plain_constants_pass(template: str) -> None:
+    assert detect(template, inputs_of(body_template=template)) is None

@@ -15,9 +15,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from inprocess import runtime
+import inprocess
+from inprocess import guard as runtime
 from inprocess.context import current
-from inprocess.frameworks.aiohttp import REQUEST_ID_KEY, setup
+from inprocess.frameworks.aiohttp import REQUEST_ID_KEY
 from rampart.incidents import read_incidents
 from rampart.verdicts import RASP_HEADER, HeaderVerdict, parse_verdict_header
 
@@ -122,7 +123,7 @@ async def make_client(tmp_path: Path) -> AsyncIterator[Any]:
         app = build_app(tmp_path / "app.sqlite")
         from inprocess.config import load_settings
 
-        setup(
+        inprocess.install(
             app,
             mode=mode,  # type: ignore[arg-type]
             harness=harness,

@@ -21,10 +21,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from werkzeug.serving import make_server
 
-from inprocess import runtime
+import inprocess
+from inprocess import guard as runtime
 from inprocess.config import Mode
 from inprocess.context import current
-from inprocess.frameworks import asgi, wsgi
+from inprocess.install import deactivate
 from rampart.incidents import read_incidents
 from rampart.verdicts import RASP_HEADER, HeaderVerdict, parse_verdict_header
 
@@ -149,12 +150,12 @@ def _serve_wsgi(app: Any) -> tuple[str, Callable[[], None]]:
 @pytest.fixture(params=["starlette", "flask"])
 def serve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
     stops: list[Callable[[], None]] = []
-    guards: list[runtime.Guard] = []
+    guards: list[runtime.Guard | None] = []
 
     def make(mode: Mode = "block", harness: bool = True) -> httpx.Client:
         incidents = tmp_path / "incidents.jsonl"
         if request.param == "starlette":
-            app, guard = asgi.setup(
+            app = inprocess.install(
                 starlette_app(tmp_path / "db.sqlite"),
                 mode=mode,
                 harness=harness,
@@ -162,10 +163,11 @@ def serve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[.
             )
             base, stop = _serve_asgi(app)
         else:
-            fapp = flask_app(tmp_path / "db.sqlite")
-            guarded, guard = wsgi.setup(fapp.wsgi_app, mode=mode, harness=harness, incidents_path=incidents)
-            fapp.wsgi_app = guarded  # type: ignore[method-assign,assignment]
+            fapp = inprocess.install(
+                flask_app(tmp_path / "db.sqlite"), mode=mode, harness=harness, incidents_path=incidents
+            )
             base, stop = _serve_wsgi(fapp)
+        guard = runtime.active()
         guards.append(guard)
         stops.append(stop)
         return httpx.Client(base_url=base, timeout=10)
@@ -174,7 +176,8 @@ def serve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[.
     for stop in stops:
         stop()
     for guard in guards:
-        guard.uninstall()
+        if guard is not None:
+            deactivate(guard)
     assert runtime.active() is None
 
 

@@ -15,11 +15,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from inprocess import runtime
+import inprocess
+from inprocess import guard as runtime
 from inprocess.config import load_settings
 from inprocess.context import UserInput
 from inprocess.frameworks._capture import MAX_ITEMS, raw_body_inputs
-from inprocess.frameworks.aiohttp import setup
 from rampart.incidents import read_incidents
 from rampart.interpretation import DEFAULT_LIMITS
 from rampart.verdicts import RASP_HEADER, parse_verdict_header
@@ -49,7 +49,7 @@ async def make_client(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
     async def make(mode: str = "block", **settings: Any) -> Client:
         app = _app(tmp_path / "app.sqlite")
-        setup(
+        inprocess.install(
             app,
             mode=mode,  # type: ignore[arg-type]
             harness=True,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from inprocess import runtime
+from inprocess import guard as runtime
 from inprocess.context import bind
 from inprocess.errors import Blocked
-from inprocess.sinks._patching import Patcher
+from inprocess.patching import Patcher
 from inprocess.sinks._taint import MAX_DEPTH, MAX_READS, MAX_VALUES, record_db_values, tainted
 from tests.inprocess.conftest import GuardFactory, request_ctx
 

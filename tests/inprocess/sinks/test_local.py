@@ -21,6 +21,7 @@ import yaml
 
 from inprocess.context import bind
 from inprocess.errors import Blocked
+from inprocess.install import deactivate
 from rampart.incidents import read_incidents
 
 from ..conftest import request_ctx
@@ -245,7 +246,7 @@ def test_shell_effect_does_not_happen(make_guard, tmp_path: Path) -> None:
 
 def test_audit_hooks_go_dormant_after_uninstall(make_guard, tmp_path: Path) -> None:
     guard = make_guard("block")
-    guard.uninstall()
+    deactivate(guard)
     with bind(request_ctx(v="a; id")):
         out = subprocess.run("echo a; id", shell=True, capture_output=True, check=False)
     assert out.returncode == 0

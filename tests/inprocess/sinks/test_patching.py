@@ -12,7 +12,8 @@ from types import ModuleType
 import pytest
 
 from inprocess import sinks
-from inprocess.sinks._patching import Patcher, original_of, version_at_least
+from inprocess.install import activate
+from inprocess.patching import Patcher, original_of, version_at_least
 
 
 def test_patch_applies_on_first_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +57,7 @@ def test_wrap_is_idempotent_and_undoable() -> None:
 
 def test_install_twice_wraps_once(make_guard) -> None:
     guard = make_guard("block")
-    guard.install()
+    activate(guard)
     sinks.install()
     conn = sqlite3.connect(":memory:")
     assert type(conn).__mro__[1] is sqlite3.Connection

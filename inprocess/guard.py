@@ -1,4 +1,4 @@
-"""The guard: one choke point (:meth:`Guard.check`) every sink calls.
+"""The guard: judges, installs nothing. One choke point (:meth:`Guard.check`) every sink calls.
 
 ``check(sink, operation, detector, argument, **options)`` reads the current request context,
 runs the named detector, applies the policy (incident, action, ``ctx.detections``) and raises
@@ -32,7 +32,19 @@ from inprocess.policy import decide
 from inprocess.webhook import WebhookSender
 from rampart.incidents import IncidentWriter
 
-__all__ = ["Guard", "active", "blocked_in", "check", "hush", "is_quiet", "quiet", "unhush"]
+__all__ = [
+    "Guard",
+    "activate",
+    "active",
+    "blocked_in",
+    "check",
+    "deactivate",
+    "fail_open",
+    "hush",
+    "is_quiet",
+    "quiet",
+    "unhush",
+]
 
 log = logging.getLogger("inprocess.guard")
 _active: Guard | None = None
@@ -84,7 +96,33 @@ def unhush(token: contextvars.Token[bool]) -> None:
 
 
 def active() -> Guard | None:
+    """The process's active guard, if one is installed."""
     return _active
+
+
+def activate(guard: Guard) -> None:
+    """Make ``guard`` the one sinks report to (:mod:`inprocess.install` calls this)."""
+    global _active
+    if _active is not None and _active is not guard:
+        raise RuntimeError("another rampart guard is already installed; uninstall it first")
+    _active = guard
+
+
+def deactivate(guard: Guard) -> None:
+    """Stop routing sink calls to ``guard`` (no-op when another guard is active)."""
+    global _active
+    if _active is guard:
+        _active = None
+
+
+def fail_open(where: str, exc: BaseException) -> None:
+    """Count an internal error of a sink (extraction, bookkeeping) on the active guard; the
+    original call goes ahead."""
+    guard = _active
+    if guard is not None:
+        guard.fail_open(where, exc)
+    else:
+        log.debug("rampart: error at %s with no active guard", where, exc_info=exc)
 
 
 def check(
@@ -112,7 +150,8 @@ def blocked_in(ctx: RequestContext) -> GuardDetection | None:
 
 
 class Guard:
-    """Policy, incident sink, counters and the installed patches of one guard."""
+    """Policy, incident sink and counters of one guard (:mod:`inprocess.install` patches
+    the sinks and makes it active)."""
 
     def __init__(
         self,
@@ -133,7 +172,6 @@ class Guard:
         self.checks = 0
         self.detections = 0
         self._lock = threading.Lock()
-        self._installed = False
         self._policies: dict[str, DetectorPolicy] = {}
         self._plans: dict[str, _Plan] = {}
 
@@ -247,35 +285,8 @@ class Guard:
             and self.sessions.banned(client_keys(ctx, self.settings.session_cookie))
         )
 
-    # -- lifecycle -------------------------------------------------------------------
-
-    def install(self, sinks: tuple[str, ...] | None = None) -> Guard:
-        """Make this the process's active guard and patch the sinks (idempotent)."""
-        global _active
-        from inprocess import propagation
-        from inprocess import sinks as sink_registry
-
-        if _active is not None and _active is not self:
-            raise RuntimeError("another rampart guard is already installed; uninstall it first")
-        _active = self
-        if not self._installed:
-            propagation.install()
-            sink_registry.install(sinks)
-            self._installed = True
-        return self
-
-    def uninstall(self) -> None:
-        """Remove every patch and deactivate (audit hooks stay registered but dormant)."""
-        global _active
-        from inprocess import propagation
-        from inprocess import sinks as sink_registry
-
-        if self._installed:
-            sink_registry.uninstall()
-            propagation.uninstall()
-            self._installed = False
-        if _active is self:
-            _active = None
+    def close(self) -> None:
+        """Release the incident writer and the webhook sender (after :func:`inprocess.install.deactivate`)."""
         if self.webhook is not None:
             self.webhook.close()
         self.writer.close()

@@ -1,4 +1,12 @@
-"""Reversible, lazy monkey-patching and the audit-hook dispatcher shared by every sink.
+"""Reversible, lazy monkey-patching, the wrapper builders and the audit-hook dispatcher
+shared by every sink.
+
+* :func:`before` and :func:`after` build the wrapper of a patched callable, sync or async
+  after the original: ``before(judge)`` runs ``judge(*args, **kwargs)`` and then the
+  original (quiet: nested sinks skip); ``after(observe)`` runs the original and then
+  ``observe(result)``. Whatever ``judge``/``observe`` raise other than
+  :class:`~inprocess.errors.Blocked` goes to the guard's fail-open counter and the original
+  call goes ahead: a sink's extraction cannot break the application by construction.
 
 * :class:`Patcher` replaces attributes and remembers how to restore them (``undo``); a
   wrapper carries ``__rampart_original__`` so patching twice is a no-op.
@@ -12,9 +20,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.abc
 import importlib.machinery
 import importlib.metadata
+import inspect
 import logging
 import sys
 import threading
@@ -24,8 +34,9 @@ from typing import Any
 
 from inprocess.context import current
 from inprocess.errors import Blocked
+from inprocess.guard import active, fail_open, hush, unhush
 
-__all__ = ["Patcher", "on_audit", "original_of", "version_at_least"]
+__all__ = ["Patcher", "after", "before", "on_audit", "original_of", "version_at_least"]
 
 log = logging.getLogger("inprocess.sinks")
 AuditHandler = Callable[[tuple[Any, ...]], None]
@@ -55,11 +66,7 @@ def _dispatch(
     except Blocked:
         raise
     except Exception as exc:
-        from inprocess import runtime
-
-        guard = runtime.active()
-        if guard is not None:
-            guard.fail_open(f"audit:{event}", exc)
+        fail_open(f"audit:{event}", exc)
 
 
 def on_audit(event: str, handler: AuditHandler, *, needs_request: bool = False) -> Callable[[], None]:
@@ -80,6 +87,92 @@ def on_audit(event: str, handler: AuditHandler, *, needs_request: bool = False) 
             del _AUDIT[event]
 
     return remove
+
+
+def _judged(judge: Callable[..., None], where: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    try:
+        judge(*args, **kwargs)
+    except Blocked:
+        raise
+    except Exception as exc:
+        fail_open(where, exc)
+
+
+def before(judge: Callable[..., None], *, where: str = "", quiet: bool = True) -> Callable[[Any], Any]:
+    """``make(original)`` for :meth:`Patcher.wrap`: call ``judge`` with the call's arguments
+    (it calls the guard's ``check``), then the original, inside ``quiet`` unless told
+    otherwise (a call that only builds an object makes no nested sink calls). Skipped
+    entirely while no guard is active. An error in ``judge`` fails open."""
+
+    def make(original: Any) -> Any:
+        label = where or getattr(original, "__qualname__", repr(original))
+        if inspect.iscoroutinefunction(original):
+
+            @functools.wraps(original)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                if active() is None:
+                    return await original(*args, **kwargs)
+                _judged(judge, label, args, kwargs)
+                if not quiet:
+                    return await original(*args, **kwargs)
+                token = hush()
+                try:
+                    return await original(*args, **kwargs)
+                finally:
+                    unhush(token)
+
+            return async_wrapper
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if active() is None:
+                return original(*args, **kwargs)
+            _judged(judge, label, args, kwargs)
+            if not quiet:
+                return original(*args, **kwargs)
+            token = hush()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                unhush(token)
+
+        return wrapper
+
+    return make
+
+
+def after(observe: Callable[[Any], None], *, where: str = "") -> Callable[[Any], Any]:
+    """``make(original)`` for :meth:`Patcher.wrap`: call the original, then ``observe`` its
+    result (taint bookkeeping); an error in ``observe`` fails open."""
+
+    def make(original: Any) -> Any:
+        label = where or getattr(original, "__qualname__", repr(original))
+
+        def seen(result: Any) -> Any:
+            if active() is not None:
+                try:
+                    observe(result)
+                except Blocked:
+                    raise
+                except Exception as exc:
+                    fail_open(label, exc)
+            return result
+
+        if inspect.iscoroutinefunction(original):
+
+            @functools.wraps(original)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return seen(await original(*args, **kwargs))
+
+            return async_wrapper
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return seen(original(*args, **kwargs))
+
+        return wrapper
+
+    return make
 
 
 def original_of(fn: Any) -> Any:

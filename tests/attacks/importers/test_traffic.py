@@ -28,6 +28,7 @@ from attacks.importers import (
 )
 from attacks.model import Case
 from attacks.replay.send import send
+from rampart.jsonl import read_lines
 
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 
@@ -230,10 +231,27 @@ async def test_har_round_trip(upstream, tmp_path: Path) -> None:
 
     out = tmp_path / "cases.jsonl"
     assert write_jsonl(cases, out) == 4
-    reloaded = [
-        Case.model_validate(json.loads(line)) for line in out.read_text(encoding="utf-8").splitlines()
-    ]
+    reloaded = [Case.model_validate(json.loads(line)) for line in read_lines(out)]
     assert reloaded == cases
+    assert {c.source for c in cases} == {"traffic:session.har"}
+
+
+def test_refused_requests_are_flagged_not_labelled_benign(tmp_path: Path) -> None:
+    blocked = _entry("GET", "http://shop.example/api/orders?id=1%20OR%201=1", 403)
+    verdict = _entry("GET", "http://shop.example/greet?name=x", 200)
+    verdict["response"] = {
+        "status": 200,
+        "headers": [{"name": "X-Rampart-Waf-Crs", "value": "detect; score=5; rules=941100"}],
+    }
+    allowed = _entry("GET", "http://shop.example/greet?name=y", 200)
+    allowed["response"] = {"status": 200, "headers": [{"name": "X-Rampart-Waf-Crs", "value": "allow"}]}
+    path = tmp_path / "refused.har"
+    path.write_text(json.dumps(_har([blocked, verdict, allowed])), encoding="utf-8")
+    result = import_file(path)
+    assert [c.request.raw_query for c in result.cases] == ["name=y"]
+    assert len(result.flagged) == 2
+    assert "refused.har#0: GET /api/orders: answered 403" in result.flagged[0]
+    assert "X-Rampart-Waf-Crs: detect" in result.flagged[1]
 
 
 def test_non_utf8_body_is_skipped_and_reported(tmp_path: Path) -> None:

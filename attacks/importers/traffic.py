@@ -4,9 +4,13 @@ Every HTTP request in a capture becomes one benign :class:`~attacks.model.Case` 
 presumed benign until someone labels it). A request whose method and path are a lab
 endpoint's (DESIGN.md L1-L13) gets that endpoint id and class; anything else is
 ``"external"`` with no class. Ids are deterministic (file name, position, content hash), the
-provenance is ``import:<file name>``, and the response status seen in the capture is kept as
-a ``status:<code>`` tag so a replay can be compared with it.
+provenance is ``import:<file name>``, the source ``traffic:<file name>``, and the response
+status seen in the capture is kept as a ``status:<code>`` tag so a replay can be compared
+with it.
 
+A request the capture shows refused (answered 403, or carrying a ``X-Rampart-*`` verdict
+header other than ``allow``) is not presumed benign: it is listed under
+:attr:`ImportResult.flagged` with the reason and left out of the cases, for someone to label.
 What a case cannot hold is skipped and reported, never silently altered: request bodies that
 are not UTF-8 text, and non-HTTP flows. A file that is not a capture raises
 :class:`TrafficImportError` naming the file and what is wrong.
@@ -22,13 +26,14 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from attacks.importers.common import ImportResult, SuiteImportError
 from attacks.model import ENDPOINTS, Case, HttpRequest
 
 __all__ = [
@@ -42,7 +47,7 @@ __all__ = [
     "import_traffic",
     "read_flow_file",
     "read_har",
-    "write_jsonl",
+    "refusal",
 ]
 
 Format = Literal["har", "mitmproxy"]
@@ -70,7 +75,7 @@ _ROUTES: dict[tuple[str, str], tuple[str, str]] = {
 _SLUG = re.compile(r"[^a-z0-9_.-]+")
 
 
-class TrafficImportError(ValueError):
+class TrafficImportError(SuiteImportError):
     """The capture cannot be read; the message names the file and the problem."""
 
 
@@ -84,12 +89,7 @@ class Exchange:
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
     status: int | None = None
-
-
-@dataclass
-class ImportResult:
-    cases: list[Case] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # "<file>#<n>: reason"
+    response_headers: tuple[tuple[str, str], ...] = ()
 
 
 # -- readers ------------------------------------------------------------------------------
@@ -117,8 +117,17 @@ def read_flow_file(path: Path) -> Iterator[Exchange | str]:
                     (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
                     for k, v in req.headers.fields
                 )
-                status = flow.response.status_code if flow.response is not None else None
-                yield Exchange(req.method, p, q, headers, req.raw_content or b"", status)
+                resp = flow.response
+                status = resp.status_code if resp is not None else None
+                answer = (
+                    tuple(
+                        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                        for k, v in resp.headers.fields
+                    )
+                    if resp is not None
+                    else ()
+                )
+                yield Exchange(req.method, p, q, headers, req.raw_content or b"", status, answer)
         except exceptions.FlowReadException as exc:
             raise TrafficImportError(f"{path}: not a readable mitmproxy flow file ({exc})") from exc
 
@@ -147,6 +156,7 @@ class _HarRequest(BaseModel):
 class _HarResponse(BaseModel):
     model_config = ConfigDict(extra="ignore")
     status: int
+    headers: list[_HarHeader] = Field(default_factory=list)
 
 
 class _HarEntry(BaseModel):
@@ -213,8 +223,10 @@ def read_har(path: Path) -> Iterator[Exchange | str]:
             yield str(exc)
             continue
         query = parts.query if "?" in req.url.split("#", 1)[0] else None
-        status = entry.response.status if entry.response is not None and entry.response.status > 0 else None
-        yield Exchange(req.method.upper(), parts.path or "/", query, headers, body, status)
+        resp = entry.response
+        status = resp.status if resp is not None and resp.status > 0 else None
+        answer = tuple((h.name, h.value) for h in resp.headers) if resp is not None else ()
+        yield Exchange(req.method.upper(), parts.path or "/", query, headers, body, status, answer)
 
 
 _READERS = {"har": read_har, "mitmproxy": read_flow_file}
@@ -245,6 +257,17 @@ def _cookies(values: Iterable[str]) -> dict[str, str]:
             if sep and name:
                 out[name] = val
     return out
+
+
+def refusal(ex: Exchange) -> str | None:
+    """Why the capture shows ``ex`` refused by a protection layer, or ``None``."""
+    if ex.status == 403:
+        return "answered 403 in the capture"
+    for name, value in ex.response_headers:
+        low = name.lower()
+        if low.startswith("x-rampart-") and value.split(";", 1)[0].strip() in ("block", "detect"):
+            return f"the response carried the verdict {name}: {value.split(';', 1)[0].strip()}"
+    return None
 
 
 def exchange_to_case(ex: Exchange, *, source: str, index: int) -> Case:
@@ -288,6 +311,7 @@ def exchange_to_case(ex: Exchange, *, source: str, index: int) -> Case:
             "endpoint": endpoint,
             "request": request,
             "provenance": f"import:{source}",
+            "source": f"traffic:{_slug(source)}",
             "tags": tags,
         }
     )
@@ -304,27 +328,19 @@ def import_file(path: str | Path, fmt: Format | None = None) -> ImportResult:
         if isinstance(item, str):
             result.skipped.append(f"{file.name}#{index}: {item}")
             continue
+        why = refusal(item)
+        if why is not None:
+            result.flagged.append(f"{file.name}#{index}: {item.method} {item.path}: {why}; label it by hand")
+            continue
         try:
             result.cases.append(exchange_to_case(item, source=file.name, index=index))
         except (ValueError, ValidationError) as exc:
             result.skipped.append(f"{file.name}#{index}: {exc}")
-    if not result.cases and not result.skipped:
+    if not result.cases and not result.skipped and not result.flagged:
         raise TrafficImportError(f"{file}: the capture holds no HTTP requests")
     return result
 
 
 def import_traffic(path: str | Path) -> list[Case]:
-    """The ``rampart import`` hook: the cases of one capture (skipped entries are dropped)."""
+    """The cases of one capture (skipped and flagged entries are dropped; see :func:`import_file`)."""
     return import_file(path).cases
-
-
-def write_jsonl(cases: Iterable[Case], path: str | Path) -> int:
-    """Write ``cases`` as JSON lines (the corpus format); returns how many were written."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with out.open("w", encoding="utf-8") as fh:
-        for case in cases:
-            fh.write(json.dumps(case.dump(), ensure_ascii=False) + "\n")
-            count += 1
-    return count

@@ -1,0 +1,95 @@
+"""Peers: protection products replayed as configurations beside rampart's own layers.
+
+A peer is any running layer the harness can send traffic through: the built-in
+``nginx+crs`` (Debian's nginx with ModSecurity v3 and OWASP CRS, started here in block mode
+in front of a lab with the sink guard off, :mod:`loadtests.nginx_peer`), or a server given by
+URL with a name of the user's choosing (``--targets lab=URL,cloudwaf=URL``): a perimeter in
+front of the ``lab`` target, or a whole stack whose requests reach it.
+
+Every case is sent through each peer once (pass ``peer:<name>``). Its verdict comes from a
+rampart harness header when the peer sends one, else from the status code: one of
+:data:`BLOCK_STATUSES` is a block, recorded with the detection ``status:<code>`` so the
+summary can discount a status the unprotected lab itself answered (the lab's staff-only
+catalogue answers 403). The oracle is asked about the peer pass's own request ids, so a
+working exploit is *stopped* by a peer only when the peer blocked it and its effect is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from attacks.replay.configs import LAYERS
+from attacks.replay.records import LayerVerdict
+from rampart.verdicts import parse_verdict_header
+
+__all__ = [
+    "BLOCK_STATUSES",
+    "BUILTIN_PEERS",
+    "PEER_NAME",
+    "Peer",
+    "peer_pass_name",
+    "peer_verdict",
+    "start_builtin_peer",
+    "status_detection",
+]
+
+BLOCK_STATUSES: frozenset[int] = frozenset({403, 406, 418, 429})
+BUILTIN_PEERS: dict[str, str] = {
+    "nginx+crs": "Debian nginx + ModSecurity v3 + OWASP CRS (block mode), sink guard off",
+}
+PEER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,39}$")
+_SEVERITY = {"allow": 0, "detect": 1, "block": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A configuration that is somebody else's product: started here (``url`` None) or running."""
+
+    name: str
+    description: str
+    url: str | None = None
+
+
+def peer_pass_name(name: str) -> str:
+    return f"peer:{name}"
+
+
+def status_detection(status: int) -> str:
+    return f"status:{status}"
+
+
+def peer_verdict(status: int | None, headers: Mapping[str, str]) -> LayerVerdict:
+    """The peer's verdict: its most severe harness header if it sends any, else its status code."""
+    found: LayerVerdict | None = None
+    for spec in LAYERS.values():
+        try:
+            parsed = parse_verdict_header(headers.get(spec.header.lower()))
+        except ValueError:
+            continue
+        if parsed is None:
+            continue
+        if found is None or _SEVERITY[parsed.decision] > _SEVERITY[found.decision]:
+            found = LayerVerdict(
+                decision=parsed.decision, score=parsed.score, rules=parsed.rules, detections=parsed.detections
+            )
+    if found is not None:
+        return found
+    if status in BLOCK_STATUSES:
+        return LayerVerdict(decision="block", detections=(status_detection(status),))
+    return LayerVerdict(decision="allow")
+
+
+@contextlib.asynccontextmanager
+async def start_builtin_peer(name: str, upstream: str, *, paranoia: int = 1) -> AsyncIterator[str]:
+    """Start the built-in peer ``name`` in front of ``upstream``; yields its URL.
+
+    Raises ``RuntimeError`` naming what is missing when it cannot run here."""
+    if name != "nginx+crs":
+        raise ValueError(f"unknown built-in peer {name!r}; use {', '.join(BUILTIN_PEERS)}")
+    from loadtests.nginx_peer import start_nginx_peer
+
+    async with start_nginx_peer(upstream, crs=True, paranoia=paranoia) as url:
+        yield url
