@@ -58,6 +58,10 @@ def engine() -> NativeEngine:
             ),
         ),
         ("JSON broken", _post(b'{"username": "admin", "password": {"$ne": ""}', "application/json")),
+        (
+            "JSON duplicate keys",
+            _post(b'{"username": "admin", "password": {"$gt": ""}, "password": "x"}', "application/json"),
+        ),
         ("XML broken", _post(b"<a><b></a>", "text/xml")),
         ("multipart without parts", _post(json.dumps(NOSQL).encode(), "multipart/form-data; boundary=zz")),
         (
