@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -225,6 +226,8 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
 
     app.cleanup_ctx.append(lifecycle)
     app.on_response_prepare.append(handler.on_response_prepare)
+    if settings.harness and settings.workers > 1:
+        app.on_response_prepare.append(_worker_header)
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app
 
@@ -261,9 +264,21 @@ async def _flush_summaries(gw: Gateway) -> None:
             summary.flush()
 
 
-def serve(settings: GatewaySettings) -> int:
+async def _worker_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Harness mode with several workers: which process answered (measurement only)."""
+    response.headers["X-Rampart-Worker"] = str(os.getpid())
+
+
+def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySettings] | None = None) -> int:
     """Run in the foreground until SIGINT/SIGTERM: the proxy (ready line ``gateway ready:``)
-    and, when ``admin_port`` is set, the admin listener (announced on the line before)."""
+    and, when ``admin_port`` is set, the admin listener (announced on the line before).
+
+    With ``settings.workers > 1`` a supervisor runs that many worker processes instead
+    (:mod:`gateway.workers`); ``reload_settings`` is what SIGHUP re-reads there."""
+    if settings.workers > 1:
+        from gateway.workers import serve_workers
+
+        return serve_workers(settings, reload_settings=reload_settings)
     from gateway.admin import create_admin_app
     from rampart.serve import Listener, run_forever, serve_apps
 
@@ -275,7 +290,9 @@ def serve(settings: GatewaySettings) -> int:
     app = create_app(settings, gateway=gw)
     listeners = [Listener(app, settings.host, settings.port, name="gateway", runner=runner_factory(settings))]
     if settings.admin_port is not None:
-        listeners.append(Listener(create_admin_app(gw), settings.admin_host, settings.admin_port))
+        listeners.append(
+            Listener(create_admin_app(gw), settings.admin_host, settings.admin_port, option="--admin-port")
+        )
 
     async def announce(bound: list[tuple[str, int]]) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, gw.reopen_logs)
@@ -295,4 +312,4 @@ def serve(settings: GatewaySettings) -> int:
     async def main() -> None:
         await serve_apps(listeners, on_ready=announce)
 
-    return run_forever(main)
+    return run_forever(main, command="rampart gateway", fast=True)

@@ -24,48 +24,67 @@ def register(subparsers: Any) -> None:
         "Flags override RAMPART_GATEWAY_* environment variables, which override --config.",
     )
     p.add_argument(
-        "--upstream", metavar="URL", help="base URL of the protected app, e.g. http://127.0.0.1:8000"
+        "--upstream",
+        metavar="URL",
+        help="base URL of the protected app, e.g. http://127.0.0.1:8000 (required)",
     )
-    p.add_argument("--port", type=int, metavar="N", help="listen port (0: any free port; default 8080)")
-    p.add_argument("--host", metavar="ADDR", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, metavar="N", help="listen port, 0: any free port (default: 8080)")
+    p.add_argument("--host", metavar="ADDR", help="listen address (default: 127.0.0.1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes sharing the port (SO_REUSEPORT), each with its own engines; N > 1 adds a "
+        "supervisor that sums metrics and reloads on SIGHUP (default: 1)",
+    )
     p.add_argument(
         "--engine",
         dest="engines",
         metavar="NAMES",
         type=_engines,
-        help="engines, comma-separated: the first enforces, the others shadow (default native)",
+        help="engines, comma-separated: the first enforces, the others shadow (default: native)",
     )
-    p.add_argument("--mode", choices=("detect", "block"), help="detect: forward and log; block: refuse (403)")
+    p.add_argument(
+        "--mode",
+        choices=("detect", "block"),
+        help="detect: forward and log; block: refuse (403) (default: detect)",
+    )
     p.add_argument(
         "--harness",
         action="store_true",
         default=None,
-        help="add X-Rampart-Waf verdict headers (measurement only, never in production)",
+        help="add X-Rampart-Waf verdict headers (measurement only, never in production) (default: off)",
     )
-    p.add_argument("--paranoia", type=int, metavar="N", help="rule paranoia level 1-4")
-    p.add_argument("--threshold", type=int, metavar="N", help="anomaly score at which a request is blocked")
-    p.add_argument("--config", metavar="FILE", help="gateway.toml (see docs/GATEWAY.md)")
+    p.add_argument("--paranoia", type=int, metavar="N", help="rule paranoia level 1-4 (default: 1)")
     p.add_argument(
-        "--audit-log", dest="audit_path", metavar="PATH", help="write incidents as JSON lines to this file"
+        "--threshold", type=int, metavar="N", help="anomaly score at which a request is blocked (default: 5)"
+    )
+    p.add_argument("--config", metavar="FILE", help="gateway.toml, see docs/GATEWAY.md (default: none)")
+    p.add_argument(
+        "--audit-log",
+        dest="audit_path",
+        metavar="PATH",
+        help="write incidents as JSON lines to this file (default: none, incidents are only counted)",
     )
     p.add_argument(
         "--admin-port",
         type=int,
         metavar="N",
-        help="serve /healthz and /metrics on this loopback port (0: any)",
+        help="serve /healthz and /metrics on this loopback port, 0: any (default: no admin listener)",
     )
     p.add_argument(
         "--rate-limit-store",
         dest="rate_store",
         metavar="STORE",
-        help="enable rate limiting with this store: memory or redis://host:port/db",
+        help="enable rate limiting with this store: memory or redis://host:port/db "
+        "(default: rate limiting off)",
     )
     p.add_argument(
         "--trusted-proxy",
         dest="trusted_proxies",
         metavar="CIDR",
         action="append",
-        help="believe X-Forwarded-For from this address or CIDR (repeatable)",
+        help="believe X-Forwarded-For from this address or CIDR, repeatable (default: none)",
     )
     p.set_defaults(func=run)
 
@@ -77,6 +96,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             "upstream",
             "port",
             "host",
+            "workers",
             "engines",
             "mode",
             "harness",
@@ -119,4 +139,5 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from gateway.app import serve
 
-    return serve(settings)
+    overrides = _overrides(args)
+    return serve(settings, reload_settings=lambda: _settings(args.config, overrides))

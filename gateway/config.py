@@ -28,7 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from gateway.model import EngineSettings, Mode
+from gateway.model import EngineSettings, Mode, OverBudget
 
 __all__ = [
     "ENV_PREFIX",
@@ -225,6 +225,8 @@ class EngineRunSettings(_Strict):
     inline_body_bytes: int = Field(default=16 * 1024, ge=0)
     offload_after_us: float = Field(default=1000.0, ge=0)  # mostly slower: the engine runs in the pool
     workers: int = Field(default=2, ge=1, le=64)
+    budget_ms: float = Field(default=250.0, ge=0)  # native: inspection time per request (0: none)
+    over_budget: OverBudget = "block"  # block: an over-budget request scores the threshold
     rules_dir: str | None = None
     exclusions_file: str | None = None
     crs_dir: str | None = None
@@ -244,6 +246,7 @@ class GatewaySettings(BaseSettings):
     upstream: str
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)  # >1: supervised processes sharing the port
     engines: Annotated[tuple[str, ...], NoDecode] = ("native",)
     mode: Mode = "detect"
     harness: bool = False
@@ -328,6 +331,8 @@ class GatewaySettings(BaseSettings):
             crs_dir=self.engine.crs_dir,
             crs_setup=self.engine.crs_setup,
             body_limit=self.limits.max_body_bytes,
+            budget_ms=self.engine.budget_ms,
+            over_budget=self.engine.over_budget,
         )
 
 

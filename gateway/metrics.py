@@ -44,6 +44,12 @@ class GatewayMetrics:
         self.engine_errors = Counter(
             "rampart_gateway_engine_errors", "Engine failures (failed open).", ["engine"], registry=r
         )
+        self.budget_exceeded = Counter(
+            "rampart_gateway_budget_exceeded",
+            "Inspections stopped at the engine's time budget, by engine.",
+            ["engine"],
+            registry=r,
+        )
         self.rejected = Counter(
             "rampart_gateway_rejected",
             "Requests refused by hardening checks, by reason.",

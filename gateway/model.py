@@ -15,6 +15,7 @@ __all__ = [
     "EngineSettings",
     "InspectionEngine",
     "Mode",
+    "OverBudget",
     "RawRequest",
     "RuleMatch",
     "Verdict",
@@ -22,6 +23,7 @@ __all__ = [
 
 Mode = Literal["detect", "block"]
 Decision = Literal["allow", "detect", "block"]  # what the gateway did about one engine's verdict
+OverBudget = Literal["block", "allow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,7 @@ class Verdict:
     matches: tuple[RuleMatch, ...] = field(default_factory=tuple)
     elapsed_us: float = 0.0
     error: str | None = None  # the engine failed open; the proxy counts it
+    budget_exceeded: bool = False  # inspection stopped at the engine's time budget (rule budget_exceeded)
 
     @property
     def flagged(self) -> bool:
@@ -106,6 +109,8 @@ class EngineSettings:
     crs_dir: str | None = None  # crs: CRS checkout (None: /usr/share/modsecurity-crs)
     crs_setup: str | None = None  # crs: crs-setup.conf (None: /etc/modsecurity/crs/crs-setup.conf)
     body_limit: int = 1 << 20  # bytes inspected at most
+    budget_ms: float = 250.0  # native: inspection time per request at most (0: no budget)
+    over_budget: OverBudget = "block"  # native: a request over budget scores the threshold, or not
 
 
 class InspectionEngine(Protocol):

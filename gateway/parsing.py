@@ -316,6 +316,9 @@ def _body_xml(b: _Builder, text: str, _raw: bytes, _ctype: ContentType) -> bool:
         return False
     stack: list[tuple[ET.Element, str]] = [(root, "/" + root.tag)]
     while stack:
+        if len(b.targets) >= b.limits.max_values:  # paths grow with depth: walking on is quadratic
+            b.flag("too_many_values")
+            return True
         element, path = stack.pop()
         b.add("ARGS_POST_NAMES", path, element.tag)
         if element.text and element.text.strip():

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         netguard.install()
 
     try:
-        return run_forever(lambda: _main(settings))
+        return run_forever(lambda: _main(settings), command="rampart lab")
     except GuardUnavailable as exc:
         print(f"rampart lab: {exc}", file=sys.stderr)
         return 3
@@ -88,10 +88,12 @@ def _services_on_loopback(settings: Any) -> bool:
 
 async def _main(settings: Any) -> None:
     import asyncio
+    import errno
     import signal
 
     from labapp.runtime import start_lab
     from rampart.procs import ready_line
+    from rampart.serve import bind_error
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,6 +109,10 @@ async def _main(settings: Any) -> None:
                 )
             print(ready_line("lab", lab.host, lab.port), flush=True)
             await stop.wait()
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise bind_error(exc, settings.host, settings.port, "--port") from exc
+        raise
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

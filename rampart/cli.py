@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from rampart import __version__, netguard
 
-__all__ = ["build_parser", "main"]
+__all__ = ["DefaultsHelpFormatter", "build_parser", "main"]
 
 # Parts that contribute subcommands, in help order. A part that is not built yet is skipped.
 PARTS = (
@@ -25,6 +25,28 @@ PARTS = (
     "rampart.demo",
     "rampart.incidents_cli",
 )
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already names it.
+
+    Applied to every subcommand, so a part's ``register`` cannot forget it; an unset default
+    reads ``none`` (the option's help says what happens then).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or action.nargs == 0
+            or action.default is argparse.SUPPRESS
+            or "%(default)" in text
+            or "default" in text.lower()
+            or "required" in text.lower()
+        ):
+            return action.help
+        shown = "none" if action.default in (None, [], ()) else "%(default)s"
+        return f"{text} (default: {shown})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
+    for subparser in sub.choices.values():
+        subparser.formatter_class = DefaultsHelpFormatter
     return parser
 
 

@@ -66,7 +66,8 @@ def _load(args: argparse.Namespace, console: Console, configs: list[str]) -> str
                 configs,
                 duration_s=args.load_duration,
                 users=args.load_users,
-                out=args.out / "load.json",
+                rounds=2,
+                out_dir=args.out,
                 progress=console.print,
             )
         )

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv with Python >= 3.12 and install rampart with everything it uses.
-# Sourced by demo.sh and test.sh; safe to run again (it reinstalls only when pyproject changes).
+# Create .venv with Python >= 3.12 and install rampart with everything it uses: first every
+# dependency from requirements.lock (exact versions, sha256-checked), then rampart itself
+# (editable, --no-deps). Run by demo.sh and test.sh; safe to run again (it reinstalls only
+# when pyproject.toml or requirements.lock change). Regenerate the lock with scripts/lock.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,11 +30,12 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if
 fi
 
 stamp=".venv/.rampart-installed"
-want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "rampart: installing dependencies into .venv (first run takes a minute or two)"
     .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    if ! .venv/bin/python -m pip install --quiet -e ".[all,dev]" > .venv/install.log 2>&1; then
+    if ! { .venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock \
+        && .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .; } > .venv/install.log 2>&1; then
         tail -n 40 .venv/install.log >&2
         echo "rampart: dependency installation failed (full log: .venv/install.log)" >&2
         exit 1

@@ -127,6 +127,37 @@ _CONTEXT_WINDOW = 80
 _STRUCTURE_TOKENS = 16
 
 
+class _NextFinder:
+    """``text.find(needle, start)`` remembered across calls: the lexer runs from many starting
+    points of one value, and without memory every unterminated ``/*`` or ``--`` would rescan
+    to the end of the value (quadratic on ``; select , /*`` repeated)."""
+
+    __slots__ = ("_found", "_from", "needle", "text")
+
+    def __init__(self, text: str, needle: str) -> None:
+        self.text = text
+        self.needle = needle
+        self._from = len(text) + 1  # no search yet
+        self._found = -1
+
+    def find(self, start: int) -> int:
+        if self._from <= start and (self._found == -1 or start <= self._found):
+            return self._found  # nothing between the earlier start and the answer it found
+        self._from = start
+        self._found = self.text.find(self.needle, start)
+        return self._found
+
+
+class _Ends:
+    """The two comment terminators of one value, found lazily."""
+
+    __slots__ = ("block", "line")
+
+    def __init__(self, text: str) -> None:
+        self.block = _NextFinder(text, "*/")
+        self.line = _NextFinder(text, "\n")
+
+
 class Token(NamedTuple):
     kind: str  # STR NUM WORD OP ( ) , ; COMMENT OTHER
     text: str
@@ -148,9 +179,11 @@ def _read_string(text: str, i: int, quote: str) -> int:
         return j + 1
 
 
-def tokenize(text: str, start: int = 0, limit: int = 1 << 30) -> list[Token]:
+def tokenize(text: str, start: int = 0, limit: int = 1 << 30, *, ends: _Ends | None = None) -> list[Token]:
     """Lex ``text[start:]`` into at most ``limit`` tokens; terminated ``/* */`` comments count as
-    whitespace."""
+    whitespace. ``ends`` shares the comment-terminator search between calls on one value."""
+    if ends is None:
+        ends = _Ends(text)
     tokens: list[Token] = []
     i, n = start, len(text)
     while i < n and len(tokens) < limit:
@@ -158,13 +191,13 @@ def tokenize(text: str, start: int = 0, limit: int = 1 << 30) -> list[Token]:
         if ch in _SPACE or ch.isspace():
             i += 1
         elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
+            end = ends.block.find(i + 2)
             if end == -1:
                 tokens.append(Token("COMMENT", text[i:], i))
                 break
             i = end + 2
         elif text.startswith("--", i) or ch == "#":
-            end = text.find("\n", i)
+            end = ends.line.find(i)
             end = n if end == -1 else end
             tokens.append(Token("COMMENT", text[i:end], i))
             i = end
@@ -332,7 +365,7 @@ def _plausible_continuation(text: str, at: int) -> bool:
     return rest.startswith(_CONTINUATION_WORDS)
 
 
-def _quoted_breakout(text: str, quote: str) -> str | None:
+def _quoted_breakout(text: str, quote: str, ends: _Ends) -> str | None:
     end = _read_string(text, 0, quote)
     if end >= len(text) + 1 or (end == len(text) and (not text or text[-1] != quote)):
         return None
@@ -340,16 +373,16 @@ def _quoted_breakout(text: str, quote: str) -> str | None:
         return None
     prefix = text[: end - 1]
     tight = not any(c.isspace() for c in prefix)
-    tokens = tokenize(text, end, _STRUCTURE_TOKENS)
+    tokens = tokenize(text, end, _STRUCTURE_TOKENS, ends=ends)
     if _attack_after(tokens, 0, tight):
         return text[max(0, end - 1) : end - 1 + _CONTEXT_WINDOW]
     return None
 
 
-def _numeric(text: str) -> str | None:
+def _numeric(text: str, ends: _Ends) -> str | None:
     head = text.lstrip(" \t\r\n(-")
     if head[:1].isdigit():
-        tokens = tokenize(text, 0, _STRUCTURE_TOKENS)
+        tokens = tokenize(text, 0, _STRUCTURE_TOKENS, ends=ends)
         i = 0
         while _is(_at(tokens, i), "(") or _is(_at(tokens, i), "OP", "-"):
             i += 1
@@ -362,7 +395,7 @@ def _numeric(text: str) -> str | None:
         while at != -1:
             words = lower[at + len(needle) : at + 60].replace("(", " ").split()
             if _worth_lexing(needle, words):
-                tokens = tokenize(text, at, _STRUCTURE_TOKENS)
+                tokens = tokenize(text, at, _STRUCTURE_TOKENS, ends=ends)
                 if tokens and (_union_select(tokens, 0) or _stacked(tokens, 0)):
                     return text[at : at + _CONTEXT_WINDOW]
             at = lower.find(needle, at + 1)
@@ -388,10 +421,11 @@ def _worth_lexing(needle: str, words: list[str]) -> bool:
 
 def find_sqli(text: str) -> str | None:
     """The fragment that makes ``text`` an SQL injection, or None."""
+    ends = _Ends(text)
     for quote in ("'", '"'):
-        if quote in text and (found := _quoted_breakout(text, quote)):
+        if quote in text and (found := _quoted_breakout(text, quote, ends)):
             return found
-    return _numeric(text)
+    return _numeric(text, ends)
 
 
 class SqliDetector:

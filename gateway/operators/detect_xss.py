@@ -9,6 +9,7 @@ is such a URL (injection into an ``href``). Harmless markup (``<b>``, ``<p>``, `
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gateway.operators import register
@@ -47,7 +48,8 @@ _BAD_SCHEMES = (
     "data:image/svg+xml",
     "data:application/x",
 )
-_NAME_END = frozenset(" \t\n\r\f/>=")
+_NAME_END = frozenset(" \t\n\r\f/>=<")
+_VALUE_END = frozenset(" \t\n\r\f><")
 _SCAN_LIMIT = 4096
 
 
@@ -56,8 +58,18 @@ def _bad_url(value: str) -> bool:
     return compact.startswith(_BAD_SCHEMES)
 
 
+def _opens_tag(text: str, at: int) -> bool:
+    """Whether ``text[at] == '<'`` starts a tag (``<x`` or ``</x``)."""
+    nxt = text[at + 1 : at + 3]
+    return nxt[:1].isalpha() or (nxt[:1] == "/" and nxt[1:].isalpha())
+
+
 def _tag_flags(text: str, start: int) -> int | None:
-    """Parse the tag that opens at ``text[start] == '<'``; its end index if it would run script."""
+    """Parse the tag that opens at ``text[start] == '<'``; its end index if it would run script.
+
+    Outside quoted values the scan stops where the next tag opens: that tag is scanned on its
+    own, so every stretch of text is read a bounded number of times (``<a<a<a...`` would
+    otherwise cost ``_SCAN_LIMIT`` characters per ``<``)."""
     n = len(text)
     i = start + 1
     if i < n and text[i] == "/":
@@ -75,6 +87,8 @@ def _tag_flags(text: str, start: int) -> int | None:
         if text[k] in " \t\n\r\f/\"'":
             k += 1
             continue
+        if text[k] == "<" and _opens_tag(text, k):
+            break
         a = k
         while k < limit and text[k] not in _NAME_END:
             k += 1
@@ -94,7 +108,7 @@ def _tag_flags(text: str, start: int) -> int | None:
                 k = end + 1
             else:
                 v = k
-                while k < limit and text[k] not in " \t\n\r\f>":
+                while k < limit and text[k] not in _VALUE_END:
                     k += 1
                 value = text[v:k]
             if (
@@ -109,16 +123,26 @@ def _tag_flags(text: str, start: int) -> int | None:
     return min(k + 1, n) if dangerous else None
 
 
+# Where a tag that could run script may open: a non-ASCII name, an executing tag's name, or a
+# name followed (before any '<' or '>') by an '=' or by a '<' that opens no tag (the tag scan
+# reads on past it). Every other tag ends without an attribute value: it cannot be dangerous.
+# Possessive runs keep the search linear; the lookahead leaves a following '<' to be found.
+_SUSPECT = re.compile(
+    r"</?(?:[^\x00-\x7f]|(?i:" + "|".join(sorted(_EXEC_TAGS)) + r")"
+    r"|[A-Za-z][A-Za-z0-9:_-]*+(?:[^\x00-\x7f]|[^<>=]*+(?==|<(?!/?[A-Za-z]))))"
+)
+
+
 def find_xss(text: str) -> str | None:
-    """The markup in ``text`` that would run script, or None."""
+    """The markup in ``text`` that would run script, or None. Only the tags :data:`_SUSPECT`
+    finds get the full parse (``<a<a<a...`` costs one regex pass, not a call per tag)."""
     if _bad_url(text[:64]):
         return text[:64]
-    i = text.find("<")
-    while i != -1:
-        end = _tag_flags(text, i)
+    for candidate in _SUSPECT.finditer(text):
+        start = candidate.start()
+        end = _tag_flags(text, start)
         if end is not None:
-            return text[i:end][:_SCAN_LIMIT]
-        i = text.find("<", i + 1)
+            return text[start:end][:_SCAN_LIMIT]
     return None
 
 

@@ -24,7 +24,10 @@ class Regex:
         self.prefilter: tuple[str, ...] | None = (argument,)
 
     def match(self, value: str) -> str | None:
-        found = self._regex.search(value)
+        try:
+            found = self._regex.search(value)
+        except UnicodeEncodeError:  # a lone surrogate (``js_decode`` of ``\ud800``): RE2 reads UTF-8
+            found = self._regex.search(value.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
         return None if found is None else found.group(0)
 
 

@@ -34,7 +34,7 @@ def js_decode(value: str) -> tuple[str, bool]:
             out.append(chr(int(h, 16)))
             i += 4
         elif nxt == "u" and i + 2 < n and value[i + 2] == "{":
-            end = value.find("}", i + 3)
+            end = value.find("}", i + 3, i + 10)  # at most six digits: never a scan to the end
             digits = value[i + 3 : end] if end != -1 else ""
             if digits and len(digits) <= 6 and all(c in _HEX for c in digits) and int(digits, 16) < 0x110000:
                 out.append(chr(int(digits, 16)))

@@ -129,9 +129,13 @@ def _url_kind(name: str, value: str) -> str:
 
 
 def _shape(html: str) -> _Shape:
+    """The shape of ``html``. Text after the last ``>`` is not fed: it cannot hold a whole tag,
+    comment or declaration, so it only makes data events (ignored here), and the standard
+    library's parser rescans it to the end for every ``<`` in it (quadratic on ``<a<a<a...``
+    before CPython 3.13.4)."""
     parser = _Shape()
     try:
-        parser.feed(html)
+        parser.feed(html[: html.rfind(">") + 1])
         parser.close()
     except Exception:  # HTMLParser is lenient; anything else is a parser bug, not a verdict
         parser.events.append(("error",))

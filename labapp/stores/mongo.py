@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import re
 import sys
 import tempfile
@@ -100,6 +101,11 @@ class EmbeddedMongo:
         self.uri = ""
 
     async def start(self, timeout: float = 30.0) -> None:
+        if importlib.util.find_spec("secantus") is None:
+            raise RuntimeError(
+                "the lab's embedded MongoDB (SecantusDB, GPL-2.0) is not installed: "
+                "pip install 'rampart[lab]', or point the lab at a MongoDB with MONGODB_URL"
+            )
         self.storage.mkdir(parents=True, exist_ok=True)
         config = self.storage / "secantusd.toml"
         config.write_text("")
