@@ -26,10 +26,12 @@ class Served:
     stop: Callable[[], None]
 
 
-def serve_asgi(app: Any) -> Served:
+def serve_asgi(app: Any, *, loop: str = "asyncio") -> Served:
+    """``loop``: uvicorn's event loop (``asyncio``, or ``uvloop``, which resolves names in C
+    and so past a hosts table installed on ``socket.getaddrinfo``)."""
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", loop=loop)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -18,6 +18,11 @@ and every address it resolves to, whatever the spelling of the URL.
 * ``socket.connect`` (audit hook, PEP 578) judges the address actually connected to, for
   clients that connect to an IP without resolving. It sees an address, not the name behind
   it, so it applies no redirect-chain rule: the resolution of that name already did.
+* uvloop (what uvicorn runs on when it is installed) resolves and connects in C, past both
+  of the above: its ``Loop.getaddrinfo`` is judged like ``socket.getaddrinfo``, and its
+  ``create_connection``/``sock_connect`` judge an IP-literal destination like
+  ``socket.connect`` (anyio, hence async ``httpx``, connects to an IP literal without
+  resolving it).
 
 Allow-listed destinations (the ``ssrf`` detector's ``allow_hosts`` option) are never refused.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import ipaddress
 import socket
 from collections.abc import Callable
 from types import ModuleType
@@ -133,6 +139,79 @@ def _wrap_getaddrinfo(original: Callable[..., Any]) -> Callable[..., Any]:
     return getaddrinfo
 
 
+def _wrap_loop_getaddrinfo(original: Any) -> Any:
+    @functools.wraps(original)
+    async def getaddrinfo(self: Any, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        results = await original(self, host, port, *args, **kwargs)
+        if guard.active() is None or _in_aiohttp.get() or host is None:
+            return results
+        try:
+            _judge_resolution(host, port, results)
+        except Blocked:
+            raise
+        except Exception as exc:
+            guard.fail_open(f"{SINK}.loop.getaddrinfo", exc)
+        return results
+
+    return getaddrinfo
+
+
+def _judge_literal(operation: str, host: Any, port: Any) -> None:
+    """An IP-literal destination connected to without resolution (names were judged when
+    they resolved)."""
+    if guard.active() is None or _in_aiohttp.get() or not isinstance(host, str):
+        return
+    try:
+        ip = str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return
+    url = _host_url(ip, port if isinstance(port, int | str) else None)
+    guard.check(SINK, operation, "ssrf", url, resolved_ip=ip)
+
+
+def _wrap_loop_connect(original: Any) -> Any:
+    @functools.wraps(original)
+    async def create_connection(
+        self: Any, protocol_factory: Any, host: Any = None, port: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        try:
+            _judge_literal("loop.create_connection", host, port)
+        except Blocked:
+            raise
+        except Exception as exc:
+            guard.fail_open(f"{SINK}.loop.create_connection", exc)
+        return await original(self, protocol_factory, host, port, *args, **kwargs)
+
+    return create_connection
+
+
+def _wrap_loop_sock_connect(original: Any) -> Any:
+    @functools.wraps(original)
+    async def sock_connect(self: Any, sock: Any, address: Any) -> Any:
+        if isinstance(address, tuple) and address and getattr(sock, "family", None) in (
+            socket.AF_INET,
+            socket.AF_INET6,
+        ):
+            try:
+                _judge_literal("loop.sock_connect", address[0], address[1] if len(address) > 1 else None)
+            except Blocked:
+                raise
+            except Exception as exc:
+                guard.fail_open(f"{SINK}.loop.sock_connect", exc)
+        return await original(self, sock, address)
+
+    return sock_connect
+
+
+def _patch_uvloop(patcher: Patcher, module: ModuleType) -> None:
+    loop_class = getattr(module, "Loop", None)
+    if not isinstance(loop_class, type):
+        return
+    patcher.wrap(loop_class, "getaddrinfo", _wrap_loop_getaddrinfo)
+    patcher.wrap(loop_class, "create_connection", _wrap_loop_connect)
+    patcher.wrap(loop_class, "sock_connect", _wrap_loop_sock_connect)
+
+
 def _wrap_request(original: Any) -> Any:
     @functools.wraps(original)
     async def _request(self: Any, method: str, str_or_url: Any, *args: Any, **kwargs: Any) -> Any:
@@ -212,3 +291,4 @@ def patch(patcher: Patcher) -> None:
     patcher.when_imported("urllib3", lambda m: patcher.wrap(m.PoolManager, "urlopen", _chain(2)))
     patcher.when_imported("requests", lambda m: patcher.wrap(m.Session, "send", _chain(1)))
     patcher.when_imported("httpx", lambda m: _patch_httpx(patcher, m))
+    patcher.when_imported("uvloop", lambda m: _patch_uvloop(patcher, m))

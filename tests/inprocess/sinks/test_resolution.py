@@ -102,3 +102,34 @@ def test_resolution_outside_a_request_only_checks_metadata(make_guard, sim: Simu
 async def _fetch(url: str) -> str:
     async with httpx.AsyncClient() as client:
         return (await client.get(url)).text
+
+
+def _holds_block(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_holds_block(e) for e in exc.exceptions)
+    return isinstance(exc, Blocked)
+
+
+def test_uvloop_resolution_and_ip_literals_are_judged(make_guard, sim: Simulator) -> None:
+    """uvloop resolves and connects in C, past ``socket.getaddrinfo`` and the ``socket.connect``
+    audit event; its loop methods are judged instead (names the system resolver knows only:
+    uvloop does not read the hosts table above)."""
+    uvloop = pytest.importorskip("uvloop")
+    make_guard("block", detectors=ALLOW)
+
+    async def fetch(url: str) -> str:
+        async with httpx.AsyncClient() as client:
+            with bind(request_ctx(url=url)):
+                return (await client.get(url)).text
+
+    for host in ("127.0.0.1", "localhost", "[::ffff:127.0.0.1]"):
+        with pytest.raises((Blocked, ExceptionGroup)) as info:  # anyio may wrap it in a group
+            uvloop.run(fetch(_url(sim, host)))
+        assert _holds_block(info.value), host
+    assert "/admin" not in sim.hits
+
+    async def allowed() -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(_url(sim, "127.0.0.1", "/ok"))).text
+
+    assert uvloop.run(allowed()) == PARTNER_PAGE  # no user input names it: not judged as SSRF
