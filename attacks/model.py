@@ -8,6 +8,7 @@ marker string that appears in the response only if the payload's code ran.
 
 from __future__ import annotations
 
+import gzip
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -51,6 +52,24 @@ class HttpRequest(BaseModel):
     cookies: dict[str, str] = Field(default_factory=dict)
     content_type: str | None = None
     body: str | None = None  # the body text as sent (JSON text, YAML, form, multipart)
+    # how the body text travels: encoded in this charset (default UTF-8), gzip-compressed
+    # with ``Content-Encoding: gzip``, and/or with ``Transfer-Encoding: chunked``
+    body_charset: str | None = None
+    content_encoding: Literal["gzip"] | None = None
+    chunked: bool = False
+
+    def wire_body(self) -> bytes | None:
+        """The body bytes as sent (charset applied, then compression)."""
+        if self.body is None:
+            return None
+        data = self.body.encode(self.body_charset or "utf-8")
+        return gzip.compress(data, mtime=0) if self.content_encoding == "gzip" else data
+
+    def wire_headers(self) -> dict[str, str]:
+        """Headers the body's framing needs besides Content-Type."""
+        return (
+            {"Content-Encoding": "gzip"} if self.content_encoding == "gzip" and self.body is not None else {}
+        )
 
     @field_validator("method")
     @classmethod

@@ -17,16 +17,27 @@ JSON whatever its declared type, because frameworks (aiohttp's ``request.json()`
 
 from __future__ import annotations
 
-import codecs
-import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gateway.model import RawRequest
 from gateway.transforms.path import normalise_path_str
 from gateway.transforms.url import url_decode_once
+from rampart.interpretation import (
+    DEFAULT_LIMITS,
+    Anomaly,
+    ContentType,
+    InterpretationLimits,
+    body_charset,
+    decode_text,
+    looks_like_json,
+    parse_content_type,
+    parse_pairs,
+    read_json,
+    read_multipart,
+)
 
 __all__ = ["ALIASES", "COLLECTIONS", "ParseLimits", "ParsedRequest", "Target", "parse_request"]
 
@@ -79,12 +90,22 @@ _make_target = Target._make
 
 @dataclass(frozen=True, slots=True)
 class ParseLimits:
-    """Bounds on what the parser reads."""
+    """Bounds on what the parser reads: the body size, the shared reading limits (values per
+    source, nesting depth; :class:`rampart.interpretation.InterpretationLimits`) and a
+    ceiling on the targets of one request (headers and names included)."""
 
     body_limit: int = 1 << 20
-    json_depth: int = 32
-    max_values: int = 4096
+    json_depth: int = DEFAULT_LIMITS.max_depth
+    max_values: int = DEFAULT_LIMITS.max_values
     embedded_json_limit: int = 1 << 16
+    reading: InterpretationLimits = field(init=False, repr=False, compare=False)
+    max_targets: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "reading", InterpretationLimits(max_values=self.max_values, max_depth=self.json_depth)
+        )
+        object.__setattr__(self, "max_targets", 8 * self.max_values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +124,8 @@ class _Builder:
     flags: list[str] = field(default_factory=list)
 
     def add(self, collection: str, key: str, value: str) -> None:
-        if len(self.targets) >= self.limits.max_values:
-            self.flag("too_many_values")
+        if len(self.targets) >= self.limits.max_targets:
+            self.flag(Anomaly.TOO_MANY_VALUES)
             return
         self.targets.append(_make_target((collection, key, value)))
 
@@ -137,161 +158,167 @@ def _bracket_parts(name: str) -> list[str]:
     return parts
 
 
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object kept as its key/value pairs, so duplicate keys stay visible."""
-
-
-def _json_loads(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=_Pairs)
-
-
 def _walk_json(b: _Builder, root: Any, path: str, depth: int, *, values: str, names: str) -> None:
-    """Every key (as ``names``) and leaf (as ``values``) of a parsed JSON document, by JSON path.
-    Iterative, bounded by ``json_depth`` and ``max_values``."""
+    """Every key (as ``names``) and leaf (as ``values``) of a parsed JSON document, by JSON path,
+    in document order. Iterative; past ``json_depth`` or ``max_values`` values of this document
+    the walk stops and flags (the reading already flagged the document as a whole)."""
     limit = b.limits.max_values
+    seen = 0
     targets = b.targets
     stack: list[tuple[Any, str, int]] = [(root, path, depth)]
     while stack:
         node, where, level = stack.pop()
-        if len(targets) >= limit:
-            b.flag("too_many_values")
+        if seen >= limit:
+            b.flag(Anomaly.TOO_MANY_VALUES)
             return
         if level > b.limits.json_depth:
             b.flag("json_too_deep")
             continue
-        if type(node) is str:
+        kind = type(node)
+        if kind is str:
             if "\0" in node or "%00" in node:
                 b.flag("null_byte_in_value")
             targets.append(_make_target((values, where, node)))
-        elif isinstance(node, _Pairs):
-            if len({k for k, _ in node}) != len(node):
-                b.flag("json_duplicate_keys")
+            seen += 1
+        elif kind is dict:
             children = []
-            for key, child in node:
+            for key, child in node.items():
                 child_path = f"{where}.{key}"
                 targets.append(_make_target((names, child_path, key)))
                 children.append((child, child_path, level + 1))
+            seen += len(children)
             stack.extend(reversed(children))
-        elif isinstance(node, list):
+        elif kind is list:
             stack.extend(reversed([(child, f"{where}[{i}]", level + 1) for i, child in enumerate(node)]))
-        elif node is None:
-            targets.append(_make_target((values, where, "null")))
         else:
-            text = ("true" if node else "false") if type(node) is bool else str(node)
+            text = "null" if node is None else ("true" if node else "false") if kind is bool else str(node)
             targets.append(_make_target((values, where, text)))
+            seen += 1
 
 
-def _looks_like_json(text: str) -> bool:
-    head = text.lstrip()[:1]
-    return head in ("{", "[")
+def _json_document(b: _Builder, text: str, path: str, depth: int, *, values: str, names: str) -> bool:
+    """Read ``text`` as JSON and inspect it; False when it does not parse."""
+    reading = read_json(text, b.limits.reading, duplicates=True)
+    if reading.duplicate_keys:
+        b.flag("json_duplicate_keys")
+    if reading.over_depth:
+        b.flag("json_too_deep")
+    if reading.over_count:
+        b.flag(Anomaly.TOO_MANY_VALUES)
+    if reading.error is not None:
+        return reading.over_depth
+    _walk_json(b, reading.value, path, depth, values=values, names=names)
+    return True
 
 
-def _parse_pairs(b: _Builder, text: str, values: str, names: str) -> None:
+def _parse_pairs(b: _Builder, text: str, values: str, names: str, *, encoding: str = "utf-8") -> None:
     if _has_invalid_escape(text):
         b.flag("invalid_url_encoding")
-    for pair in text.split("&"):
-        if not pair:
-            continue
-        raw_name, _, raw_value = pair.partition("=")
-        name = url_decode_once(raw_name)
-        value = url_decode_once(raw_value)
+    reading = parse_pairs(text, b.limits.reading, encoding=encoding)
+    if reading.over_limit:
+        b.flag(Anomaly.TOO_MANY_VALUES)
+    deep = b.limits.json_depth
+    for name, value in reading.pairs:
         if "\0" in value or "%00" in value:
             b.flag("null_byte_in_value")
         b.add(values, name, value)
         b.add(names, name, name)
+        parts = _bracket_parts(name)
+        if len(parts) > deep + 1:
+            b.flag(Anomaly.TOO_DEEP)
+        for part in parts:
+            b.add(names, name, part)
+        if "%" in name:
+            _redecoded_name(b, name, names)
+        if looks_like_json(value) and len(value) <= b.limits.embedded_json_limit:
+            _json_document(b, value, name, 1, values=values, names=names)
+    if "%u" in text or "%U" in text:
+        _iis_pairs(b, text, set(reading.pairs), values, names)
+
+
+def _redecoded_name(b: _Builder, name: str, names: str) -> None:
+    """A name still holding escapes after decoding (``category%5B%24ne%5D``), decoded again
+    up to twice: an application that unquotes once more (the lab's L2 does) reads
+    ``category[$ne]``, so its bracket parts are inspected as names too."""
+    for _ in range(2):
+        decoded = url_decode_once(name, plus_as_space=False)
+        if decoded == name:
+            return
+        name = decoded
+        b.add(names, name, name)
         for part in _bracket_parts(name):
             b.add(names, name, part)
-        if _looks_like_json(value) and len(value) <= b.limits.embedded_json_limit:
-            try:
-                embedded = _json_loads(value)
-            except ValueError:
-                continue
-            _walk_json(b, embedded, name, 1, values=values, names=names)
 
 
-def _header_params(value: str) -> tuple[str, dict[str, str]]:
-    media, *params = value.split(";")
-    parsed: dict[str, str] = {}
-    for param in params:
-        key, _, val = param.partition("=")
-        parsed[key.strip().lower()] = val.strip().strip('"')
-    return media.strip().lower(), parsed
-
-
-def _body_urlencoded(b: _Builder, text: str, _raw: bytes, _params: dict[str, str]) -> None:
-    _parse_pairs(b, text, "ARGS_POST", "ARGS_POST_NAMES")
-
-
-def _body_json(b: _Builder, text: str, _raw: bytes, _params: dict[str, str]) -> None:
-    try:
-        document = _json_loads(text)
-    except (ValueError, RecursionError):
-        if "body_truncated" not in b.flags:  # a cut-off document cannot parse: not the client's doing
-            b.flag("json_invalid")
-        return
-    _walk_json(b, document, "$", 0, values="ARGS_POST", names="ARGS_POST_NAMES")
-
-
-def _iter_parts(raw: bytes, boundary: bytes) -> Iterator[tuple[list[tuple[str, str]], bytes]]:
-    delimiter = b"--" + boundary
-    chunks = raw.split(delimiter)
-    for raw_chunk in chunks[1:]:
-        if raw_chunk.startswith(b"--"):
-            return
-        chunk = raw_chunk.removeprefix(b"\r\n").removeprefix(b"\n")
-        head, sep, body = chunk.partition(b"\r\n\r\n")
-        if not sep:
-            head, sep, body = chunk.partition(b"\n\n")
-        if not sep:
+def _iis_pairs(b: _Builder, text: str, seen: set[tuple[str, str]], values: str, names: str) -> None:
+    """Pairs read again with ``%uXXXX`` escapes decoded (IIS and some frameworks do; aiohttp
+    does not): inspected too, so the choice of decoder is not the attacker's way around."""
+    for pair in text.split("&")[: b.limits.max_values]:
+        raw_name, _, raw_value = pair.partition("=")
+        name, value = url_decode_once(raw_name), url_decode_once(raw_value)
+        if (name, value) in seen:
             continue
-        headers: list[tuple[str, str]] = []
-        for line in head.decode("utf-8", "replace").splitlines():
-            name, colon, value = line.partition(":")
-            if colon:
-                headers.append((name.strip().lower(), value.strip()))
-        yield headers, body.removesuffix(b"\r\n").removesuffix(b"\n")
+        b.add(values, name, value)
+        b.add(names, name, name)
+        for part in _bracket_parts(name):
+            b.add(names, name, part)
+        if looks_like_json(value) and len(value) <= b.limits.embedded_json_limit:
+            _json_document(b, value, name, 1, values=values, names=names)
 
 
-def _body_multipart(b: _Builder, _text: str, raw: bytes, params: dict[str, str]) -> None:
-    boundary = params.get("boundary", "")
-    if not boundary:
+def _body_urlencoded(b: _Builder, text: str, _raw: bytes, ctype: ContentType) -> bool:
+    _parse_pairs(b, text.rstrip(), "ARGS_POST", "ARGS_POST_NAMES", encoding=body_charset(ctype))
+    return True
+
+
+def _body_json(b: _Builder, text: str, _raw: bytes, _ctype: ContentType) -> bool:
+    if _json_document(b, text, "$", 0, values="ARGS_POST", names="ARGS_POST_NAMES"):
+        return True
+    if "body_truncated" not in b.flags:  # a cut-off document cannot parse: not the client's doing
+        b.flag("json_invalid")
+    return False
+
+
+def _body_multipart(b: _Builder, _text: str, raw: bytes, ctype: ContentType) -> bool:
+    reading = read_multipart(raw, ctype, b.limits.reading)
+    if reading.over_limit:
+        b.flag(Anomaly.TOO_MANY_VALUES)
+    if reading.ambiguous:
+        b.flag(Anomaly.DUPLICATE_PARAM)
+    if reading.error is not None:
         b.flag("multipart_invalid")
-        return
-    seen = False
-    for headers, body in _iter_parts(raw, boundary.encode("latin-1", "replace")):
-        seen = True
-        field_name, filename = "", None
-        for name, value in headers:
+        return False
+    for part in reading.parts:
+        field_name = part.name or ""
+        for name, value in part.headers:
             b.add("MULTIPART_PART_HEADERS", name, value)
-            if name == "content-disposition":
-                _, disposition = _header_params(value)
-                field_name = disposition.get("name", "")
-                filename = disposition.get("filename")
         b.add("ARGS_POST_NAMES", field_name, field_name)
-        if filename is not None:
-            b.add("FILES", field_name, filename)
+        if part.filename is not None:
+            b.add("FILES", field_name, part.filename)
             b.add("FILES_NAMES", field_name, field_name)
-        else:
-            b.add("ARGS_POST", field_name, body.decode("utf-8", "replace"))
-    if not seen:
-        b.flag("multipart_invalid")
+            continue
+        value = part.text if part.text is not None else part.body.decode("utf-8", "replace")
+        b.add("ARGS_POST", field_name, value)
+        if looks_like_json(value) and len(value) <= b.limits.embedded_json_limit:
+            _json_document(b, value, field_name, 1, values="ARGS_POST", names="ARGS_POST_NAMES")
+    return True
 
 
-def _body_xml(b: _Builder, text: str, _raw: bytes, _params: dict[str, str]) -> None:
+def _body_xml(b: _Builder, text: str, _raw: bytes, _ctype: ContentType) -> bool:
     lowered = text.lower()
     if "<!doctype" in lowered or "<!entity" in lowered:
         b.flag("xml_dtd")
-        return
+        return True
     try:
         root = ET.fromstring(text)  # noqa: S314 - DTDs (and so entity definitions) refused above
     except ET.ParseError:
         b.flag("xml_invalid")
-        return
+        return False
     stack: list[tuple[ET.Element, str]] = [(root, "/" + root.tag)]
     while stack:
         if len(b.targets) >= b.limits.max_values:  # paths grow with depth: walking on is quadratic
             b.flag("too_many_values")
-            return
+            return True
         element, path = stack.pop()
         b.add("ARGS_POST_NAMES", path, element.tag)
         if element.text and element.text.strip():
@@ -300,9 +327,10 @@ def _body_xml(b: _Builder, text: str, _raw: bytes, _params: dict[str, str]) -> N
             b.add("ARGS_POST", f"{path}/@{attr}", value)
             b.add("ARGS_POST_NAMES", f"{path}/@{attr}", attr)
         stack.extend((child, f"{path}/{child.tag}") for child in reversed(list(element)))
+    return True
 
 
-BodyProcessor = Callable[[_Builder, str, bytes, dict[str, str]], None]
+BodyProcessor = Callable[[_Builder, str, bytes, ContentType], bool]
 _PROCESSORS: dict[str, BodyProcessor] = {
     "application/x-www-form-urlencoded": _body_urlencoded,
     "multipart/form-data": _body_multipart,
@@ -322,14 +350,12 @@ def _processor_for(media: str) -> BodyProcessor | None:
     return None
 
 
-def _decode_body(b: _Builder, raw: bytes, charset: str) -> str:
-    if not charset or charset in _PLAIN_CHARSETS:
-        return raw.decode("utf-8", "replace")
-    b.flag("unusual_charset")
-    try:
-        return codecs.decode(raw, charset, "replace")
-    except LookupError:
-        return raw.decode("utf-8", "replace")
+def _decode_body(b: _Builder, raw: bytes, ctype: ContentType) -> str:
+    charset = body_charset(ctype)
+    if charset.lower() not in _PLAIN_CHARSETS:
+        b.flag("unusual_charset")
+    text, _strict = decode_text(raw, charset)
+    return text
 
 
 def _parse_headers(b: _Builder, request: RawRequest) -> None:
@@ -362,6 +388,10 @@ def _normalise_path(raw_path: str) -> str:
 
 
 def _parse_body(b: _Builder, request: RawRequest, limits: ParseLimits) -> None:
+    """The body under its declared type and, because applications parse what they are sent
+    (aiohttp's ``json()`` ignores the declared type), as JSON whenever it looks like JSON and
+    as raw text (``REQUEST_BODY``) always. The charset is the one aiohttp decodes with (the
+    first ``charset`` parameter); repeated Content-Type parameters are flagged."""
     raw = request.body
     if request.body_truncated or len(raw) > limits.body_limit:
         b.flag("body_truncated")
@@ -369,21 +399,18 @@ def _parse_body(b: _Builder, request: RawRequest, limits: ParseLimits) -> None:
     if not raw:
         return
     content_types = request.header_all("content-type")
-    media, params = _header_params(content_types[0]) if content_types else ("", {})
+    ctype = parse_content_type(content_types[0] if content_types else None)
     if not content_types:
         b.flag("body_without_content_type")
-    text = _decode_body(b, raw, params.get("charset", "").lower())
+    if ctype.ambiguous:
+        b.flag(Anomaly.DUPLICATE_PARAM)
+    text = _decode_body(b, raw, ctype)
     b.add("REQUEST_BODY", "", text)
-    processor = _processor_for(media)
-    if processor is None and _looks_like_json(text):
-        try:
-            document = _json_loads(text)
-        except (ValueError, RecursionError):
-            return
-        _walk_json(b, document, "$", 0, values="ARGS_POST", names="ARGS_POST_NAMES")
-        return
+    processor = _processor_for(ctype.media)
     if processor is not None:
-        processor(b, text, raw, params)
+        processor(b, text, raw, ctype)
+    if processor is not _body_json and looks_like_json(text):
+        _json_document(b, text, "$", 0, values="ARGS_POST", names="ARGS_POST_NAMES")
 
 
 def parse_request(request: RawRequest, limits: ParseLimits | None = None) -> ParsedRequest:

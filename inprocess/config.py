@@ -53,10 +53,11 @@ KNOWN_DETECTORS: frozenset[str] = frozenset(
         "prompt",
         "xss",
         "stored_xss",
+        "interpretation",
     }
 )
 # detectors that still judge a sink call when no request is being served
-SINK_ONLY_DETECTORS: frozenset[str] = frozenset({"ssrf", "deserialization"})
+SINK_ONLY_DETECTORS: frozenset[str] = frozenset({"ssrf", "deserialization", "interpretation"})
 
 
 class Action(StrEnum):

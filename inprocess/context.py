@@ -51,6 +51,10 @@ class RequestContext:
     db_values: list[str] = field(default_factory=list)
     # detections made while serving this request (the middleware reports/acts on them)
     detections: list[Any] = field(default_factory=list)
+    # what capture could not read the way the app will (``rampart.interpretation.Anomaly``
+    # names: repeated charset, values or nesting past the limits); the middleware judges
+    # them with the ``interpretation`` detector before the handler runs
+    anomalies: list[str] = field(default_factory=list)
     # what sinks derive once per request from the inputs and hand to their (pure) detectors,
     # e.g. the NoSQL sink's client-sent operator objects; keyed by sink
     memo: dict[str, Any] = field(default_factory=dict)

@@ -30,8 +30,10 @@ def json_out(data: Any, status: int = 200) -> web.Response:
 async def json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, LookupError):
         raise ClientError("request body must be JSON") from None
+    except RecursionError:
+        raise ClientError("request body nests too deeply") from None
     if not isinstance(body, dict):
         raise ClientError("request body must be a JSON object")
     return body

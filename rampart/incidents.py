@@ -88,9 +88,7 @@ def bound(text: str, limit: int) -> str:
 
 def redact_mapping(values: dict[str, str]) -> dict[str, str]:
     """Redact a header/cookie/field mapping: secret-named keys lose their value entirely."""
-    return {
-        k: "[redacted]" if _SECRET_KEYS.search(k) else redact(v) for k, v in values.items()
-    }
+    return {k: "[redacted]" if _SECRET_KEYS.search(k) else redact(v) for k, v in values.items()}
 
 
 def _now() -> datetime:

@@ -77,8 +77,18 @@ async def start_config(
         if eng is None:
             yield Running(config, lab.url, lab.url)
             return
-        gw_cmd = ["gateway", "--upstream", lab.url, "--port", "0", "--engine", eng, "--mode", mode,
-                  *gateway_args]
+        gw_cmd = [
+            "gateway",
+            "--upstream",
+            lab.url,
+            "--port",
+            "0",
+            "--engine",
+            eng,
+            "--mode",
+            mode,
+            *gateway_args,
+        ]
         if harness:
             gw_cmd.append("--harness")
         async with spawn(gw_cmd, timeout=timeout) as gateway:

@@ -64,6 +64,9 @@ def fingerprint(req: HttpRequest) -> tuple[Any, ...]:
         req.body,
         tuple(sorted(req.headers.items())),
         tuple(sorted(req.cookies.items())),
+        req.body_charset,
+        req.content_encoding,
+        req.chunked,
     )
 
 

@@ -4,7 +4,10 @@ A placement turns ``(endpoint, parameter, value, other fields, wire encoders)`` 
 :class:`~attacks.model.HttpRequest` the harness sends. ``ENDPOINT_SPECS`` lists, per lab
 endpoint, the parameters it reads and the placements that reach them (DESIGN.md lab table):
 L1 reads only its JSON body; L2..L8 and L12 only the query string; L9..L11 JSON bodies;
-L13 a YAML body. The first placement of an endpoint is its default.
+L13 a YAML body. The first placement of an endpoint is its default. The *framings*
+(``json_as_form`` ... ``query_duplicate``) carry the same payload in ways readers may
+disagree about: a declared type the app ignores, a repeated charset, padding or nesting
+past the shared limits (:mod:`rampart.interpretation`), chunked transfer, gzip.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from urllib.parse import quote
 from attacks.model import ENDPOINTS, HttpRequest
 from attacks.mutators.encoders import dump_json
 from attacks.mutators.registry import Registry
+from rampart.interpretation import DEFAULT_LIMITS
 
 __all__ = [
     "ENDPOINT_SPECS",
@@ -59,21 +63,36 @@ def _spec(eid: str, params: tuple[str, ...], places: tuple[str, ...]) -> Endpoin
     return EndpointSpec(eid, method, path, cls, params, places)
 
 
+# content-type mismatch, duplicate charset, padding and nesting past the shared limits,
+# chunked and gzip framings of the JSON bodies and query strings (registered below)
+_JSON_FRAMING_NAMES = (
+    "json_as_form",
+    "json_as_multipart",
+    "json_as_xml",
+    "json_no_type",
+    "json_dup_charset",
+    "json_padded",
+    "json_nested",
+    "json_chunked",
+    "json_gzip",
+)
+_QUERY_FRAMING_NAMES = ("query_padded", "query_nested", "query_duplicate")
+
 ENDPOINT_SPECS: dict[str, EndpointSpec] = {
     s.id: s
     for s in (
-        _spec("L1", ("username", "password"), ("json", "json_text_plain")),
-        _spec("L2", ("category",), ("query", "bracket", "json_query")),
-        _spec("L3", ("id",), ("query",)),
-        _spec("L4", ("item",), ("query",)),
-        _spec("L5", ("file",), ("query",)),
-        _spec("L6", ("url",), ("query",)),
-        _spec("L7", ("name",), ("query",)),
-        _spec("L8", ("name",), ("query",)),
-        _spec("L9", ("text", "author"), ("json", "json_text_plain")),
-        _spec("L10", ("message",), ("json", "json_text_plain")),
-        _spec("L11", ("template",), ("json", "json_text_plain")),
-        _spec("L12", ("expr",), ("query",)),
+        _spec("L1", ("username", "password"), ("json", "json_text_plain", *_JSON_FRAMING_NAMES)),
+        _spec("L2", ("category",), ("query", "bracket", "json_query", *_QUERY_FRAMING_NAMES)),
+        _spec("L3", ("id",), ("query", *_QUERY_FRAMING_NAMES)),
+        _spec("L4", ("item",), ("query", *_QUERY_FRAMING_NAMES)),
+        _spec("L5", ("file",), ("query", *_QUERY_FRAMING_NAMES)),
+        _spec("L6", ("url",), ("query", *_QUERY_FRAMING_NAMES)),
+        _spec("L7", ("name",), ("query", *_QUERY_FRAMING_NAMES)),
+        _spec("L8", ("name",), ("query", *_QUERY_FRAMING_NAMES)),
+        _spec("L9", ("text", "author"), ("json", "json_text_plain", *_JSON_FRAMING_NAMES)),
+        _spec("L10", ("message",), ("json", "json_text_plain", *_JSON_FRAMING_NAMES)),
+        _spec("L11", ("template",), ("json", "json_text_plain", *_JSON_FRAMING_NAMES)),
+        _spec("L12", ("expr",), ("query", *_QUERY_FRAMING_NAMES)),
         _spec("L13", ("body",), ("yaml", "yaml_x")),
     )
 }
@@ -277,4 +296,177 @@ for _p in (
         doc="the YAML body under the legacy application/x-yaml type",
     ),
 ):
+    placements.add(_p.name, _p)
+
+
+# -- framings: the same payload, carried so that readers may disagree ---------------------
+# (docs/THREAT_MODEL.md "Request interpretation"; tests/differential sends each of them)
+_PAD = DEFAULT_LIMITS.max_values + 64
+_DEEP = DEFAULT_LIMITS.max_depth + 8
+
+
+def _nest(depth: int) -> Any:
+    node: Any = "deep"
+    for _ in range(depth):
+        node = [node]
+    return node
+
+
+def _json_framing(**framing: Any) -> Callable[..., HttpRequest]:
+    """The application/json request of the payload, re-declared / re-encoded by ``framing``
+    (``content_type``: the declared type, None for none; ``pad``/``nest``: a sibling key
+    before the payload's own; ``body_charset``, ``content_encoding``, ``chunked``)."""
+    pad = framing.pop("pad", False)
+    nest = framing.pop("nest", False)
+
+    def build(
+        spec: EndpointSpec,
+        param: str,
+        value: Any,
+        fields: Mapping[str, Any],
+        wires: Mapping[str, Sequence[Wire]],
+    ) -> HttpRequest:
+        document = _ordered(spec, param, value, fields)
+        if pad:
+            document = {"pad": list(range(_PAD)), **document}
+        if nest:
+            document = {"pad": _nest(_DEEP), **document}
+        base = _json_body(spec, param, value, fields, wires, content_type="application/json")
+        text = dump_json(document) if (pad or nest) else base.body
+        return base.model_copy(update={"body": text, **framing})
+
+    return build
+
+
+def _query_framing(rewrite: Callable[[str, str], str]) -> Callable[..., HttpRequest]:
+    """The endpoint's query request (bracket syntax for an object payload), its wire query
+    rewritten by ``rewrite(query, param)``."""
+
+    def build(
+        spec: EndpointSpec,
+        param: str,
+        value: Any,
+        fields: Mapping[str, Any],
+        wires: Mapping[str, Sequence[Wire]],
+    ) -> HttpRequest:
+        inner = _build_bracket if _is_container(value) else _build_query
+        req = inner(spec, param, value, fields, wires)
+        return req.model_copy(update={"query": [], "raw_query": rewrite(wire_query(req), param)})
+
+    return build
+
+
+def _padded_query(query: str, _param: str) -> str:
+    return "&" * _PAD + query
+
+
+def _deep_query(query: str, _param: str) -> str:
+    return "pad" + "[a]" * _DEEP + "=1&" + query
+
+
+def _duplicate_query(query: str, param: str) -> str:
+    return f"{query}&{quote(param, safe=_QUERY_SAFE)}=1"
+
+
+JSON_FRAMINGS: tuple[Placement, ...] = (
+    Placement(
+        "json_as_form",
+        ("json",),
+        _any,
+        _json_framing(content_type="application/x-www-form-urlencoded"),
+        combines=False,
+        doc="the JSON body declared as a urlencoded form",
+    ),
+    Placement(
+        "json_as_multipart",
+        ("json",),
+        _any,
+        _json_framing(content_type="multipart/form-data; boundary=zz"),
+        combines=False,
+        doc="the JSON body declared as multipart (no part in it)",
+    ),
+    Placement(
+        "json_as_xml",
+        ("json",),
+        _any,
+        _json_framing(content_type="text/xml"),
+        combines=False,
+        doc="the JSON body declared as XML",
+    ),
+    Placement(
+        "json_no_type",
+        ("json",),
+        _any,
+        _json_framing(content_type=None),
+        combines=False,
+        doc="the JSON body with no Content-Type",
+    ),
+    Placement(
+        "json_dup_charset",
+        ("json",),
+        _any,
+        _json_framing(content_type="application/json; charset=utf-16; charset=utf-8", body_charset="utf-16"),
+        combines=False,
+        doc="UTF-16 JSON under two charset parameters (aiohttp takes the first)",
+    ),
+    Placement(
+        "json_padded",
+        ("json",),
+        _any,
+        _json_framing(pad=True),
+        combines=False,
+        doc="a sibling array past the shared value limit before the payload",
+    ),
+    Placement(
+        "json_nested",
+        ("json",),
+        _any,
+        _json_framing(nest=True),
+        combines=False,
+        doc="a sibling nested past the shared depth limit before the payload",
+    ),
+    Placement(
+        "json_chunked",
+        ("json",),
+        _any,
+        _json_framing(chunked=True),
+        combines=False,
+        doc="the JSON body with Transfer-Encoding: chunked",
+    ),
+    Placement(
+        "json_gzip",
+        ("json",),
+        _any,
+        _json_framing(content_encoding="gzip"),
+        combines=False,
+        doc="the JSON body gzip-compressed (Content-Encoding: gzip)",
+    ),
+)
+QUERY_FRAMINGS: tuple[Placement, ...] = (
+    Placement(
+        "query_padded",
+        ("query",),
+        _any,
+        _query_framing(_padded_query),
+        combines=False,
+        doc="more '&' separators than the shared value limit before the query",
+    ),
+    Placement(
+        "query_nested",
+        ("query",),
+        _any,
+        _query_framing(_deep_query),
+        combines=False,
+        doc="a bracket parameter nested past the shared depth limit first",
+    ),
+    Placement(
+        "query_duplicate",
+        ("query",),
+        _any,
+        _query_framing(_duplicate_query),
+        combines=False,
+        doc="the parameter repeated with a harmless value after the payload",
+    ),
+)
+for _p in (*JSON_FRAMINGS, *QUERY_FRAMINGS):
     placements.add(_p.name, _p)

@@ -75,6 +75,9 @@ def describe(req: HttpRequest, limit: int = 600) -> str:
         extra.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in req.cookies.items()))
     if req.content_type:
         extra.append(f"Content-Type: {req.content_type}")
+    extra += [f"{k}: {v}" for k, v in req.wire_headers().items()]
+    if req.chunked:
+        extra.append("Transfer-Encoding: chunked")
     if extra:
         text += "\n" + "\n".join(extra)
     if req.body:
@@ -112,15 +115,16 @@ async def send(
     timeout: float = 20.0,
 ) -> Response:
     """Send ``req`` to ``base``; transport errors become ``Response(status=None, error=...)``."""
-    data = req.body.encode("utf-8") if req.body is not None else None
+    data = req.wire_body()
     skip = ("Content-Type",) if data is not None and not req.content_type else ()
     start = time.perf_counter()
     try:
         async with session.request(
             req.method,
             build_url(base, req),
-            headers=_headers_for(req, request_id),
+            headers={**_headers_for(req, request_id), **req.wire_headers()},
             data=data,
+            chunked=True if req.chunked and data is not None else None,
             skip_auto_headers=skip,
             allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=timeout),

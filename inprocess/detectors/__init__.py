@@ -30,8 +30,17 @@ Detector = Callable[..., Detection | None]
 
 _REGISTRY: dict[str, Detector] = {}
 _MODULES = (
-    "sql", "shell", "nosql", "ssrf", "path", "template", "code",
-    "deserialization", "prompt", "xss",
+    "sql",
+    "shell",
+    "nosql",
+    "ssrf",
+    "path",
+    "template",
+    "code",
+    "deserialization",
+    "prompt",
+    "xss",
+    "interpretation",
 )
 
 

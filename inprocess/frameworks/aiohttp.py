@@ -7,10 +7,14 @@ Per request the middleware:
   so both name the same id. The request's headers are left as sent: rewriting them
   (``request.clone``) cost ~10% of the lab's throughput;
 * captures query (raw, bracket-nested, JSON-decoded), path parameters, JSON / form /
-  multipart / text bodies, cookies and chosen headers. The body is read once through
+  multipart / text bodies, cookies and chosen headers, read through
+  ``rampart.interpretation`` as aiohttp reads them (JSON-looking bodies as JSON whatever
+  their declared type); what cannot be read the way the app will (a repeated charset,
+  values or nesting past the shared limits, a body above ``max_body_bytes``) is judged by
+  the ``interpretation`` detector before the handler runs. The body is read once through
   ``request.read()`` (cached by aiohttp) and the request gets a fresh body stream holding the
   same bytes, so handlers can still use ``read()``, ``json()``, ``post()``, ``multipart()``
-  or ``request.content``; bodies above ``max_body_bytes`` are left unread (and uncaptured);
+  or ``request.content``; bodies above ``max_body_bytes`` are left unread (and flagged ``body_unread``);
 * binds the :class:`~inprocess.context.RequestContext` while the handler runs;
 * judges ``text/html`` responses for reflected and stored XSS;
 * answers ``403 {"error": "blocked", "incident": "<request id>"}`` when a sink was blocked
@@ -33,14 +37,15 @@ from inprocess.errors import Blocked
 from inprocess.frameworks._capture import (
     BLOCKED_STATUS,
     blocked_payload,
-    body_inputs,
-    form_inputs,
     harness_header,
+    judge_capture,
     judge_html,
     mapping_inputs,
-    query_inputs,
+    query_string_inputs,
+    raw_body_inputs,
 )
 from inprocess.guard import Guard, blocked_in
+from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
@@ -50,14 +55,13 @@ __all__ = ["GUARD_KEY", "REQUEST_ID_KEY", "middleware"]
 log = logging.getLogger("inprocess.frameworks.aiohttp")
 GUARD_KEY: web.AppKey[Guard] = web.AppKey("rampart_guard", Guard)
 REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("rampart_request_id", str)
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
-async def _capture(request: web.Request, guard: Guard) -> list[UserInput]:
+async def _capture(request: web.Request, guard: Guard, flags: list[str]) -> list[UserInput]:
     settings = guard.settings
     out: list[UserInput] = []
     if request.query_string:
-        query_inputs("query", list(request.query.items()), out)
+        query_string_inputs("query", request.rel_url.raw_query_string, out, flags=flags)
     if request.match_info:
         mapping_inputs("path", request.match_info, out)
     headers = request.headers
@@ -72,21 +76,11 @@ async def _capture(request: web.Request, guard: Guard) -> list[UserInput]:
         return out
     length = request.content_length
     if length is not None and length > settings.max_body_bytes:
+        flags.append(Anomaly.BODY_UNREAD)
         return out
     raw = await request.read()
     _replay(request, raw)
-    if request.content_type in _FORM_TYPES:
-        form = await request.post()
-        _replay(request, raw)
-        pairs = [(k, v) for k, v in form.items() if isinstance(v, str)]
-        out.extend(
-            UserInput(f"body.{k}.<filename>", v.filename)
-            for k, v in form.items()
-            if isinstance(v, web.FileField)
-        )
-        form_inputs("body", pairs, out)
-        return out
-    body_inputs(request.content_type, raw, out)
+    raw_body_inputs(headers.get(hdrs.CONTENT_TYPE), raw, out, flags=flags)
     return out
 
 
@@ -145,11 +139,11 @@ def middleware(guard: Guard) -> Any:
             client_ip=request.remote or "",
         )
         try:
-            ctx.inputs = await _capture(request, guard)
+            ctx.inputs = await _capture(request, guard, ctx.anomalies)
         except Exception as exc:
             guard.fail_open("aiohttp.capture", exc)
         response: web.StreamResponse | None = None
-        if guard.client_banned(ctx):
+        if judge_capture(guard, ctx) or guard.client_banned(ctx):
             return _finish(guard, ctx, _blocked_response(request_id), replaced=True)
         with bind(ctx):
             try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from inprocess.context import RequestContext, UserInput, bind
 from inprocess.errors import Blocked
@@ -26,14 +25,17 @@ from inprocess.frameworks._capture import (
     BLOCKED_STATUS,
     blocked_payload,
     cookie_header_inputs,
+    declared_length,
     harness_header,
+    judge_capture,
     judge_html,
     mapping_inputs,
     path_inputs,
-    query_inputs,
+    query_string_inputs,
     raw_body_inputs,
 )
 from inprocess.guard import Guard, blocked_in
+from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
@@ -161,11 +163,11 @@ class RampartASGI:
         )
         body, receive = await self._buffer(receive)
         try:
-            ctx.inputs = self._capture(scope, headers, body)
+            ctx.inputs = self._capture(scope, headers, body, ctx.anomalies)
         except Exception as exc:
             self.guard.fail_open("asgi.capture", exc)
         response = _Response(send, self.guard, ctx)
-        if self.guard.client_banned(ctx):
+        if judge_capture(self.guard, ctx) or self.guard.client_banned(ctx):
             await response.blocked()
             return
         with bind(ctx):
@@ -207,10 +209,12 @@ class RampartASGI:
         raw = b"".join(chunks)
         return (raw if size <= self.guard.settings.max_body_bytes else b""), replay
 
-    def _capture(self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes) -> list[UserInput]:
+    def _capture(
+        self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes, flags: list[str]
+    ) -> list[UserInput]:
         out: list[UserInput] = []
         raw_query = bytes(scope.get("query_string", b"")).decode("latin-1")
-        query_inputs("query", parse_qsl(raw_query, keep_blank_values=True), out)
+        query_string_inputs("query", raw_query, out, flags=flags)
         path_inputs(str(scope.get("path", "")), out)
         wanted = set(self.guard.settings.captured_headers)
         chosen = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
@@ -219,5 +223,7 @@ class RampartASGI:
         if cookie:
             cookie_header_inputs(cookie, out)
         if body:
-            raw_body_inputs(chosen.get("content-type", ""), body, out)
+            raw_body_inputs(chosen.get("content-type", ""), body, out, flags=flags)
+        elif declared_length(chosen.get("content-length")) > self.guard.settings.max_body_bytes:
+            flags.append(Anomaly.BODY_UNREAD)
         return out

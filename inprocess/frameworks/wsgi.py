@@ -15,21 +15,23 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from inprocess.context import RequestContext, UserInput, bind
 from inprocess.errors import Blocked
 from inprocess.frameworks._capture import (
     blocked_payload,
     cookie_header_inputs,
+    declared_length,
     harness_header,
+    judge_capture,
     judge_html,
     mapping_inputs,
     path_inputs,
-    query_inputs,
+    query_string_inputs,
     raw_body_inputs,
 )
 from inprocess.guard import Guard, blocked_in
+from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER
@@ -63,10 +65,10 @@ class RampartWSGI:
         )
         body = self._read_body(environ)
         try:
-            ctx.inputs = self._capture(environ, body)
+            ctx.inputs = self._capture(environ, body, ctx.anomalies)
         except Exception as exc:
             self.guard.fail_open("wsgi.capture", exc)
-        if self.guard.client_banned(ctx):
+        if judge_capture(self.guard, ctx) or self.guard.client_banned(ctx):
             return self._blocked(ctx, start_response)
         captured: dict[str, Any] = {}
 
@@ -127,10 +129,12 @@ class RampartWSGI:
         environ["wsgi.input"] = io.BytesIO(raw)
         return bytes(raw)
 
-    def _capture(self, environ: Environ, body: bytes) -> list[UserInput]:
+    def _capture(self, environ: Environ, body: bytes, flags: list[str]) -> list[UserInput]:
         out: list[UserInput] = []
         raw_query = str(environ.get("QUERY_STRING", ""))
-        query_inputs("query", parse_qsl(raw_query, keep_blank_values=True), out)
+        query_string_inputs("query", raw_query, out, flags=flags)
+        if not body and declared_length(environ.get("CONTENT_LENGTH")) > self.guard.settings.max_body_bytes:
+            flags.append(Anomaly.BODY_UNREAD)
         path_inputs(str(environ.get("PATH_INFO", "")), out)
         wanted = {
             h: environ["HTTP_" + h.upper().replace("-", "_")]
@@ -142,5 +146,5 @@ class RampartWSGI:
         if cookie:
             cookie_header_inputs(str(cookie), out)
         if body:
-            raw_body_inputs(str(environ.get("CONTENT_TYPE", "")), body, out)
+            raw_body_inputs(str(environ.get("CONTENT_TYPE", "")), body, out, flags=flags)
         return out

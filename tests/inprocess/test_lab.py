@@ -32,6 +32,7 @@ FLAGGED = {
     "L1 bad operator": "nosql_injection",
     "L6 bad scheme": "ssrf",
     "L12 syntax error": "code_injection",
+    "L1 nested too deep": "protocol",  # past the shared depth limit: the guard does not read it
 }
 WORKING = [c for c in ATTACKS if c.effects or MARKER in c.contains or c.id.startswith("L8")]
 EXTRA_BENIGN = [

@@ -157,6 +157,13 @@ BAD_INPUT = [
         400,
     ),
     Case("L1 not an object", "POST", "/api/login", {"json": [1, 2]}, 400),
+    Case(  # deeper than Python's JSON parser recurses: a clean 400, never a 500
+        "L1 nested too deep",
+        "POST",
+        "/api/login",
+        {"data": "[" * 100_000 + "]" * 100_000, "headers": {"Content-Type": "application/json"}},
+        400,
+    ),
     Case("L1 bad operator", "POST", "/api/login", {"json": {"username": {"$nope": 1}, "password": "x"}}, 400),
     Case("L3 not a number", "GET", "/api/orders", _get("", id="abc"), 400, contains=("database error",)),
     Case("L3 missing id", "GET", "/api/orders", {}, 400),

@@ -1,6 +1,7 @@
 import pytest
 
 from labapp.querystring import parse_query
+from rampart.interpretation import DEFAULT_LIMITS
 
 
 @pytest.mark.parametrize(
@@ -23,11 +24,14 @@ def test_parse_query_like_express_qs(query, parsed):
     assert parse_query(query) == parsed
 
 
-def test_depth_and_count_are_bounded():
+def test_depth_and_count_follow_the_shared_limits():
+    limits = DEFAULT_LIMITS
     deep = "a" + "[b]" * 50 + "=1"
     node = parse_query(deep)["a"]
     depth = 0
-    while isinstance(node, dict):
+    while isinstance(node, dict) and "b" in node:
         node, depth = node["b"], depth + 1
-    assert depth <= 5
-    assert len(parse_query("&".join(f"k{i}=v" for i in range(1000)))) == 200
+    assert depth == limits.max_depth
+    assert node == {"[b]" * (50 - limits.max_depth): "1"}  # the rest kept as one key, like qs
+    many = "&".join(f"k{i}=v" for i in range(limits.max_values + 10))
+    assert len(parse_query(many)) == limits.max_values

@@ -63,9 +63,16 @@ def test_redact_truncates() -> None:
 def test_incident_jsonl_round_trip(tmp_path) -> None:
     writer = IncidentWriter(tmp_path / "inc.jsonl")
     inc = Incident.create(
-        request_id="r1", layer="rasp", engine="sinkguard", rule="nosql.operator",
-        attack_class="nosql_injection", action="block", confidence=0.99,
-        evidence='{"password": {"$ne": 1}}', sink="pymongo", operation="find_one",
+        request_id="r1",
+        layer="rasp",
+        engine="sinkguard",
+        rule="nosql.operator",
+        attack_class="nosql_injection",
+        action="block",
+        confidence=0.99,
+        evidence='{"password": {"$ne": 1}}',
+        sink="pymongo",
+        operation="find_one",
     )
     writer.write(inc)
     writer.close()
@@ -88,8 +95,16 @@ def test_socket_guard_refuses_non_loopback() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("::ffff:127.0.0.1", True),
-     ("localhost", True), ("169.254.169.254", False), ("10.0.0.1", False), ("lab.test", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.9.9.9", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("169.254.169.254", False),
+        ("10.0.0.1", False),
+        ("lab.test", False),
+    ],
 )
 def test_is_loopback_host(host: str, loopback: bool) -> None:
     assert netguard.is_loopback_host(host) is loopback
@@ -106,7 +121,9 @@ def test_minted_request_ids_are_unique_valid_and_differ_across_processes() -> No
     assert all(len(i) == 32 and is_valid_request_id(i) for i in ids)
     other = subprocess.run(
         [sys.executable, "-c", "from rampart.requestid import mint_request_id; print(mint_request_id())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert other[:16] != ids[0][:16]  # each process draws its own random prefix
 

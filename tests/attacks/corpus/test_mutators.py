@@ -113,17 +113,31 @@ def test_endpoint_specs_cover_the_lab_table() -> None:
         assert (spec.method, spec.path, spec.attack_class) == ENDPOINTS[eid]
 
 
+JSON_FRAMINGS = {
+    "json_as_form",
+    "json_as_multipart",
+    "json_as_xml",
+    "json_no_type",
+    "json_dup_charset",
+    "json_padded",
+    "json_nested",
+    "json_chunked",
+    "json_gzip",
+}
+QUERY_FRAMINGS = {"query_padded", "query_nested", "query_duplicate"}
+
+
 @pytest.mark.parametrize(
     ("endpoint", "allowed"),
     [
-        ("L1", {"json", "json_text_plain"}),
-        ("L2", {"query", "bracket", "json_query"}),
-        ("L3", {"query"}),
-        ("L6", {"query"}),
-        ("L9", {"json", "json_text_plain"}),
-        ("L10", {"json", "json_text_plain"}),
-        ("L11", {"json", "json_text_plain"}),
-        ("L12", {"query"}),
+        ("L1", {"json", "json_text_plain", *JSON_FRAMINGS}),
+        ("L2", {"query", "bracket", "json_query", *QUERY_FRAMINGS}),
+        ("L3", {"query", *QUERY_FRAMINGS}),
+        ("L6", {"query", *QUERY_FRAMINGS}),
+        ("L9", {"json", "json_text_plain", *JSON_FRAMINGS}),
+        ("L10", {"json", "json_text_plain", *JSON_FRAMINGS}),
+        ("L11", {"json", "json_text_plain", *JSON_FRAMINGS}),
+        ("L12", {"query", *QUERY_FRAMINGS}),
         ("L13", {"yaml", "yaml_x"}),
     ],
 )

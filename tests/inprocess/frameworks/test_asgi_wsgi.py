@@ -245,3 +245,29 @@ def test_reflected_xss(serve) -> None:
     assert good.status_code == 200
     assert good.text == "<h1>Hello Ada</h1>"
     assert RASP_HEADER not in good.headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Content-Type": "application/json; charset=utf-8; charset=utf-16"}, b'{"a": "1"}'),
+        ({"Content-Type": "application/json"}, json.dumps({"pad": list(range(5000))}).encode()),
+        ({"Content-Type": "text/plain"}, b"x" * ((1 << 20) + 1)),
+    ],
+    ids=["repeated-charset", "padded", "too-large"],
+)
+def test_unreadable_framings_are_blocked(serve, headers: dict[str, str], body: bytes) -> None:
+    client = serve()
+    resp = client.post("/inputs/x", content=body, headers=headers)
+    assert resp.status_code == 403
+    assert parse_verdict_header(resp.headers[RASP_HEADER]) == HeaderVerdict("block", detections=("protocol",))
+
+
+def test_json_declared_as_a_form_is_captured(serve) -> None:
+    client = serve()
+    body = json.dumps({"user": {"$ne": None}}).encode()
+    resp = client.post(
+        "/inputs/x", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    got = {s: v for s, v in resp.json()["inputs"]}
+    assert got["body.user"] == {"$ne": None}
