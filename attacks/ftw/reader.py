@@ -13,8 +13,9 @@ Two flavours exist and both load into the same model:
 Both may give the request as ``raw_request`` (text) or ``encoded_request`` (base64), and the
 body as ``data``: a string, or a list of lines that go-ftw joins with CRLF.
 
-The request is built as go-ftw sends it: unless autocompletion is switched off, a body gets a
-``Content-Length`` when none is given and every request a ``Connection: close`` when absent.
+The request is built as go-ftw sends it: unless autocompletion is switched off, a body gets
+``Content-Type: application/x-www-form-urlencoded`` and a ``Content-Length`` when the test
+gives none, and every request a ``Connection: close`` when absent.
 Overrides files (``*-overrides.yaml``) replace the expected output of named tests for one
 engine/platform; :func:`apply_overrides` applies them.
 """
@@ -171,6 +172,8 @@ def _headers(raw: object, path: Path, test: str) -> list[tuple[str, str]]:
 def _autocomplete(headers: list[tuple[str, str]], body: bytes) -> list[tuple[str, str]]:
     names = {k.lower() for k, _ in headers}
     out = list(headers)
+    if body and "content-type" not in names:
+        out.append(("Content-Type", "application/x-www-form-urlencoded"))
     if body and "content-length" not in names:
         out.append(("Content-Length", str(len(body))))
     if "connection" not in names:
