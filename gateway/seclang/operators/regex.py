@@ -1,0 +1,159 @@
+"""``rx``: a PCRE pattern run on a linear-time pipeline, in one of three tiers.
+
+- ``exact``: Hyperscan compiles the translated pattern exactly (its prefilter answers the
+  question) and RE2 confirms it and supplies the match and captures.
+- ``prefilter``: Hyperscan only compiles it in prefilter mode (a superset: PCRE constructs it
+  does not run exactly, or possessive/atomic constructs approximated), or not at all (then
+  no prefilter); RE2 decides.
+- ``fallback``: RE2 cannot run it (backreferences, lookaround, repetition counts above
+  1000): Python ``re`` with the PCRE semantics runs on the value cut to
+  :data:`FALLBACK_INPUT_LIMIT` bytes, so a pathological backtracking case stays bounded by
+  that size; every evaluation and every cut is counted in :data:`FALLBACK_COUNTS`.
+
+See :mod:`gateway.seclang.operators.pcre` for the translation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import hyperscan
+import re2
+
+from gateway.seclang.operators import PREFILTER_FLAGS, OperatorContext, OperatorMatch, register
+from gateway.seclang.operators.pcre import PatternError, Translation, translate
+
+__all__ = [
+    "FALLBACK_COUNTS",
+    "FALLBACK_INPUT_LIMIT",
+    "FallbackCounts",
+    "Regex",
+    "Tier",
+    "compile_rx",
+]
+
+Tier = Literal["exact", "prefilter", "fallback"]
+
+FALLBACK_INPUT_LIMIT = 4096
+"""Bytes of a value the Python ``re`` fallback looks at (the rest is not inspected)."""
+
+_MAX_CAPTURES = 9
+_EXACT_FLAGS = int(hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_SINGLEMATCH)
+_PY_FLAGS = re.ASCII | re.DOTALL | re.MULTILINE
+
+
+@dataclass(slots=True)
+class FallbackCounts:
+    """How often the Python ``re`` fallback ran, and how often it saw a cut value."""
+
+    evaluations: int = 0
+    truncated: int = 0
+
+
+FALLBACK_COUNTS = FallbackCounts()
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.LATIN1
+    options.max_mem = 64 << 20
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def _hs_compiles(pattern: str, flags: int) -> bool:
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        database.compile(expressions=[pattern.encode("latin-1")], ids=[0], flags=[flags])
+    except hyperscan.error:
+        return False
+    return True
+
+
+def _to_bytes(value: str) -> bytes:
+    return value.encode("latin-1", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class Regex:
+    """A compiled ``@rx`` pattern (build it with :func:`compile_rx`)."""
+
+    pattern: str
+    tier: Tier
+    prefilter: tuple[str, ...] | None
+    _re2: re2._Regexp | None
+    _python: re.Pattern[str] | None
+
+    def evaluate(self, value: str) -> OperatorMatch | None:
+        if self._re2 is not None:
+            found = self._re2.search(_to_bytes(value))
+            if found is None:
+                return None
+            groups = [found.group(0), *found.groups()[:_MAX_CAPTURES]]
+            captures = tuple("" if g is None else g.decode("latin-1") for g in groups)
+            return OperatorMatch(captures[0], captures)
+        assert self._python is not None
+        FALLBACK_COUNTS.evaluations += 1
+        if len(value) > FALLBACK_INPUT_LIMIT:
+            FALLBACK_COUNTS.truncated += 1
+            value = value[:FALLBACK_INPUT_LIMIT]
+        hit = self._python.search(value)
+        if hit is None:
+            return None
+        captures = tuple("" if g is None else g for g in (hit.group(0), *hit.groups()[:_MAX_CAPTURES]))
+        return OperatorMatch(captures[0], captures)
+
+
+def _compile_re2(translation: Translation) -> re2._Regexp | None:
+    if translation.re2 is None:
+        return None
+    try:
+        return re2.compile(("(?sm)" + translation.re2).encode("latin-1"), _RE2_OPTIONS)
+    except re2.error:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def compile_rx(pattern: str) -> Regex:
+    """``pattern`` (PCRE as written in the rule) compiled; ``ValueError`` if no tier can run it."""
+    try:
+        translation = translate(pattern)
+    except PatternError as exc:
+        raise ValueError(f"@rx: {exc}") from None
+    confirm = _compile_re2(translation)
+    python: re.Pattern[str] | None = None
+    if confirm is None:
+        try:
+            python = re.compile(translation.python, _PY_FLAGS)
+        except (re.error, OverflowError, RecursionError) as exc:
+            raise ValueError(f"@rx: {pattern!r} compiles in neither RE2 nor Python re: {exc}") from None
+    matches_empty = (confirm.search(b"") is not None) if confirm is not None else (
+        python is not None and python.search("") is not None
+    )
+    prefilter: tuple[str, ...] | None = None
+    if not matches_empty and _hs_compiles(translation.hyperscan, PREFILTER_FLAGS):
+        prefilter = (translation.hyperscan,)
+    tier: Tier
+    if confirm is None:
+        tier = "fallback"
+    elif (
+        prefilter is not None
+        and not translation.approximate
+        and _hs_compiles(translation.hyperscan, _EXACT_FLAGS)
+    ):
+        tier = "exact"
+    else:
+        tier = "prefilter"
+    return Regex(pattern, tier, prefilter, confirm, python)
+
+
+def _rx(argument: str, context: OperatorContext) -> Regex:
+    return compile_rx(argument)
+
+
+register("rx", _rx)

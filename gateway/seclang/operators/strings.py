@@ -1,0 +1,144 @@
+"""Plain string operators: ``streq``, ``within``, ``beginsWith``, ``endsWith``, ``contains``,
+``containsWord``, ``strmatch``. All case-sensitive, as in ModSecurity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.seclang.operators import OperatorContext, OperatorMatch, register
+from gateway.seclang.operators.literals import literal_pattern
+
+__all__ = ["BeginsWith", "Contains", "ContainsWord", "EndsWith", "StrEq", "Within"]
+
+
+@dataclass(frozen=True, slots=True)
+class StrEq:
+    """The value equals the argument exactly."""
+
+    text: str
+
+    @property
+    def prefilter(self) -> tuple[str, ...] | None:
+        return None if not self.text else (literal_pattern(self.text),)
+
+    def evaluate(self, value: str) -> OperatorMatch | None:
+        return OperatorMatch(value) if value == self.text else None
+
+
+@dataclass(frozen=True, slots=True)
+class Within:
+    """The value occurs somewhere in the argument (an empty value never matches)."""
+
+    text: str
+    prefilter: tuple[str, ...] | None = None
+
+    def evaluate(self, value: str) -> OperatorMatch | None:
+        return OperatorMatch(value) if value and value in self.text else None
+
+
+@dataclass(frozen=True, slots=True)
+class BeginsWith:
+    """The value starts with the argument."""
+
+    text: str
+
+    @property
+    def prefilter(self) -> tuple[str, ...] | None:
+        return None if not self.text else (literal_pattern(self.text),)
+
+    def evaluate(self, value: str) -> OperatorMatch | None:
+        return OperatorMatch(self.text) if value.startswith(self.text) else None
+
+
+@dataclass(frozen=True, slots=True)
+class EndsWith:
+    """The value ends with the argument."""
+
+    text: str
+
+    @property
+    def prefilter(self) -> tuple[str, ...] | None:
+        return None if not self.text else (literal_pattern(self.text),)
+
+    def evaluate(self, value: str) -> OperatorMatch | None:
+        return OperatorMatch(self.text) if value.endswith(self.text) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Contains:
+    """The argument occurs somewhere in the value."""
+
+    text: str
+
+    @property
+    def prefilter(self) -> tuple[str, ...] | None:
+        return None if not self.text else (literal_pattern(self.text),)
+
+    def evaluate(self, value: str) -> OperatorMatch | None:
+        return OperatorMatch(self.text) if self.text in value else None
+
+
+def _word_char(ch: str) -> bool:
+    return ch == "_" or (ch.isascii() and ch.isalnum())
+
+
+@dataclass(frozen=True, slots=True)
+class ContainsWord:
+    """The argument occurs in the value with no word character (``[A-Za-z0-9_]``) either side."""
+
+    text: str
+
+    @property
+    def prefilter(self) -> tuple[str, ...] | None:
+        return None if not self.text else (literal_pattern(self.text),)
+
+    def evaluate(self, value: str) -> OperatorMatch | None:
+        if not self.text:
+            return OperatorMatch(value)
+        width = len(self.text)
+        start = value.find(self.text)
+        while start != -1:
+            end = start + width
+            before_ok = start == 0 or not _word_char(value[start - 1])
+            after_ok = end == len(value) or not _word_char(value[end])
+            if before_ok and after_ok:
+                return OperatorMatch(self.text)
+            start = value.find(self.text, start + 1)
+        return None
+
+
+def _streq(argument: str, context: OperatorContext) -> StrEq:
+    return StrEq(argument)
+
+
+def _within(argument: str, context: OperatorContext) -> Within:
+    return Within(argument)
+
+
+def _begins_with(argument: str, context: OperatorContext) -> BeginsWith:
+    return BeginsWith(argument)
+
+
+def _ends_with(argument: str, context: OperatorContext) -> EndsWith:
+    return EndsWith(argument)
+
+
+def _contains(argument: str, context: OperatorContext) -> Contains:
+    return Contains(argument)
+
+
+def _contains_word(argument: str, context: OperatorContext) -> ContainsWord:
+    return ContainsWord(argument)
+
+
+def _strmatch(argument: str, context: OperatorContext) -> Contains:
+    return Contains(argument)
+
+
+register("streq", _streq)
+register("within", _within)
+register("beginsWith", _begins_with)
+register("endsWith", _ends_with)
+register("contains", _contains)
+register("containsWord", _contains_word)
+register("strmatch", _strmatch)
