@@ -45,6 +45,7 @@ __all__ = [
 
 _LOG_ID = re.compile(r"""id\s*[:"]?\s*"?(\d{3,})""")
 _TITLE_RULE = re.compile(r"^(\d{6})")
+_REPEAT = re.compile(r"""\{\{\s*"((?:[^"\\]|\\.)*)"\s*\|\s*repeat\s+(\d{1,7})\s*\}\}""")
 
 
 class FtwFormatError(ValueError):
@@ -144,13 +145,20 @@ def _text(raw: object) -> str:
     return str(raw)
 
 
+def _render(text: str) -> str:
+    """go-ftw's one template function the suites use: ``{{ "x" | repeat N }}``."""
+    if "{{" not in text:
+        return text
+    return _REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), text)
+
+
 def _body(raw: object, path: Path, test: str) -> bytes:
     if raw is None:
         return b""
     if isinstance(raw, list):
-        return "\r\n".join(_text(line) for line in raw).encode("utf-8")
+        return _render("\r\n".join(_text(line) for line in raw)).encode("utf-8")
     if isinstance(raw, (str, int, float)):
-        return str(raw).encode("utf-8")
+        return _render(str(raw)).encode("utf-8")
     raise _fail(path, test, f"data is a {type(raw).__name__}", "give data as a string or a list of lines")
 
 

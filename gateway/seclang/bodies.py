@@ -3,7 +3,8 @@
 the variables that go with them, and reports a parse error instead of raising.
 
 Argument names follow libmodsecurity: JSON values are ``json.a.b`` (array items
-``json.list.0``), an XML body offers its text content as ``XML:/*``.
+``json.list.0``); an XML body offers its text content as ``XML:/*`` and each attribute
+value as ``XML://@*`` (the two XPath expressions CRS uses; any other XPath selects the text).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class BodyResult:
     args: list[tuple[str, str]] = field(default_factory=list)
     error: str = ""
     xml_text: str | None = None
+    xml_attributes: list[str] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     multipart_flags: dict[str, int] = field(default_factory=dict)
 
@@ -104,13 +106,19 @@ def _xml(body: str) -> BodyResult:
     def refuse_entity(*_: object) -> None:
         raise ValueError("XML entity declarations are not processed")
 
+    attributes: list[str] = []
+
+    def start(_name: str, attrs: dict[str, str]) -> None:
+        attributes.extend(_bytes_text(v) for v in attrs.values())
+
     parser.CharacterDataHandler = texts.append
+    parser.StartElementHandler = start
     parser.EntityDeclHandler = refuse_entity
     try:
         parser.Parse(body.encode("latin-1"), True)
     except (expat.ExpatError, ValueError) as exc:
         return BodyResult(error=f"XML parsing error: {exc}", xml_text=None)
-    return BodyResult(xml_text=_bytes_text("".join(texts)))
+    return BodyResult(xml_text=_bytes_text("".join(texts)), xml_attributes=attributes)
 
 
 _BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"([^"]*)"|([^;,\s]+))""", re.IGNORECASE)

@@ -82,7 +82,14 @@ def _to_match(entry: LogEntry) -> RuleMatch:
     if not data and entry.target:
         data = f"Matched Data: {entry.matched} found within {entry.target}: {entry.matched}"
     return to_rule_match(
-        _Message(entry.rule_id, 5 if entry.severity is None else entry.severity, entry.msg, "", data, list(entry.tags))
+        _Message(
+            entry.rule_id,
+            5 if entry.severity is None else entry.severity,
+            entry.msg,
+            "",
+            data,
+            list(entry.tags),
+        )
     )
 
 
@@ -118,7 +125,9 @@ class SecLangEngine:
     def fired_rule_ids(self, request: RawRequest) -> frozenset[int]:
         """Every rule that logged for ``request`` (CRS bookkeeping included, rampart's local
         rules not), as the ``crs`` engine reports them."""
-        return frozenset(e.rule_id for e in self.transaction(request).logged if e.rule_id not in LOCAL_RULE_IDS)
+        return frozenset(
+            e.rule_id for e in self.transaction(request).logged if e.rule_id not in LOCAL_RULE_IDS
+        )
 
     def _decide(self, score: int) -> Decision:
         if score < self.settings.threshold:

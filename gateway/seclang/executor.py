@@ -107,7 +107,9 @@ def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
             try:
                 out[target] = re.compile(target.key_regex, re.IGNORECASE)
             except re.error as exc:
-                raise ValueError(f"{rule.where}: rule {rule.id}: key regex /{target.key_regex}/: {exc}") from None
+                raise ValueError(
+                    f"{rule.where}: rule {rule.id}: key regex /{target.key_regex}/: {exc}"
+                ) from None
     return out
 
 
@@ -183,6 +185,16 @@ def _key_matches(target: Target, key: str, regexes: dict[Target, re.Pattern[str]
     return target.key is None or key.lower() == target.key.lower()
 
 
+def _default_processor(content_type: str) -> str:
+    """The processor libmodsecurity picks from the Content-Type when the headers arrive."""
+    lowered = content_type.lower()
+    if lowered.startswith("application/x-www-form-urlencoded"):
+        return "URLENCODED"
+    if lowered.startswith("multipart/form-data"):
+        return "MULTIPART"
+    return ""
+
+
 class Transaction:
     """One request's state while the rules run (never shared between threads)."""
 
@@ -198,7 +210,10 @@ class Transaction:
         self.removed_tags: list[re.Pattern[str]] = []
         self.removed_targets: dict[int, list[Target]] = {}
         self.removed_targets_by_tag: list[tuple[re.Pattern[str], Target]] = []
-        self.body_processor = ""
+        self.content_type = next(
+            (v for k, v in self.vars["REQUEST_HEADERS"] if k.lower() == "content-type"), ""
+        )
+        self.body_processor = _default_processor(self.content_type)
         self.body_access = True
         self.engine_on = ruleset.rule_engine.lower() != "off"
         self.allowed = False
@@ -227,6 +242,8 @@ class Transaction:
             return list(self.persistent.get(name, {}).values())
         if name == "RULE":
             return self._rule_entries()
+        if name == "REQBODY_PROCESSOR":
+            return [("", self.body_processor)] if self.body_processor else []
         return self.vars.get(name, [])
 
     def _rule_entries(self) -> list[tuple[str, str]]:
@@ -265,11 +282,15 @@ class Transaction:
         if self.removed_targets_by_tag:
             excluded += [t for p, t in self.removed_targets_by_tag if any(p.search(tag) for tag in rule.tags)]
         out: list[tuple[str, str]] = []
-        for target in rule.targets:
-            if target.exclude:
+        for written in rule.targets:
+            if written.exclude:
                 continue
+            target = written
             entries = self.collection(target.collection)
-            if target.key is not None or target.key_regex is not None:
+            if target.collection == "XML":
+                key = target.key if target.key == "//@*" else "/*"
+                entries = [(k, v) for k, v in entries if k == key]
+            elif target.key is not None or target.key_regex is not None:
                 if target.collection in _DYNAMIC and target.key is not None and "%{" in target.key:
                     target = Target(target.collection, self.expand(target.key), None, False, target.count)
                 entries = [(k, v) for k, v in entries if _key_matches(target, k, compiled.key_regexes)]
@@ -459,21 +480,12 @@ class Transaction:
         """Choose the body processor (unless a ``ctl`` chose one) and add its variables."""
         if not self.body_access:
             return
-        content_type = next(
-            (v for k, v in self.vars["REQUEST_HEADERS"] if k.lower() == "content-type"), ""
-        )
         processor = self.body_processor
-        if not processor:
-            lowered = content_type.lower()
-            if lowered.startswith("application/x-www-form-urlencoded"):
-                processor = "URLENCODED"
-            elif lowered.startswith("multipart/form-data"):
-                processor = "MULTIPART"
         if not self.body and processor in ("JSON", "XML"):
-            processor_result = parse_body("", "", content_type)
+            result = parse_body("", "", self.content_type)
         else:
-            processor_result = parse_body(processor, self.body, content_type)
-        body_variables(self.vars, self.body, processor, processor_result)
+            result = parse_body(processor, self.body, self.content_type)
+        body_variables(self.vars, self.body, result)
 
     def run(self) -> None:
         """Phase 1, the body processor, phase 2."""
@@ -487,4 +499,3 @@ def run_request(ruleset: CompiledRuleset, request: RawRequest, body: bytes, uniq
     tx = Transaction(ruleset, request, body, unique_id)
     tx.run()
     return tx
-

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from gateway.seclang.lexer import Directive, SecLangSyntaxError, tokenize
 from gateway.seclang.model import Marker, Rule, Target
-from gateway.seclang.parse import PHASES, parse_actions, parse_ctl, parse_operator, parse_setvar, parse_targets
+from gateway.seclang.parse import (
+    PHASES,
+    parse_actions,
+    parse_ctl,
+    parse_operator,
+    parse_setvar,
+    parse_targets,
+)
 
 __all__ = [
     "IGNORED_DIRECTIVES",
@@ -93,7 +100,9 @@ SEVERITIES: dict[str, int] = {
     "debug": 7,
 }
 
-DISRUPTIVE: frozenset[str] = frozenset({"pass", "block", "deny", "drop", "allow", "redirect", "proxy", "pause"})
+DISRUPTIVE: frozenset[str] = frozenset(
+    {"pass", "block", "deny", "drop", "allow", "redirect", "proxy", "pause"}
+)
 
 # Accepted and kept only as metadata (RULE.*), or meaningless for request-only inspection.
 _QUIET_ACTIONS: frozenset[str] = frozenset(
@@ -211,7 +220,9 @@ def build_rule(
         elif action == "severity":
             sev = SEVERITIES.get(value.lower(), int(value) if value.isdigit() else -1)
             if not 0 <= sev <= 7:
-                raise ValueError(f"severity {value!r} is unknown; use CRITICAL, ERROR, WARNING, NOTICE or 0-7")
+                raise ValueError(
+                    f"severity {value!r} is unknown; use CRITICAL, ERROR, WARNING, NOTICE or 0-7"
+                )
             fields["severity"] = sev
         elif action in ("log", "nolog"):
             fields["log"] = action == "log"
@@ -279,9 +290,9 @@ class Loader:
     removed_ids: list[tuple[int, int]] = field(default_factory=list)
     removed_tags: list[re.Pattern[str]] = field(default_factory=list)
     removed_msgs: list[re.Pattern[str]] = field(default_factory=list)
-    target_updates: list[tuple[tuple[tuple[int, int], ...] | re.Pattern[str], tuple[Target, ...], str | None]] = (
-        field(default_factory=list)
-    )
+    target_updates: list[
+        tuple[tuple[tuple[int, int], ...] | re.Pattern[str], tuple[Target, ...], str | None]
+    ] = field(default_factory=list)
     action_updates: list[tuple[int, list[tuple[str, str]], Directive]] = field(default_factory=list)
     rule_engine: str = "On"
     signatures: list[str] = field(default_factory=list)
@@ -325,7 +336,9 @@ class Loader:
         parent = self._pending.links[0] if self._pending is not None and self._pending.chained else None
         if parent is None:
             self._close_chain()
-        rule, chain = build_rule(targets, operator, actions, d.file, d.line, defaults=self.defaults, parent=parent)
+        rule, chain = build_rule(
+            targets, operator, actions, d.file, d.line, defaults=self.defaults, parent=parent
+        )
         if parent is None:
             if rule.id in self._ids:
                 raise ValueError(f"rule id {rule.id} is already used; give the rule its own id")
@@ -350,7 +363,8 @@ class Loader:
             self._rule(d, (Target("REQUEST_URI"),), "@unconditionalMatch", args[0] if args else "")
             return
         if self._pending is not None and self._pending.chained:
-            raise ValueError(f"rule {self._pending.links[0].id} asks to chain but {d.name} follows; add the chained SecRule")
+            first = self._pending.links[0].id
+            raise ValueError(f"rule {first} asks to chain but {d.name} follows; add the chained SecRule")
         self._close_chain()
         if name == "include":
             if not args:
@@ -367,7 +381,7 @@ class Loader:
             actions = parse_actions(args[0] if args else "")
             phase = next((v for a, v in actions if a == "phase"), None)
             if phase is None:
-                raise ValueError("needs a phase; write SecDefaultAction \"phase:2,log,auditlog,pass\"")
+                raise ValueError('needs a phase; write SecDefaultAction "phase:2,log,auditlog,pass"')
             number = PHASES.get(phase.lower(), 0) or int(phase)
             self.defaults[number] = [(a, v) for a, v in actions if a != "phase"]
         elif name == "secruleremovebyid":
@@ -418,12 +432,20 @@ class Loader:
                 kept = tuple(t for t in rule.targets if t not in old)
                 rule = replace(rule, targets=kept + targets)
             else:
-                rule = replace(rule, targets=rule.targets + tuple(t for t in targets if t not in rule.targets))
+                rule = replace(
+                    rule, targets=rule.targets + tuple(t for t in targets if t not in rule.targets)
+                )
         for rule_id, actions, d in self.action_updates:
             if rule_id != rule.id:
                 continue
             try:
-                updated, _ = build_rule((Target("REQUEST_URI"),), "@unconditionalMatch", actions, d.file, d.line)
+                updated, _ = build_rule(
+                    (Target("REQUEST_URI"),),
+                    "@unconditionalMatch",
+                    [("id", str(rule_id)), *actions],
+                    d.file,
+                    d.line,
+                )
             except ValueError as exc:
                 raise SecLangLoadError(f"{d.where}: {d.name}: {exc}") from None
             given = {a for a, _ in actions}
@@ -444,9 +466,11 @@ class Loader:
             if "setvar" in given:
                 changes["setvars"] = rule.setvars + updated.setvars
             if "t" in given:
-                changes["transforms"] = updated.transforms if any(
-                    a == "t" and v.lower() == "none" for a, v in actions
-                ) else rule.transforms + updated.transforms
+                changes["transforms"] = (
+                    updated.transforms
+                    if any(a == "t" and v.lower() == "none" for a, v in actions)
+                    else rule.transforms + updated.transforms
+                )
             rule = replace(rule, **changes)  # type: ignore[arg-type]
         return rule
 

@@ -36,8 +36,8 @@ def _cookies(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for name, value in headers:
         if name.lower() != "cookie":
             continue
-        for piece in value.split(";"):
-            piece = piece.strip()
+        for raw in value.split(";"):
+            piece = raw.strip()
             if not piece:
                 continue
             key, _, val = piece.partition("=")
@@ -86,7 +86,9 @@ def request_variables(request: RawRequest, unique_id: str) -> Variables:
         "REMOTE_PORT": [("", str(request.client_port))],
         "SERVER_ADDR": [("", request.server_ip)],
         "SERVER_PORT": [("", str(request.server_port))],
-        "SERVER_NAME": [("", host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]")],
+        "SERVER_NAME": [
+            ("", host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]")
+        ],
         "UNIQUE_ID": [("", unique_id)],
         "DURATION": [("", "0")],
         "TIME": [("", time.strftime("%H:%M:%S", now))],
@@ -138,11 +140,10 @@ def _combine(out: Variables) -> None:
     out["ARGS_COMBINED_SIZE"] = [("", str(sum(len(k) + len(v) for k, v in args)))]
 
 
-def body_variables(out: Variables, body: str, processor: str, result: BodyResult) -> None:
+def body_variables(out: Variables, body: str, result: BodyResult) -> None:
     """Add what the body processor found (``result``) to ``out``."""
     out["REQUEST_BODY"] = [("", body)]
     out["REQUEST_BODY_LENGTH"] = [("", str(len(body)))]
-    out["REQBODY_PROCESSOR"] = [("", processor)] if processor else []
     if result.error:
         out["REQBODY_ERROR"] = [("", "1")]
         out["REQBODY_ERROR_MSG"] = [("", result.error)]
@@ -150,7 +151,7 @@ def body_variables(out: Variables, body: str, processor: str, result: BodyResult
     out["ARGS_POST"] = result.args
     out["ARGS_POST_NAMES"] = _names(result.args)
     if result.xml_text is not None:
-        out["XML"] = [("/*", result.xml_text)]
+        out["XML"] = [("/*", result.xml_text)] + [("//@*", v) for v in result.xml_attributes]
     files = [(p.name, p.filename) for p in result.parts if p.filename is not None]
     out["FILES"] = files
     out["FILES_NAMES"] = [(name, name) for name, _ in files]
