@@ -52,7 +52,7 @@ def names() -> tuple[str, ...]:
 
 
 def _load_families() -> None:
-    from gateway.seclang.transforms import text, url  # noqa: F401
+    from gateway.seclang.transforms import codecs, comments, markup, paths, text, url  # noqa: F401
 
 
 _load_families()
