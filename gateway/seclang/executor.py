@@ -40,8 +40,11 @@ __all__ = ["CompiledRule", "CompiledRuleset", "LogEntry", "Transaction", "compil
 log = logging.getLogger(__name__)
 
 _MACRO = re.compile(r"%\{([^}]*)\}")
-# collections whose keys are looked up case-sensitively nowhere in ModSecurity v3
-_DYNAMIC = frozenset({"TX", "ENV", "IP", "GLOBAL", "SESSION", "USER", "RESOURCE", "RULE"})
+# variables computed when read, never indexed
+_LIVE = frozenset(
+    {"TX", "ENV", "IP", "GLOBAL", "SESSION", "USER", "RESOURCE", "RULE", "MATCHED_VAR", "MATCHED_VARS"}
+    | {"MATCHED_VAR_NAME", "MATCHED_VARS_NAMES", "REQBODY_PROCESSOR"}
+)
 _MAX_CAPTURES = 10
 
 
@@ -67,6 +70,7 @@ class CompiledRule:
     transforms: tuple[tfs.Transformation, ...]
     transform_key: tuple[str, ...]
     key_regexes: dict[Target, re.Pattern[str]]
+    exclusions: dict[str, Exclusions]
     chain: CompiledRule | None
     context: ops.OperatorContext
     unsupported: str | None = None
@@ -146,6 +150,7 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         tuple(transforms),
         tuple(n.lower() for n in rule.transforms),
         _compile_targets(rule),
+        exclusions([t for t in rule.targets if t.exclude]),
         chain,
         context,
         missing,
@@ -173,16 +178,53 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False) -> CompiledRulese
     return CompiledRuleset(phases, markers, ruleset.rule_engine, tuple(unsupported))
 
 
-def _key_matches(target: Target, key: str, regexes: dict[Target, re.Pattern[str]] | None) -> bool:
-    if target.key_regex is not None:
-        pattern = regexes.get(target) if regexes is not None else None
-        if pattern is None:
-            try:
-                pattern = re.compile(target.key_regex, re.IGNORECASE)
-            except re.error:
-                return False
-        return pattern.search(key) is not None
-    return target.key is None or key.lower() == target.key.lower()
+_PATTERNS: dict[str, re.Pattern[str] | None] = {}
+
+
+def _pattern(text: str) -> re.Pattern[str] | None:
+    """A key regex, compiled once per process (the texts come from rule files)."""
+    if text not in _PATTERNS:
+        try:
+            _PATTERNS[text] = re.compile(text, re.IGNORECASE)
+        except re.error:
+            _PATTERNS[text] = None
+    return _PATTERNS[text]
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusions:
+    """What a rule leaves out of one collection: literal keys (lower-case), key regexes, or all."""
+
+    keys: frozenset[str] = frozenset()
+    patterns: tuple[re.Pattern[str], ...] = ()
+    everything: bool = False
+
+    def keeps(self, key: str) -> bool:
+        if self.everything:
+            return False
+        if self.keys and key.lower() in self.keys:
+            return False
+        return not any(p.search(key) for p in self.patterns)
+
+
+def exclusions(targets: list[Target] | tuple[Target, ...]) -> dict[str, Exclusions]:
+    """Exclusion targets (``!ARGS:x``, ``ctl:ruleRemoveTargetById=...;ARGS:x``) per collection."""
+    keys: dict[str, set[str]] = {}
+    patterns: dict[str, list[re.Pattern[str]]] = {}
+    whole: set[str] = set()
+    for t in targets:
+        if t.key_regex is not None:
+            pattern = _pattern(t.key_regex)
+            if pattern is not None:
+                patterns.setdefault(t.collection, []).append(pattern)
+        elif t.key is not None:
+            keys.setdefault(t.collection, set()).add(t.key.lower())
+        else:
+            whole.add(t.collection)
+    return {
+        c: Exclusions(frozenset(keys.get(c, ())), tuple(patterns.get(c, ())), c in whole)
+        for c in set(keys) | set(patterns) | whole
+    }
 
 
 def _default_processor(content_type: str) -> str:
@@ -222,6 +264,7 @@ class Transaction:
         self.rule: Rule | None = None
         self.logged: list[LogEntry] = []
         self._transformed: dict[tuple[tuple[str, ...], str], str] = {}
+        self._index: dict[str, dict[str, list[tuple[str, str]]]] = {}
 
     # ----------------------------------------------------------------- variables
     def collection(self, name: str) -> list[tuple[str, str]]:
@@ -274,40 +317,60 @@ class Transaction:
         lkey = key.lower()
         return next((v for k, v in entries if k.lower() == lkey), "")
 
+    def _indexed(self, name: str) -> dict[str, list[tuple[str, str]]]:
+        index = self._index.get(name)
+        if index is None:
+            index = {}
+            for key, value in self.vars.get(name, []):
+                index.setdefault(key.lower(), []).append((key, value))
+            self._index[name] = index
+        return index
+
+    def _entries(self, compiled: CompiledRule, target: Target) -> list[tuple[str, str]]:
+        name = target.collection
+        if name == "XML":
+            key = target.key if target.key == "//@*" else "/*"
+            return [(k, v) for k, v in self.vars.get("XML", []) if k == key]
+        if target.key is not None:
+            key = self.expand(target.key) if "%{" in target.key else target.key
+            lkey = key.lower()
+            if name == "TX":
+                entry = self.tx.get(lkey)
+                return [entry] if entry is not None else []
+            if name in self.vars and name not in _LIVE:
+                return self._indexed(name).get(lkey, [])
+            return [(k, v) for k, v in self.collection(name) if k.lower() == lkey]
+        if target.key_regex is not None:
+            pattern = compiled.key_regexes.get(target) or _pattern(target.key_regex)
+            if pattern is None:
+                return []
+            return [(k, v) for k, v in self.collection(name) if pattern.search(k)]
+        return self.collection(name)
+
     def resolve(self, compiled: CompiledRule) -> list[tuple[str, str]]:
         """``(label, value)`` for every value the rule's variables select now."""
         rule = compiled.rule
-        excluded = [t for t in rule.targets if t.exclude]
-        excluded += self.removed_targets.get(rule.id, [])
+        excluded = compiled.exclusions
+        dynamic = self.removed_targets.get(rule.id)
         if self.removed_targets_by_tag:
-            excluded += [t for p, t in self.removed_targets_by_tag if any(p.search(tag) for tag in rule.tags)]
+            tagged = [t for p, t in self.removed_targets_by_tag if any(p.search(tag) for tag in rule.tags)]
+            dynamic = (dynamic or []) + tagged
+        if dynamic:
+            excluded = exclusions([t for t in rule.targets if t.exclude] + dynamic)
         out: list[tuple[str, str]] = []
-        for written in rule.targets:
-            if written.exclude:
+        for target in rule.targets:
+            if target.exclude:
                 continue
-            target = written
-            entries = self.collection(target.collection)
-            if target.collection == "XML":
-                key = target.key if target.key == "//@*" else "/*"
-                entries = [(k, v) for k, v in entries if k == key]
-            elif target.key is not None or target.key_regex is not None:
-                if target.collection in _DYNAMIC and target.key is not None and "%{" in target.key:
-                    target = Target(target.collection, self.expand(target.key), None, False, target.count)
-                entries = [(k, v) for k, v in entries if _key_matches(target, k, compiled.key_regexes)]
-            if excluded:
-                entries = [
-                    (k, v)
-                    for k, v in entries
-                    if not any(
-                        e.collection == target.collection and _key_matches(e, k, compiled.key_regexes)
-                        for e in excluded
-                    )
-                ]
+            entries = self._entries(compiled, target)
+            ex = excluded.get(target.collection)
+            if ex is not None and entries:
+                entries = [(k, v) for k, v in entries if ex.keeps(k)]
             if target.count:
                 out.append((f"&{target.label()}", str(len(entries))))
                 continue
+            name = target.collection
             for key, value in entries:
-                out.append((f"{target.collection}:{key}" if key else target.collection, value))
+                out.append((f"{name}:{key}" if key else name, value))
         return out
 
     # ---------------------------------------------------------------- actions
@@ -486,6 +549,7 @@ class Transaction:
         else:
             result = parse_body(processor, self.body, self.content_type)
         body_variables(self.vars, self.body, result)
+        self._index.clear()
 
     def run(self) -> None:
         """Phase 1, the body processor, phase 2."""
