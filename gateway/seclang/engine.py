@@ -100,12 +100,13 @@ class SecLangEngine:
     slow = False
     thread_safe = True
 
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, *, fast: bool = True) -> None:
         """Load and compile CRS for ``settings``; raises a ``ValueError`` subclass naming the
-        file and line at fault."""
+        file and line at fault. ``fast=False`` skips the Hyperscan prefilters (every rule is
+        evaluated on every value: the reference the fast path is checked against)."""
         self.settings = settings
         self.layout, ruleset = load_crs(settings)
-        self.ruleset: CompiledRuleset = compile_ruleset(ruleset)
+        self.ruleset: CompiledRuleset = compile_ruleset(ruleset, fast=fast)
         self.rule_count = len(ruleset.rules())
         self.unsupported = self.ruleset.unsupported
         for entry in self.unsupported[:20]:

@@ -33,6 +33,7 @@ from gateway.seclang.bodies import parse_body
 from gateway.seclang.loader import Ruleset, parse_id_ranges
 from gateway.seclang.model import Marker, Rule, Target
 from gateway.seclang.parse import parse_targets
+from gateway.seclang.prefilter import Prefilters, build_prefilters
 from gateway.seclang.variables import Variables, body_variables, request_variables
 
 __all__ = ["CompiledRule", "CompiledRuleset", "LogEntry", "Transaction", "compile_ruleset"]
@@ -74,6 +75,8 @@ class CompiledRule:
     chain: CompiledRule | None
     context: ops.OperatorContext
     unsupported: str | None = None
+    slot: int = -1
+    share_key: int | None = None
     macro_operators: dict[str, ops.Operator | None] = field(default_factory=dict)
 
     def operator_for(self, arg: str) -> ops.Operator | None:
@@ -102,6 +105,7 @@ class CompiledRuleset:
     markers: dict[int, dict[str, int]]
     rule_engine: str
     unsupported: tuple[str, ...]
+    prefilters: Prefilters | None = None
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -143,6 +147,11 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
             missing = f"@{rule.operator}"
     if missing is not None:
         unsupported.append(f"{rule.where}: rule {rule.id}: {missing}")
+    live = any(t.collection in _LIVE or (t.key is not None and "%{" in t.key) for t in rule.targets)
+    share_key: int | None = None
+    if not live and not rule.multi_match:
+        shape = (rule.targets, tuple(n.lower() for n in rule.transforms))
+        share_key = _SHARE_IDS.setdefault(shape, len(_SHARE_IDS))
     chain = _compile_rule(rule.chain, unsupported, strict) if rule.chain is not None else None
     return CompiledRule(
         rule,
@@ -154,13 +163,36 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         chain,
         context,
         missing,
+        share_key=share_key,
     )
 
 
-def compile_ruleset(ruleset: Ruleset, *, strict: bool = False) -> CompiledRuleset:
+def _guards(
+    phases: dict[int, tuple[CompiledRule | Marker, ...]],
+) -> list[tuple[int, tuple[str, ...], tuple[str, ...]]]:
+    """Give every compiled rule (chain links too) a slot; list the prefilter patterns of
+    those the fast path may guard."""
+    out: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = []
+    slot = 0
+    for items in phases.values():
+        for item in items:
+            link = item if isinstance(item, CompiledRule) else None
+            while link is not None:
+                link.slot = slot
+                slot += 1
+                rule = link.rule
+                patterns = link.operator.prefilter if link.operator is not None else None
+                if patterns and link.unsupported is None and not rule.negated and not rule.multi_match:
+                    out.append((link.slot, link.transform_key, tuple(patterns)))
+                link = link.chain
+    return out
+
+
+def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True) -> CompiledRuleset:
     """Resolve every operator and transformation. Unknown operators and transformations are
     listed in ``unsupported`` and their rules never match; so are operator arguments the
-    operator rejects, unless ``strict``, where they raise ``ValueError`` naming file and line."""
+    operator rejects, unless ``strict``, where they raise ``ValueError`` naming file and line.
+    ``fast`` builds the Hyperscan prefilters (:mod:`gateway.seclang.prefilter`)."""
     unsupported: list[str] = []
     phases: dict[int, tuple[CompiledRule | Marker, ...]] = {}
     markers: dict[int, dict[str, int]] = {}
@@ -175,10 +207,14 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False) -> CompiledRulese
                 compiled.append(_compile_rule(item, unsupported, strict))
         phases[phase] = tuple(compiled)
         markers[phase] = where
-    return CompiledRuleset(phases, markers, ruleset.rule_engine, tuple(unsupported))
+    guards = _guards(phases)
+    prefilters = build_prefilters(guards) if fast else None
+    return CompiledRuleset(phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters)
 
 
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
+# (targets, transformations) -> a small number: rules with equal ones share prepared values
+_SHARE_IDS: dict[tuple[tuple[Target, ...], tuple[str, ...]], int] = {}
 
 
 def _pattern(text: str) -> re.Pattern[str] | None:
@@ -265,6 +301,8 @@ class Transaction:
         self.logged: list[LogEntry] = []
         self._transformed: dict[tuple[tuple[str, ...], str], str] = {}
         self._index: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        self._scanned: dict[tuple[tuple[str, ...], str], frozenset[int]] = {}
+        self._shared: dict[int, tuple[list[tuple[str, list[str]]], frozenset[int] | None]] = {}
 
     # ----------------------------------------------------------------- variables
     def collection(self, name: str) -> list[tuple[str, str]]:
@@ -464,8 +502,12 @@ class Transaction:
             if operator is None:
                 return False
         matched = False
-        for label, raw in self.resolve(compiled):
-            for value in self._transform(compiled, raw):
+        prefilters = self.ruleset.prefilters
+        guarded = prefilters is not None and compiled.slot in prefilters.guarded
+        for label, values in self._prepared(compiled, guarded):
+            for value in values:
+                if guarded and compiled.slot not in self._candidates(compiled.transform_key, value):
+                    continue
                 hit = operator.evaluate(value)
                 if rule.negated:
                     if hit is not None:
@@ -486,6 +528,42 @@ class Transaction:
         if compiled.chain is not None:
             return self._evaluate(compiled.chain, starter)
         return True
+
+    def _prepared(self, compiled: CompiledRule, guarded: bool) -> list[tuple[str, list[str]]]:
+        """The rule's values, transformed. Rules with the same variables and transformations
+        share one list per phase (unless a ``ctl`` changed this rule's targets or a variable is
+        live); a guarded rule none of whose patterns occurs in any of them gets ``[]``."""
+        rule = compiled.rule
+        key = compiled.share_key
+        shareable = (
+            key is not None and rule.id not in self.removed_targets and not self.removed_targets_by_tag
+        )
+        if not shareable:
+            return [(label, self._transform(compiled, raw)) for label, raw in self.resolve(compiled)]
+        assert key is not None
+        entry = self._shared.get(key)
+        if entry is None:
+            prepared = [(label, self._transform(compiled, raw)) for label, raw in self.resolve(compiled)]
+            entry = self._shared[key] = (prepared, None)
+        prepared, union = entry
+        if not guarded:
+            return prepared
+        if union is None:
+            found: set[int] = set()
+            for _, values in prepared:
+                for value in values:
+                    found |= self._candidates(compiled.transform_key, value)
+            union = frozenset(found)
+            self._shared[key] = (prepared, union)
+        return prepared if compiled.slot in union else []
+
+    def _candidates(self, chain: tuple[str, ...], value: str) -> frozenset[int]:
+        key = (chain, value)
+        found = self._scanned.get(key)
+        if found is None:
+            assert self.ruleset.prefilters is not None
+            found = self._scanned[key] = self.ruleset.prefilters.candidates(chain, value)
+        return found
 
     def _removed(self, rule: Rule) -> bool:
         if any(low <= rule.id <= high for low, high in self.removed_ids):
@@ -550,6 +628,7 @@ class Transaction:
             result = parse_body(processor, self.body, self.content_type)
         body_variables(self.vars, self.body, result)
         self._index.clear()
+        self._shared.clear()
 
     def run(self) -> None:
         """Phase 1, the body processor, phase 2."""

@@ -191,7 +191,7 @@ class _Translator:
         flags = rest[:j]
         if j >= len(rest) or rest[j] not in ":)" or any(f in flags for f in "xUJ"):
             self.re2_ok = False
-            raise self.error(f"unsupported group (?{rest[:j + 1]}")
+            raise self.error(f"unsupported group (?{rest[: j + 1]}")
         self.i += 1 + j + 1
         on, _, off = flags.partition("-")
         spelled = on + ("-" + off if off else "")

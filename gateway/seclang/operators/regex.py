@@ -132,8 +132,10 @@ def compile_rx(pattern: str) -> Regex:
             python = re.compile(translation.python, _PY_FLAGS)
         except (re.error, OverflowError, RecursionError) as exc:
             raise ValueError(f"@rx: {pattern!r} compiles in neither RE2 nor Python re: {exc}") from None
-    matches_empty = (confirm.search(b"") is not None) if confirm is not None else (
-        python is not None and python.search("") is not None
+    matches_empty = (
+        (confirm.search(b"") is not None)
+        if confirm is not None
+        else (python is not None and python.search("") is not None)
     )
     prefilter: tuple[str, ...] | None = None
     if not matches_empty and _hs_compiles(translation.hyperscan, PREFILTER_FLAGS):
