@@ -101,7 +101,17 @@ def names() -> tuple[str, ...]:
 
 
 def _load_families() -> None:
-    from gateway.seclang.operators import always, numeric, phrases, regex, strings  # noqa: F401
+    from gateway.seclang.operators import (  # noqa: F401
+        always,
+        identifiers,
+        injection,
+        network,
+        numeric,
+        phrases,
+        regex,
+        strings,
+        validation,
+    )
 
 
 _load_families()

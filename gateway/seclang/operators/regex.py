@@ -89,6 +89,17 @@ class Regex:
     _re2: re2._Regexp | None
     _python: re.Pattern[str] | None
 
+    def find_all(self, value: str) -> list[str]:
+        """Every non-overlapping match, left to right (the fallback tier sees the cut value)."""
+        if self._re2 is not None:
+            return [m.group(0).decode("latin-1") for m in self._re2.finditer(_to_bytes(value))]
+        assert self._python is not None
+        FALLBACK_COUNTS.evaluations += 1
+        if len(value) > FALLBACK_INPUT_LIMIT:
+            FALLBACK_COUNTS.truncated += 1
+            value = value[:FALLBACK_INPUT_LIMIT]
+        return [m.group(0) for m in self._python.finditer(value)]
+
     def evaluate(self, value: str) -> OperatorMatch | None:
         if self._re2 is not None:
             found = self._re2.search(_to_bytes(value))

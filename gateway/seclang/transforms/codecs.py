@@ -152,9 +152,9 @@ _MIN_CODE = {2: 0x80, 3: 0x800, 4: 0x10000}
 def utf8_to_unicode(value: str) -> str:
     """Each UTF-8 sequence of 2-4 bytes becomes ``%uXXXX`` (lower-case hex, at least four
     digits), with libmodsecurity's quirks: a lead byte whose continuation bytes are missing or
-    wrong is dropped, NUL bytes are dropped (except a final one), an overlong or surrogate sequence is followed by
-    its lead byte, a lead byte 0xF5-0xF7 is kept before its sequence; stray continuation bytes
-    and 0xF8-0xFF are kept."""
+    wrong is dropped, NUL bytes are dropped (except a final one), an overlong or surrogate
+    sequence is followed by its lead byte, a lead byte 0xF5-0xF7 is kept before its sequence;
+    stray continuation bytes and 0xF8-0xFF are kept."""
     out: list[str] = []
     i, n = 0, len(value)
     while i < n:
