@@ -109,3 +109,24 @@ def test_fast_path_fires_what_the_slow_path_fires(settings: EngineSettings, engi
     assert fast.ruleset.prefilters.guarded
     for request in REQUESTS:
         assert fast.fired_rule_ids(request) == engine.fired_rule_ids(request)
+
+
+HOSTILE = [
+    RawRequest("GET", "/%ff%fe/\udcff?\udcfe=%zz&&=&a", (*HEADERS, ("X-\udcff", "\udcfe\x00"))),
+    RawRequest("GET", "http://evil.example/a?b=c#frag", HEADERS),
+    RawRequest("GET", "*", ()),
+    RawRequest("POST", "/", (*HEADERS, ("Content-Type", "application/json")), b"[" * 50_000),
+    RawRequest("POST", "/", (*HEADERS, ("Content-Type", "application/json")), b'{"a": "\xff\xfe"}'),
+    RawRequest("POST", "/", (*HEADERS, ("Content-Type", "text/xml")), b"<a><b></a>"),
+    RawRequest("POST", "/", (*HEADERS, ("Content-Type", "multipart/form-data")), b"--x\r\n\r\n"),
+    RawRequest("POST", "/", (*HEADERS, ("Content-Type", 'multipart/form-data; boundary="q"')), b"--q"),
+    RawRequest("POST", "/", (*HEADERS, ("Content-Type", "application/x-www-form-urlencoded")), b"&=" * 5000),
+    RawRequest("POST", "/", (*HEADERS, ("Cookie", ";;=;a=b=c; ; x")), b"", body_truncated=True),
+]
+
+
+@pytest.mark.parametrize("request_", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_requests_are_scored_never_raised(engine: SecLangEngine, request_: RawRequest) -> None:
+    verdict = engine.inspect(request_)
+    assert verdict.error is None
+    assert verdict.decision in ("allow", "block")
