@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.seclang.operators import OperatorContext, OperatorMatch, register
-from gateway.seclang.operators.literals import literal_pattern
+from gateway.seclang.operators.literals import byte_text, literal_pattern
 
 __all__ = ["BeginsWith", "Contains", "ContainsWord", "EndsWith", "StrEq", "Within"]
 
@@ -108,31 +108,31 @@ class ContainsWord:
 
 
 def _streq(argument: str, context: OperatorContext) -> StrEq:
-    return StrEq(argument)
+    return StrEq(byte_text(argument))
 
 
 def _within(argument: str, context: OperatorContext) -> Within:
-    return Within(argument)
+    return Within(byte_text(argument))
 
 
 def _begins_with(argument: str, context: OperatorContext) -> BeginsWith:
-    return BeginsWith(argument)
+    return BeginsWith(byte_text(argument))
 
 
 def _ends_with(argument: str, context: OperatorContext) -> EndsWith:
-    return EndsWith(argument)
+    return EndsWith(byte_text(argument))
 
 
 def _contains(argument: str, context: OperatorContext) -> Contains:
-    return Contains(argument)
+    return Contains(byte_text(argument))
 
 
 def _contains_word(argument: str, context: OperatorContext) -> ContainsWord:
-    return ContainsWord(argument)
+    return ContainsWord(byte_text(argument))
 
 
 def _strmatch(argument: str, context: OperatorContext) -> Contains:
-    return Contains(argument)
+    return Contains(byte_text(argument))
 
 
 register("streq", _streq)
