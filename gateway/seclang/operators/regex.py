@@ -91,16 +91,18 @@ class Regex:
     _python: re.Pattern[str] | None
     _re2_at_start: re2._Regexp | None = None
 
-    def find_all(self, value: str) -> list[str]:
-        """Every non-overlapping match, left to right (the fallback tier sees the cut value)."""
+    def search_from(self, value: str, pos: int) -> tuple[int, str] | None:
+        """The leftmost match starting at or after ``pos``: its start and text."""
         if self._re2 is not None:
-            return [m.group(0).decode("latin-1") for m in self._re2.finditer(_to_bytes(value))]
+            found = self._re2.search(_to_bytes(value), pos)
+            return None if found is None else (found.start(), found.group(0).decode("latin-1"))
         assert self._python is not None
         FALLBACK_COUNTS.evaluations += 1
         if len(value) > FALLBACK_INPUT_LIMIT:
             FALLBACK_COUNTS.truncated += 1
             value = value[:FALLBACK_INPUT_LIMIT]
-        return [m.group(0) for m in self._python.finditer(value)]
+        hit = self._python.search(value, pos)
+        return None if hit is None else (hit.start(), hit.group(0))
 
     def evaluate(self, value: str) -> OperatorMatch | None:
         if self._re2 is not None:
