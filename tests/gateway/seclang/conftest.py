@@ -6,12 +6,16 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gateway.seclang.operators import Operator, OperatorContext, get
 from tests.conftest import need
 from tests.gateway.seclang.crs_inputs import crs_payloads
+
+if TYPE_CHECKING:
+    from tests.gateway.seclang.modsec_oracle import ModSecOracle
 
 _HERE = Path(__file__).resolve()
 
@@ -27,9 +31,9 @@ def build(name: str, argument: str = "", base_dir: Path | None = None) -> Operat
 
 
 @pytest.fixture(scope="session")
-def oracle():  # type: ignore[no-untyped-def]
+def oracle() -> ModSecOracle:
     """libmodsecurity itself (the crs extra), answering what a transformation or operator does."""
-    need(importlib.util.find_spec("libmodsecurity") is not None, "libmodsecurity (pip install 'rampart[crs]')")
+    need(importlib.util.find_spec("libmodsecurity") is not None, "libmodsecurity (the crs extra)")
     from tests.gateway.seclang.modsec_oracle import ModSecOracle
 
     return ModSecOracle()

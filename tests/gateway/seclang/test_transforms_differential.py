@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import random
 import zlib
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gateway.seclang import transforms
 from tests.gateway.seclang.test_transforms import CASES
+
+if TYPE_CHECKING:
+    from tests.gateway.seclang.modsec_oracle import ModSecOracle
 
 pytestmark = pytest.mark.system
 
@@ -40,7 +44,7 @@ def _random_inputs(alphabet: bytes, count: int, seed: int, longest: int = 24) ->
     return [bytes(rng.choice(alphabet) for _ in range(rng.randint(0, longest))) for _ in range(count)]
 
 
-def _compare(oracle, names: tuple[str, ...], inputs: list[bytes]) -> list[str]:  # type: ignore[no-untyped-def]
+def _compare(oracle: ModSecOracle, names: tuple[str, ...], inputs: list[bytes]) -> list[str]:
     differences: list[str] = []
     for value in inputs:
         theirs = oracle.transform(names, value)
@@ -51,20 +55,20 @@ def _compare(oracle, names: tuple[str, ...], inputs: list[bytes]) -> list[str]: 
     return differences
 
 
-def test_expected_table_is_libmodsecurity(oracle) -> None:  # type: ignore[no-untyped-def]
+def test_expected_table_is_libmodsecurity(oracle: ModSecOracle) -> None:
     for name, given_input, expected in CASES:
         assert oracle.transform((name,), given_input)[name] == expected, (name, given_input)
 
 
-def test_random_inputs_agree(oracle) -> None:  # type: ignore[no-untyped-def]
+def test_random_inputs_agree(oracle: ModSecOracle) -> None:
     assert _compare(oracle, NAMES, _random_inputs(_ALPHABET, 400, seed=1)) == []
 
 
 @pytest.mark.parametrize("name", sorted(_FOCUSED))
-def test_focused_random_inputs_agree(oracle, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_focused_random_inputs_agree(oracle: ModSecOracle, name: str) -> None:
     inputs = _random_inputs(_FOCUSED[name], 600, seed=zlib.crc32(name.encode()), longest=20)
     assert _compare(oracle, (name,), inputs) == []
 
 
-def test_crs_regression_inputs_agree(oracle, payloads: list[bytes]) -> None:  # type: ignore[no-untyped-def]
+def test_crs_regression_inputs_agree(oracle: ModSecOracle, payloads: list[bytes]) -> None:
     assert _compare(oracle, NAMES, payloads[:600]) == []
