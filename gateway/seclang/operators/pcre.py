@@ -356,7 +356,8 @@ class _Translator:
             parts.append("^")
             self.i += 1
         first = True
-        prev_is_set = True  # a '-' right after '[' or after a class escape is a literal
+        prev_is_set = True  # a '-' right after '[' or after a range is a literal
+        prev_after_set = False  # the previous atom was a class escape such as \\w
         while True:
             if self.i >= len(p):
                 raise self.error("missing ]")
@@ -365,10 +366,12 @@ class _Translator:
                 self.i += 1
                 break
             first = False
+            after_set, prev_after_set = prev_after_set, False
             if ch == "\\":
                 atom, is_set = self.class_escape()
                 parts.append(atom)
                 prev_is_set = is_set
+                prev_after_set = is_set
             elif ch == "[" and p.startswith("[:", self.i):
                 end = p.find(":]", self.i + 2)
                 if end == -1:
@@ -379,7 +382,9 @@ class _Translator:
             elif ch == "-":
                 nxt = p[self.i + 1] if self.i + 1 < len(p) else ""
                 next_is_set = nxt == "\\" and p[self.i + 2 : self.i + 3] in tuple("dDwWsShHvV")
-                if prev_is_set or nxt == "]" or next_is_set:
+                if (after_set or next_is_set) and nxt != "]":
+                    raise self.error("invalid range in character class (a class escape cannot bound a range)")
+                if prev_is_set or nxt == "]":
                     parts.append("\\-")
                     prev_is_set = False
                 else:
