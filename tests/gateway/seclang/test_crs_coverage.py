@@ -24,7 +24,8 @@ _TRANSFORMATION = re.compile(r"\bt:([A-Za-z0-9]+)")
 def _uncommented(folder: Path) -> str:
     lines = []
     for path in sorted(folder.glob("*.conf")):
-        lines += [ln for ln in path.read_text(encoding="latin-1").splitlines() if not ln.lstrip().startswith("#")]
+        text = path.read_text(encoding="latin-1")
+        lines += [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
     return "\n".join(lines)
 
 
@@ -58,7 +59,8 @@ _SAMPLES = [
     ("rx", "(?i)union\\s+select"), ("rx", "(a)\\1"), ("pm", "foo bar"), ("streq", "x"), ("eq", "1"),
     ("ge", "1"), ("gt", "1"), ("le", "1"), ("lt", "1"), ("within", "GET POST"), ("beginsWith", "a"),
     ("endsWith", "a"), ("contains", "a"), ("containsWord", "a"), ("strmatch", "a"),
-    ("unconditionalMatch", ""), ("noMatch", ""), ("ipMatch", "10.0.0.0/8,::1"), ("validateByteRange", "32-126"),
+    ("unconditionalMatch", ""), ("noMatch", ""), ("ipMatch", "10.0.0.0/8,::1"),
+    ("validateByteRange", "32-126"),
     ("validateUrlEncoding", ""), ("validateUtf8Encoding", ""), ("detectSQLi", ""), ("detectXSS", ""),
     ("verifyCC", "\\d{13,16}"), ("verifySSN", "\\d{9}"), ("verifyCPF", "\\d{11}"), ("rbl", "x"),
     ("geoLookup", ""), ("inspectFile", "x"),
