@@ -1,9 +1,12 @@
 """``verifyCC``, ``verifySSN``, ``verifyCPF``: a regex finds candidates, a checksum confirms.
 
-Each operator's argument is a regex (run like ``@rx``); the value matches when one of the
-regex's matches passes the check on its digits (other characters ignored):
+Each operator's argument is a regex (run like ``@rx``). As libmodsecurity does, the regex is
+tried from every offset of the value (so shorter candidates inside a longer run of digits
+are tried too) and the value matches when one candidate passes the check on its digits
+(other characters ignored). That search is quadratic in the worst case, so only the first
+:data:`INPUT_LIMIT` bytes are searched.
 
-- ``verifyCC``: 13-19 digits passing the Luhn checksum;
+- ``verifyCC``: the Luhn checksum (any number of digits, at least one);
 - ``verifySSN``: 9 digits forming a US social security number that can be issued (area not
   000, 666 or 900-999; group not 00; serial not 0000; not nine equal digits, not 123456789);
 - ``verifyCPF``: 11 digits with the two Brazilian CPF check digits right (not all equal).
@@ -17,7 +20,10 @@ from dataclasses import dataclass
 from gateway.seclang.operators import OperatorContext, OperatorMatch, register
 from gateway.seclang.operators.regex import Regex, compile_rx
 
-__all__ = ["Verified", "cpf_valid", "luhn_valid", "ssn_valid"]
+__all__ = ["INPUT_LIMIT", "Verified", "cpf_valid", "luhn_valid", "ssn_valid"]
+
+INPUT_LIMIT = 4096
+"""Bytes of a value the candidate search looks at."""
 
 
 def _digits(text: str) -> str:
@@ -25,9 +31,9 @@ def _digits(text: str) -> str:
 
 
 def luhn_valid(text: str) -> bool:
-    """The digits of ``text`` (13-19 of them) pass the Luhn checksum."""
+    """The digits of ``text`` (at least one) pass the Luhn checksum."""
     digits = _digits(text)
-    if not 13 <= len(digits) <= 19:
+    if not digits:
         return False
     total = 0
     for index, ch in enumerate(reversed(digits)):
@@ -72,9 +78,16 @@ class Verified:
         return self.regex.prefilter
 
     def evaluate(self, value: str) -> OperatorMatch | None:
-        for candidate in self.regex.find_all(value):
+        value = value[:INPUT_LIMIT]
+        offset = 0
+        while offset < len(value):
+            found = self.regex.search_from(value, offset)
+            if found is None:
+                return None
+            start, candidate = found
             if self.check(candidate):
                 return OperatorMatch(candidate, (candidate,))
+            offset = max(offset, start) + 1
         return None
 
 

@@ -47,7 +47,7 @@ class IpMatch:
 
     def evaluate(self, value: str) -> OperatorMatch | None:
         try:
-            address = ipaddress.ip_address(value.strip())
+            address = ipaddress.ip_address(value)
         except ValueError:
             return None
         for network in self.networks:

@@ -14,10 +14,20 @@ mode, so a pattern works on bytes. One pass over the pattern renders it three wa
   and possessive constructs kept (Python >= 3.11 has both) and inline flags made scoped.
 
 ``Translation.re2`` is None when the pattern needs the Python fallback.
+
+One difference survives in the RE2 form: under MULTILINE, PCRE's ``^`` does not match after a
+newline that ends the subject, RE2's does. ``Translation.re2_at_start`` (``^`` read as ``\\A``)
+lets the matcher recheck the one position where that matters (an empty match at the end of
+a value ending in a newline). The Python form spells PCRE's ``^`` out with lookaround.
+
+Python's lookbehind must have a fixed width; a lookbehind whose alternatives differ in width
+is split into one lookbehind per alternative first (``(?<!a|bc)`` = ``(?<!a)(?<!bc)``,
+``(?<=a|bc)`` = ``(?:(?<=a)|(?<=bc))``), which PCRE reads the same way.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 __all__ = ["PatternError", "Translation", "translate"]
@@ -41,6 +51,7 @@ class Translation:
     """A PCRE pattern rendered for each matcher."""
 
     re2: str | None
+    re2_at_start: str | None
     hyperscan: str
     python: str
     approximate: bool
@@ -55,18 +66,25 @@ class _Out:
     re2: list[str]
     hs: list[str]
     py: list[str]
+    start: list[str]  # the RE2 rendering with every ``^`` read as ``\A``
+    caret: bool = False
 
     def all(self, text: str) -> None:
         self.re2.append(text)
         self.hs.append(text)
         self.py.append(text)
+        self.start.append(text)
+
+    def add_re2(self, text: str) -> None:
+        self.re2.append(text)
+        self.start.append(text)
 
 
 class _Translator:
     def __init__(self, pattern: str) -> None:
         self.p = pattern
         self.i = 0
-        self.out = _Out([], [], [])
+        self.out = _Out([], [], [], [])
         self.re2_ok = True
         self.approximate = False
         # Python re: per open group, the inline flags turned into scoped groups inside it.
@@ -95,6 +113,13 @@ class _Translator:
                 self.quantifier_suffix()
             elif ch == "{":
                 self.brace()
+            elif ch == "^":
+                self.i += 1
+                self.out.caret = True
+                self.out.re2.append("^")
+                self.out.start.append("\\A")
+                self.out.hs.append("^")
+                self.out.py.append("(?:\\A|(?<=\\n)(?!\\Z))")
             else:
                 self.i += 1
                 self.literal(ch)
@@ -103,6 +128,7 @@ class _Translator:
         self.out.py.append(")" * len(self.py_scoped[0]))
         return Translation(
             re2="".join(self.out.re2) if self.re2_ok else None,
+            re2_at_start="".join(self.out.start) if self.re2_ok and self.out.caret else None,
             hyperscan="".join(self.out.hs),
             python="".join(self.out.py),
             approximate=self.approximate,
@@ -143,7 +169,7 @@ class _Translator:
     def alternation(self) -> None:
         self.i += 1
         scoped = self.py_scoped[-1]
-        self.out.re2.append("|")
+        self.out.add_re2("|")
         self.out.hs.append("|")
         self.out.py.append(")" * len(scoped) + "|" + "".join(f"(?{flags}:" for flags in scoped))
 
@@ -198,13 +224,13 @@ class _Translator:
         if rest[j] == ":":
             self.push(f"(?{spelled}:")
             return
-        self.out.re2.append(f"(?{spelled})")
+        self.out.add_re2(f"(?{spelled})")
         self.out.hs.append(f"(?{spelled})")
         self.out.py.append(f"(?{spelled}:")
         self.py_scoped[-1].append(spelled)
 
     def push(self, text: str, *, py: str | None = None) -> None:
-        self.out.re2.append(text)
+        self.out.add_re2(text)
         self.out.hs.append(text)
         self.out.py.append(text if py is None else py)
         self.py_scoped.append([])
@@ -214,7 +240,7 @@ class _Translator:
             raise self.error("unmatched )")
         self.i += 1
         scoped = self.py_scoped.pop()
-        self.out.re2.append(")")
+        self.out.add_re2(")")
         self.out.hs.append(")")
         self.out.py.append(")" * len(scoped) + ")")
         if self.i < len(self.p) and self.p[self.i] in "*+?":
@@ -302,11 +328,11 @@ class _Translator:
         elif letter == "R":
             self.out.all(f"(?:\\r\\n|[{_VSPACE}])")
         elif letter == "z":
-            self.out.re2.append("\\z")
+            self.out.add_re2("\\z")
             self.out.hs.append("\\z")
             self.out.py.append("\\Z")
         elif letter == "Z":
-            self.out.re2.append("(?:\\n?\\z)")
+            self.out.add_re2("(?:\\n?\\z)")
             self.out.hs.append("\\Z")
             self.out.py.append("(?=\\n?\\Z)")
         elif letter == "Q":
@@ -330,7 +356,8 @@ class _Translator:
             parts.append("^")
             self.i += 1
         first = True
-        prev_is_set = True  # a '-' right after '[' or after a class escape is a literal
+        prev_is_set = True  # a '-' right after '[' or after a range is a literal
+        prev_after_set = False  # the previous atom was a class escape such as \\w
         while True:
             if self.i >= len(p):
                 raise self.error("missing ]")
@@ -339,10 +366,12 @@ class _Translator:
                 self.i += 1
                 break
             first = False
+            after_set, prev_after_set = prev_after_set, False
             if ch == "\\":
                 atom, is_set = self.class_escape()
                 parts.append(atom)
                 prev_is_set = is_set
+                prev_after_set = is_set
             elif ch == "[" and p.startswith("[:", self.i):
                 end = p.find(":]", self.i + 2)
                 if end == -1:
@@ -353,7 +382,9 @@ class _Translator:
             elif ch == "-":
                 nxt = p[self.i + 1] if self.i + 1 < len(p) else ""
                 next_is_set = nxt == "\\" and p[self.i + 2 : self.i + 3] in tuple("dDwWsShHvV")
-                if prev_is_set or nxt == "]" or next_is_set:
+                if (after_set or next_is_set) and nxt != "]":
+                    raise self.error("invalid range in character class (a class escape cannot bound a range)")
+                if prev_is_set or nxt == "]":
                     parts.append("\\-")
                     prev_is_set = False
                 else:
@@ -390,6 +421,80 @@ class _Translator:
         return _byte(ord(letter)), False
 
 
+def _skip_class(pattern: str, i: int) -> int:
+    """The index after the character class that starts at ``pattern[i] == "["``."""
+    i += 1
+    if pattern.startswith("^", i):
+        i += 1
+    if pattern.startswith("]", i):
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        if pattern[i] == "\\":
+            i += 1
+        elif pattern.startswith("[:", i):
+            end = pattern.find(":]", i + 2)
+            i = end + 1 if end != -1 else i
+        i += 1
+    return i + 1
+
+
+def _top_level(pattern: str, start: int) -> tuple[list[int], int]:
+    """For the group whose body starts at ``start``: the indexes of its top-level ``|`` and of
+    its closing ``)`` (``len(pattern)`` if it is not closed)."""
+    bars: list[int] = []
+    depth = 0
+    i = start
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            i = _skip_class(pattern, i)
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                return bars, i
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            bars.append(i)
+        i += 1
+    return bars, len(pattern)
+
+
+def split_lookbehinds(pattern: str) -> str:
+    """``pattern`` with each lookbehind of several alternatives split into one per alternative."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+        elif ch == "[":
+            end = _skip_class(pattern, i)
+            out.append(pattern[i:end])
+            i = end
+        elif pattern.startswith(("(?<!", "(?<="), i):
+            kind = pattern[i : i + 4]
+            bars, close = _top_level(pattern, i + 4)
+            if not bars or close >= len(pattern):
+                out.append(kind)
+                i += 4
+                continue
+            edges = [i + 3, *bars, close]
+            parts = [split_lookbehinds(pattern[a + 1 : b]) for a, b in itertools.pairwise(edges)]
+            pieces = "".join(f"{kind}{part})" for part in parts)
+            out.append(pieces if kind == "(?<!" else "(?:" + "|".join(f"{kind}{p})" for p in parts) + ")")
+            i = close + 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
 def translate(pattern: str) -> Translation:
     """``pattern`` (PCRE, as written in a rule) rendered for RE2, Hyperscan and Python ``re``."""
-    return _Translator(pattern).run()
+    return _Translator(split_lookbehinds(pattern) if "(?<" in pattern else pattern).run()

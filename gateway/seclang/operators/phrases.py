@@ -15,7 +15,7 @@ from pathlib import Path
 import re2
 
 from gateway.seclang.operators import OperatorContext, OperatorMatch, register
-from gateway.seclang.operators.literals import literal_pattern
+from gateway.seclang.operators.literals import byte_text, literal_pattern
 
 __all__ = ["PhraseMatch", "decode_phrase", "load_phrase_file", "phrase_match"]
 
@@ -88,7 +88,7 @@ def phrase_match(phrases: list[str] | tuple[str, ...]) -> PhraseMatch:
 
 
 def _pm(argument: str, context: OperatorContext) -> PhraseMatch:
-    phrases = [decode_phrase(p) for p in argument.split()]
+    phrases = [decode_phrase(p) for p in byte_text(argument).split()]
     if not phrases:
         raise ValueError("@pm needs at least one phrase")
     return phrase_match(phrases)

@@ -24,7 +24,8 @@ import hyperscan
 import re2
 
 from gateway.seclang.operators import PREFILTER_FLAGS, OperatorContext, OperatorMatch, register
-from gateway.seclang.operators.pcre import PatternError, Translation, translate
+from gateway.seclang.operators.literals import byte_text
+from gateway.seclang.operators.pcre import PatternError, translate
 
 __all__ = [
     "FALLBACK_COUNTS",
@@ -88,21 +89,28 @@ class Regex:
     prefilter: tuple[str, ...] | None
     _re2: re2._Regexp | None
     _python: re.Pattern[str] | None
+    _re2_at_start: re2._Regexp | None = None
 
-    def find_all(self, value: str) -> list[str]:
-        """Every non-overlapping match, left to right (the fallback tier sees the cut value)."""
+    def search_from(self, value: str, pos: int) -> tuple[int, str] | None:
+        """The leftmost match starting at or after ``pos``: its start and text."""
         if self._re2 is not None:
-            return [m.group(0).decode("latin-1") for m in self._re2.finditer(_to_bytes(value))]
+            found = self._re2.search(_to_bytes(value), pos)
+            return None if found is None else (found.start(), found.group(0).decode("latin-1"))
         assert self._python is not None
         FALLBACK_COUNTS.evaluations += 1
         if len(value) > FALLBACK_INPUT_LIMIT:
             FALLBACK_COUNTS.truncated += 1
             value = value[:FALLBACK_INPUT_LIMIT]
-        return [m.group(0) for m in self._python.finditer(value)]
+        hit = self._python.search(value, pos)
+        return None if hit is None else (hit.start(), hit.group(0))
 
     def evaluate(self, value: str) -> OperatorMatch | None:
         if self._re2 is not None:
-            found = self._re2.search(_to_bytes(value))
+            data = _to_bytes(value)
+            found = self._re2.search(data)
+            at_end = found is not None and found.start() == len(data) > 0 and data.endswith(b"\n")
+            if at_end and self._re2_at_start is not None:
+                found = self._re2_at_start.search(data, len(data))
             if found is None:
                 return None
             groups = [found.group(0), *found.groups()[:_MAX_CAPTURES]]
@@ -120,11 +128,11 @@ class Regex:
         return OperatorMatch(captures[0], captures)
 
 
-def _compile_re2(translation: Translation) -> re2._Regexp | None:
-    if translation.re2 is None:
+def _compile_re2(pattern: str | None) -> re2._Regexp | None:
+    if pattern is None:
         return None
     try:
-        return re2.compile(("(?sm)" + translation.re2).encode("latin-1"), _RE2_OPTIONS)
+        return re2.compile(("(?sm)" + pattern).encode("latin-1"), _RE2_OPTIONS)
     except re2.error:
         return None
 
@@ -133,10 +141,10 @@ def _compile_re2(translation: Translation) -> re2._Regexp | None:
 def compile_rx(pattern: str) -> Regex:
     """``pattern`` (PCRE as written in the rule) compiled; ``ValueError`` if no tier can run it."""
     try:
-        translation = translate(pattern)
+        translation = translate(byte_text(pattern))
     except PatternError as exc:
         raise ValueError(f"@rx: {exc}") from None
-    confirm = _compile_re2(translation)
+    confirm = _compile_re2(translation.re2)
     python: re.Pattern[str] | None = None
     if confirm is None:
         try:
@@ -162,7 +170,8 @@ def compile_rx(pattern: str) -> Regex:
         tier = "exact"
     else:
         tier = "prefilter"
-    return Regex(pattern, tier, prefilter, confirm, python)
+    at_start = _compile_re2(translation.re2_at_start) if confirm is not None else None
+    return Regex(pattern, tier, prefilter, confirm, python, at_start)
 
 
 def _rx(argument: str, context: OperatorContext) -> Regex:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.seclang.operators import OperatorContext, OperatorMatch, register
-from gateway.seclang.operators.literals import literal_pattern
+from gateway.seclang.operators.literals import byte_text, literal_pattern
 
 __all__ = ["BeginsWith", "Contains", "ContainsWord", "EndsWith", "StrEq", "Within"]
 
@@ -27,13 +27,13 @@ class StrEq:
 
 @dataclass(frozen=True, slots=True)
 class Within:
-    """The value occurs somewhere in the argument (an empty value never matches)."""
+    """The value occurs somewhere in the argument (so an empty value always matches)."""
 
     text: str
     prefilter: tuple[str, ...] | None = None
 
     def evaluate(self, value: str) -> OperatorMatch | None:
-        return OperatorMatch(value) if value and value in self.text else None
+        return OperatorMatch(value) if value in self.text else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +78,14 @@ class Contains:
         return OperatorMatch(self.text) if self.text in value else None
 
 
-def _word_char(ch: str) -> bool:
-    return ch == "_" or (ch.isascii() and ch.isalnum())
+def _letter(ch: str) -> bool:
+    return "a" <= ch <= "z" or "A" <= ch <= "Z"
 
 
 @dataclass(frozen=True, slots=True)
 class ContainsWord:
-    """The argument occurs in the value with no word character (``[A-Za-z0-9_]``) either side."""
+    """The argument occurs in the value with no ASCII letter right before or after it
+    (libmodsecurity's boundary test looks at letters only: digits and ``_`` are boundaries)."""
 
     text: str
 
@@ -99,8 +100,8 @@ class ContainsWord:
         start = value.find(self.text)
         while start != -1:
             end = start + width
-            before_ok = start == 0 or not _word_char(value[start - 1])
-            after_ok = end == len(value) or not _word_char(value[end])
+            before_ok = start == 0 or not _letter(value[start - 1])
+            after_ok = end == len(value) or not _letter(value[end])
             if before_ok and after_ok:
                 return OperatorMatch(self.text)
             start = value.find(self.text, start + 1)
@@ -108,31 +109,31 @@ class ContainsWord:
 
 
 def _streq(argument: str, context: OperatorContext) -> StrEq:
-    return StrEq(argument)
+    return StrEq(byte_text(argument))
 
 
 def _within(argument: str, context: OperatorContext) -> Within:
-    return Within(argument)
+    return Within(byte_text(argument))
 
 
 def _begins_with(argument: str, context: OperatorContext) -> BeginsWith:
-    return BeginsWith(argument)
+    return BeginsWith(byte_text(argument))
 
 
 def _ends_with(argument: str, context: OperatorContext) -> EndsWith:
-    return EndsWith(argument)
+    return EndsWith(byte_text(argument))
 
 
 def _contains(argument: str, context: OperatorContext) -> Contains:
-    return Contains(argument)
+    return Contains(byte_text(argument))
 
 
 def _contains_word(argument: str, context: OperatorContext) -> ContainsWord:
-    return ContainsWord(argument)
+    return ContainsWord(byte_text(argument))
 
 
 def _strmatch(argument: str, context: OperatorContext) -> Contains:
-    return Contains(argument)
+    return Contains(byte_text(argument))
 
 
 register("streq", _streq)

@@ -93,7 +93,7 @@ def _tokens(statement: str) -> list[str]:
 def read_operators(path: Path) -> list[RuleOperator]:
     """Every ``SecRule`` operator in the file at ``path``."""
     found: list[RuleOperator] = []
-    for line, statement in _statements(path.read_text(encoding="utf-8", errors="surrogateescape")):
+    for line, statement in _statements(path.read_bytes().decode("latin-1")):
         tokens = _tokens(statement)
         if len(tokens) < 3 or tokens[0] != "SecRule":
             continue

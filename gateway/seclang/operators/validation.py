@@ -73,19 +73,49 @@ class UrlEncoding:
 
 @dataclass(frozen=True, slots=True)
 class Utf8Encoding:
-    """Matches when the value's bytes are not valid UTF-8 (truncated or bad sequences,
-    overlong forms, surrogates, code points above U+10FFFF)."""
+    """Matches when the value's bytes are not UTF-8 as libmodsecurity checks it: a sequence cut
+    short or with a bad continuation byte, a lead byte 0x80-0xBF or 0xF5-0xFF, an overlong
+    form, a surrogate. (Four-byte forms of 0x110000-0x1FFFFF from lead 0xF4 pass, as there.)"""
 
     prefilter: tuple[str, ...] | None = ("[\\x80-\\xff]",)
 
     def evaluate(self, value: str) -> OperatorMatch | None:
         if value.isascii():
             return None
-        try:
-            value.encode("latin-1", "replace").decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return OperatorMatch(value[exc.start : exc.end])
+        i, n = 0, len(value)
+        while i < n:
+            width = _utf8_width(value, i)
+            if width <= 0:
+                return OperatorMatch(value[i:])
+            i += width
         return None
+
+
+_MIN_CODE = {2: 0x80, 3: 0x800, 4: 0x10000}
+
+
+def _utf8_width(value: str, i: int) -> int:
+    """The length of the well-formed sequence at ``value[i]``, or 0 if it is not one."""
+    lead = ord(value[i])
+    if lead < 0x80:
+        return 1
+    if 0xC0 <= lead < 0xE0:
+        width = 2
+    elif 0xE0 <= lead < 0xF0:
+        width = 3
+    elif 0xF0 <= lead < 0xF5:
+        width = 4
+    else:
+        return 0
+    tail = value[i + 1 : i + width]
+    if len(tail) < width - 1 or not all(0x80 <= ord(ch) < 0xC0 for ch in tail):
+        return 0
+    code = lead & (0x7F >> width)
+    for ch in tail:
+        code = (code << 6) | (ord(ch) & 0x3F)
+    if 0xD800 <= code <= 0xDFFF or code < _MIN_CODE[width]:
+        return 0
+    return width
 
 
 def _url_encoding(argument: str, context: OperatorContext) -> UrlEncoding:

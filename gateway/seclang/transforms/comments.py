@@ -31,9 +31,10 @@ def replace_comments(value: str) -> str:
 
 
 def remove_comments(value: str) -> str:
-    """``/* */`` and ``<!-- -->`` comments removed (the byte right after a comment's end is
-    always kept), an unterminated comment becomes one space, and ``--`` or ``#`` outside a
-    comment cuts the value there."""
+    """``/* */`` and ``<!-- -->`` comments removed, an unterminated comment becomes one space,
+    and ``--`` or ``#`` outside a comment cuts the value there. As in libmodsecurity, the byte
+    right after a comment's end is kept whatever it is (a comment ending the value leaves a
+    NUL, the C string's terminator)."""
     out: list[str] = []
     i, n = 0, len(value)
     in_comment = False
@@ -53,8 +54,7 @@ def remove_comments(value: str) -> str:
         elif value.startswith("*/", i) or value.startswith("-->", i):
             in_comment = False
             i += 2 if value[i] == "*" else 3
-            if i < n:
-                out.append(value[i])
+            out.append(value[i] if i < n else "\0")
             i += 1
         else:
             i += 1
