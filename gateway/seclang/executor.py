@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from gateway.model import RawRequest
 from gateway.seclang import operators as ops
 from gateway.seclang import transforms as tfs
-from gateway.seclang.bodies import parse_body
+from gateway.seclang.bodies import BodyResult, parse_body
 from gateway.seclang.loader import Ruleset, parse_id_ranges
 from gateway.seclang.model import Marker, Rule, Target
 from gateway.seclang.parse import parse_targets
@@ -522,7 +522,8 @@ class Transaction:
                     for index, text in enumerate(hit.captures[:_MAX_CAPTURES]):
                         self.tx[str(index)] = (str(index), text)
                 self.setvar(rule)
-                break
+                if not rule.multi_match:
+                    break
         if not matched:
             return False
         if compiled.chain is not None:
@@ -622,10 +623,12 @@ class Transaction:
         if not self.body_access:
             return
         processor = self.body_processor
-        if not self.body and processor in ("JSON", "XML"):
-            result = parse_body("", "", self.content_type)
-        else:
+        if self.body:
             result = parse_body(processor, self.body, self.content_type)
+        elif processor == "XML":  # libxml2 refuses an empty document; the other processors skip it
+            result = BodyResult(error="XML parsing error: XML: Failed to parse document.")
+        else:
+            result = BodyResult()
         body_variables(self.vars, self.body, result)
         self._index.clear()
         self._shared.clear()

@@ -27,6 +27,12 @@ def latin1(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
+def _percent_decode(text: str) -> str:
+    """``%XX`` to its byte (``+`` stays): how libmodsecurity decodes the URI it reports as
+    ``REQUEST_URI`` and ``REQUEST_FILENAME``."""
+    return url_decode_arg(text.replace("+", "%2B")) if "%" in text else text
+
+
 def _names(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, k) for k, _ in entries]
 
@@ -59,7 +65,7 @@ def request_variables(request: RawRequest, unique_id: str) -> Variables:
     else:
         path_and_query = uri
     path, qmark, query = path_and_query.partition("?")
-    filename = url_decode_arg(path.replace("+", "%2B"))
+    filename = _percent_decode(path)
     slash = max(filename.rfind("/"), filename.rfind("\\"))
     basename = filename[slash + 1 :] if slash >= 0 else filename
     args_get = parse_urlencoded(query) if qmark else []
@@ -69,7 +75,7 @@ def request_variables(request: RawRequest, unique_id: str) -> Variables:
     out: Variables = {
         "REQUEST_METHOD": [("", method)],
         "REQUEST_PROTOCOL": [("", protocol)],
-        "REQUEST_URI": [("", path_and_query)],
+        "REQUEST_URI": [("", _percent_decode(path_and_query))],
         "REQUEST_URI_RAW": [("", target)],
         "REQUEST_LINE": [("", f"{method} {target} {protocol}")],
         "REQUEST_FILENAME": [("", filename)],

@@ -58,7 +58,8 @@ def _post(body: bytes, content_type: str) -> RawRequest:
         ('SecRule REQUEST_COOKIES_NAMES "@streq s" "id:1,phase:1"', _get("/", ("Cookie", "a=1; s=v")), True),
         ('SecRule REQUEST_FILENAME "@streq /a b/c" "id:1,phase:1"', _get("/a%20b/c?x=1"), True),
         ('SecRule REQUEST_BASENAME "@streq c.php" "id:1,phase:1"', _get("/a/c.php?x=1"), True),
-        ('SecRule REQUEST_URI "@streq /a%20b?x=1" "id:1,phase:1"', _get("/a%20b?x=1"), True),
+        ('SecRule REQUEST_URI "@streq /a b?x=1+%" "id:1,phase:1"', _get("/a%20b?x=1+%25"), True),
+        ('SecRule REQUEST_URI_RAW "@streq /a%20b" "id:1,phase:1"', _get("/a%20b"), True),
         ('SecRule QUERY_STRING "@streq x=1&y" "id:1,phase:1"', _get("/?x=1&y"), True),
         ('SecRule REQUEST_LINE "@streq GET /?x HTTP/1.1" "id:1,phase:1"', _get("/?x"), True),
         ('SecRule REQUEST_METHOD "@streq GET" "id:1,phase:1"', _get("/"), True),
@@ -206,3 +207,20 @@ def test_reqbody_processor_is_known_in_phase_1_from_the_content_type() -> None:
     rule = 'SecRule REQBODY_PROCESSOR "@streq MULTIPART" "id:1,phase:1"'
     assert _fired(rule, _post(b"", "multipart/form-data; boundary=x")) == {1}
     assert _fired(rule, _post(b"", "text/plain")) == set()
+
+
+def test_multimatch_runs_setvar_for_every_matching_stage() -> None:
+    tx = _run(
+        'SecRule ARGS "@rx a" "id:1,phase:1,t:none,t:lowercase,multiMatch,setvar:tx.n=+1"',
+        _get("/?x=aA&y=b"),
+    )
+    assert tx.tx["n"][1] == "2"
+
+
+def test_an_empty_xml_body_is_a_parse_error_and_an_empty_form_is_not() -> None:
+    rules = (
+        'SecRule REQUEST_HEADERS:Content-Type "@rx xml" "id:9,phase:1,nolog,ctl:requestBodyProcessor=XML"\n'
+        'SecRule REQBODY_ERROR "!@eq 0" "id:1,phase:2"\n'
+    )
+    assert _fired(rules, _post(b"", "text/xml")) == {1}
+    assert _fired(rules, _post(b"", "multipart/form-data; boundary=x")) == set()

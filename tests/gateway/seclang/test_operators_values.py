@@ -156,8 +156,15 @@ def test_sqli_match_is_the_fingerprint() -> None:
 
 @pytest.mark.parametrize(
     ("text", "as_int", "as_long"),
-    [("12", 12, 12), (" -7x", -7, -7), ("x1", 0, 0), ("", 0, 0), ("3000000000", 0, 3000000000),
-     ("99999999999999999999999", 0, 2**63 - 1), ("-99999999999999999999999", 0, -(2**63))],
+    [
+        ("12", 12, 12),
+        (" -7x", -7, -7),
+        ("x1", 0, 0),
+        ("", 0, 0),
+        ("3000000000", 0, 3000000000),
+        ("99999999999999999999999", 0, 2**63 - 1),
+        ("-99999999999999999999999", 0, -(2**63)),
+    ],
 )
 def test_c_number_parsing(text: str, as_int: int, as_long: int) -> None:
     assert parse_int(text) == as_int
@@ -208,8 +215,12 @@ def test_offline_operators_never_match(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
-    [("verifyCPF", "cpf 529.982.247-25", True), ("verifyCPF", "111.111.111-11", False),
-     ("verifySSN", "078-05-1120", True), ("verifySSN", "666-12-3456", False)],
+    [
+        ("verifyCPF", "cpf 529.982.247-25", True),
+        ("verifyCPF", "111.111.111-11", False),
+        ("verifySSN", "078-05-1120", True),
+        ("verifySSN", "666-12-3456", False),
+    ],
 )
 def test_checksum_operators(name: str, value: str, expected: bool) -> None:
     regex = "\\d{3}\\.?\\d{3}\\.?\\d{3}-?\\d{2}" if name == "verifyCPF" else "\\d{3}-?\\d{2}-?\\d{4}"

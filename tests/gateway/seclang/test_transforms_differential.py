@@ -50,8 +50,9 @@ def _compare(oracle: ModSecOracle, names: tuple[str, ...], inputs: list[bytes]) 
         theirs = oracle.transform(names, value)
         for name in names:
             if _mine(name, value) != theirs.get(name):
-                differences.append(f"{name}({value!r}): libmodsecurity {theirs.get(name)!r}, "
-                                   f"ours {_mine(name, value)!r}")
+                differences.append(
+                    f"{name}({value!r}): libmodsecurity {theirs.get(name)!r}, ours {_mine(name, value)!r}"
+                )
     return differences
 
 
