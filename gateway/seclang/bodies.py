@@ -204,6 +204,7 @@ def _multipart(body: str, content_type: str) -> BodyResult:
             result.args.append((name, value))
     if not closed:
         flags["MULTIPART_UNMATCHED_BOUNDARY"] = 1
+        result.error = "Multipart parsing error: Multipart: Final boundary missing."
     if any(v for k, v in flags.items() if k not in ("MULTIPART_STRICT_ERROR", "MULTIPART_BOUNDARY_QUOTED")):
         flags["MULTIPART_STRICT_ERROR"] = 1
     return result

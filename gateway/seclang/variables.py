@@ -75,7 +75,7 @@ def request_variables(request: RawRequest, unique_id: str) -> Variables:
     out: Variables = {
         "REQUEST_METHOD": [("", method)],
         "REQUEST_PROTOCOL": [("", protocol)],
-        "REQUEST_URI": [("", _percent_decode(path_and_query))],
+        "REQUEST_URI": [("", _percent_decode(uri))],
         "REQUEST_URI_RAW": [("", target)],
         "REQUEST_LINE": [("", f"{method} {target} {protocol}")],
         "REQUEST_FILENAME": [("", filename)],

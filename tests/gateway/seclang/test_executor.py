@@ -70,6 +70,7 @@ def _post(body: bytes, content_type: str) -> RawRequest:
         ('SecRule ARGS "@rx ^\\xe9$" "id:1,phase:1"', _get("/?a=%e9"), True),
         ('SecRule ARGS "@streq x" "id:1,phase:1,t:none,t:lowercase"', _get("/?a=X"), True),
         ('SecRule REQUEST_URI_RAW "@streq http://h/a?b" "id:1,phase:1"', _get("http://h/a?b"), True),
+        ('SecRule REQUEST_URI "@streq http://h/a b" "id:1,phase:1"', _get("http://h/a%20b#f"), True),
     ],
 )
 def test_variables_operators_and_exclusions(rule: str, request_: RawRequest, fires: bool) -> None:
@@ -224,3 +225,10 @@ def test_an_empty_xml_body_is_a_parse_error_and_an_empty_form_is_not() -> None:
     )
     assert _fired(rules, _post(b"", "text/xml")) == {1}
     assert _fired(rules, _post(b"", "multipart/form-data; boundary=x")) == set()
+
+
+def test_a_multipart_body_without_its_final_boundary_is_a_body_error() -> None:
+    body = b'--B\r\nContent-Disposition: form-data; name="f"\r\n\r\nv\r\n'
+    rule = 'SecRule REQBODY_ERROR "@eq 1" "id:1,phase:2"'
+    assert _fired(rule, _post(body, "multipart/form-data; boundary=B")) == {1}
+    assert _fired(rule, _post(body + b"--B--\r\n", "multipart/form-data; boundary=B")) == set()
