@@ -57,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with test_settings(version, 4) as settings:
         crs = CrsEngine(settings, processes=0)
-        fast = SecLangEngine(settings, fast=True)
-        slow = SecLangEngine(settings)
+        fast = SecLangEngine(settings)
+        slow = SecLangEngine(settings, fast=False)
         try:
             costs = measure(
-                {"crs": crs.inspect, "seclang": slow.inspect, "seclang fast=True": fast.inspect},
+                {"crs": crs.inspect, "seclang": fast.inspect, "seclang fast=False": slow.inspect},
                 requests,
                 args.rounds,
             )

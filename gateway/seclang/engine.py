@@ -100,11 +100,11 @@ class SecLangEngine:
     slow = False
     thread_safe = True
 
-    def __init__(self, settings: EngineSettings, *, fast: bool = False) -> None:
+    def __init__(self, settings: EngineSettings, *, fast: bool = True) -> None:
         """Load and compile CRS for ``settings``; raises a ``ValueError`` subclass naming the
-        file and line at fault. ``fast=True`` adds the Hyperscan prefilters
-        (:mod:`gateway.seclang.prefilter`); off by default until the Hyperscan false negative
-        described in docs/CRS.md is resolved."""
+        file and line at fault. ``fast=False`` leaves out the fast path
+        (:mod:`gateway.seclang.prefilter`): every rule is evaluated on every value, the
+        reference the fast path is checked against."""
         self.settings = settings
         self.layout, ruleset = load_crs(settings)
         self.ruleset: CompiledRuleset = compile_ruleset(ruleset, fast=fast)

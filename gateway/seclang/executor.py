@@ -33,7 +33,7 @@ from gateway.seclang.bodies import BodyResult, parse_body
 from gateway.seclang.loader import Ruleset, parse_id_ranges
 from gateway.seclang.model import Marker, Rule, Target
 from gateway.seclang.parse import parse_targets
-from gateway.seclang.prefilter import Prefilters, build_prefilters
+from gateway.seclang.prefilter import Guard, Prefilters, build_prefilters
 from gateway.seclang.variables import Variables, body_variables, request_variables
 
 __all__ = ["CompiledRule", "CompiledRuleset", "LogEntry", "Transaction", "compile_ruleset"]
@@ -167,12 +167,11 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
     )
 
 
-def _guards(
-    phases: dict[int, tuple[CompiledRule | Marker, ...]],
-) -> list[tuple[int, tuple[str, ...], tuple[str, ...]]]:
-    """Give every compiled rule (chain links too) a slot; list the prefilter patterns of
-    those the fast path may guard."""
-    out: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = []
+def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]:
+    """Give every compiled rule (chain links too) a slot; list what the fast path may check for
+    those it can guard: an ``@rx`` operator's own RE2 pattern, or another operator's
+    ``prefilter`` patterns (an ``@rx`` prefilter is regex-derived Hyperscan, not trusted)."""
+    out: list[Guard] = []
     slot = 0
     for items in phases.values():
         for item in items:
@@ -181,9 +180,21 @@ def _guards(
                 link.slot = slot
                 slot += 1
                 rule = link.rule
-                patterns = link.operator.prefilter if link.operator is not None else None
-                if patterns and link.unsupported is None and not rule.negated and not rule.multi_match:
-                    out.append((link.slot, link.transform_key, tuple(patterns)))
+                operator = link.operator
+                if (
+                    operator is not None
+                    and link.unsupported is None
+                    and not rule.negated
+                    and not rule.multi_match
+                ):
+                    if rule.operator == "rx":
+                        compiled = getattr(operator, "_re2", None)
+                        if compiled is not None:
+                            out.append(
+                                Guard(link.slot, link.transform_key, compiled.pattern, compiled.options)
+                            )
+                    elif operator.prefilter:
+                        out.append(Guard(link.slot, link.transform_key, patterns=tuple(operator.prefilter)))
                 link = link.chain
     return out
 
