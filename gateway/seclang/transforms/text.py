@@ -42,12 +42,12 @@ def identity(value: str) -> str:
 
 def lowercase(value: str) -> str:
     """ASCII letters to lower case; other bytes unchanged (C ``tolower`` in the C locale)."""
-    return value.translate(_LOWER_TABLE)
+    return value.lower() if value.isascii() else value.translate(_LOWER_TABLE)
 
 
 def uppercase(value: str) -> str:
     """ASCII letters to upper case; other bytes unchanged."""
-    return value.translate(_UPPER_TABLE)
+    return value.upper() if value.isascii() else value.translate(_UPPER_TABLE)
 
 
 def compress_whitespace(value: str) -> str:
