@@ -6,11 +6,15 @@ falls back to Python ``re`` with PCRE's semantics on the value cut to
 :data:`FALLBACK_INPUT_LIMIT` bytes, so a pathological backtracking case stays bounded by that
 size; every fallback evaluation and every cut is counted in :data:`FALLBACK_COUNTS`.
 
-Prefilter: preferably the pattern's required literals (:mod:`.factors`; every match contains
-one of them, matched ignoring ASCII case): cheap to compile and to scan. Without such
-literals, the translated pattern itself, which Hyperscan compiles with
-:data:`~gateway.seclang.operators.PREFILTER_FLAGS`. None when the pattern can match the
-empty string (then the operator is always evaluated) or Hyperscan rejects it.
+Prefilter: the pattern's required literals (:mod:`.factors`; every match contains one of
+them, matched ignoring ASCII case): cheap to compile and to scan. Without such literals,
+None (the operator is always evaluated), and likewise when the pattern can match the empty
+string. The translated pattern itself (:attr:`Regex.hyperscan_pattern`) is NOT offered as a
+prefilter while :data:`PATTERN_PREFILTERS` is False: python-hyperscan 0.9.1 misses real
+matches of some CRS patterns in every mode (``@.+=\\s*\\(`` finds nothing in
+``@_mmcdirectmailsubscription_subscr[__referrer][@vendor]=(``, which loses CRS 942210), and a
+database of all CRS 4.28.0 patterns takes tens of seconds to compile, against 0.1 s for the
+literals.
 
 Tier (for reports, computed on demand): ``exact`` when Hyperscan compiles the whole pattern
 exactly, ``prefilter`` when only in prefilter mode (or the pattern has possessive/atomic
@@ -38,6 +42,7 @@ from gateway.seclang.operators.pcre import PatternError, Translation, translate
 __all__ = [
     "FALLBACK_COUNTS",
     "FALLBACK_INPUT_LIMIT",
+    "PATTERN_PREFILTERS",
     "FallbackCounts",
     "Regex",
     "Tier",
@@ -49,6 +54,9 @@ Tier = Literal["exact", "prefilter", "fallback"]
 
 FALLBACK_INPUT_LIMIT = 4096
 """Bytes of a value the Python ``re`` fallback looks at (the rest is not inspected)."""
+
+PATTERN_PREFILTERS = False
+"""Offer the whole translated pattern as the prefilter when no literals are found (see above)."""
 
 _MAX_CAPTURES = 9
 _EXACT_FLAGS = int(hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_SINGLEMATCH)
@@ -177,7 +185,7 @@ def compile_rx(pattern: str) -> Regex:
         literals = required_literals(translation.python)
         if literals is not None:
             prefilter = tuple(literal_pattern(text, caseless=True) for text in literals)
-        elif _hs_compiles(translation.hyperscan, PREFILTER_FLAGS):
+        elif PATTERN_PREFILTERS and _hs_compiles(translation.hyperscan, PREFILTER_FLAGS):
             prefilter = (translation.hyperscan,)
     at_start = _compile_re2(translation.re2_at_start) if confirm is not None else None
     return Regex(pattern, prefilter, translation.hyperscan, confirm, python, at_start)

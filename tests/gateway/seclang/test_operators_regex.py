@@ -88,7 +88,7 @@ def test_tiers(pattern: str, tier: str) -> None:
 
 
 def test_prefilter_compiles_with_the_documented_flags() -> None:
-    for pattern in ("(?i)union\\s+select", "a++b", "(a)\\1", "(?<=x)y", "[\\w-]+", "foo\\Z"):
+    for pattern in ("(?i)union\\s+select", "abcd++e", "(abc)\\1", "(?<=x)yyy", "[\\w-]+abc", "foo\\Z"):
         prefilter = compile_rx(pattern).prefilter
         assert prefilter is not None
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -107,6 +107,20 @@ def test_required_literals() -> None:
     assert required_literals(translate("ab|cde").python) is None
     assert required_literals(translate("(?:foo)?bar|baz").python) == ("bar", "baz")
     assert compile_rx("(?i)union\\s+select").prefilter == ("(?i)select",)
+
+
+def test_hyperscan_false_negative_is_not_used_as_prefilter() -> None:
+    """python-hyperscan 0.9.1 misses this match (CRS 942210-39); the operator must still run."""
+    value = "@_mmcdirectmailsubscription_subscr[__referrer][@vendor]=("
+    regex = compile_rx("@.+=\\s*\\(")
+    assert regex.evaluate(value) is not None
+    assert regex.prefilter is None
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=[regex.hyperscan_pattern.encode()], ids=[0], flags=[PREFILTER_FLAGS])
+    hits: list[int] = []
+    database.scan(value.encode(), match_event_handler=lambda *args: hits.append(1))
+    if hits:
+        pytest.fail("Hyperscan now finds this match: PATTERN_PREFILTERS could be reconsidered")
 
 
 def test_pattern_matching_empty_has_no_prefilter() -> None:
