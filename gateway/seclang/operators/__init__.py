@@ -9,8 +9,9 @@ decoded as latin-1).
 operator can match, so the core only calls :meth:`Operator.evaluate` on values where one of
 them hit; ``None`` means "always evaluate" (used for operators that can match the empty
 value, numeric and validation operators, and patterns Hyperscan cannot compile). The core
-compiles them with ``HS_FLAG_PREFILTER | HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH`` (every
-pattern given here compiles with those flags; prefilter mode only widens the match set).
+compiles them with :data:`PREFILTER_FLAGS` (``HS_FLAG_PREFILTER | HS_FLAG_DOTALL |
+HS_FLAG_MULTILINE | HS_FLAG_SINGLEMATCH``): every pattern given here compiles with those
+flags, and each of them only widens the match set.
 
 Names are case-insensitive, as in ModSecurity; one module per family registers on import.
 """
@@ -38,7 +39,12 @@ __all__ = [
 def _prefilter_flags() -> int:
     import hyperscan
 
-    return int(hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_SINGLEMATCH)
+    return int(
+        hyperscan.HS_FLAG_PREFILTER
+        | hyperscan.HS_FLAG_DOTALL
+        | hyperscan.HS_FLAG_MULTILINE
+        | hyperscan.HS_FLAG_SINGLEMATCH
+    )
 
 
 PREFILTER_FLAGS: int = _prefilter_flags()

@@ -1,14 +1,25 @@
-"""``rx``: a PCRE pattern run on a linear-time pipeline, in one of three tiers.
+"""``rx``: a PCRE pattern run on a linear-time pipeline.
 
-- ``exact``: Hyperscan compiles the translated pattern exactly (its prefilter answers the
-  question) and RE2 confirms it and supplies the match and captures.
-- ``prefilter``: Hyperscan only compiles it in prefilter mode (a superset: PCRE constructs it
-  does not run exactly, or possessive/atomic constructs approximated), or not at all (then
-  no prefilter); RE2 decides.
-- ``fallback``: RE2 cannot run it (backreferences, lookaround, repetition counts above
-  1000): Python ``re`` with the PCRE semantics runs on the value cut to
-  :data:`FALLBACK_INPUT_LIMIT` bytes, so a pathological backtracking case stays bounded by
-  that size; every evaluation and every cut is counted in :data:`FALLBACK_COUNTS`.
+Matching: RE2 (latin-1 mode) runs the translated pattern and supplies the match and the
+captures; what RE2 cannot run (backreferences, lookaround, repetition counts above 1000)
+falls back to Python ``re`` with PCRE's semantics on the value cut to
+:data:`FALLBACK_INPUT_LIMIT` bytes, so a pathological backtracking case stays bounded by that
+size; every fallback evaluation and every cut is counted in :data:`FALLBACK_COUNTS`.
+
+Prefilter: the pattern's required literals (:mod:`.factors`; every match contains one of
+them, matched ignoring ASCII case): cheap to compile and to scan. Without such literals,
+None (the operator is always evaluated), and likewise when the pattern can match the empty
+string. The translated pattern itself (:attr:`Regex.hyperscan_pattern`) is NOT offered as a
+prefilter while :data:`PATTERN_PREFILTERS` is False: python-hyperscan 0.9.1 misses real
+matches of some CRS patterns in every mode (``@.+=\\s*\\(`` finds nothing in
+``@_mmcdirectmailsubscription_subscr[__referrer][@vendor]=(``, which loses CRS 942210), and a
+database of all CRS 4.28.0 patterns takes tens of seconds to compile, against 0.1 s for the
+literals.
+
+Tier (for reports, computed on demand): ``exact`` when Hyperscan compiles the whole pattern
+exactly, ``prefilter`` when only in prefilter mode (or the pattern has possessive/atomic
+constructs read as plain ones, or Hyperscan cannot take it at all), ``fallback`` when Python
+``re`` runs it.
 
 See :mod:`gateway.seclang.operators.pcre` for the translation.
 """
@@ -24,22 +35,28 @@ import hyperscan
 import re2
 
 from gateway.seclang.operators import PREFILTER_FLAGS, OperatorContext, OperatorMatch, register
-from gateway.seclang.operators.literals import byte_text
-from gateway.seclang.operators.pcre import PatternError, translate
+from gateway.seclang.operators.factors import required_literals
+from gateway.seclang.operators.literals import byte_text, literal_pattern
+from gateway.seclang.operators.pcre import PatternError, Translation, translate
 
 __all__ = [
     "FALLBACK_COUNTS",
     "FALLBACK_INPUT_LIMIT",
+    "PATTERN_PREFILTERS",
     "FallbackCounts",
     "Regex",
     "Tier",
     "compile_rx",
+    "pattern_tier",
 ]
 
 Tier = Literal["exact", "prefilter", "fallback"]
 
 FALLBACK_INPUT_LIMIT = 4096
 """Bytes of a value the Python ``re`` fallback looks at (the rest is not inspected)."""
+
+PATTERN_PREFILTERS = False
+"""Offer the whole translated pattern as the prefilter when no literals are found (see above)."""
 
 _MAX_CAPTURES = 9
 _EXACT_FLAGS = int(hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_SINGLEMATCH)
@@ -85,11 +102,16 @@ class Regex:
     """A compiled ``@rx`` pattern (build it with :func:`compile_rx`)."""
 
     pattern: str
-    tier: Tier
     prefilter: tuple[str, ...] | None
+    hyperscan_pattern: str
     _re2: re2._Regexp | None
     _python: re.Pattern[str] | None
     _re2_at_start: re2._Regexp | None = None
+
+    @property
+    def tier(self) -> Tier:
+        """Where the pattern lands: ``exact``, ``prefilter`` or ``fallback`` (see the module)."""
+        return pattern_tier(self.pattern)
 
     def search_from(self, value: str, pos: int) -> tuple[int, str] | None:
         """The leftmost match starting at or after ``pos``: its start and text."""
@@ -137,13 +159,17 @@ def _compile_re2(pattern: str | None) -> re2._Regexp | None:
         return None
 
 
+def _translate(pattern: str) -> Translation:
+    try:
+        return translate(byte_text(pattern))
+    except PatternError as exc:
+        raise ValueError(f"@rx: {exc}") from None
+
+
 @lru_cache(maxsize=4096)
 def compile_rx(pattern: str) -> Regex:
     """``pattern`` (PCRE as written in the rule) compiled; ``ValueError`` if no tier can run it."""
-    try:
-        translation = translate(byte_text(pattern))
-    except PatternError as exc:
-        raise ValueError(f"@rx: {exc}") from None
+    translation = _translate(pattern)
     confirm = _compile_re2(translation.re2)
     python: re.Pattern[str] | None = None
     if confirm is None:
@@ -157,21 +183,25 @@ def compile_rx(pattern: str) -> Regex:
         else (python is not None and python.search("") is not None)
     )
     prefilter: tuple[str, ...] | None = None
-    if not matches_empty and _hs_compiles(translation.hyperscan, PREFILTER_FLAGS):
-        prefilter = (translation.hyperscan,)
-    tier: Tier
-    if confirm is None:
-        tier = "fallback"
-    elif (
-        prefilter is not None
-        and not translation.approximate
-        and _hs_compiles(translation.hyperscan, _EXACT_FLAGS)
-    ):
-        tier = "exact"
-    else:
-        tier = "prefilter"
+    if not matches_empty:
+        literals = required_literals(translation.python)
+        if literals is not None:
+            prefilter = tuple(literal_pattern(text, caseless=True) for text in literals)
+        elif PATTERN_PREFILTERS and _hs_compiles(translation.hyperscan, PREFILTER_FLAGS):
+            prefilter = (translation.hyperscan,)
     at_start = _compile_re2(translation.re2_at_start) if confirm is not None else None
-    return Regex(pattern, tier, prefilter, confirm, python, at_start)
+    return Regex(pattern, prefilter, translation.hyperscan, confirm, python, at_start)
+
+
+@lru_cache(maxsize=4096)
+def pattern_tier(pattern: str) -> Tier:
+    """The tier of ``pattern`` (compiles it with Hyperscan: slow for big patterns)."""
+    translation = _translate(pattern)
+    if _compile_re2(translation.re2) is None:
+        return "fallback"
+    if not translation.approximate and _hs_compiles(translation.hyperscan, _EXACT_FLAGS):
+        return "exact"
+    return "prefilter"
 
 
 def _rx(argument: str, context: OperatorContext) -> Regex:

@@ -2,7 +2,8 @@
 
 ``python -m gateway.seclang.operators.survey DIR [DIR ...]`` prints, for the ``*.conf`` files in
 each folder, the operator counts, the transformation counts and the ``@rx`` tier counts
-(``exact`` / ``prefilter`` / ``fallback`` / ``error``), then the patterns outside ``exact``.
+(``exact`` / ``prefilter`` / ``fallback`` / ``error``) and prefilter kinds (required
+literals / the whole pattern / none), then the patterns outside ``exact``.
 
 The reader here only finds each ``SecRule``'s operator and ``t:`` actions (continuation lines
 joined, quotes and ``\\"`` undone); the rule engine's own parser lives elsewhere in
@@ -112,7 +113,7 @@ def read_operators(path: Path) -> list[RuleOperator]:
 
 
 def _survey(folder: Path) -> None:
-    from gateway.seclang.operators.regex import compile_rx
+    from gateway.seclang.operators.regex import compile_rx, pattern_tier
 
     operators = [op for path in sorted(folder.glob("*.conf")) for op in read_operators(path)]
     names = Counter(op.name for op in operators)
@@ -121,21 +122,26 @@ def _survey(folder: Path) -> None:
     print("operators:", ", ".join(f"{n} {c}" for n, c in names.most_common()))
     print("transformations:", ", ".join(f"{n} {c}" for n, c in transformations.most_common()))
     tiers: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     tier: str
     notable: list[str] = []
     for op in operators:
         if op.name.lower() != "rx" or "%{" in op.argument:
             continue
         try:
-            tier = compile_rx(op.argument).tier
+            regex = compile_rx(op.argument)
+            tier = pattern_tier(op.argument)
         except ValueError as exc:
             tier = "error"
             notable.append(f"  error     {op.path.name}:{op.line}: {exc}")
         else:
+            literal = regex.prefilter is not None and regex.prefilter[0] != regex.hyperscan_pattern
+            kinds["none" if regex.prefilter is None else "literals" if literal else "pattern"] += 1
             if tier != "exact":
                 notable.append(f"  {tier:9} {op.path.name}:{op.line}: {op.argument[:100]}")
         tiers[tier] += 1
     print("rx tiers:", ", ".join(f"{t} {tiers[t]}" for t in ("exact", "prefilter", "fallback", "error")))
+    print("rx prefilters:", ", ".join(f"{k} {kinds[k]}" for k in ("literals", "pattern", "none")))
     print("\n".join(notable))
 
 

@@ -155,6 +155,8 @@ def utf8_to_unicode(value: str) -> str:
     wrong is dropped, NUL bytes are dropped (except a final one), an overlong or surrogate
     sequence is followed by its lead byte, a lead byte 0xF5-0xF7 is kept before its sequence;
     stray continuation bytes and 0xF8-0xFF are kept."""
+    if value.isascii() and "\0" not in value[:-1]:
+        return value
     out: list[str] = []
     i, n = 0, len(value)
     while i < n:

@@ -1,8 +1,8 @@
 """Case, whitespace, NUL, trimming, length and parity transformations.
 
 "Whitespace" is C's ``isspace`` in the C locale (space, ``\\t\\n\\v\\f\\r``); ModSecurity's
-``removeWhitespace`` also removes the non-breaking space (``0xa0``), ``compressWhitespace``
-does not.
+``removeWhitespace`` also removes the bytes of a UTF-8 non-breaking space (``0xa0`` and
+``0xc2``, each wherever it stands), ``compressWhitespace`` does not.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _C_SPACE = " \t\n\v\f\r"
 _LOWER_TABLE = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _UPPER_TABLE = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
 _SPACE_RUN = re.compile("[ \t\n\v\f\r]+")
-_REMOVE_SPACE = {ord(c): None for c in _C_SPACE + "\xa0"}
+_REMOVE_SPACE = {ord(c): None for c in _C_SPACE + "\xa0\xc2"}
 
 
 def identity(value: str) -> str:
@@ -42,12 +42,12 @@ def identity(value: str) -> str:
 
 def lowercase(value: str) -> str:
     """ASCII letters to lower case; other bytes unchanged (C ``tolower`` in the C locale)."""
-    return value.translate(_LOWER_TABLE)
+    return value.lower() if value.isascii() else value.translate(_LOWER_TABLE)
 
 
 def uppercase(value: str) -> str:
     """ASCII letters to upper case; other bytes unchanged."""
-    return value.translate(_UPPER_TABLE)
+    return value.upper() if value.isascii() else value.translate(_UPPER_TABLE)
 
 
 def compress_whitespace(value: str) -> str:
@@ -56,7 +56,7 @@ def compress_whitespace(value: str) -> str:
 
 
 def remove_whitespace(value: str) -> str:
-    """Every whitespace byte (including ``0xa0``) removed."""
+    """Every whitespace byte removed, and every ``0xa0`` and ``0xc2`` byte."""
     return value.translate(_REMOVE_SPACE)
 
 

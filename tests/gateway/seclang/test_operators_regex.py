@@ -10,6 +10,7 @@ import hyperscan
 import pytest
 
 from gateway.seclang.operators import PREFILTER_FLAGS
+from gateway.seclang.operators.factors import required_literals
 from gateway.seclang.operators.pcre import split_lookbehinds, translate
 from gateway.seclang.operators.regex import FALLBACK_COUNTS, FALLBACK_INPUT_LIMIT, compile_rx
 from gateway.seclang.operators.survey import read_operators
@@ -80,14 +81,14 @@ def test_bytes_above_0x7f_survive_matching() -> None:
 
 @pytest.mark.parametrize(
     ("pattern", "tier"),
-    [("(?i)union\\s+select", "exact"), ("a++b", "prefilter"), ("^$", "prefilter"), ("(a)\\1", "fallback")],
+    [("(?i)union\\s+select", "exact"), ("a++b", "prefilter"), ("^$", "exact"), ("(a)\\1", "fallback")],
 )
 def test_tiers(pattern: str, tier: str) -> None:
     assert compile_rx(pattern).tier == tier
 
 
 def test_prefilter_compiles_with_the_documented_flags() -> None:
-    for pattern in ("(?i)union\\s+select", "a++b", "(a)\\1", "(?<=x)y", "[\\w-]+", "foo\\Z"):
+    for pattern in ("(?i)union\\s+select", "abcd++e", "(abc)\\1", "(?<=x)yyy", "[\\w-]+abc", "foo\\Z"):
         prefilter = compile_rx(pattern).prefilter
         assert prefilter is not None
         database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -96,6 +97,30 @@ def test_prefilter_compiles_with_the_documented_flags() -> None:
             ids=list(range(len(prefilter))),
             flags=[PREFILTER_FLAGS] * len(prefilter),
         )
+
+
+def test_required_literals() -> None:
+    assert required_literals(translate("(?i)union\\s+select").python) == ("select",)
+    assert required_literals(translate("\\bon(?:error|load)\\s*=").python) == ("onerror", "onload")
+    assert required_literals(translate("[Ss][Ee][Ll]ect").python) == ("select",)
+    assert required_literals(translate("a(?:bc)?d").python) is None  # "ad" is too short
+    assert required_literals(translate("ab|cde").python) is None
+    assert required_literals(translate("(?:foo)?bar|baz").python) == ("bar", "baz")
+    assert compile_rx("(?i)union\\s+select").prefilter == ("(?i)select",)
+
+
+def test_hyperscan_false_negative_is_not_used_as_prefilter() -> None:
+    """python-hyperscan 0.9.1 misses this match (CRS 942210-39); the operator must still run."""
+    value = "@_mmcdirectmailsubscription_subscr[__referrer][@vendor]=("
+    regex = compile_rx("@.+=\\s*\\(")
+    assert regex.evaluate(value) is not None
+    assert regex.prefilter is None
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=[regex.hyperscan_pattern.encode()], ids=[0], flags=[PREFILTER_FLAGS])
+    hits: list[int] = []
+    database.scan(value.encode(), match_event_handler=lambda *args: hits.append(1))
+    if hits:
+        pytest.fail("Hyperscan now finds this match: PATTERN_PREFILTERS could be reconsidered")
 
 
 def test_pattern_matching_empty_has_no_prefilter() -> None:
@@ -173,3 +198,23 @@ def test_crs_patterns_agree_with_libmodsecurity(
             if ours != (index in theirs):
                 differences.append((patterns[index][:80], body[:80], index in theirs))
     assert differences == []
+
+
+@pytest.mark.system
+def test_literal_prefilters_cover_every_crs_match(
+    crs_rule_dirs: tuple[Path, Path], payloads: list[bytes]
+) -> None:
+    """Wherever a CRS pattern matches a CRS test input, one of its required literals occurs."""
+    checked = 0
+    for pattern in _crs_patterns(crs_rule_dirs):
+        literals = required_literals(translate(pattern).python)
+        if literals is None:
+            continue
+        regex = compile_rx(pattern)
+        for body in payloads[:800]:
+            value = body.decode("latin-1")
+            if regex.evaluate(value) is not None:
+                lowered = value.lower()
+                assert any(text in lowered for text in literals), (pattern[:80], body[:80])
+                checked += 1
+    assert checked > 300

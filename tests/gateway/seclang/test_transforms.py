@@ -26,6 +26,7 @@ CASES: list[tuple[str, bytes, bytes]] = [
     ("cmdLine", b'C^at  "/etc/pa\'ss\\wd" ;, (X)', b"cat/etc/passwd(x)"),
     ("compressWhitespace", b"a \t\n\x0b\x0cb\xa0c", b"a b\xa0c"),
     ("removeWhitespace", b"a \tb\xa0c\x0bd", b"abcd"),
+    ("removeWhitespace", b"a\xc2\xbd \xc3\xa0", b"a\xbd\xc3"),
     ("removeNulls", b"a\x00b\x00", b"ab"),
     ("replaceNulls", b"a\x00b", b"a b"),
     ("replaceComments", b"a/*x*/b/*open", b"a b "),

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.system
 
 _ALPHABET = (
-    b"aAzZ09fF \t\n\x0b\x0c\r\x00\xa0\xff\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+    b"aAzZ09fF \t\n\x0b\x0c\r\x00\xa0\xff\xc2\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
     b"%u+&#;xX\\/.*-<!>'\"^,;()=#0123456789abcdefABCDEF"
 )
 _FOCUSED = {
