@@ -13,8 +13,9 @@ Two flavours exist and both load into the same model:
 Both may give the request as ``raw_request`` (text) or ``encoded_request`` (base64), and the
 body as ``data``: a string, or a list of lines that go-ftw joins with CRLF.
 
-The request is built as go-ftw sends it: unless autocompletion is switched off, a body gets a
-``Content-Length`` when none is given and every request a ``Connection: close`` when absent.
+The request is built as go-ftw sends it: unless autocompletion is switched off, a body gets
+``Content-Type: application/x-www-form-urlencoded`` and a ``Content-Length`` when the test
+gives none, and every request a ``Connection: close`` when absent.
 Overrides files (``*-overrides.yaml``) replace the expected output of named tests for one
 engine/platform; :func:`apply_overrides` applies them.
 """
@@ -44,6 +45,7 @@ __all__ = [
 
 _LOG_ID = re.compile(r"""id\s*[:"]?\s*"?(\d{3,})""")
 _TITLE_RULE = re.compile(r"^(\d{6})")
+_REPEAT = re.compile(r"""\{\{\s*"((?:[^"\\]|\\.)*)"\s*\|\s*repeat\s+(\d{1,7})\s*\}\}""")
 
 
 class FtwFormatError(ValueError):
@@ -143,13 +145,20 @@ def _text(raw: object) -> str:
     return str(raw)
 
 
+def _render(text: str) -> str:
+    """go-ftw's one template function the suites use: ``{{ "x" | repeat N }}``."""
+    if "{{" not in text:
+        return text
+    return _REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), text)
+
+
 def _body(raw: object, path: Path, test: str) -> bytes:
     if raw is None:
         return b""
     if isinstance(raw, list):
-        return "\r\n".join(_text(line) for line in raw).encode("utf-8")
+        return _render("\r\n".join(_text(line) for line in raw)).encode("utf-8")
     if isinstance(raw, (str, int, float)):
-        return str(raw).encode("utf-8")
+        return _render(str(raw)).encode("utf-8")
     raise _fail(path, test, f"data is a {type(raw).__name__}", "give data as a string or a list of lines")
 
 
@@ -171,6 +180,8 @@ def _headers(raw: object, path: Path, test: str) -> list[tuple[str, str]]:
 def _autocomplete(headers: list[tuple[str, str]], body: bytes) -> list[tuple[str, str]]:
     names = {k.lower() for k, _ in headers}
     out = list(headers)
+    if body and "content-type" not in names:
+        out.append(("Content-Type", "application/x-www-form-urlencoded"))
     if body and "content-length" not in names:
         out.append(("Content-Length", str(len(body))))
     if "connection" not in names:

@@ -19,6 +19,7 @@ __all__ = ["UnknownEngineError", "create_engine", "names", "register"]
 _REGISTRY: dict[str, str] = {
     "native": "gateway.engines.native:NativeEngine",
     "crs": "gateway.engines.crs:CrsEngine",
+    "seclang": "gateway.seclang.engine:SecLangEngine",
     "testing": "gateway.engines.testing:LiteralEngine",
 }
 

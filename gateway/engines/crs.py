@@ -41,6 +41,7 @@ from libmodsecurity import ModSecurity, RuleMessage, RulesSet, Transaction
 from gateway.crs_config import (
     BODY_ERROR_RULE_ID,
     BODY_ERROR_SCORE,
+    LOCAL_RULE_IDS,
     REPORT_RULE_ID,
     CrsLayout,
     CrsLayoutError,
@@ -171,6 +172,17 @@ class CrsEngine:
             tx.append_request_body(body)
         tx.process_request_body()
         return tx.get_rule_messages()
+
+    def fired_rule_ids(self, request: RawRequest) -> frozenset[int]:
+        """Every rule that logged a message for ``request`` - CRS's bookkeeping rules included,
+        rampart's own local rules not: what a go-ftw run reads from ModSecurity's log. In-process
+        only (a pooled engine raises ``RuntimeError``); errors propagate, unlike :meth:`inspect`."""
+        if self._pool is not None:
+            raise RuntimeError("fired_rule_ids runs in-process only; construct the engine with processes=0")
+        body, _ = self._body(request)
+        return frozenset(
+            int(m.rule_id) for m in self._transaction(request, body) if int(m.rule_id) not in LOCAL_RULE_IDS
+        )
 
     def inspect(self, request: RawRequest) -> Verdict:
         """Score ``request`` with CRS; never raises (fails open with ``error`` set)."""

@@ -88,6 +88,7 @@ tests:
     stage = test.stages[0]
     assert stage.body == b"a=1\r\nb=2"
     assert stage.header("content-length") == "8"
+    assert stage.header("content-type") == "application/x-www-form-urlencoded"
     assert stage.header("Connection") == "close"
     assert stage.expect_ids == frozenset({900001})
     assert stage.expect_status == (403, 400)
