@@ -19,6 +19,7 @@ variables of CRS's regression setup (``tx.arg_name_length=100`` and friends,
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -44,13 +45,32 @@ __all__ = [
     "classify",
     "family_of",
     "run",
+    "shared_crs",
     "stage_request",
     "test_settings",
 ]
 
 Kind = Literal["attack", "benign", "server", "response"]
 
-SHARED = Path("/work/shared/crs")
+SHARED_ENV = "RAMPART_SHARED_CRS"
+
+
+def shared_crs() -> Path:
+    """The folder with CRS's regression tests (``v3.3.4/``, ``v4.28.0/``) and CRS 4.28.0's
+    rules: ``$RAMPART_SHARED_CRS``, else the first ``shared/crs`` found beside the repository
+    or beside one of its parents (a CI clone has ``../shared``; a worktree may sit deeper)."""
+    explicit = os.environ.get(SHARED_ENV)
+    if explicit:
+        return Path(explicit)
+    root = Path(__file__).resolve().parents[2]
+    for folder in (root, *root.parents):
+        candidate = folder.parent / "shared" / "crs"
+        if candidate.is_dir():
+            return candidate
+    return root.parent / "shared" / "crs"
+
+
+SHARED = shared_crs()
 
 # CRS's regression setup (its test compose file sets these through the container's
 # environment): everything at paranoia 4, UTF-8 validation on, small argument limits.

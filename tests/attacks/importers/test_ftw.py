@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from attacks.ftw.runner import shared_crs
 from attacks.importers import SuiteImportError, detect_suite_format, import_any
 from attacks.importers.ftw import import_ftw, version_of
-from tests.conftest import ROOT, need
+from tests.conftest import need
 
 FTW = """\
 ---
@@ -74,12 +74,9 @@ tests:
 
 def _crs_tests(version: str) -> Path:
     """CRS's regression tests: ``../shared/crs`` beside the repository (CI), or RAMPART_SHARED_CRS."""
-    candidates = [Path(p) for p in [os.environ.get("RAMPART_SHARED_CRS", "")] if p]
-    candidates += [ROOT.parent / "shared" / "crs", ROOT.parent.parent / "shared" / "crs"]
-    for base in candidates:
-        path = base / version / "tests" / "regression" / "tests"
-        if path.is_dir():
-            return path
+    path = shared_crs() / version / "tests" / "regression" / "tests"
+    if path.is_dir():
+        return path
     need(False, f"CRS {version} regression tests in ../shared/crs/{version}")
     raise AssertionError("unreachable")
 

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import hyperscan
 
+from attacks.ftw.runner import shared_crs
 from gateway.seclang import transforms
 from gateway.seclang.operators import PREFILTER_FLAGS
 from gateway.seclang.operators.regex import Regex, compile_rx
 from gateway.seclang.operators.survey import read_operators
 from tests.gateway.seclang.crs_inputs import crs_payloads
 
-SHARED = Path("/work/shared/crs")
+SHARED = shared_crs()
 TRANSFORMATIONS = ("urlDecodeUni", "htmlEntityDecode", "jsDecode", "cssDecode", "utf8toUnicode",
                    "cmdLine", "lowercase", "removeNulls", "compressWhitespace", "normalisePath",
                    "replaceComments", "removeWhitespace")

@@ -4,12 +4,12 @@ libmodsecurity oracle, CRS 3.3.4 (Debian) and 4.28.0 (shared) rule folders, CRS 
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from attacks.ftw.runner import shared_crs as shared_crs_folder
 from gateway.seclang.operators import Operator, OperatorContext, get
 from tests.conftest import need
 from tests.gateway.seclang.crs_inputs import crs_payloads
@@ -39,20 +39,10 @@ def oracle() -> ModSecOracle:
     return ModSecOracle()
 
 
-def _shared_crs() -> Path:
-    explicit = os.environ.get("RAMPART_SHARED_CRS")
-    if explicit:
-        return Path(explicit)
-    for candidate in (Path("/work/shared/crs"), _HERE.parents[4] / "shared" / "crs"):
-        if candidate.is_dir():
-            return candidate
-    return Path("/work/shared/crs")
-
-
 @pytest.fixture(scope="session")
 def shared_crs() -> Path:
     """The shared CRS data folder (CRS 4.28.0 rules, 3.3.4 and 4.28.0 regression tests)."""
-    path = _shared_crs()
+    path = shared_crs_folder()
     need((path / "v4.28.0" / "rules").is_dir(), f"shared CRS data at {path} (set RAMPART_SHARED_CRS)")
     return path
 
