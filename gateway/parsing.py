@@ -17,6 +17,7 @@ JSON whatever its declared type, because frameworks (aiohttp's ``request.json()`
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,7 +71,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _PLAIN_CHARSETS = frozenset(
     {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "latin-1", "windows-1252", "cp1252"}
 )
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class Target(NamedTuple):
@@ -134,17 +134,13 @@ class _Builder:
             self.flags.append(name)
 
 
+_INVALID_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2}|[uU])")
+
+
 def _has_invalid_escape(text: str) -> bool:
-    i = text.find("%")
-    while i != -1:
-        pair = text[i + 1 : i + 3]
-        if not (len(pair) == 2 and pair[0] in _HEX and pair[1] in _HEX) and text[i + 1 : i + 2] not in (
-            "u",
-            "U",
-        ):
-            return True
-        i = text.find("%", i + 1)
-    return False
+    """A ``%`` not followed by two hex digits (nor ``u``, the ``%uXXXX`` form): one regex scan,
+    linear, instead of a Python step per escape (1 MiB of escapes cost 0.19 s that way)."""
+    return "%" in text and _INVALID_ESCAPE.search(text) is not None
 
 
 def _bracket_parts(name: str) -> list[str]:
