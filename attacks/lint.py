@@ -1,4 +1,4 @@
-"""Corpus lint: DESIGN.md's safety rules checked on every case, base and expanded.
+"""Corpus lint: docs/CONTRACTS.md's safety rules checked on every case, base and expanded.
 
 Rules (a registry, each a pure function of a case's decoded views):
 

@@ -1,6 +1,6 @@
 """Corpus cases as data: one model shared by the corpus loader, mutators, harness and report.
 
-A case is a full HTTP request aimed at a lab endpoint (DESIGN.md L1-L13), a label (attack
+A case is a full HTTP request aimed at a lab endpoint (docs/CONTRACTS.md L1-L13), a label (attack
 or benign), and for attacks the effect that proves the exploit worked: an oracle kind
 (``auth_bypass``, ``canary_leak``, ``internal_contact``, ``stored_payload``) and/or a
 marker string that appears in the response only if the payload's code ran.
@@ -21,7 +21,7 @@ BUILTIN_SOURCE = "rampart"
 
 OracleKind = Literal["auth_bypass", "canary_leak", "internal_contact", "stored_payload"]
 
-# DESIGN.md lab table: endpoint id -> (method, path, class)
+# docs/CONTRACTS.md lab table: endpoint id -> (method, path, class)
 ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "L1": ("POST", "/api/login", "nosql_injection"),
     "L2": ("GET", "/api/products", "nosql_injection"),

@@ -1,7 +1,7 @@
 """Ground truth: did an attack case actually work?
 
 An attack worked when the lab's oracle saw its expected effect kind for the request (see
-DESIGN.md "Oracle": ``auth_bypass``, ``canary_leak``, ``internal_contact``,
+docs/CONTRACTS.md "Oracle": ``auth_bypass``, ``canary_leak``, ``internal_contact``,
 ``stored_payload``), or when its execution marker appears in a response body while the
 request itself never carried the marker (so mere reflection of the input never counts).
 

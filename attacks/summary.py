@@ -218,7 +218,7 @@ def summarize(
     load: Mapping[str, Any] | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The results summary with DESIGN.md's keys (``corpus``, ``configs``, ``load``) and extras.
+    """The results summary with docs/CONTRACTS.md's keys (``corpus``, ``configs``, ``load``) and extras.
 
     ``layers`` names the layers that were running in the detect pass (default: those seen
     in any verdict header); a configuration needing a missing layer is listed under

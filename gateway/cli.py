@@ -1,4 +1,4 @@
-"""``rampart gateway``: the perimeter reverse proxy (DESIGN.md contract options and more).
+"""``rampart gateway``: the perimeter reverse proxy (docs/CONTRACTS.md contract options and more).
 
 Kept light to import: everything heavy is imported inside :func:`run`.
 """

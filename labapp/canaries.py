@@ -16,7 +16,7 @@ def _token() -> str:
 
 @dataclass(frozen=True, slots=True)
 class LabSecrets:
-    """One random token per place an exploit can reach (DESIGN.md, "Lab secrets").
+    """One random token per place an exploit can reach (docs/CONTRACTS.md, "Secrets").
 
     ``admin_password`` is the admin's real password, not a canary: knowing it is a
     legitimate login, guessing around it is the bypass.

@@ -1,4 +1,4 @@
-"""The lab's endpoints L1-L13 (DESIGN.md "Lab app API"). Vulnerable by design.
+"""The lab's endpoints L1-L13 (docs/CONTRACTS.md "The lab's API"). Vulnerable by design.
 
 Every handler serves benign use normally and passes client values to the real sink as
 they came: that is the point. Comments name the lab id; the sink call is the real library

@@ -1,4 +1,4 @@
-"""The one incident schema both layers write (DESIGN.md), with redaction and a JSONL sink.
+"""The one incident schema both layers write (docs/CONTRACTS.md), with redaction and a JSONL sink.
 
 Fields: time, request id, layer, engine, rule or detector id, class, action, confidence,
 the triggering input (redacted and truncated), for the sink guard sink and operation, and

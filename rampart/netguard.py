@@ -1,4 +1,4 @@
-"""Loopback-only socket guard (DESIGN.md safety rule 1).
+"""Loopback-only socket guard (docs/CONTRACTS.md safety rule 1).
 
 ``install()`` patches ``socket.socket.connect``/``connect_ex``/``sendto`` and
 ``socket.getaddrinfo`` so that any attempt to reach a non-loopback address raises

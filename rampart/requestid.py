@@ -1,4 +1,4 @@
-"""X-Request-ID handling shared by the gateway, the lab and the sink guard (DESIGN.md)."""
+"""X-Request-ID handling shared by the gateway, the lab and the sink guard (docs/CONTRACTS.md)."""
 
 from __future__ import annotations
 

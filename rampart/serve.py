@@ -1,4 +1,4 @@
-"""Run aiohttp apps in the foreground the way DESIGN.md asks: one ready line, clean exit
+"""Run aiohttp apps in the foreground the way docs/CONTRACTS.md asks: one ready line, clean exit
 on SIGINT/SIGTERM, everything started is stopped."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The layer configurations of DESIGN.md and how to start each one as real processes.
+"""The layer configurations of docs/CONTRACTS.md and how to start each one as real processes.
 
 ``none`` lab direct, guard off; ``waf`` native gateway; ``crs`` CRS gateway; ``rasp`` lab
 direct, guard on; ``waf+rasp`` and ``crs+rasp`` both layers.

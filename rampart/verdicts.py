@@ -1,4 +1,4 @@
-"""Harness-mode verdict headers (DESIGN.md): formatting and parsing, defined once.
+"""Harness-mode verdict headers (docs/CONTRACTS.md): formatting and parsing, defined once.
 
 ``X-Rampart-Waf: <allow|detect|block>; score=N; rules=id,id``
 ``X-Rampart-Rasp: <allow|detect|block>; detections=class,class``

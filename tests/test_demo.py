@@ -1,5 +1,5 @@
 """``rampart demo`` end to end on a corpus slice with the real lab, gateway and guard:
-it writes the three report files, results.json has DESIGN.md's keys, and every process it
+it writes the three report files, results.json has docs/CONTRACTS.md's keys, and every process it
 started is gone when it returns."""
 
 from __future__ import annotations

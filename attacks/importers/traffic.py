@@ -2,7 +2,7 @@
 
 Every HTTP request in a capture becomes one benign :class:`~attacks.model.Case` (traffic is
 presumed benign until someone labels it). A request whose method and path are a lab
-endpoint's (DESIGN.md L1-L13) gets that endpoint id and class; anything else is
+endpoint's (docs/CONTRACTS.md L1-L13) gets that endpoint id and class; anything else is
 ``"external"`` with no class. Ids are deterministic (file name, position, content hash), the
 provenance is ``import:<file name>``, the source ``traffic:<file name>``, and the response
 status seen in the capture is kept as a ``status:<code>`` tag so a replay can be compared

@@ -2,7 +2,7 @@
 
 A placement turns ``(endpoint, parameter, value, other fields, wire encoders)`` into the
 :class:`~attacks.model.HttpRequest` the harness sends. ``ENDPOINT_SPECS`` lists, per lab
-endpoint, the parameters it reads and the placements that reach them (DESIGN.md lab table):
+endpoint, the parameters it reads and the placements that reach them (docs/CONTRACTS.md lab table):
 L1 reads only its JSON body; L2..L8 and L12 only the query string; L9..L11 JSON bodies;
 L13 a YAML body. The first placement of an endpoint is its default. The *framings*
 (``json_as_form`` ... ``query_duplicate``) carry the same payload in ways readers may

@@ -1,4 +1,4 @@
-"""The layer configurations compared, seen from the harness (DESIGN.md "Layer
+"""The layer configurations compared, seen from the harness (docs/CONTRACTS.md "Layer
 configurations compared"; how to start each one lives in :mod:`rampart.topology`).
 
 The harness names each *layer* after the verdict header that reports it (``native``,

@@ -1,4 +1,4 @@
-"""The outbound HTTP sandbox (DESIGN.md safety rule 1).
+"""The outbound HTTP sandbox (docs/CONTRACTS.md safety rule 1).
 
 Names resolve through the lab's own DNS table (:mod:`.dns`), IP literals are read the way
 the C library reads them (:mod:`.addresses`), and :class:`.connector.SandboxConnector`

@@ -1,6 +1,6 @@
 """Offline check of the detectors against the project corpus (not a test: a report).
 
-Rebuilds each lab sink argument the way the lab does (DESIGN.md L1-L13, approximated:
+Rebuilds each lab sink argument the way the lab does (docs/CONTRACTS.md L1-L13, approximated:
 the real numbers come from the replay harness) and runs the detector the sink would
 call, for every base attack payload and every generated benign request.
 
