@@ -13,12 +13,15 @@ Anything else is ``anomaly``. Scores follow CRS's default severity weights.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.crs_config import LOCAL_RULE_IDS, REPORT_RULE_ID
-from gateway.model import RuleMatch
+from gateway.model import RawRequest, RuleMatch, Verdict
+from rampart.incidents import escape_controls
 
 __all__ = [
     "BOOKKEEPING_FAMILIES",
@@ -28,6 +31,7 @@ __all__ = [
     "TAG_CLASSES",
     "MessageLike",
     "attack_class_for",
+    "failed_open",
     "is_bookkeeping",
     "parse_total",
     "read_text",
@@ -192,3 +196,24 @@ def parse_total(data: str) -> int | None:
         return None
     values = [int(v) for v in m.groups() if v]
     return max(values) if values else None
+
+
+def failed_open(
+    engine: str, threshold: int, request: RawRequest, exc: Exception, *, started: float, log: logging.Logger
+) -> Verdict:
+    """The verdict of a CRS engine (libmodsecurity's or rampart's own) that failed on
+    ``request``: no score, ``error`` set (the proxy counts it), one bounded log line."""
+    log.warning(
+        "%s engine failed open on %s %s: %s",
+        engine,
+        escape_controls(request.method[:16]),
+        escape_controls(request.target[:200]),
+        escape_controls(f"{type(exc).__name__}: {exc}"[:300]),
+    )
+    return Verdict(
+        engine=engine,
+        score=0,
+        threshold=threshold,
+        elapsed_us=(time.perf_counter() - started) * 1e6,
+        error=f"{type(exc).__name__}: {exc}",
+    )

@@ -50,9 +50,8 @@ from gateway.crs_config import (
     resolve_layout,
     tuning_directives,
 )
-from gateway.crs_mapping import is_bookkeeping, parse_total, read_text, to_rule_match
+from gateway.crs_mapping import failed_open, is_bookkeeping, parse_total, read_text, to_rule_match
 from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
-from rampart.incidents import escape_controls
 
 if TYPE_CHECKING:
     from gateway.crs_pool import CrsProcessPool
@@ -213,19 +212,7 @@ class CrsEngine:
                 elapsed_us=(time.perf_counter() - start) * 1e6,
             )
         except Exception as exc:
-            log.warning(
-                "crs engine failed open on %s %s: %s",
-                escape_controls(request.method[:16]),
-                escape_controls(request.target[:200]),
-                escape_controls(f"{type(exc).__name__}: {exc}"[:300]),
-            )
-            return Verdict(
-                engine=self.name,
-                score=0,
-                threshold=self.settings.threshold,
-                elapsed_us=(time.perf_counter() - start) * 1e6,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            return failed_open(self.name, self.settings.threshold, request, exc, started=start, log=log)
 
     def close(self) -> None:
         """Unregister the log callback (libmodsecurity keeps it otherwise); idempotent."""

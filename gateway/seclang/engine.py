@@ -30,11 +30,10 @@ from gateway.crs_config import (
     resolve_layout,
     tuning_directives,
 )
-from gateway.crs_mapping import is_bookkeeping, to_rule_match
+from gateway.crs_mapping import failed_open, is_bookkeeping, to_rule_match
 from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 from gateway.seclang.executor import CompiledRuleset, LogEntry, Transaction, compile_ruleset, run_request
 from gateway.seclang.loader import Loader, Ruleset
-from rampart.incidents import escape_controls
 
 __all__ = ["SecLangEngine", "load_crs"]
 
@@ -158,19 +157,7 @@ class SecLangEngine:
                 elapsed_us=(time.perf_counter() - start) * 1e6,
             )
         except Exception as exc:
-            log.warning(
-                "seclang engine failed open on %s %s: %s",
-                escape_controls(request.method[:16]),
-                escape_controls(request.target[:200]),
-                escape_controls(f"{type(exc).__name__}: {exc}"[:300]),
-            )
-            return Verdict(
-                engine=self.name,
-                score=0,
-                threshold=self.settings.threshold,
-                elapsed_us=(time.perf_counter() - start) * 1e6,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            return failed_open(self.name, self.settings.threshold, request, exc, started=start, log=log)
 
     def close(self) -> None:
         """Nothing to release; later calls to ``inspect`` fail open."""
