@@ -42,7 +42,7 @@ _HOP = frozenset(
 def _bare_proxy(upstream: str) -> web.Application:
     """The floor: forward method, path, headers and body; answer with the upstream's.
 
-    It reads the whole upstream answer before replying: ``gateway.bench_proxy``'s streaming
+    It reads the whole upstream answer before replying: ``benchmarks.proxy_overhead``'s streaming
     twin stops answering after wrk drops its connections mid-response (seen here: every
     round after the first served 0 requests), which would make the floor meaningless."""
     session_key = web.AppKey("session", aiohttp.ClientSession)
@@ -120,7 +120,7 @@ async def _worker_pids(server: ServerProcess) -> list[int]:
 
 
 async def _bench(args: argparse.Namespace) -> str:
-    me = [sys.executable, "-m", "gateway.bench_proxy"]
+    me = [sys.executable, "-m", "benchmarks.proxy_overhead"]
     gw = ["gateway", "--port", "0", "--engine", args.engine, "--mode", "block", "--admin-port", "0"]
     async with (
         spawn([*me, "serve-upstream"]) as up,

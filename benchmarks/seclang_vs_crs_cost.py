@@ -5,7 +5,7 @@ CRS's test setup (paranoia 4). Each round sends every request through each engin
 so machine noise hits all engines alike; the figures are medians over rounds of the mean
 cost per request, and ratios to ``crs``.
 
-``python -m gateway.seclang.bench --crs-version 3.3.4 [--sample 400] [--rounds 3]``
+``python -m benchmarks.seclang_vs_crs_cost --crs-version 3.3.4 [--sample 400] [--rounds 3]``
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     """Print the cost table."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.seclang.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.seclang_vs_crs_cost", description=__doc__)
     parser.add_argument("--crs-version", choices=tuple(CRS_VERSIONS), default="3.3.4")
     parser.add_argument("--sample", type=int, default=400, help="requests (every Nth stage of the suite)")
     parser.add_argument("--rounds", type=int, default=3)

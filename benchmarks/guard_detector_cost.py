@@ -7,7 +7,7 @@ Each detector runs against a 10-field request context in three situations:
 - ``attack``: a user input that the detector flags.
 
 Bounded: at most ``--iterations`` calls and ``--budget`` seconds per row. Run with
-``python -m inprocess.bench_detectors [--iterations N] [--budget S]`` (prints a Markdown table).
+``python -m benchmarks.guard_detector_cost [--iterations N] [--budget S]`` (prints a Markdown table).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Replay benchmark: how long the whole corpus takes through every configuration.
 
-    .venv/bin/python -m attacks.replay.bench [--slice N] [--configs all] [--concurrency 16]
+    .venv/bin/python -m benchmarks.replay_duration [--slice N] [--configs all] [--concurrency 16]
 
 Runs one replay (real lab, gateways and sink guard, started and stopped here) and prints
 a Markdown table of each pass: cases, seconds, cases per second, server start-up time.

@@ -1,6 +1,6 @@
 """Requests per second through the gateway when its Redis rate-limit store hangs.
 
-    python -m gateway.bench_ratestore --seconds 5 --concurrency 20
+    python -m benchmarks.rate_store_faults --seconds 5 --concurrency 20
 
 Everything runs in this process on loopback: a tiny upstream, a "hung Redis" (a socket that
 accepts connections and never answers) and the gateway (testing engine, rate limiting on)

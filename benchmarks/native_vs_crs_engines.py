@@ -1,6 +1,6 @@
 """Inspection cost of the native and CRS engines on the same requests, in one run.
 
-    .venv/bin/python -m gateway.bench_engines [--engines native,crs] [--rounds 300]
+    .venv/bin/python -m benchmarks.native_vs_crs_engines [--engines native,crs] [--rounds 300]
         [--max-seconds 60] [--paranoia 1] [--json out.json]
 
 Each round inspects every request once with every engine (interleaved, so both engines see
@@ -222,7 +222,7 @@ def _build(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gateway.bench_engines",
+        prog="python -m benchmarks.native_vs_crs_engines",
         description="Inspection cost of the engines on the same requests.",
     )
     parser.add_argument(

@@ -1,7 +1,7 @@
 """Proxy overhead benchmark: the upstream directly, a bare aiohttp pass-through proxy, and the
 gateway (with an engine), measured in one run on loopback, reported as ratios.
 
-    .venv/bin/python -m gateway.bench_proxy --requests 3000 --concurrency 32 --engine testing
+    .venv/bin/python -m benchmarks.proxy_overhead --requests 3000 --concurrency 32 --engine testing
 
 Each server runs in its own process (``rampart.procs.spawn``); the client runs here. Bounded
 in requests and time. Also times ``engine.inspect`` alone on a small request and a 64 KiB
@@ -198,7 +198,7 @@ def _engine_costs(engine_name: str) -> list[tuple[str, float]]:
 
 
 async def _bench(args: argparse.Namespace) -> str:
-    me = [sys.executable, "-m", "gateway.bench_proxy"]
+    me = [sys.executable, "-m", "benchmarks.proxy_overhead"]
     async with (
         spawn([*me, "serve-upstream"]) as up,
         spawn([*me, "serve-bare", "--upstream", up.url]) as bare,
@@ -275,7 +275,7 @@ def _report(
         "Command:",
         "",
         "```",
-        f".venv/bin/python -m gateway.bench_proxy --requests {args.requests} "
+        f".venv/bin/python -m benchmarks.proxy_overhead --requests {args.requests} "
         f"--concurrency {args.concurrency} --rounds {args.rounds} "
         f"--engine {args.engine}",
         "```",
@@ -310,7 +310,7 @@ def _cpus() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gateway.bench_proxy", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="benchmarks.proxy_overhead", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     up = sub.add_parser("serve-upstream")
     up.add_argument("--port", type=int, default=0)

@@ -1,7 +1,7 @@
 """Rough per-endpoint throughput of the lab (benign requests), for the load-test baseline.
 
-Run: ``.venv/bin/python -m labapp.bench [--seconds 2] [--concurrency 16]``. It starts a lab
-in-process (guard off), drives each endpoint for a fixed time from one client, and prints
+Run: ``.venv/bin/python -m benchmarks.lab_endpoint_throughput [--seconds 2] [--concurrency 16]``.
+It starts a lab in-process (guard off), drives each endpoint for a fixed time from one client, and prints
 requests/s and p50/p95 latency. Not a test: figures depend on the machine.
 """
 

@@ -1,6 +1,6 @@
 """Benchmark of the native engine's ``inspect`` on fixed requests (bounded in count and time).
 
-Run: ``.venv/bin/python -m gateway.bench_engine [--iterations N] [--seconds S] [--paranoia P]``.
+Run: ``.venv/bin/python -m benchmarks.native_engine_cost [--iterations N] [--seconds S] [--paranoia P]``.
 Prints median and p99 microseconds per request kind; the first call per kind is a warm-up.
 """
 

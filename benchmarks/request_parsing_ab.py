@@ -2,7 +2,7 @@
 checkout's file, loaded side by side and timed interleaved in one process (drift on a shared
 machine hits both sides; compare the ratio, not the microseconds).
 
-Run: ``.venv/bin/python -m gateway.bench_parsing --against ../main/gateway/parsing.py``
+Run: ``.venv/bin/python -m benchmarks.request_parsing_ab --against ../main/gateway/parsing.py``
 (``git show main:gateway/parsing.py > /tmp/p.py`` gives the file without a checkout).
 """
 
@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
+from benchmarks.native_engine_cost import BENCH_REQUESTS
 from gateway import parsing
-from gateway.bench_engine import BENCH_REQUESTS
 from gateway.model import RawRequest
 
 __all__ = ["main", "measure"]

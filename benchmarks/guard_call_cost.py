@@ -18,7 +18,7 @@
    same run, driven alternately by the same benign request mix for ``--seconds`` each round,
    ``--rounds`` rounds; throughput ratio.
 
-Run: ``.venv/bin/python -m inprocess.bench_guard [--calls 3000] [--seconds 5] [--rounds 3]``
+Run: ``.venv/bin/python -m benchmarks.guard_call_cost [--calls 3000] [--seconds 5] [--rounds 3]``
 """
 
 from __future__ import annotations
