@@ -6,7 +6,7 @@
 Each round inspects every request once with every engine (interleaved, so both engines see
 the same machine load); the table gives median and p95 microseconds per request and, for two
 engines, the ratio of medians. ``crs:N`` measures the CRS engine in N worker processes
-(:mod:`gateway.crs_pool`), inter-process hand-off included.
+(:mod:`gateway.engines.crs.pool`), inter-process hand-off included.
 
 ``--gil`` checks whether an engine releases the GIL while it works: a pure-Python counter
 runs on the main thread alone, then while a worker thread inspects in a loop. A ratio near
@@ -183,7 +183,7 @@ def _table(figures: list[Figures], engines: Sequence[str]) -> str:
 
 def _construct(name: str, settings: EngineSettings) -> InspectionEngine:
     if name.startswith("crs:"):
-        from gateway.engines.crs import CrsEngine
+        from gateway.engines.crs.engine import CrsEngine
 
         return CrsEngine(settings, processes=int(name.split(":", 1)[1]))
     from gateway.engines import create_engine

@@ -338,7 +338,7 @@ def load_tests(version: CrsVersion, *, overrides: bool = True) -> tuple[FtwTest,
 def make_engine(name: str, settings: EngineSettings) -> FiringEngine:
     """The ``crs`` (libmodsecurity) or ``seclang`` (native SecLang) engine."""
     if name == "crs":
-        from gateway.engines.crs import CrsEngine
+        from gateway.engines.crs.engine import CrsEngine
 
         return CrsEngine(settings, processes=0)
     if name == "seclang":

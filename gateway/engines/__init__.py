@@ -18,7 +18,7 @@ __all__ = ["UnknownEngineError", "create_engine", "names", "register"]
 # name -> "module:Class"
 _REGISTRY: dict[str, str] = {
     "native": "gateway.engines.native:NativeEngine",
-    "crs": "gateway.engines.crs:CrsEngine",
+    "crs": "gateway.engines.crs.engine:CrsEngine",
     "seclang": "gateway.seclang.engine:SecLangEngine",
     "testing": "gateway.engines.testing:LiteralEngine",
 }

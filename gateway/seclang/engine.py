@@ -1,12 +1,12 @@
 """The ``seclang`` engine: OWASP CRS, unchanged, on rampart's own SecLang executor.
 
-It loads exactly what the ``crs`` engine loads (:mod:`gateway.crs_config`: engine
+It loads exactly what the ``crs`` engine loads (:mod:`gateway.engines.crs.config`: engine
 directives, the setup file, paranoia/threshold tuning, the before-CRS exclusions, the
 ``REQUEST-*.conf`` rule files, the score reporter) and scores a request the same way: the
 score is CRS's own inbound total (``tx.anomaly_score``, CRS 4
 ``tx.blocking_inbound_anomaly_score``) after phase 2, and the decision compares it with the
 threshold. Verdicts have the ``crs`` engine's shape (matches are the fired, logging,
-non-bookkeeping rules, mapped by :func:`gateway.crs_mapping.to_rule_match`).
+non-bookkeeping rules, mapped by :func:`gateway.engines.crs.mapping.to_rule_match`).
 
 ``inspect`` never raises (fail open, ``error`` set). The compiled rules are immutable and
 every request gets its own transaction, so the engine is thread-safe.
@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from gateway.crs_config import (
+from gateway.engines.crs.config import (
     BODY_ERROR_RULE_ID,
     BODY_ERROR_SCORE,
     LOCAL_RULE_IDS,
@@ -30,7 +30,7 @@ from gateway.crs_config import (
     resolve_layout,
     tuning_directives,
 )
-from gateway.crs_mapping import failed_open, is_bookkeeping, to_rule_match
+from gateway.engines.crs.mapping import failed_open, is_bookkeeping, to_rule_match
 from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 from gateway.seclang.executor import CompiledRuleset, LogEntry, Transaction, compile_ruleset, run_request
 from gateway.seclang.loader import Loader, Ruleset
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class _Message:
-    """A log entry in the shape :func:`gateway.crs_mapping.to_rule_match` reads."""
+    """A log entry in the shape :func:`gateway.engines.crs.mapping.to_rule_match` reads."""
 
     rule_id: int
     severity: int

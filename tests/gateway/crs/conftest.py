@@ -13,7 +13,7 @@ from gateway.model import EngineSettings, Mode
 @pytest.fixture
 def make_crs(crs_dir: Path) -> Iterator[Callable[..., object]]:
     """Build CRS engines against the fixture's CRS folder; all are closed after the test."""
-    from gateway.engines.crs import CrsEngine
+    from gateway.engines.crs.engine import CrsEngine
 
     built: list[CrsEngine] = []
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.crs_config import CrsLayoutError
+from gateway.engines.crs.config import CrsLayoutError
 from gateway.model import EngineSettings, RawRequest
 from tests.gateway.crs.builders import BASE_HEADERS, get, post_json, post_raw
 
@@ -216,14 +216,14 @@ def test_registry_builds_the_crs_engine(crs_dir: Path) -> None:
     ],
 )
 def test_bad_settings_name_the_problem(crs_dir: Path, settings: EngineSettings, fragment: str) -> None:
-    from gateway.engines.crs import CrsEngine
+    from gateway.engines.crs.engine import CrsEngine
 
     with pytest.raises(CrsLayoutError, match=fragment.replace("(", r"\(")):
         CrsEngine(settings)
 
 
 def test_parse_error_names_the_file(tmp_path: Path, crs_dir: Path) -> None:
-    from gateway.engines.crs import CrsEngine, CrsLoadError
+    from gateway.engines.crs.engine import CrsEngine, CrsLoadError
 
     rules = tmp_path / "rules"
     rules.mkdir()

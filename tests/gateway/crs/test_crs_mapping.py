@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.crs_config import REPORT_RULE_ID, engine_directives, report_directives, tuning_directives
-from gateway.crs_mapping import attack_class_for, is_bookkeeping, parse_total, to_rule_match
+from gateway.engines.crs.config import REPORT_RULE_ID, engine_directives, report_directives, tuning_directives
+from gateway.engines.crs.mapping import attack_class_for, is_bookkeeping, parse_total, to_rule_match
 from gateway.model import EngineSettings
 
 

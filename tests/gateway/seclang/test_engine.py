@@ -40,7 +40,7 @@ def engine(settings: EngineSettings) -> Iterator[SecLangEngine]:
 
 @pytest.fixture(scope="module")
 def crs(settings: EngineSettings) -> Iterator[object]:
-    from gateway.engines.crs import CrsEngine
+    from gateway.engines.crs.engine import CrsEngine
 
     built = CrsEngine(settings, processes=0)
     yield built

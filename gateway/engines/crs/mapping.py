@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.crs_config import LOCAL_RULE_IDS, REPORT_RULE_ID
+from gateway.engines.crs.config import LOCAL_RULE_IDS, REPORT_RULE_ID
 from gateway.model import RawRequest, RuleMatch, Verdict
 from rampart.incidents import escape_controls
 

@@ -1,7 +1,7 @@
 """Which OWASP CRS files the ``crs`` engine loads, in which order, and the SecLanguage it adds.
 
 Pure functions of :class:`~gateway.model.EngineSettings`: nothing here touches libmodsecurity,
-so the load plan is testable on its own and printable (``python -m gateway.crs_config``).
+so the load plan is testable on its own and printable (``python -m gateway.engines.crs.config``).
 
 Load order (the order ``owasp-crs.load`` uses, minus what a request-only inspector can skip):
 

@@ -7,32 +7,38 @@ of JSON fields (hundreds of milliseconds in CRS) stalls every connection. Here e
 process compiles its own rule set once; the calling thread only waits on a future, which
 releases the GIL, and the event loop keeps serving while CRS works.
 
-A worker that dies (a crash inside libmodsecurity) breaks the pool; the next call rebuilds
-it, and the call that found it broken fails open like any engine error.
+The pool receives an engine *factory* (a picklable callable that builds the in-process
+engine in each worker), so it imports no engine itself. A worker that dies (a crash inside
+libmodsecurity) breaks the pool; the next call rebuilds it, and the call that found it broken
+fails open like any engine error.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from gateway.model import EngineSettings, RawRequest, Verdict
+from gateway.model import InspectionEngine, RawRequest, Verdict
 
-__all__ = ["CrsProcessPool"]
+__all__ = ["CrsProcessPool", "EngineFactory"]
 
-_worker_engine: object | None = None
+EngineFactory = Callable[[], InspectionEngine]
+"""Builds one in-process engine; called once in each worker (must pickle: a module-level
+function or a ``functools.partial`` of a class)."""
+
+_worker_engine: InspectionEngine | None = None
 
 
-def _init_worker(settings: EngineSettings) -> None:
-    """Build this worker's engine (in-process mode) once."""
-    from gateway.engines.crs import CrsEngine
+def _init_worker(factory: EngineFactory) -> None:
+    """Build this worker's engine once."""
     from rampart import netguard
 
     global _worker_engine
     netguard.install_from_env()
-    _worker_engine = CrsEngine(settings, processes=0)
+    _worker_engine = factory()
 
 
 def _worker_ping() -> bool:
@@ -40,20 +46,19 @@ def _worker_ping() -> bool:
 
 
 def _worker_inspect(request: RawRequest) -> Verdict:
-    from gateway.engines.crs import CrsEngine
-
     engine = _worker_engine
-    assert isinstance(engine, CrsEngine), "worker not initialised"
+    assert engine is not None, "worker not initialised"
     return engine.inspect(request)
 
 
 class CrsProcessPool:
-    """``processes`` workers, each with its own compiled CRS; ``inspect`` blocks the caller only."""
+    """``processes`` workers, each with its own engine from ``factory``; ``inspect`` blocks the
+    caller only."""
 
-    def __init__(self, settings: EngineSettings, processes: int, *, timeout: float | None = None) -> None:
+    def __init__(self, factory: EngineFactory, processes: int, *, timeout: float | None = None) -> None:
         if processes < 1:
             raise ValueError(f"processes must be at least 1, not {processes}")
-        self.settings = settings
+        self.factory = factory
         self.processes = processes
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -64,7 +69,7 @@ class CrsProcessPool:
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.settings,),
+            initargs=(self.factory,),
         )
         for future in [pool.submit(_worker_ping) for _ in range(self.processes)]:
             future.result(timeout=120)
