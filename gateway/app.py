@@ -27,8 +27,8 @@ from gateway.engines import create_engine
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Gateway, ProxyHandler
 from gateway.proxy.inspection import EngineRunner, NamedEngine
+from gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, create_store
 from gateway.proxy.server import GatewayRunner
-from gateway.ratelimit import CircuitBreaker, RateLimiter, create_store
 from rampart.incidents import IncidentWriter
 
 __all__ = [

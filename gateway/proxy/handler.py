@@ -24,13 +24,14 @@ from gateway.accesslog import AccessLog, access_record
 from gateway.audit import AuditLog, log_event
 from gateway.config import GatewaySettings
 from gateway.decision import Outcome, RequestFacts, decide
-from gateway.hardening import Rejection, check_body_length, check_request, harden_response_headers
 from gateway.logsummary import EventSummary
 from gateway.metrics import GatewayMetrics
 from gateway.model import RawRequest
+from gateway.proxy.hardening import Rejection, check_body_length, check_request, harden_response_headers
 from gateway.proxy.headers import ClientAddress, TrustedProxies, strip_hop_by_hop
 from gateway.proxy.inspection import EngineRunner
 from gateway.proxy.pages import error_page
+from gateway.proxy.ratelimit import RateLimiter, quota_headers
 from gateway.proxy.websocket import (
     MessageInspector,
     handshake_free,
@@ -38,7 +39,6 @@ from gateway.proxy.websocket import (
     max_msg_size,
     relay,
 )
-from gateway.ratelimit import RateLimiter, quota_headers
 from rampart.requestid import HEADER as REQUEST_ID
 from rampart.requestid import ensure_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER, WAF_HEADER, format_waf_header

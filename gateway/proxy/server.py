@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from gateway.config import HeaderPolicy
-from gateway.hardening import harden_response_headers
+from gateway.proxy.hardening import harden_response_headers
 from gateway.proxy.pages import render_page
 from rampart.requestid import HEADER as REQUEST_ID
 from rampart.requestid import mint_request_id

@@ -13,13 +13,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.mitm_addon import engine_header, parse_options
+from gateway.mitm.addon import engine_header, parse_options
 from rampart.incidents import read_incidents
 from rampart.procs import ServerProcess, spawn
 from rampart.verdicts import WAF_HEADER, parse_verdict_header
 
 ROOT = Path(__file__).resolve().parents[3]
-ADDON = ROOT / "gateway" / "mitm_addon.py"
+ADDON = ROOT / "gateway" / "mitm" / "addon.py"
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 XSS = "/greet?name=%3Cscript%3Ealert(1)%3C/script%3E"
 

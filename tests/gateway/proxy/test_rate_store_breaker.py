@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.config import RateLimitSettings
-from gateway.ratelimit import CircuitBreaker, RateLimiter, RedisStore
+from gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, RedisStore
 
 
 class Clock:

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from gateway.config import RateLimitRule, RateLimitSettings
-from gateway.ratelimit import MemoryStore, RateLimiter, RedisStore
+from gateway.proxy.ratelimit import MemoryStore, RateLimiter, RedisStore
 from rampart.procs import spawn
 
 

@@ -1,6 +1,6 @@
 """rampart's inspection engines inside mitmproxy.
 
-    mitmdump -s gateway/mitm_addon.py --mode reverse:http://127.0.0.1:8080 \\
+    mitmdump -s gateway/mitm/addon.py --mode reverse:http://127.0.0.1:8080 \\
         --set rampart_engine=crs --set rampart_mode=block --set rampart_harness=true
 
 The addon builds the same :class:`~gateway.model.RawRequest` the aiohttp gateway builds,
