@@ -363,17 +363,9 @@ async def _block_pass(
             return None, None
         startup = time.perf_counter() - t_stack
         target = PassTarget(block_pass_name(config.name), f"b-{config.tag}", hop[0], hop[1], config.layers)
-        await reset_lab(session, hop[1])
-        t = time.perf_counter()
-        recs = await run_pass(
-            session,
-            cases,
-            target,
-            concurrency=options.concurrency,
-            timeout=options.timeout,
-            on_done=progress(f"block pass {config.name}", len(cases)),
-        )
-        return recs, _pass_figures(recs, time.perf_counter() - t, startup)
+        label = f"block pass {config.name}"
+        done = progress(label, len(cases))
+        return await _timed_pass(session, options, cases, target, on_done=done, startup=startup)
 
 
 async def _peer_pass(
@@ -397,17 +389,27 @@ async def _peer_pass(
         startup = time.perf_counter() - t_stack
         tag = "p-" + re.sub(r"[^a-z0-9]+", "-", peer.name)
         target = PassTarget(peer_pass_name(peer.name), tag, url, lab, (), peer=peer.name)
-        await reset_lab(session, lab)
-        t = time.perf_counter()
-        recs = await run_pass(
-            session,
-            cases,
-            target,
-            concurrency=options.concurrency,
-            timeout=options.timeout,
-            on_done=progress(f"peer {peer.name}", len(cases)),
-        )
-        return recs, _pass_figures(recs, time.perf_counter() - t, startup)
+        label = f"peer {peer.name}"
+        done = progress(label, len(cases))
+        return await _timed_pass(session, options, cases, target, on_done=done, startup=startup)
+
+
+async def _timed_pass(
+    session: aiohttp.ClientSession,
+    options: ReplayOptions,
+    cases: Sequence[Case],
+    target: PassTarget,
+    *,
+    on_done: Callable[[Record], None],
+    startup: float,
+) -> tuple[list[Record], dict[str, Any]]:
+    """Reset the lab ``target`` judges with, send ``cases`` through it, and time the pass."""
+    await reset_lab(session, target.lab_url)
+    t = time.perf_counter()
+    recs = await run_pass(
+        session, cases, target, concurrency=options.concurrency, timeout=options.timeout, on_done=on_done
+    )
+    return recs, _pass_figures(recs, time.perf_counter() - t, startup)
 
 
 def _pass_figures(recs: Sequence[Record], elapsed: float, startup: float) -> dict[str, Any]:
