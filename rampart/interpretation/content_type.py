@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import HeaderParser
@@ -55,7 +56,7 @@ def parse_content_type(raw: str | None) -> ContentType:
     # spelt alike and every differently-cased spelling, and the dict keeps the last of those
     values = {str(name): value if isinstance(value, str) else str(value) for name, value in params[1:]}
     names = [m.group(1).lower() for m in _PARAM_NAME.finditer(raw)]
-    repeated = tuple(sorted({n for n in names if names.count(n) > 1}))
+    repeated = tuple(sorted(n for n, seen in Counter(names).items() if seen > 1))
     return ContentType(message.get_content_type(), MappingProxyType(values), repeated)
 
 
