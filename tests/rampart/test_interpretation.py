@@ -29,6 +29,7 @@ from rampart.interpretation import (
     read_json,
     read_multipart,
 )
+from rampart.interpretation.content_type import MAX_PARAMETERS, TOO_MANY_PARAMETERS
 
 CRS_TESTS = Path("/work/shared/crs/v3.3.4/tests/regression/tests")
 
@@ -258,3 +259,14 @@ def test_multipart_limits_and_ambiguity() -> None:
     assert reading.parts[0].name is None  # aiohttp refuses a repeated disposition parameter
     assert read_multipart(b"{}", ctype).error == "no parts"
     assert read_multipart(b"x", parse_content_type("multipart/form-data")).error == "no boundary"
+
+
+def test_a_header_of_many_parameters_is_ambiguous_without_being_read() -> None:
+    raw = "application/json; charset=utf-8" + "".join(f"; p{i}=1" for i in range(MAX_PARAMETERS))
+    parsed = parse_content_type(raw)
+    assert parsed.media == "application/json"
+    assert parsed.ambiguous
+    assert parsed.repeated == (TOO_MANY_PARAMETERS,)
+    few = parse_content_type("application/json; charset=utf-8; p1=1")
+    assert not few.ambiguous
+    assert few.charset == "utf-8"

@@ -130,3 +130,10 @@ def test_a_name_decoded_once_more_by_the_app_is_inspected(engine: NativeEngine) 
     assert "2001" in engine.inspect(double).rule_ids
     plain = RawRequest(method="GET", target="/api/products?a%2520b=100%2525", headers=())
     assert engine.inspect(plain).flagged is False
+
+
+def test_a_content_type_of_many_parameters_is_refused(engine: NativeEngine) -> None:
+    ctype = "application/json" + "".join(f"; p{i}=1" for i in range(1200))
+    verdict = engine.inspect(_post(json.dumps(LOGIN).encode(), ctype))
+    assert verdict.flagged
+    assert "1014" in verdict.rule_ids
