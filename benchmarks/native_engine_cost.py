@@ -12,7 +12,7 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from gateway.engines.native import NativeEngine
+from gateway.engines.native.engine import NativeEngine
 from gateway.model import EngineSettings, RawRequest
 
 __all__ = ["BENCH_REQUESTS", "main", "measure"]

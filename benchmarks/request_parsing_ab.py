@@ -1,9 +1,9 @@
-"""A/B benchmark of the request parser: this checkout's ``gateway.parsing`` against another
+"""A/B benchmark of the request parser: this checkout's ``gateway.engines.native.parsing`` against another
 checkout's file, loaded side by side and timed interleaved in one process (drift on a shared
 machine hits both sides; compare the ratio, not the microseconds).
 
-Run: ``.venv/bin/python -m benchmarks.request_parsing_ab --against ../main/gateway/parsing.py``
-(``git show main:gateway/parsing.py > /tmp/p.py`` gives the file without a checkout).
+Run: ``.venv/bin/python -m benchmarks.request_parsing_ab --against ../main/gateway/engines/native/parsing.py``
+(``git show main:gateway/engines/native/parsing.py > /tmp/p.py`` gives the file without a checkout).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from benchmarks.native_engine_cost import BENCH_REQUESTS
-from gateway import parsing
+from gateway.engines.native import parsing
 from gateway.model import RawRequest
 
 __all__ = ["main", "measure"]
@@ -56,7 +56,7 @@ def measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--against", required=True, help="the other checkout's gateway/parsing.py")
+    p.add_argument("--against", required=True, help="the other checkout's gateway/engines/native/parsing.py")
     p.add_argument("--rounds", type=int, default=300)
     args = p.parse_args(argv)
     other = _load(args.against)

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     step = max(1, len(stages) // max(1, args.sample))
     requests = stages[::step][: args.sample]
     from gateway.engines.crs.engine import CrsEngine
-    from gateway.seclang.engine import SecLangEngine
+    from gateway.engines.native.seclang.engine import SecLangEngine
 
     with test_settings(version, 4) as settings:
         crs = CrsEngine(settings, processes=0)

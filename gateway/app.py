@@ -20,12 +20,12 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.accesslog import AccessLog
 from gateway.audit import AuditLog, BatchSink, log_event
 from gateway.config import GatewaySettings
 from gateway.engines import create_engine
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Gateway, ProxyHandler
+from gateway.proxy.accesslog import AccessLog
 from gateway.proxy.inspection import EngineRunner, NamedEngine
 from gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, create_store
 from gateway.proxy.server import GatewayRunner
@@ -274,9 +274,9 @@ def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySet
     and, when ``admin_port`` is set, the admin listener (announced on the line before).
 
     With ``settings.workers > 1`` a supervisor runs that many worker processes instead
-    (:mod:`gateway.workers`); ``reload_settings`` is what SIGHUP re-reads there."""
+    (:mod:`gateway.workers.supervisor`); ``reload_settings`` is what SIGHUP re-reads there."""
     if settings.workers > 1:
-        from gateway.workers import serve_workers
+        from gateway.workers.supervisor import serve_workers
 
         return serve_workers(settings, reload_settings=reload_settings)
     from gateway.admin import create_admin_app

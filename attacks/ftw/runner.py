@@ -342,7 +342,7 @@ def make_engine(name: str, settings: EngineSettings) -> FiringEngine:
 
         return CrsEngine(settings, processes=0)
     if name == "seclang":
-        from gateway.seclang.engine import SecLangEngine
+        from gateway.engines.native.seclang.engine import SecLangEngine
 
         return SecLangEngine(settings)
     raise ValueError(f"unknown engine {name!r}; choose crs or seclang")

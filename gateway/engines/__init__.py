@@ -1,6 +1,6 @@
 """Inspection engines by name, imported lazily.
 
-``create_engine("native", settings)`` imports :mod:`gateway.engines.native` only when asked,
+``create_engine("native", settings)`` imports :mod:`gateway.engines.native.engine` only when asked,
 so ``rampart --help`` and a gateway running the native engine never load libmodsecurity.
 An engine class is constructed as ``Engine(settings: EngineSettings)`` and satisfies
 :class:`gateway.model.InspectionEngine`.
@@ -17,9 +17,9 @@ __all__ = ["UnknownEngineError", "create_engine", "names", "register"]
 
 # name -> "module:Class"
 _REGISTRY: dict[str, str] = {
-    "native": "gateway.engines.native:NativeEngine",
+    "native": "gateway.engines.native.engine:NativeEngine",
     "crs": "gateway.engines.crs.engine:CrsEngine",
-    "seclang": "gateway.seclang.engine:SecLangEngine",
+    "seclang": "gateway.engines.native.seclang.engine:SecLangEngine",
     "testing": "gateway.engines.testing:LiteralEngine",
 }
 

@@ -20,16 +20,16 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.accesslog import AccessLog, access_record
 from gateway.audit import AuditLog, log_event
 from gateway.config import GatewaySettings
 from gateway.decision import Outcome, RequestFacts, decide
-from gateway.logsummary import EventSummary
 from gateway.metrics import GatewayMetrics
 from gateway.model import RawRequest
+from gateway.proxy.accesslog import AccessLog, access_record
 from gateway.proxy.hardening import Rejection, check_body_length, check_request, harden_response_headers
 from gateway.proxy.headers import ClientAddress, TrustedProxies, strip_hop_by_hop
 from gateway.proxy.inspection import EngineRunner
+from gateway.proxy.logsummary import EventSummary
 from gateway.proxy.pages import error_page
 from gateway.proxy.ratelimit import RateLimiter, quota_headers
 from gateway.proxy.websocket import (

@@ -80,7 +80,8 @@ import sys
 sys.modules["secantus"] = None  # as if SecantusDB were not installed
 sys.modules["secantusdb"] = None
 import asyncio
-import gateway.app, gateway.workers, gateway.engines.native, inprocess, labapp.app, loadtests.runner
+import gateway.app, gateway.workers.supervisor, gateway.engines.native.engine
+import inprocess, labapp.app, loadtests.runner
 from rampart.cli import build_parser
 build_parser()
 from labapp.stores.mongo import EmbeddedMongo

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from gateway.audit import incidents_for
 from gateway.engines import create_engine
-from gateway.logsummary import EventSummary
 from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from gateway.proxy.logsummary import EventSummary
 from rampart.incidents import FIELD_LIMITS, Incident, IncidentWriter, read_incidents
 
 

@@ -29,7 +29,7 @@ def native_engine_works() -> bool:
     from gateway.engines import create_engine
     from gateway.model import EngineSettings
 
-    if importlib.util.find_spec("gateway.engines.native") is None:
+    if importlib.util.find_spec("gateway.engines.native.engine") is None:
         return False
     try:
         create_engine("native", EngineSettings()).close()

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from gateway.accesslog import AccessLog
 from gateway.config import AccessLogSettings
+from gateway.proxy.accesslog import AccessLog
 from rampart.incident_store import IncidentFilter, PostgresIncidentStore
 from rampart.incidents import read_incidents
 from tests.gateway.proxy.conftest import literal_engine

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.metrics import GatewayMetrics
-from gateway.metrics_merge import merge_expositions
+from gateway.workers.metrics_merge import merge_expositions
 from rampart.procs import ServerProcess, spawn
 from tests.gateway.proxy.conftest import Upstream
 

@@ -1,7 +1,7 @@
 """The sink guard's detectors run on attacker input too: every registered detector, given a
 sink argument made of one adversarial unit repeated and the same text as the user input, costs
 at most ``_RATIO`` times a benign text of the same size plus ``_FLOOR_PER_CHAR`` seconds per
-character of CPU time (the bound of ``tests/gateway/engine/test_linear.py``, which explains it).
+character of CPU time (the bound of ``tests/gateway/engines/native/test_linear.py``, which explains it).
 
 The XSS detector used to take 17 s on 80 KB of ``<a x=``` (the standard library's HTML
 parser rescans the text after the last ``>`` for every ``<`` in it).

@@ -1,0 +1,3 @@
+"""The native engine's wing: rampart's YAML rule engine (:mod:`.engine`) and the SecLang engine
+(:mod:`.seclang`) that runs OWASP CRS, with the parsing, rule sets, exclusions, operators and
+transformations that only they use."""

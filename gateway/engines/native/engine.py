@@ -1,0 +1,437 @@
+"""The native inspection engine: parse, transform, pre-filter with Hyperscan, confirm with the
+rule's operator, score.
+
+Rules are loaded and compiled once. They are grouped by transformation chain; each group owns
+one Hyperscan database holding every pre-filter pattern of its rules. Per request, each group
+transforms the values of the targets its rules look at (results cached across requests for
+short values), scans them all in one call (values joined by ``\n\x00\n``; multiline mode keeps
+``^``/``$`` a superset of RE2's), and only the (rule, target) pairs the scan flagged reach the
+operator. A long value is scanned alone against a twin database compiled with
+``HS_FLAG_SINGLEMATCH``: each pattern reports once, so 1 MiB of ``//`` costs one callback per
+pattern instead of one per occurrence. Rules without pre-filter (negations, numeric tests) run
+on every selected target.
+
+Scoring follows CRS's anomaly mode: each rule counts once, with its severity's points; the
+request is ``block`` (block mode) or ``detect`` (detect mode) at or above the threshold, else
+``allow`` with its matches listed. Any internal error fails open: ``allow`` with ``error``.
+
+Inspection has a time budget (``budget_ms`` of the inspecting thread's CPU time), checked
+cooperatively between groups, values, transformation steps of long values and rule
+confirmations: past the deadline the engine stops, keeps what already fired and adds the
+match ``budget_exceeded`` (scoring the threshold when ``over_budget`` is ``block``, nothing when
+it is ``allow``); the verdict says ``budget_exceeded``. No thread is interrupted: a single
+transformation or operator call finishes first, which is why each is linear in its input.
+
+The engine is safe to call from several threads at once (``thread_safe``): compiled rules are
+read-only, Hyperscan scratch space is per thread, the transformation caches are a bounded
+``lru_cache`` and per-group dicts whose single operations are atomic.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+
+import hyperscan
+
+from gateway.engines.native import transforms
+from gateway.engines.native.exclusions import Exclusion, load_exclusions
+from gateway.engines.native.operators import Operator
+from gateway.engines.native.parsing import ParseLimits, Target, parse_request
+from gateway.engines.native.ruleset import LoadedRule, load_rules, parse_selector
+from gateway.engines.native.transforms import transform_for_scan
+from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+
+__all__ = ["NativeEngine"]
+
+log = logging.getLogger(__name__)
+
+_MATCHED_LIMIT = 256
+# Values are scanned joined by this separator: "\n" keeps ^ and $ (multiline mode) at value
+# boundaries, and the NUL stops whitespace classes from spanning two values.
+_SEPARATOR = b"\n\x00\n"
+_SEPARATOR_LEN = len(_SEPARATOR)
+_CACHEABLE_VALUE = 512
+_JOINED_VALUE = 4096  # longer values are scanned alone, each pattern reporting once
+_CACHE_ENTRIES = 8192
+_HS_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_MULTILINE
+BUDGET_RULE_ID = "budget_exceeded"
+
+
+class _OverBudget(Exception):
+    """Raised inside the evaluation loop when the request's deadline has passed."""
+
+
+class _Deadline:
+    """A request's budget in CPU time of the inspecting thread (waiting for the GIL or for a
+    core on a busy machine does not count). The wall clock, which never runs slower than the
+    thread's CPU clock, is read first: the dearer CPU clock is read only once it has passed."""
+
+    __slots__ = ("cpu_end", "wall_end")
+
+    def __init__(self, budget_ms: float) -> None:
+        seconds = budget_ms / 1000 if budget_ms > 0 else float("inf")
+        self.wall_end = time.perf_counter() + seconds
+        self.cpu_end = time.thread_time() + seconds
+
+    def check(self) -> None:
+        if time.perf_counter() > self.wall_end and time.thread_time() > self.cpu_end:
+            raise _OverBudget
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    id: int
+    rule_id: str
+    attack_class: str
+    message: str
+    severity: str
+    score: int
+    paranoia: int
+    tags: tuple[str, ...]
+    selectors: tuple[tuple[str, str | None], ...]
+    operator: Operator
+    negate: bool
+    prefilter: tuple[str, ...] | None
+
+    def selects(self, target: Target) -> bool:
+        for collection, key in self.selectors:
+            if collection == target.collection and (key is None or key == target.key):
+                return True
+        return False
+
+
+@dataclass(slots=True)
+class _Group:
+    chain: tuple[str, ...]
+    rules: list[_Rule] = field(default_factory=list)
+    collections: list[str] = field(default_factory=list)
+    database: Any = None
+    single: Any = None  # the same patterns with HS_FLAG_SINGLEMATCH, for long values
+    pattern_rules: list[list[_Rule]] = field(default_factory=list)
+    always: dict[str, list[_Rule]] = field(default_factory=dict)
+    cache: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+    def transform(self, value: str, deadline: _Deadline, steps: _Steps) -> tuple[str, bytes]:
+        """The chain applied to ``value`` and its UTF-8 bytes; short values are cached per group
+        (the cache is dropped whole when full, which keeps it bounded and lock-free). A long
+        value runs the chain one step at a time, checking the deadline between steps and
+        starting from the longest prefix of the chain another group already ran on it in this
+        request (``steps``: most chains begin with ``url_decode``)."""
+        found = self.cache.get(value)
+        if found is not None:
+            return found
+        if len(value) > _CACHEABLE_VALUE:
+            text, done = value, 0
+            for k in range(len(self.chain), 0, -1):
+                known = steps.get((self.chain[:k], value))
+                if known is not None:
+                    text, done = known, k
+                    break
+            for k in range(done, len(self.chain)):
+                deadline.check()
+                text = transforms.get(self.chain[k])(text)[0]
+                steps[(self.chain[: k + 1], value)] = text
+            return text, text.encode("utf-8", "replace")
+        result = transform_for_scan(self.chain, value)
+        if len(value) <= _CACHEABLE_VALUE:
+            if len(self.cache) >= _CACHE_ENTRIES:
+                self.cache.clear()
+            self.cache[value] = result
+        return result
+
+
+_Steps = dict[tuple[tuple[str, ...], str], str]  # (chain prefix, long value) -> its result, per request
+
+_DATABASES: dict[tuple[str, ...], Any] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def _compile_database(patterns: list[str], *, single: bool = False) -> Any:
+    """A block-mode Hyperscan database (cached per pattern list: compiling takes ~1 s)."""
+    key = (*patterns, "\x00single" if single else "\x00all")
+    with _DATABASES_LOCK:
+        if key not in _DATABASES:
+            _DATABASES[key] = _compile_uncached(patterns, hyperscan.HS_FLAG_SINGLEMATCH if single else 0)
+        return _DATABASES[key]
+
+
+def _compile_uncached(patterns: list[str], extra: int = 0) -> Any:
+    """Patterns Hyperscan cannot take exactly are compiled in its pre-filter mode (a superset),
+    which the operator then confirms."""
+    encoded = [p.encode() for p in patterns]
+    flags = [_HS_FLAGS | extra] * len(patterns)
+    database = hyperscan.Database()
+    try:
+        database.compile(
+            expressions=encoded, ids=list(range(len(encoded))), elements=len(encoded), flags=flags
+        )
+        return database
+    except hyperscan.error:
+        pass
+    for index, pattern in enumerate(encoded):
+        try:
+            hyperscan.Database().compile(expressions=[pattern], ids=[0], elements=1, flags=[_HS_FLAGS])
+        except hyperscan.error:
+            flags[index] = _HS_FLAGS | hyperscan.HS_FLAG_PREFILTER | extra
+    database.compile(expressions=encoded, ids=list(range(len(encoded))), elements=len(encoded), flags=flags)
+    return database
+
+
+def _build_groups(rules: Sequence[LoadedRule], paranoia: int) -> list[_Group]:
+    groups: dict[tuple[str, ...], _Group] = {}
+    for loaded in rules:
+        spec = loaded.spec
+        if spec.paranoia > paranoia:
+            continue
+        selectors = tuple(s for selector in spec.targets for s in parse_selector(selector))
+        rule = _Rule(
+            id=spec.id,
+            rule_id=str(spec.id),
+            attack_class=spec.attack_class,
+            message=spec.message,
+            severity=spec.severity,
+            score=spec.score,
+            paranoia=spec.paranoia,
+            tags=spec.tags,
+            selectors=selectors,
+            operator=loaded.operator,
+            negate=spec.negate,
+            prefilter=spec.prefilter
+            if spec.prefilter is not None
+            else getattr(loaded.operator, "prefilter", None),
+        )
+        group = groups.setdefault(spec.transformations, _Group(chain=spec.transformations))
+        group.rules.append(rule)
+        for collection, _ in selectors:
+            if collection not in group.collections:
+                group.collections.append(collection)
+    for group in groups.values():
+        patterns: dict[str, int] = {}
+        for rule in group.rules:
+            prefilter = rule.prefilter
+            if rule.negate or not prefilter:
+                for collection in dict.fromkeys(c for c, _ in rule.selectors):
+                    group.always.setdefault(collection, []).append(rule)
+                continue
+            for pattern in prefilter:
+                if pattern not in patterns:
+                    patterns[pattern] = len(patterns)
+                    group.pattern_rules.append([])
+                group.pattern_rules[patterns[pattern]].append(rule)
+        if patterns:
+            group.database = _compile_database(list(patterns))
+            group.single = _compile_database(list(patterns), single=True)
+    return list(groups.values())
+
+
+def _on_match(
+    pattern: int, _start: int, end: int, _flags: int, context: tuple[list[int], set[tuple[int, int]]]
+) -> None:
+    """Hyperscan callback: record (pattern, index of the value the match ends in)."""
+    starts, hits = context
+    hits.add((pattern, bisect_right(starts, max(end - 1, 0)) - 1))
+
+
+def _on_single(pattern: int, _start: int, _end: int, _flags: int, context: set[int]) -> None:
+    """Hyperscan callback for one long value scanned alone: record the pattern."""
+    context.add(pattern)
+
+
+class NativeEngine:
+    """The rampart rule engine (see module docstring)."""
+
+    name = "native"
+    thread_safe = True
+
+    def __init__(self, settings: EngineSettings, *, rules: Sequence[LoadedRule] | None = None) -> None:
+        self.settings = settings
+        self.rules = tuple(rules) if rules is not None else load_rules(settings.rules_dir)
+        self.exclusions = load_exclusions(settings.exclusions_file)
+        self.limits = ParseLimits(body_limit=settings.body_limit)
+        self._groups = _build_groups(self.rules, settings.paranoia)
+        self.active_rule_count = sum(len(g.rules) for g in self._groups)
+        self._local = threading.local()
+
+    def close(self) -> None:
+        """Nothing to release; present for the protocol."""
+        self._groups = []
+
+    def inspect(self, request: RawRequest) -> Verdict:
+        """Inspect one request; never raises."""
+        started = time.perf_counter()
+        cpu_started = time.thread_time()
+        deadline = _Deadline(self.settings.budget_ms)
+        fired: dict[int, RuleMatch] = {}
+        over = False
+        try:
+            self._evaluate(request, deadline, fired)
+        except _OverBudget:
+            over = True
+            fired[-1] = self._budget_match(time.thread_time() - cpu_started)
+        except Exception as exc:  # fail open, loudly: the proxy counts verdicts with error set
+            log.exception("native engine failed on request %s", request.request_id or "-")
+            return Verdict(
+                engine=self.name,
+                score=0,
+                threshold=self.settings.threshold,
+                elapsed_us=(time.perf_counter() - started) * 1e6,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        matches = list(fired.values())
+        return Verdict(
+            engine=self.name,
+            score=sum(m.score for m in matches),
+            threshold=self.settings.threshold,
+            matches=tuple(matches),
+            elapsed_us=(time.perf_counter() - started) * 1e6,
+            budget_exceeded=over,
+        )
+
+    def _budget_match(self, elapsed: float) -> RuleMatch:  # elapsed: CPU seconds
+        """The match an over-budget request carries; it scores the threshold only when the
+        configured outcome is ``block``."""
+        return RuleMatch(
+            rule_id=BUDGET_RULE_ID,
+            attack_class="anomaly",
+            message=f"inspection stopped after {elapsed * 1000:.0f} ms of CPU "
+            f"(budget {self.settings.budget_ms:g} ms)",
+            severity="critical",
+            score=self.settings.threshold if self.settings.over_budget == "block" else 0,
+            target="REQUEST",
+            matched="",
+            tags=("budget",),
+        )
+
+    def _evaluate(self, request: RawRequest, deadline: _Deadline, fired: dict[int, RuleMatch]) -> None:
+        parsed = parse_request(request, self.limits)
+        by_collection: dict[str, list[Target]] = {}
+        for target in parsed.targets:
+            by_collection.setdefault(target.collection, []).append(target)
+        excluded = self.exclusions.active(parsed.path, request.method) if self.exclusions.entries else ()
+        steps: _Steps = {}
+        for group in self._groups:
+            deadline.check()
+            self._run_group(
+                group, by_collection, excluded=excluded, fired=fired, deadline=deadline, steps=steps
+            )
+
+    def _run_group(
+        self,
+        group: _Group,
+        by_collection: dict[str, list[Target]],
+        *,
+        excluded: tuple[Exclusion, ...],
+        fired: dict[int, RuleMatch],
+        deadline: _Deadline,
+        steps: _Steps,
+    ) -> None:
+        """Transform the distinct values of the group's collections, scan them in one call, and
+        confirm the pre-filter hits (plus the group's rules without pre-filter)."""
+        present = [by_collection[c] for c in group.collections if c in by_collection]
+        if not present:
+            return
+        distinct = list(dict.fromkeys(t.value for targets in present for t in targets))
+        cache = group.cache
+        transformed: list[tuple[str, bytes]] = []
+        for value in distinct:
+            found = cache.get(value)
+            if found is None:
+                deadline.check()
+                found = group.transform(value, deadline, steps)
+            transformed.append(found)
+        deadline.check()
+        if group.database is not None:
+            hits = self._scan(group, [raw for _, raw in transformed], deadline)
+            if hits:
+                owners: dict[str, list[Target]] = {}
+                for targets in present:
+                    for target in targets:
+                        owners.setdefault(target.value, []).append(target)
+                for pattern, slot in sorted(hits):
+                    deadline.check()
+                    text = transformed[slot][0]
+                    for rule in group.pattern_rules[pattern]:
+                        for target in owners[distinct[slot]]:
+                            self._try(rule, target, text, excluded, fired)
+        if group.always:
+            texts = dict(zip(distinct, (text for text, _ in transformed), strict=True))
+            for collection, rules in group.always.items():
+                for target in by_collection.get(collection, ()):
+                    deadline.check()
+                    for rule in rules:
+                        self._try(rule, target, texts[target.value], excluded, fired)
+
+    def _scan(self, group: _Group, encoded: list[bytes], deadline: _Deadline) -> set[tuple[int, int]]:
+        """(pattern, value index) pairs the group's pre-filters flagged: short values in one
+        joined scan, long ones one by one with each pattern reporting once."""
+        hits: set[tuple[int, int]] = set()
+        joined = [slot for slot, raw in enumerate(encoded) if len(raw) <= _JOINED_VALUE]
+        if joined:
+            parts = [encoded[slot] for slot in joined]
+            starts = list(accumulate((len(raw) + _SEPARATOR_LEN for raw in parts), initial=0))
+            found: set[tuple[int, int]] = set()
+            group.database.scan(
+                _SEPARATOR.join(parts),
+                match_event_handler=_on_match,
+                context=(starts, found),
+                scratch=self._scratch(group, single=False),
+            )
+            hits.update((pattern, joined[index]) for pattern, index in found)
+        if len(joined) < len(encoded):
+            for slot, raw in enumerate(encoded):
+                if len(raw) > _JOINED_VALUE:
+                    deadline.check()
+                    patterns: set[int] = set()
+                    group.single.scan(
+                        raw,
+                        match_event_handler=_on_single,
+                        context=patterns,
+                        scratch=self._scratch(group, single=True),
+                    )
+                    hits.update((pattern, slot) for pattern in patterns)
+        return hits
+
+    def _scratch(self, group: _Group, *, single: bool) -> Any:
+        """Hyperscan scratch space for this thread and database (scratch is not shareable)."""
+        scratches: dict[tuple[int, bool], Any] | None = getattr(self._local, "scratches", None)
+        if scratches is None:
+            scratches = self._local.scratches = {}
+        scratch = scratches.get((id(group), single))
+        if scratch is None:
+            database = group.single if single else group.database
+            scratch = scratches[(id(group), single)] = hyperscan.Scratch(database)
+        return scratch
+
+    @staticmethod
+    def _try(
+        rule: _Rule, target: Target, value: str, excluded: tuple[Exclusion, ...], fired: dict[int, RuleMatch]
+    ) -> None:
+        if rule.id in fired or not rule.selects(target):
+            return
+        if excluded and any(e.covers(rule.id, rule.attack_class, target) for e in excluded):
+            return
+        found = rule.operator.match(value)
+        if rule.negate:
+            if found is not None:
+                return
+            found = value
+        elif found is None:
+            return
+        fired[rule.id] = RuleMatch(
+            rule_id=rule.rule_id,
+            attack_class=rule.attack_class,
+            message=rule.message,
+            severity=rule.severity,
+            score=rule.score,
+            target=target.name,
+            matched=found[:_MATCHED_LIMIT],
+            paranoia=rule.paranoia,
+            tags=rule.tags,
+        )

@@ -1,0 +1,170 @@
+"""The ``seclang`` engine: OWASP CRS, unchanged, on rampart's own SecLang executor.
+
+It loads exactly what the ``crs`` engine loads (:mod:`gateway.engines.crs.config`: engine
+directives, the setup file, paranoia/threshold tuning, the before-CRS exclusions, the
+``REQUEST-*.conf`` rule files, the score reporter) and scores a request the same way: the
+score is CRS's own inbound total (``tx.anomaly_score``, CRS 4
+``tx.blocking_inbound_anomaly_score``) after phase 2, and the decision compares it with the
+threshold. Verdicts have the ``crs`` engine's shape (matches are the fired, logging,
+non-bookkeeping rules, mapped by :func:`gateway.engines.crs.mapping.to_rule_match`).
+
+``inspect`` never raises (fail open, ``error`` set). The compiled rules are immutable and
+every request gets its own transaction, so the engine is thread-safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+
+from gateway.engines.crs.config import (
+    BODY_ERROR_RULE_ID,
+    BODY_ERROR_SCORE,
+    LOCAL_RULE_IDS,
+    REPORT_RULE_ID,
+    CrsLayout,
+    engine_directives,
+    report_directives,
+    resolve_layout,
+    tuning_directives,
+)
+from gateway.engines.crs.mapping import failed_open, is_bookkeeping, to_rule_match
+from gateway.engines.native.seclang.executor import (
+    CompiledRuleset,
+    LogEntry,
+    Transaction,
+    compile_ruleset,
+    run_request,
+)
+from gateway.engines.native.seclang.loader import Loader, Ruleset
+from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+
+__all__ = ["SecLangEngine", "load_crs"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """A log entry in the shape :func:`gateway.engines.crs.mapping.to_rule_match` reads."""
+
+    rule_id: int
+    severity: int
+    message: str
+    match: str
+    data: str
+    tags: list[str]
+
+
+def load_crs(settings: EngineSettings) -> tuple[CrsLayout, Ruleset]:
+    """Load the files the ``crs`` engine loads for ``settings``, in the same order."""
+    layout = resolve_layout(settings)
+    loader = Loader()
+    loader.load_text(engine_directives(settings), "rampart engine directives")
+    loader.load_file(layout.setup)
+    loader.load_text(tuning_directives(settings), "rampart tuning (paranoia, threshold)")
+    if layout.before_exclusions is not None:
+        loader.load_file(layout.before_exclusions)
+    for path in layout.rule_files:
+        loader.load_file(path)
+    loader.load_text(report_directives(), "rampart score reporter")
+    return layout, loader.finish()
+
+
+def _total(tx: Transaction) -> int | None:
+    values: list[int] = []
+    for key in ("anomaly_score", "blocking_inbound_anomaly_score"):
+        entry = tx.tx.get(key)
+        if entry is not None and entry[1].strip().lstrip("-").isdigit():
+            values.append(int(entry[1]))
+    return max(values) if values else None
+
+
+def _to_match(entry: LogEntry) -> RuleMatch:
+    data = entry.logdata
+    if not data and entry.target:
+        data = f"Matched Data: {entry.matched} found within {entry.target}: {entry.matched}"
+    return to_rule_match(
+        _Message(
+            entry.rule_id,
+            5 if entry.severity is None else entry.severity,
+            entry.msg,
+            "",
+            data,
+            list(entry.tags),
+        )
+    )
+
+
+class SecLangEngine:
+    """OWASP CRS on the native SecLang executor, behind the shared engine interface."""
+
+    name = "seclang"
+    slow = False
+    thread_safe = True
+
+    def __init__(self, settings: EngineSettings, *, fast: bool = True) -> None:
+        """Load and compile CRS for ``settings``; raises a ``ValueError`` subclass naming the
+        file and line at fault. ``fast=False`` leaves out the fast path
+        (:mod:`gateway.engines.native.seclang.prefilter`): every rule is evaluated on every value, the
+        reference the fast path is checked against."""
+        self.settings = settings
+        self.layout, ruleset = load_crs(settings)
+        self.ruleset: CompiledRuleset = compile_ruleset(ruleset, fast=fast)
+        self.rule_count = len(ruleset.rules())
+        self.unsupported = self.ruleset.unsupported
+        for entry in self.unsupported[:20]:
+            log.info("seclang: unsupported, never matches: %s", entry)
+        self._ids = itertools.count(1)
+        self._closed = False
+
+    def _body(self, request: RawRequest) -> tuple[bytes, bool]:
+        body = request.body[: self.settings.body_limit]
+        return body, request.body_truncated or len(body) < len(request.body)
+
+    def transaction(self, request: RawRequest) -> Transaction:
+        """Run the rules over ``request`` and return the finished transaction (errors propagate)."""
+        body, _ = self._body(request)
+        return run_request(self.ruleset, request, body, request.request_id or f"seclang-{next(self._ids)}")
+
+    def fired_rule_ids(self, request: RawRequest) -> frozenset[int]:
+        """Every rule that logged for ``request`` (CRS bookkeeping included, rampart's local
+        rules not), as the ``crs`` engine reports them."""
+        return frozenset(
+            e.rule_id for e in self.transaction(request).logged if e.rule_id not in LOCAL_RULE_IDS
+        )
+
+    def inspect(self, request: RawRequest) -> Verdict:
+        """Score ``request`` with CRS; never raises (fails open with ``error`` set)."""
+        start = time.perf_counter()
+        try:
+            if self._closed:
+                raise RuntimeError("engine is closed")
+            _, cut = self._body(request)
+            tx = self.transaction(request)
+            matches: list[RuleMatch] = []
+            discount = 0
+            for entry in tx.logged:
+                if entry.rule_id == REPORT_RULE_ID:
+                    continue
+                if cut and entry.rule_id == BODY_ERROR_RULE_ID:
+                    discount += BODY_ERROR_SCORE
+                elif not is_bookkeeping(entry.rule_id):
+                    matches.append(_to_match(entry))
+            total = _total(tx)
+            score = (total if total is not None else sum(m.score for m in matches)) - discount
+            return Verdict(
+                engine=self.name,
+                score=score,
+                threshold=self.settings.threshold,
+                matches=tuple(matches),
+                elapsed_us=(time.perf_counter() - start) * 1e6,
+            )
+        except Exception as exc:
+            return failed_open(self.name, self.settings.threshold, request, exc, started=start, log=log)
+
+    def close(self) -> None:
+        """Nothing to release; later calls to ``inspect`` fail open."""
+        self._closed = True

@@ -1,0 +1,101 @@
+"""Comment handling: ``replaceComments``, ``removeComments``, ``removeCommentsChar``, and
+``cmdLine`` (shell-command normalisation)."""
+
+from __future__ import annotations
+
+import re
+
+from gateway.engines.native.seclang.transforms import register
+
+__all__ = ["cmd_line", "remove_comments", "remove_comments_char", "replace_comments"]
+
+
+def replace_comments(value: str) -> str:
+    """Each C comment ``/* ... */`` becomes one space; an unterminated one runs to the end."""
+    if "/*" not in value:
+        return value
+    out: list[str] = []
+    i = 0
+    while True:
+        start = value.find("/*", i)
+        if start == -1:
+            out.append(value[i:])
+            break
+        out.append(value[i:start])
+        end = value.find("*/", start + 2)
+        out.append(" ")
+        if end == -1:
+            break
+        i = end + 2
+    return "".join(out)
+
+
+def remove_comments(value: str) -> str:
+    """``/* */`` and ``<!-- -->`` comments removed, an unterminated comment becomes one space,
+    and ``--`` or ``#`` outside a comment cuts the value there. As in libmodsecurity, the byte
+    right after a comment's end is kept whatever it is (a comment ending the value leaves a
+    NUL, the C string's terminator)."""
+    out: list[str] = []
+    i, n = 0, len(value)
+    in_comment = False
+    while i < n:
+        if not in_comment:
+            if value.startswith("/*", i):
+                in_comment = True
+                i += 2
+            elif value.startswith("<!--", i):
+                in_comment = True
+                i += 4
+            elif value.startswith("--", i) or value[i] == "#":
+                return "".join(out)
+            else:
+                out.append(value[i])
+                i += 1
+        elif value.startswith("*/", i) or value.startswith("-->", i):
+            in_comment = False
+            i += 2 if value[i] == "*" else 3
+            out.append(value[i] if i < n else "\0")
+            i += 1
+        else:
+            i += 1
+    if in_comment:
+        out.append(" ")
+    return "".join(out)
+
+
+_COMMENT_CHARS = re.compile(r"/\*|\*/|<!--|-->|--|#")
+
+
+def remove_comments_char(value: str) -> str:
+    """The comment markers ``/*``, ``*/``, ``<!--``, ``-->``, ``--`` and ``#`` removed in one
+    left-to-right pass (bytes joined by a removal are not looked at again)."""
+    return _COMMENT_CHARS.sub("", value)
+
+
+def cmd_line(value: str) -> str:
+    """Shell-command normalisation: ``\\ " ' ^`` deleted; runs of space, tab, CR, LF, ``,`` and
+    ``;`` become one space; a space before ``/`` or ``(`` removed; ASCII lowered."""
+    out: list[str] = []
+    space = False
+    for ch in value:
+        if ch in "\"'\\^":
+            continue
+        if ch in " ,;\t\r\n":
+            if not space:
+                out.append(" ")
+                space = True
+        elif ch in "/(":
+            if space:
+                out.pop()
+            space = False
+            out.append(ch)
+        else:
+            out.append(ch.lower() if "A" <= ch <= "Z" else ch)
+            space = False
+    return "".join(out)
+
+
+register("replaceComments", replace_comments)
+register("removeComments", remove_comments)
+register("removeCommentsChar", remove_comments_char)
+register("cmdLine", cmd_line)

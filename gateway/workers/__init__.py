@@ -1,0 +1,2 @@
+"""Many-core serving: the supervisor (:mod:`.supervisor`) starts N :mod:`.worker` processes
+sharing one listening socket, and merges their metrics (:mod:`.metrics_merge`)."""

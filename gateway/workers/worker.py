@@ -1,0 +1,80 @@
+"""One gateway worker process, started by :mod:`gateway.workers.supervisor` (never by hand).
+
+Reads its spec (settings, metrics socket path) as one JSON line on stdin, builds its own
+engines, serves the proxy on the shared port (``SO_REUSEPORT``) and its admin app on a
+private Unix socket the supervisor reads, then prints ``{"pid": N}`` on stdout. SIGTERM
+stops it gracefully (in-flight requests finish); it also gets SIGTERM when the supervisor dies.
+
+    python -m gateway.workers.worker < spec.json
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+__all__ = ["main"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGTERM when the supervisor dies, so no worker outlives it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+
+
+def main() -> int:
+    from rampart import netguard
+
+    _die_with_parent()
+    # Ctrl-C and a terminal hangup reach the whole process group: the supervisor decides
+    # (it stops or reloads the workers with SIGTERM).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    netguard.install_from_env()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    spec: dict[str, Any] = json.loads(sys.stdin.readline())
+    from gateway.admin import create_admin_app
+    from gateway.app import build_gateway, create_app, runner_factory
+    from gateway.config import GatewaySettings
+    from rampart.serve import Listener, run_forever, serve_apps
+
+    settings = GatewaySettings.model_validate(spec["settings"])
+    try:
+        gw = build_gateway(settings)
+    except Exception as exc:  # the same start-up failures the single-process gateway reports
+        print(f"rampart gateway: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    listeners = [
+        Listener(
+            create_app(settings, gateway=gw),
+            settings.host,
+            settings.port,
+            reuse_port=True,
+            runner=runner_factory(settings),
+        ),
+        Listener(create_admin_app(gw), "", 0, path=spec["socket"]),
+    ]
+
+    async def announce(bound: list[tuple[str, int]]) -> None:
+        print(json.dumps({"pid": os.getpid()}), flush=True)
+
+    async def serve() -> None:
+        await serve_apps(listeners, on_ready=announce, signals=(signal.SIGTERM,))
+
+    return run_forever(serve, command="rampart gateway worker", fast=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The native engine's inspection budget, and its safety under concurrent calls."""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load_settings
+from gateway.decision import decide
+from gateway.engines.native.engine import BUDGET_RULE_ID, NativeEngine
+from gateway.model import EngineSettings, RawRequest, Verdict
+
+
+def _request(
+    body: bytes, *, target: str = "/api/search", content_type: str = "application/json"
+) -> RawRequest:
+    return RawRequest(
+        method="POST",
+        target=target,
+        headers=(("Host", "lab"), ("Content-Type", content_type), ("Content-Length", str(len(body)))),
+        body=body,
+    )
+
+
+def _heavy() -> RawRequest:
+    """1 MiB of ``%25``: each group's URL decoding runs several rounds over the whole value."""
+    return _request(b"q=" + b"%25" * ((1 << 20) // 3 - 1), content_type="application/x-www-form-urlencoded")
+
+
+@cache
+def _rules_engine() -> NativeEngine:
+    return NativeEngine(EngineSettings(mode="block", budget_ms=0))
+
+
+def _engine(**settings: object) -> NativeEngine:
+    return NativeEngine(EngineSettings(**settings), rules=_rules_engine().rules)  # type: ignore[arg-type]
+
+
+def test_an_inspection_past_its_budget_stops_and_blocks_in_block_mode() -> None:
+    verdict = _engine(mode="block", budget_ms=1).inspect(_heavy())
+    assert verdict.error is None
+    assert verdict.budget_exceeded
+    assert verdict.flagged
+    assert decide([verdict], mode="block", harness=False).blocked
+    assert BUDGET_RULE_ID in verdict.rule_ids
+    match = next(m for m in verdict.matches if m.rule_id == BUDGET_RULE_ID)
+    assert match.score == verdict.threshold
+    assert "budget 1 ms" in match.message
+
+
+def test_over_budget_allow_lets_the_request_through_with_the_flag() -> None:
+    verdict = _engine(mode="block", budget_ms=1, over_budget="allow").inspect(_heavy())
+    assert verdict.budget_exceeded
+    assert not verdict.flagged
+    assert [(m.rule_id, m.score) for m in verdict.matches] == [(BUDGET_RULE_ID, 0)]
+
+
+def test_detect_mode_reports_an_over_budget_request_as_detect() -> None:
+    verdict = _engine(mode="detect", budget_ms=1).inspect(_heavy())
+    assert verdict.budget_exceeded
+    assert decide([verdict], mode="detect", harness=False).decision == "detect"
+
+
+def test_a_zero_budget_means_no_budget_and_the_default_fits_ordinary_requests() -> None:
+    unlimited = _engine(mode="block", budget_ms=0).inspect(_heavy())
+    assert not unlimited.budget_exceeded
+    assert BUDGET_RULE_ID not in unlimited.rule_ids
+    ordinary = _request(json.dumps({"q": "blue shoes", "page": 2, "tags": ["a", "b"]}).encode())
+    verdict = _engine(mode="block").inspect(ordinary)
+    assert not verdict.budget_exceeded
+    assert not verdict.flagged
+
+
+def test_the_budget_cuts_the_inspection_short() -> None:
+    """Stopping is cooperative: the budgeted run ends after the call in progress, well before
+    the full inspection (a generous ratio, not a time)."""
+    full = _engine(mode="block", budget_ms=0).inspect(_heavy())
+    cut = _engine(mode="block", budget_ms=1).inspect(_heavy())
+    assert cut.elapsed_us < full.elapsed_us
+
+
+_SAMPLES = (
+    _request(b"", target="/api/orders?id=1%20OR%201=1"),
+    _request(b"", target="/api/orders?id=42"),
+    _request(json.dumps({"comment": "<img src=x onerror=alert(1)>"}).encode()),
+    _request(json.dumps({"comment": "I liked the <b>bold</b> part"}).encode()),
+    _request(b"url=http%3A%2F%2F169.254.169.254%2Flatest", content_type="application/x-www-form-urlencoded"),
+    _request(b"file=..%2F..%2Fetc%2Fpasswd", content_type="application/x-www-form-urlencoded"),
+    _request(json.dumps({"q": "x" * 20_000 + "' union select password from users--"}).encode()),
+    _request(json.dumps({"q": "<a" * 10_000}).encode()),
+)
+
+
+def _summary(verdict: Verdict) -> tuple[bool, tuple[str, ...], str | None]:
+    return verdict.flagged, tuple(sorted(verdict.rule_ids)), verdict.error
+
+
+def test_concurrent_calls_give_the_verdicts_of_serial_calls() -> None:
+    engine = _engine(mode="block", budget_ms=0)
+    assert engine.thread_safe is True
+    expected = [_summary(engine.inspect(r)) for r in _SAMPLES]
+    assert {e[0] for e in expected} == {False, True}
+    results: dict[tuple[int, int], tuple[bool, tuple[str, ...], str | None]] = {}
+    barrier = threading.Barrier(4)
+
+    def work(worker: int) -> None:
+        barrier.wait()
+        for round_ in range(6):
+            for index in range(len(_SAMPLES)):
+                slot = (index + worker + round_) % len(_SAMPLES)  # threads hit different requests
+                results[(worker * 1000 + round_, slot)] = _summary(engine.inspect(_SAMPLES[slot]))
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 4 * 6 * len(_SAMPLES)
+    for (_, slot), summary in results.items():
+        assert summary == expected[slot], _SAMPLES[slot].target
+
+
+def test_the_budget_comes_from_the_gateway_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[engine]\nbudget_ms = 40\nover_budget = "allow"\n', encoding="utf-8")
+    engine_settings = load_settings(config, upstream="http://127.0.0.1:9").engine_settings()
+    assert (engine_settings.budget_ms, engine_settings.over_budget) == (40.0, "allow")
+    defaults = load_settings(None, upstream="http://127.0.0.1:9").engine_settings()
+    assert (defaults.budget_ms, defaults.over_budget) == (250.0, "block")
+
+
+@pytest.mark.parametrize(("key", "value"), [("budget_ms", "-1"), ("over_budget", '"maybe"')])
+def test_a_bad_budget_setting_names_the_file_and_the_key(tmp_path: Path, key: str, value: str) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"[engine]\n{key} = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"(?s)engine\.{key}.*gateway\.toml|gateway\.toml.*engine\.{key}"):
+        load_settings(config, upstream="http://127.0.0.1:9")

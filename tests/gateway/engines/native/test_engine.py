@@ -1,0 +1,342 @@
+"""The native engine: anomaly scoring, threshold, paranoia, modes, exclusions, protocol signals,
+fail-open, rule-file errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.engines.native import operators
+from gateway.engines.native.engine import NativeEngine
+from gateway.engines.native.exclusions import ExclusionError, load_exclusions
+from gateway.engines.native.ruleset import RuleLoadError, load_rule_file, load_rules
+from gateway.model import EngineSettings, RawRequest
+
+TOY_RULES = """\
+class: sql_injection
+id_range: [3000, 3999]
+rules:
+  - id: 3901
+    message: critical word
+    severity: critical
+    tags: [t]
+    targets: [ARGS]
+    transformations: [lowercase]
+    operator: rx
+    argument: 'boom'
+  - id: 3902
+    message: warning word
+    severity: warning
+    tags: [t]
+    targets: [ARGS]
+    operator: rx
+    argument: 'warn'
+  - id: 3903
+    message: paranoid word
+    severity: notice
+    paranoia: 2
+    tags: [t]
+    targets: [ARGS]
+    operator: rx
+    argument: 'para'
+  - id: 3904
+    message: header word
+    severity: error
+    tags: [t]
+    targets: ["REQUEST_HEADERS:x-test"]
+    operator: pm
+    argument: [zap]
+"""
+
+
+def _get(query: str, headers: tuple[tuple[str, str], ...] = ()) -> RawRequest:
+    return RawRequest(method="GET", target=f"/api/comments?{query}", headers=(("Host", "lab.test"), *headers))
+
+
+@pytest.fixture
+def toy_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "toy.yaml").write_text(TOY_RULES)
+    return folder
+
+
+def _engine(toy_dir: Path, **kw: Any) -> NativeEngine:
+    return NativeEngine(EngineSettings(rules_dir=str(toy_dir), **kw))
+
+
+@pytest.mark.parametrize(
+    ("query", "mode", "threshold", "paranoia", "flagged", "score", "rules"),
+    [
+        ("q=hello", "block", 5, 1, False, 0, ()),
+        ("q=BOOM", "block", 5, 1, True, 5, ("3901",)),
+        ("q=BOOM", "detect", 5, 1, True, 5, ("3901",)),  # the mode is not the engine's business
+        ("q=warn", "block", 5, 1, False, 3, ("3902",)),
+        ("q=warn+boom", "block", 5, 1, True, 8, ("3901", "3902")),
+        ("q=warn&r=warn", "block", 5, 1, False, 3, ("3902",)),
+        ("q=para", "block", 5, 1, False, 0, ()),
+        ("q=para", "block", 2, 2, True, 2, ("3903",)),
+        ("q=boom", "block", 6, 1, False, 5, ("3901",)),
+    ],
+)
+def test_scoring_threshold_paranoia_mode(
+    toy_dir: Path,
+    query: str,
+    mode: Any,
+    threshold: int,
+    paranoia: int,
+    flagged: bool,
+    score: int,
+    rules: tuple[str, ...],
+) -> None:
+    verdict = _engine(toy_dir, mode=mode, threshold=threshold, paranoia=paranoia).inspect(_get(query))
+    assert (verdict.flagged, verdict.score, tuple(sorted(verdict.rule_ids))) == (flagged, score, rules)
+    assert verdict.engine == "native"
+    assert verdict.threshold == threshold
+    assert verdict.error is None
+
+
+def test_match_carries_target_and_matched_text(toy_dir: Path) -> None:
+    verdict = _engine(toy_dir).inspect(_get("comment=ka-boom", (("X-Test", "zapper"),)))
+    by_id = {m.rule_id: m for m in verdict.matches}
+    assert by_id["3901"].target == "ARGS_GET:comment"
+    assert by_id["3901"].matched == "boom"
+    assert by_id["3901"].attack_class == "sql_injection"
+    assert by_id["3901"].score == 5
+    assert by_id["3904"].target == "REQUEST_HEADERS:x-test"
+    assert by_id["3904"].severity == "error"
+    assert verdict.elapsed_us > 0
+
+
+EXCLUSIONS = """\
+exclusions:
+  - route: /api/comments
+    targets: ["ARGS:text"]
+    rule_ids: [3901]
+  - route: /api/chat
+    methods: [POST]
+    classes: [sql_injection]
+"""
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "fires"),
+    [
+        ("GET", "/api/comments?text=boom", False),
+        ("GET", "/api/comments/7?text=boom", False),
+        ("GET", "/api/comments?other=boom", True),
+        ("GET", "/api/commentsx?text=boom", True),
+        ("POST", "/api/chat?q=boom", False),
+        ("GET", "/api/chat?q=boom", True),
+        ("GET", "/api/orders?text=boom", True),
+    ],
+)
+def test_exclusions(toy_dir: Path, tmp_path: Path, method: str, target: str, fires: bool) -> None:
+    path = tmp_path / "exclusions.yaml"
+    path.write_text(EXCLUSIONS)
+    engine = NativeEngine(EngineSettings(rules_dir=str(toy_dir), exclusions_file=str(path)))
+    verdict = engine.inspect(RawRequest(method=method, target=target, headers=()))
+    assert ("3901" in verdict.rule_ids) is fires
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("exclusions:\n  - route: /x\n", "rule_ids or classes"),
+        ("exclusions:\n  - route: /x\n    classes: [nope]\n", "unknown classes"),
+        ("exclusions:\n  - route: x\n    rule_ids: [1]\n", "route"),
+        ("exclusions:\n  - route: /x\n    rule_ids: [1]\n    targets: [NOPE]\n", "unknown target collection"),
+    ],
+)
+def test_bad_exclusions_name_the_problem(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "ex.yaml"
+    path.write_text(text)
+    with pytest.raises(ExclusionError) as err:
+        load_exclusions(path)
+    assert str(path) in str(err.value)
+    assert problem in str(err.value)
+    assert "Fix" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> NativeEngine:
+    return NativeEngine(EngineSettings(mode="block"))
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "rule"),
+    [
+        ((("Content-Type", "application/json"), ("Content-Type", "text/plain")), b'{"text": "hi"}', "1001"),
+        (
+            (
+                ("Content-Type", "application/json"),
+                ("Content-Length", "14"),
+                ("Transfer-Encoding", "chunked"),
+            ),
+            b'{"text": "hi"}',
+            "1002",
+        ),
+        ((("Content-Type", "application/json; charset=utf-16"),), '{"text": "hi"}'.encode("utf-16"), "1004"),
+        ((("Content-Type", "application/json"),), b'{"text": "hi"', "1005"),
+        ((("Content-Type", "application/json"),), b'{"text": "hi", "text": "<script>"}', "1006"),
+    ],
+)
+def test_protocol_ambiguity_is_scored(
+    shipped: NativeEngine, headers: tuple[tuple[str, str], ...], body: bytes, rule: str
+) -> None:
+    verdict = shipped.inspect(RawRequest(method="POST", target="/api/comments", headers=headers, body=body))
+    assert rule in verdict.rule_ids
+    assert "protocol" in verdict.attack_classes
+
+
+def test_utf16_body_is_decoded_before_inspection(shipped: NativeEngine) -> None:
+    body = '{"text": "<script>alert(1)</script>"}'.encode("utf-16")
+    headers = (("Content-Type", "application/json; charset=utf-16"),)
+    verdict = shipped.inspect(RawRequest(method="POST", target="/api/comments", headers=headers, body=body))
+    assert {"1004", "7001"} <= set(verdict.rule_ids)
+    assert verdict.flagged
+
+
+def test_truncated_body_is_a_signal(shipped: NativeEngine) -> None:
+    request = RawRequest(
+        method="POST",
+        target="/api/comments",
+        headers=(("Content-Type", "text/plain"),),
+        body=b"x",
+        body_truncated=True,
+    )
+    verdict = shipped.inspect(request)
+    assert "1010" in verdict.rule_ids
+    assert not verdict.flagged
+
+
+class _Broken:
+    prefilter: tuple[str, ...] | None = None
+
+    def __init__(self, argument: Any) -> None:
+        del argument
+
+    def match(self, value: str) -> str | None:
+        raise RuntimeError("operator exploded")
+
+
+def test_internal_error_fails_open(tmp_path: Path) -> None:
+    operators.register("test_broken", _Broken)
+    (tmp_path / "broken.yaml").write_text(
+        "class: xss\nid_range: [7000, 7999]\nrules:\n  - id:"
+        " 7900\n    message: broken\n    severity: critical\n"
+        "    targets: [ARGS]\n    operator: test_broken\n"
+    )
+    engine = NativeEngine(EngineSettings(rules_dir=str(tmp_path), mode="block"))
+    verdict = engine.inspect(_get("q=<script>"))
+    assert not verdict.flagged
+    assert verdict.score == 0
+    assert verdict.error is not None
+    assert "operator exploded" in verdict.error
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("    operator: regex\n    argument: x\n", "unknown operator 'regex'"),
+        ("    operator: rx\n    argument: '(unclosed'\n", "not a valid RE2 regex"),
+        ("    operator: rx\n    argument: 'a*'\n", "matches the empty string"),
+        ("    operator: rx\n    argument: x\n    transformations: [urldecode]\n", "unknown transformation"),
+        ("    operator: rx\n    argument: x\n    severity: fatal\n", "severity"),
+        ("    operator: rx\n    argument: x\n    targets: [ARGZ]\n", "unknown target collection"),
+        ("    operator: rx\n    argument: x\n    paranoia: 7\n", "paranoia"),
+        ("    operator: rx\n    argument: x\n    colour: red\n", "colour"),
+    ],
+)
+def test_bad_rule_names_file_line_rule_and_fix(tmp_path: Path, rule: str, problem: str) -> None:
+    fields = {"severity": "    severity: critical\n", "targets": "    targets: [ARGS]\n"}
+    for key in list(fields):
+        if f"    {key}:" in rule:
+            del fields[key]
+    text = (
+        "class: xss\nid_range: [7000, 7999]\nrules:\n  - id: 7001\n    message: ok\n"
+        "    severity: critical\n    targets: [ARGS]\n    operator: rx\n    argument: fine\n"
+        "  - id: 7002\n    message: bad\n" + "".join(fields.values()) + rule
+    )
+    path = tmp_path / "xss.yaml"
+    path.write_text(text)
+    with pytest.raises(RuleLoadError) as err:
+        load_rule_file(path)
+    message = str(err.value)
+    assert f"{path}:10: rule 7002" in message
+    assert problem in message
+    assert "Fix" in message
+
+
+def test_rule_id_outside_file_range(tmp_path: Path) -> None:
+    path = tmp_path / "xss.yaml"
+    path.write_text(
+        "class: xss\nid_range: [7000, 7999]\nrules:\n  - id: 3001\n    message: m\n"
+        "    severity: notice\n    targets: [ARGS]\n    operator: rx\n    argument: x\n"
+    )
+    with pytest.raises(RuleLoadError, match=r"xss\.yaml:4: rule 3001: id 3001 is outside"):
+        load_rule_file(path)
+
+
+def test_duplicate_ids_across_files(tmp_path: Path) -> None:
+    rule = (
+        "  - id: 3901\n    message: m\n    severity: notice\n"
+        "    targets: [ARGS]\n    operator: rx\n    argument: x\n"
+    )
+    (tmp_path / "a.yaml").write_text("class: sql_injection\nid_range: [3000, 3999]\nrules:\n" + rule)
+    (tmp_path / "b.yaml").write_text("class: sql_injection\nid_range: [3000, 3999]\nrules:\n" + rule)
+    with pytest.raises(
+        RuleLoadError, match=r"b\.yaml:4: rule 3901: duplicate id, already used at .*a\.yaml:4"
+    ):
+        load_rules(tmp_path)
+
+
+def test_unreadable_rule_file(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("rules: [unclosed")
+    with pytest.raises(RuleLoadError, match="cannot read rule file"):
+        load_rules(tmp_path)
+    with pytest.raises(RuleLoadError, match="rules folder not found"):
+        load_rules(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        RawRequest(method="", target="", headers=()),
+        RawRequest(method="GET", target="/%", headers=(("Cookie", ";;=;"),)),
+        RawRequest(
+            method="POST",
+            target="/?" + "&" * 1000,
+            headers=(("Content-Type", "multipart/form-data; boundary="),),
+            body=b"--\r\n\r\n",
+        ),
+        RawRequest(
+            method="POST",
+            target="/x",
+            headers=(("Content-Type", "application/json; charset=bogus-cs"),),
+            body=b"\xff" * 100,
+        ),
+    ],
+)
+def test_garbage_requests_never_error(shipped: NativeEngine, request_: RawRequest) -> None:
+    assert shipped.inspect(request_).error is None
+
+
+def test_inspect_from_several_threads(shipped: NativeEngine) -> None:
+    request = _get("q=%27%20OR%20%271%27%3D%271")
+    results: list[str] = []
+
+    def work() -> None:
+        for _ in range(50):
+            verdict = shipped.inspect(request)
+            results.append(str(verdict.flagged) if verdict.error is None else f"error {verdict.error}")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["True"] * 200
