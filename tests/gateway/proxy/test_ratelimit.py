@@ -53,7 +53,9 @@ async def test_peek_and_add_ops():
 @pytest.mark.services
 @pytest.mark.parametrize("sliding", [False, True])
 async def test_redis_store_counts_atomically(redis_url, sliding):
-    store = RedisStore(redis_url)
+    # About atomicity, not timeouts: 40 connections opened at once on a loaded machine can take
+    # longer than the production default of 250 ms to connect.
+    store = RedisStore(redis_url, connect_timeout=5.0, socket_timeout=5.0)
     key = f"rampart:test:{uuid.uuid4().hex}"
     try:
         results = await asyncio.gather(*(store.apply(key, 25, 30.0, sliding, "hit") for _ in range(40)))
