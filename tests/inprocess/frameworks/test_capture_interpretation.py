@@ -256,3 +256,33 @@ def test_a_json_form_field_is_flattened() -> None:
     )
     raw_body_inputs("multipart/form-data; boundary=zz", body, out)
     assert UserInput("body.data.password", {"$ne": None}) in out
+
+
+async def _chunked(data: bytes, size: int = 1 << 15) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+async def test_a_chunked_body_over_the_limit_is_flagged_not_dropped(make_client: Callable[..., Any]) -> None:
+    """No Content-Length to refuse by: aiohttp reads the chunked body, the guard flags that
+    it is over ``max_body_bytes`` instead of judging nothing."""
+    client = await make_client(max_body_bytes=1000)
+    body = json.dumps({"pad": "x" * 2000, "id": "7"}).encode()
+    resp = await client.post("/order", data=_chunked(body, 100), headers={"Content-Type": "application/json"})
+    assert resp.status == 403
+    assert parse_verdict_header(resp.headers[RASP_HEADER]).detections == ("protocol",)  # type: ignore[union-attr]
+    headers = {"Content-Type": "application/json"}
+    small = await client.post("/order", data=_chunked(b'{"id": "7"}', 3), headers=headers)
+    assert small.status == 200
+
+
+async def test_a_chunked_body_past_the_apps_own_limit_gets_the_apps_answer(
+    make_client: Callable[..., Any],
+) -> None:
+    """Past the app's ``client_max_size`` aiohttp stops reading part-way; the rest of the body
+    must not reach the handler as a body of its own: the answer is the app's 413."""
+    client = await make_client()
+    pad = b" " * (1 << 20)
+    headers = {"Content-Type": "application/json"}
+    resp = await client.post("/order", data=_chunked(pad + json.dumps(ATTACK).encode()), headers=headers)
+    assert resp.status == 413
