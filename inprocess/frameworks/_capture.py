@@ -260,7 +260,12 @@ def _codec(name: str) -> str:
         return name.lower()
 
 
-def _charsets(header: str | None, ctype: ContentType) -> list[str]:
+# the most readings of one body (distinct charsets, distinct boundaries): a header naming
+# more is flagged rather than read once per value (each reading costs a pass over the body)
+MAX_READINGS = 4
+
+
+def _charsets(header: str | None, ctype: ContentType, flags: list[str] | None) -> list[str]:
     """The charsets a reader may decode the body with: aiohttp's pick first, then every other
     ``charset`` the header names (a repeated parameter: other parsers take the last)."""
     first = body_charset(ctype)
@@ -273,10 +278,12 @@ def _charsets(header: str | None, ctype: ContentType) -> list[str]:
         if name not in seen:
             seen.add(name)
             out.append(value)
-    return out
+    if len(out) > MAX_READINGS:
+        _flag(flags, Anomaly.DUPLICATE_PARAM)
+    return out[:MAX_READINGS]
 
 
-def _boundaries(header: str | None, ctype: ContentType) -> list[ContentType]:
+def _boundaries(header: str | None, ctype: ContentType, flags: list[str] | None) -> list[ContentType]:
     """``ctype`` as aiohttp reads it, then once per other ``boundary`` the header names."""
     if not ctype.repeated or header is None:
         return [ctype]
@@ -284,7 +291,9 @@ def _boundaries(header: str | None, ctype: ContentType) -> list[ContentType]:
     for value in param_values(header, "boundary"):
         if value != ctype.params.get("boundary"):
             out.append(ContentType(ctype.media, MappingProxyType({**ctype.params, "boundary": value})))
-    return out
+    if len(out) > MAX_READINGS:
+        _flag(flags, Anomaly.DUPLICATE_PARAM)
+    return out[:MAX_READINGS]
 
 
 def raw_body_inputs(
@@ -316,7 +325,7 @@ def raw_body_inputs(
     texts: list[str] = []
     as_json = False  # some reading parsed the body as one JSON document
     declared_ok = False  # some reading parsed it under its declared (multipart) type
-    charsets = _charsets(content_type_header, ctype)
+    charsets = _charsets(content_type_header, ctype, flags)
     for charset in charsets:
         text, _strict = decode_text(raw, charset)
         if text in texts:
@@ -325,8 +334,9 @@ def raw_body_inputs(
         if media == "application/x-www-form-urlencoded":
             query_string_inputs("body", text.rstrip(), out, flags=flags, encoding=charset, reading=reading)
         elif media == "multipart/form-data":
-            for boundary in _boundaries(content_type_header, ctype):
-                declared_ok = _multipart(boundary, raw, out, flags, reading) or declared_ok
+            if len(texts) == 1:  # parts are split from the bytes (each part has its charset)
+                for boundary in _boundaries(content_type_header, ctype, flags):
+                    declared_ok = _multipart(boundary, raw, out, flags, reading) or declared_ok
         else:
             as_json = _text_body(media, text, out, flags, reading) or as_json
             continue

@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import inprocess
 from inprocess import guard as runtime
 from inprocess.config import load_settings
 from inprocess.context import UserInput
+from inprocess.detectors.interpretation import ANOMALIES
 from inprocess.errors import GuardConfigError
-from inprocess.frameworks._capture import CAPTURE_LIMITS, MAX_ITEMS, raw_body_inputs
+from inprocess.frameworks._capture import CAPTURE_LIMITS, MAX_ITEMS, decode_content, raw_body_inputs
 from rampart.incidents import read_incidents
 from rampart.interpretation import DEFAULT_LIMITS
 from rampart.verdicts import RASP_HEADER, parse_verdict_header
@@ -286,3 +289,67 @@ async def test_a_chunked_body_past_the_apps_own_limit_gets_the_apps_answer(
     headers = {"Content-Type": "application/json"}
     resp = await client.post("/order", data=_chunked(pad + json.dumps(ATTACK).encode()), headers=headers)
     assert resp.status == 413
+
+
+def test_a_header_naming_many_charsets_is_read_a_bounded_number_of_times() -> None:
+    names = ["utf-8", "utf-16", "utf-32", "latin-1", "cp1252", "koi8-r", "big5"]
+    header = "application/json; " + "; ".join(f"charset={n}" for n in names)
+    out: list[UserInput] = []
+    flags: list[str] = []
+    raw_body_inputs(header, json.dumps(ATTACK).encode(), out, flags=flags)
+    assert flags == ["content_type_param_repeated"]
+    assert UserInput("body.id", ATTACK["id"]) in out
+    assert len([i for i in out if i.source == "body.id"]) <= 4
+
+
+def test_a_multipart_body_is_split_once_whatever_the_charsets() -> None:
+    body = b'--zz\r\nContent-Disposition: form-data; name="id"\r\n\r\n7\r\n--zz--\r\n'
+    out: list[UserInput] = []
+    raw_body_inputs("multipart/form-data; boundary=zz; charset=utf-8; charset=latin-1", body, out)
+    assert out.count(UserInput("body.id", "7")) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-16; charset=utf-8",
+            "application/x-www-form-urlencoded; charset=utf-32",
+            "multipart/form-data; boundary=zz; boundary=yy",
+            "multipart/form-data",
+            "text/xml",
+            "application/x-yaml; charset=nope",
+            "",
+        ]
+    ),
+    raw=st.binary(max_size=512),
+    encoding=st.sampled_from([None, "gzip", "deflate", "br", "gzip, gzip", "identity"]),
+)
+def test_arbitrary_bytes_never_raise(content_type: str, raw: bytes, encoding: str | None) -> None:
+    out: list[UserInput] = []
+    flags: list[str] = []
+    decoded = decode_content(raw, encoding, 1 << 16, flags)
+    raw_body_inputs(content_type, raw, out, flags=flags, judge_failure=encoding is None)
+    if decoded is not None:
+        raw_body_inputs(content_type, decoded, out, flags=flags)
+    assert set(flags) <= set(ANOMALIES)
+
+
+def test_content_codings_are_undone_within_the_limit() -> None:
+    import gzip
+    import zlib
+
+    body = b'{"id": "7"}'
+    flags: list[str] = []
+    assert decode_content(gzip.compress(gzip.compress(body)), "gzip, gzip", 100, flags) == body
+    assert decode_content(zlib.compress(body), "deflate", 100, flags) == body
+    raw_deflate = zlib.compressobj(wbits=-15)
+    assert decode_content(raw_deflate.compress(body) + raw_deflate.flush(), "Deflate", 100, flags) == body
+    assert decode_content(body, "identity", 100, flags) is None
+    assert flags == []
+    assert decode_content(gzip.compress(body)[:-6], "gzip", 100, flags) is None
+    assert flags == ["encoding_invalid"]
+    big: list[str] = []
+    assert decode_content(gzip.compress(b"x" * 10_000), "gzip", 1000, big) is None
+    assert big == ["body_unread"]
