@@ -269,7 +269,7 @@ def _charsets(header: str | None, ctype: ContentType, flags: list[str] | None) -
     """The charsets a reader may decode the body with: aiohttp's pick first, then every other
     ``charset`` the header names (a repeated parameter: other parsers take the last)."""
     first = body_charset(ctype)
-    if not ctype.repeated or header is None:
+    if not ctype.repeated or header is None or TOO_MANY_PARAMETERS in ctype.repeated:
         return [first]
     out = [first]
     seen = {_codec(first)}
@@ -285,7 +285,7 @@ def _charsets(header: str | None, ctype: ContentType, flags: list[str] | None) -
 
 def _boundaries(header: str | None, ctype: ContentType, flags: list[str] | None) -> list[ContentType]:
     """``ctype`` as aiohttp reads it, then once per other ``boundary`` the header names."""
-    if not ctype.repeated or header is None:
+    if not ctype.repeated or header is None or TOO_MANY_PARAMETERS in ctype.repeated:
         return [ctype]
     out = [ctype]
     for value in param_values(header, "boundary"):

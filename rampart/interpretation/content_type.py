@@ -78,8 +78,9 @@ def param_values(raw: str | None, name: str) -> tuple[str, ...]:
     """Every value of parameter ``name`` (any case) in the ``Content-Type`` ``raw``, in the
     order given, unquoted, each once: the readings a repeated ``charset`` or ``boundary``
     allows (aiohttp takes the first, other parsers the last). At most
-    :data:`MAX_PARAMETERS` parameters are looked at."""
-    if not raw or ";" not in raw:
+    :data:`MAX_PARAMETERS` parameters are looked at, and a header of more than four times
+    as many ``;`` is not read at all (an unclosed quote makes each try scan to the end)."""
+    if not raw or ";" not in raw or raw.count(";") > 4 * MAX_PARAMETERS:
         return ()
     wanted = name.lower()
     found: list[str] = []

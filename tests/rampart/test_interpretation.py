@@ -286,3 +286,9 @@ def test_a_header_of_many_parameters_is_ambiguous_without_being_read() -> None:
 )
 def test_param_values_lists_every_reading(raw: str | None, name: str, expected: tuple[str, ...]) -> None:
     assert param_values(raw, name) == expected
+
+
+def test_param_values_does_not_read_a_header_of_many_parameters() -> None:
+    hostile = "text/plain" + '; a="' * 5000
+    assert param_values(hostile, "a") == ()
+    assert param_values('text/plain; a="1"; a=2', "a") == ("1", "2")
