@@ -108,6 +108,16 @@ class GuardSettings(BaseSettings):
     # loopback connection the app makes (its database, its LLM) and read as SSRF. Add them
     # when the app really feeds them to a sink and no proxy rewrites them.
     captured_headers: tuple[str, ...] = ("user-agent", "referer", "origin")
+    # What request capture reads whole (docs/SINKGUARD.md "Request context"): values per
+    # source (query pairs, form fields, parts, JSON keys and values) and nesting depth
+    # (JSON, bracket keys). Past either it flags (``too_many_values``/``too_deep``) rather
+    # than truncate silently. Above the shared limits the gateway reads with (4,096 / 32):
+    # the guard compares sinks with what it captured, so a request it read whole needs no
+    # flag. ``flag_shared_limits`` also flags what the guard covered but the gateway treats
+    # as ambiguous (more than 4,096 values, depth over 32, a repeated Content-Type parameter).
+    capture_max_values: int = Field(default=16_384, ge=1, le=1 << 20)
+    capture_max_depth: int = Field(default=128, ge=1, le=400)
+    flag_shared_limits: bool = False
 
     @field_validator("detectors")
     @classmethod
@@ -125,6 +135,11 @@ class GuardSettings(BaseSettings):
             if isinstance(hosts, str) or not all(isinstance(h, str) for h in hosts):
                 raise ValueError("ssrf options.allow_hosts must be a list of host names or networks")
             allowed(tuple(hosts))
+        reading = value.get("interpretation")
+        if reading is not None:
+            from inprocess.detectors.interpretation import validate_options
+
+            validate_options(reading.options)
         return value
 
     def policy_for(self, detector: str) -> DetectorPolicy:

@@ -75,7 +75,10 @@ _JSON_FRAMING_NAMES = (
     "json_nested",
     "json_chunked",
     "json_gzip",
+    "json_gzip_chunked",
+    "json_gzip_as_form",
 )
+_YAML_FRAMING_NAMES = ("yaml_chunked", "yaml_gzip")
 _QUERY_FRAMING_NAMES = ("query_padded", "query_nested", "query_duplicate")
 
 ENDPOINT_SPECS: dict[str, EndpointSpec] = {
@@ -93,7 +96,7 @@ ENDPOINT_SPECS: dict[str, EndpointSpec] = {
         _spec("L10", ("message",), ("json", "json_text_plain", *_JSON_FRAMING_NAMES)),
         _spec("L11", ("template",), ("json", "json_text_plain", *_JSON_FRAMING_NAMES)),
         _spec("L12", ("expr",), ("query", *_QUERY_FRAMING_NAMES)),
-        _spec("L13", ("body",), ("yaml", "yaml_x")),
+        _spec("L13", ("body",), ("yaml", "yaml_x", *_YAML_FRAMING_NAMES)),
     )
 }
 
@@ -442,6 +445,61 @@ JSON_FRAMINGS: tuple[Placement, ...] = (
         doc="the JSON body gzip-compressed (Content-Encoding: gzip)",
     ),
 )
+JSON_FRAMINGS += (
+    Placement(
+        "json_gzip_chunked",
+        ("json",),
+        _any,
+        _json_framing(content_encoding="gzip", chunked=True),
+        combines=False,
+        doc="the JSON body gzip-compressed and sent chunked (no Content-Length)",
+    ),
+    Placement(
+        "json_gzip_as_form",
+        ("json",),
+        _any,
+        _json_framing(content_type="application/x-www-form-urlencoded", content_encoding="gzip"),
+        combines=False,
+        doc="the JSON body gzip-compressed and declared as a urlencoded form",
+    ),
+)
+
+
+def _yaml_framing(**framing: Any) -> Callable[..., HttpRequest]:
+    """The application/yaml request of the payload with ``framing`` applied
+    (``content_encoding``, ``chunked``)."""
+    plain = _yaml("application/yaml")
+
+    def build(
+        spec: EndpointSpec,
+        param: str,
+        value: Any,
+        fields: Mapping[str, Any],
+        wires: Mapping[str, Sequence[Wire]],
+    ) -> HttpRequest:
+        return plain(spec, param, value, fields, wires).model_copy(update=framing)
+
+    return build
+
+
+YAML_FRAMINGS: tuple[Placement, ...] = (
+    Placement(
+        "yaml_chunked",
+        ("yaml",),
+        _is_str,
+        _yaml_framing(chunked=True),
+        combines=False,
+        doc="the YAML body with Transfer-Encoding: chunked",
+    ),
+    Placement(
+        "yaml_gzip",
+        ("yaml",),
+        _is_str,
+        _yaml_framing(content_encoding="gzip"),
+        combines=False,
+        doc="the YAML body gzip-compressed (Content-Encoding: gzip)",
+    ),
+)
 QUERY_FRAMINGS: tuple[Placement, ...] = (
     Placement(
         "query_padded",
@@ -468,5 +526,5 @@ QUERY_FRAMINGS: tuple[Placement, ...] = (
         doc="the parameter repeated with a harmless value after the payload",
     ),
 )
-for _p in (*JSON_FRAMINGS, *QUERY_FRAMINGS):
+for _p in (*JSON_FRAMINGS, *YAML_FRAMINGS, *QUERY_FRAMINGS):
     placements.add(_p.name, _p)

@@ -14,6 +14,7 @@ Sink-only and context-free: nothing is ever unpickled or constructed.
 
 from __future__ import annotations
 
+import codecs
 import io
 import pickletools
 from collections.abc import Callable, Sequence
@@ -149,10 +150,20 @@ def _judge_pickle(data: bytes) -> tuple[float, str, str] | None:
     return confidence, f"pickle loads non-data global(s) {', '.join(unsafe[:3])}", ", ".join(unsafe[:5])
 
 
+def yaml_text(data: bytes) -> str:
+    """The text PyYAML reads from ``data``: UTF-16 when it starts with a UTF-16 byte order
+    mark (either order), else UTF-8 (its ``Reader`` knows no other encoding)."""
+    if data.startswith(codecs.BOM_UTF16_LE):
+        return data[2:].decode("utf-16-le", "replace")
+    if data.startswith(codecs.BOM_UTF16_BE):
+        return data[2:].decode("utf-16-be", "replace")
+    return data.decode("utf-8", "replace")
+
+
 def _judge_yaml(data: bytes) -> tuple[float, str, str] | None:
     if b"!" not in data:
-        return None  # every tag and every %TAG directive starts with '!'
-    tags = yaml_python_tags(data.decode("utf-8", "replace"))
+        return None  # every tag and every %TAG directive starts with '!' (in UTF-16 too)
+    tags = yaml_python_tags(yaml_text(data))
     if not tags:
         return None
     return 0.95, f"YAML python tag(s) {', '.join(tags[:3])}", ", ".join(tags[:5])
@@ -185,7 +196,10 @@ def detect(data: bytes | str, inputs: Sequence[UserInput], *, kind: str) -> Dete
     if verdict is None:
         return None
     confidence, reason, evidence = verdict
-    text = data if isinstance(data, str) else raw.decode("utf-8", "replace")
+    if isinstance(data, str):
+        text = data
+    else:
+        text = yaml_text(raw) if kind == "yaml" else raw.decode("utf-8", "replace")
     source = next(
         (i.source for i in inputs if isinstance(i.value, str) and len(i.value) >= 2 and i.value in text),
         None,

@@ -10,12 +10,18 @@ it before the handler runs."""
 
 from __future__ import annotations
 
+import codecs
+import functools
 import http.cookies
 import json
 import re
 import urllib.parse
+import xml.parsers.expat
+import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from inprocess.context import RequestContext, UserInput, bind, flatten
 from inprocess.errors import Blocked
@@ -30,19 +36,28 @@ from rampart.interpretation import (
     decode_text,
     looks_like_json,
     nest_pairs,
+    param_values,
     parse_content_type,
     parse_pairs,
     read_json,
     read_multipart,
 )
+from rampart.interpretation.content_type import TOO_MANY_PARAMETERS
 from rampart.verdicts import Decision, format_rasp_header
+
+if TYPE_CHECKING:
+    from inprocess.config import GuardSettings
 
 __all__ = [
     "BLOCKED_STATUS",
+    "DEFAULT_READING",
+    "MAX_ITEMS",
+    "Reading",
     "blocked_payload",
     "body_inputs",
     "cookie_header_inputs",
     "declared_length",
+    "decode_content",
     "flatten_json",
     "form_inputs",
     "harness_header",
@@ -54,15 +69,56 @@ __all__ = [
     "query_inputs",
     "query_string_inputs",
     "raw_body_inputs",
+    "reading_for",
+    "settings_reading",
     "verdict",
 ]
 
 BLOCKED_STATUS = 403
-# the most inputs one source may add: a ceiling far above what the shared value limit lets
-# through unflagged (a JSON value yields about two inputs per key)
-MAX_ITEMS = 4 * DEFAULT_LIMITS.max_values
-# read everything the app can read; the count against the shared limit is flagged separately
-NO_TRUNCATION = InterpretationLimits(max_values=1 << 30, max_depth=DEFAULT_LIMITS.max_depth)
+CAPTURE_LIMITS = InterpretationLimits(max_values=16_384, max_depth=128)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How much capture reads whole. ``limits``: values per source and nesting depth read
+    whole (past them: flagged, never dropped silently); ``shared``: also flag past the
+    shared limits the gateway reads with (``DEFAULT_LIMITS``) and any repeated Content-Type
+    parameter, even though capture covered them (``GuardSettings.flag_shared_limits``)."""
+
+    limits: InterpretationLimits = CAPTURE_LIMITS
+    shared: bool = False
+
+    @property
+    def max_items(self) -> int:
+        """The most inputs one source may add: a JSON value yields about two per key."""
+        return 2 * self.limits.max_values + 64
+
+    @property
+    def flag_limits(self) -> InterpretationLimits:
+        """The limits past which a reading is flagged."""
+        if not self.shared:
+            return self.limits
+        return InterpretationLimits(
+            max_values=min(self.limits.max_values, DEFAULT_LIMITS.max_values),
+            max_depth=min(self.limits.max_depth, DEFAULT_LIMITS.max_depth),
+        )
+
+
+DEFAULT_READING = Reading()
+# kept for callers of the earlier constant: the input ceiling of the default reading
+MAX_ITEMS = DEFAULT_READING.max_items
+
+
+@functools.lru_cache(maxsize=16)
+def reading_for(max_values: int, max_depth: int, shared: bool) -> Reading:
+    """The :class:`Reading` of a guard's settings (cached: one per configuration)."""
+    return Reading(InterpretationLimits(max_values=max_values, max_depth=max_depth), shared)
+
+
+def settings_reading(settings: GuardSettings) -> Reading:
+    return reading_for(settings.capture_max_values, settings.capture_max_depth, settings.flag_shared_limits)
+
+
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
@@ -81,7 +137,7 @@ def flatten_json(
     out: list[UserInput],
     *,
     max_items: int = MAX_ITEMS,
-    max_depth: int = DEFAULT_LIMITS.max_depth,
+    max_depth: int = DEFAULT_READING.limits.max_depth,
 ) -> None:
     """:func:`inprocess.context.flatten` for decoded JSON (dict, list, str, int, float, bool,
     None): the same inputs in the same order, with exact-type tests instead of the ``Mapping``
@@ -138,6 +194,7 @@ def query_inputs(
     *,
     redecode: int = 2,
     flags: list[str] | None = None,
+    reading: Reading = DEFAULT_READING,
 ) -> None:
     """Raw keys and values, then every object or list the application would build from them
     (:func:`rampart.interpretation.nest_pairs`: brackets, repeated keys, JSON values) under
@@ -145,19 +202,20 @@ def query_inputs(
 
     Pairs that still hold percent-escapes after the framework's decoding are captured again
     decoded (up to ``redecode`` more times): an application or library that unquotes once
-    more (double-encoded ``category%255B%2524ne%255D=x`` becomes ``category[$ne]=x``) must
+    more (double-encoded ``category%255B%2524ne%255D`` becomes ``category[$ne]``) must
     not see an operator object the guard never saw."""
     for key, value in pairs:
         out.append(UserInput(f"{prefix}.<key>", key))
         out.append(UserInput(f"{prefix}.{key}", value))
     if _needs_nesting(pairs):
-        nested = nest_pairs(pairs)
-        if nested.over_depth:
+        nested = nest_pairs(pairs, reading.limits)
+        if nested.over_depth or (reading.shared and nest_pairs(pairs, reading.flag_limits).over_depth):
             _flag(flags, Anomaly.TOO_DEEP)
+        depth = reading.limits.max_depth
         for key, tree in nested.value.items():
             if type(tree) is dict or type(tree) is list:
-                flatten_json(f"{prefix}.{key}", tree, out)
-        if len(out) >= MAX_ITEMS:
+                flatten_json(f"{prefix}.{key}", tree, out, max_items=reading.max_items, max_depth=depth)
+        if len(out) >= reading.max_items:
             _flag(flags, Anomaly.TOO_MANY_VALUES)
     if redecode > 0:
         escaped = [
@@ -166,7 +224,7 @@ def query_inputs(
             if ("%" in key or "%" in value) and (_ESCAPE.search(key) or _ESCAPE.search(value))
         ]
         if escaped:
-            query_inputs(prefix, escaped, out, redecode=redecode - 1, flags=flags)
+            query_inputs(prefix, escaped, out, redecode=redecode - 1, flags=flags, reading=reading)
 
 
 form_inputs = query_inputs
@@ -179,13 +237,15 @@ def query_string_inputs(
     *,
     flags: list[str] | None = None,
     encoding: str = "utf-8",
+    reading: Reading = DEFAULT_READING,
 ) -> None:
-    """A raw query string (or urlencoded form) read as aiohttp reads it; every pair is
-    captured, and more pairs than the shared limit is flagged."""
-    reading = parse_pairs(query_string, NO_TRUNCATION, encoding=encoding)
-    if reading.total > DEFAULT_LIMITS.max_values:
+    """A raw query string (or urlencoded form) read as aiohttp reads it: every pair up to
+    the reading's value limit is captured; more pairs than it (or, ``shared``, than the
+    shared limit) is flagged."""
+    pairs = parse_pairs(query_string, reading.limits, encoding=encoding)
+    if pairs.total > reading.flag_limits.max_values:
         _flag(flags, Anomaly.TOO_MANY_VALUES)
-    query_inputs(prefix, reading.pairs, out, flags=flags)
+    query_inputs(prefix, pairs.pairs, out, flags=flags, reading=reading)
 
 
 def mapping_inputs(prefix: str, values: Mapping[str, str], out: list[UserInput]) -> None:
@@ -193,40 +253,149 @@ def mapping_inputs(prefix: str, values: Mapping[str, str], out: list[UserInput])
         out.append(UserInput(f"{prefix}.{key.lower() if prefix == 'header' else key}", value))
 
 
+def _codec(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name.lower()
+
+
+# the most readings of one body (distinct charsets, distinct boundaries): a header naming
+# more is flagged rather than read once per value (each reading costs a pass over the body)
+MAX_READINGS = 4
+
+
+def _charsets(header: str | None, ctype: ContentType, flags: list[str] | None) -> list[str]:
+    """The charsets a reader may decode the body with: aiohttp's pick first, then every other
+    ``charset`` the header names (a repeated parameter: other parsers take the last)."""
+    first = body_charset(ctype)
+    if not ctype.repeated or header is None or TOO_MANY_PARAMETERS in ctype.repeated:
+        return [first]
+    out = [first]
+    seen = {_codec(first)}
+    for value in param_values(header, "charset"):
+        name = _codec(value)
+        if name not in seen:
+            seen.add(name)
+            out.append(value)
+    if len(out) > MAX_READINGS:
+        _flag(flags, Anomaly.DUPLICATE_PARAM)
+    return out[:MAX_READINGS]
+
+
+def _boundaries(header: str | None, ctype: ContentType, flags: list[str] | None) -> list[ContentType]:
+    """``ctype`` as aiohttp reads it, then once per other ``boundary`` the header names."""
+    if not ctype.repeated or header is None or TOO_MANY_PARAMETERS in ctype.repeated:
+        return [ctype]
+    out = [ctype]
+    for value in param_values(header, "boundary"):
+        if value != ctype.params.get("boundary"):
+            out.append(ContentType(ctype.media, MappingProxyType({**ctype.params, "boundary": value})))
+    if len(out) > MAX_READINGS:
+        _flag(flags, Anomaly.DUPLICATE_PARAM)
+    return out[:MAX_READINGS]
+
+
 def raw_body_inputs(
-    content_type_header: str | None, raw: bytes, out: list[UserInput], *, flags: list[str] | None = None
+    content_type_header: str | None,
+    raw: bytes,
+    out: list[UserInput],
+    *,
+    flags: list[str] | None = None,
+    reading: Reading = DEFAULT_READING,
+    judge_failure: bool = True,
 ) -> None:
-    """Any body from its ``Content-Type`` header and bytes, read as aiohttp reads it (the
-    first ``charset``, the first ``boundary``): urlencoded and multipart fields (file
-    names too), JSON, other text. Whatever the declared type, a body that looks like JSON is
-    also flattened as JSON: applications parse what they are sent (aiohttp's ``json()``
-    ignores the declared type). A repeated Content-Type parameter and values or nesting
-    past the shared limits are added to ``flags``."""
+    """Any body from its ``Content-Type`` header and bytes, read every way an application
+    plausibly reads it: as aiohttp reads it (the first ``charset``, the first ``boundary``):
+    urlencoded and multipart fields (file names too), JSON, other text; under every other
+    ``charset`` or ``boundary`` a repeated parameter names; and, whatever the declared type,
+    as JSON when it looks like JSON -- decoded with the charset and with the encoding
+    ``json.loads(bytes)`` detects from the bytes (Flask's ``get_json``, Starlette's
+    ``json()``), as applications parse what they are sent.
+
+    Added to ``flags``: values or nesting past the reading's limits, and (``judge_failure``)
+    a body that parses under none of those readings although its declared type (JSON,
+    multipart, XML) says it should -- the application's own reader may still make
+    something of it. A repeated Content-Type parameter is flagged only when ``shared`` (every
+    alternative was read) or when the header holds more parameters than are read."""
     ctype = parse_content_type(content_type_header or None)
-    if ctype.ambiguous:
+    if ctype.ambiguous and (reading.shared or TOO_MANY_PARAMETERS in ctype.repeated):
         _flag(flags, Anomaly.DUPLICATE_PARAM)
-    charset = body_charset(ctype)
-    text, _strict = decode_text(raw, charset)
     media = ctype.media
-    if media == "application/x-www-form-urlencoded":
-        query_string_inputs("body", text.rstrip(), out, flags=flags, encoding=charset)
-    elif media == "multipart/form-data":
-        _multipart(ctype, raw, out, flags)
-    else:
-        _text_body(media, text, out, flags)
+    texts: list[str] = []
+    as_json = False  # some reading parsed the body as one JSON document
+    declared_ok = False  # some reading parsed it under its declared (multipart) type
+    charsets = _charsets(content_type_header, ctype, flags)
+    for charset in charsets:
+        text, _strict = decode_text(raw, charset)
+        if text in texts:
+            continue
+        texts.append(text)
+        if media == "application/x-www-form-urlencoded":
+            query_string_inputs("body", text.rstrip(), out, flags=flags, encoding=charset, reading=reading)
+        elif media == "multipart/form-data":
+            if len(texts) == 1:  # parts are split from the bytes (each part has its charset)
+                for boundary in _boundaries(content_type_header, ctype, flags):
+                    declared_ok = _multipart(boundary, raw, out, flags, reading) or declared_ok
+        else:
+            as_json = _text_body(media, text, out, flags, reading) or as_json
+            continue
+        if looks_like_json(text):
+            as_json = _text_body("", text, out, flags, reading) or as_json
+    if 0 in raw[:4] or raw[:1] in _BOM_STARTS:  # bytes json.loads may decode differently
+        detected = json.detect_encoding(raw)
+        if _codec(detected) not in {_codec(c) for c in charsets}:
+            text = raw.decode(detected, "replace")
+            if text not in texts and looks_like_json(text):
+                texts.append(text)
+                as_json = _text_body("", text, out, flags, reading) or as_json
+    if not judge_failure or as_json or not raw.strip():
         return
-    if looks_like_json(text):
-        _text_body("", text, out, flags)
+    if media == "application/json" or media.endswith("+json"):
+        _flag(flags, Anomaly.JSON_INVALID)
+    elif media == "multipart/form-data" and not declared_ok:
+        _flag(flags, Anomaly.MULTIPART_INVALID)
+    elif (media.endswith("/xml") or media.endswith("+xml")) and not _xml_parses(texts[0]):
+        _flag(flags, Anomaly.XML_INVALID)
 
 
-def _multipart(ctype: ContentType, raw: bytes, out: list[UserInput], flags: list[str] | None) -> None:
-    reading = read_multipart(raw, ctype, NO_TRUNCATION)
-    if reading.ambiguous:
+# first bytes of the byte order marks ``json.detect_encoding`` reads (UTF-8, UTF-16/32)
+_BOM_STARTS = (b"\xef", b"\xff", b"\xfe")
+
+
+class _Doctype(Exception):
+    pass
+
+
+def _doctype(*_args: object) -> None:
+    raise _Doctype
+
+
+def _xml_parses(text: str) -> bool:
+    """Is ``text`` well-formed XML (expat, linear time)? A document with a DTD counts as
+    parsed without reading past it: entities are never expanded here."""
+    parser = xml.parsers.expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _doctype
+    try:
+        parser.Parse(text, True)
+    except _Doctype:
+        return True
+    except xml.parsers.expat.ExpatError:
+        return False
+    return True
+
+
+def _multipart(
+    ctype: ContentType, raw: bytes, out: list[UserInput], flags: list[str] | None, reading: Reading
+) -> bool:
+    """Capture the parts of ``raw`` under ``ctype``'s boundary; True when it held parts."""
+    parsed = read_multipart(raw, ctype, reading.limits)
+    if parsed.ambiguous:
         _flag(flags, Anomaly.DUPLICATE_PARAM)
-    if len(reading.parts) > DEFAULT_LIMITS.max_values:
+    if parsed.over_limit or len(parsed.parts) > reading.flag_limits.max_values:
         _flag(flags, Anomaly.TOO_MANY_VALUES)
     pairs: list[tuple[str, str]] = []
-    for part in reading.parts:
+    for part in parsed.parts:
         if part.name is None:
             continue
         if part.filename is not None:
@@ -235,37 +404,99 @@ def _multipart(ctype: ContentType, raw: bytes, out: list[UserInput], flags: list
             pairs.append(
                 (part.name, part.text if part.text is not None else part.body.decode("utf-8", "replace"))
             )
-    form_inputs("body", pairs, out, flags=flags)
+    form_inputs("body", pairs, out, flags=flags, reading=reading)
+    return parsed.error is None
 
 
 def multipart_inputs(content_type_header: str, raw: bytes, out: list[UserInput]) -> None:
     """Text fields of a ``multipart/form-data`` body (and the file names of file parts)."""
-    _multipart(parse_content_type(content_type_header), raw, out, None)
+    _multipart(parse_content_type(content_type_header), raw, out, None, DEFAULT_READING)
 
 
-def _text_body(media: str, text: str, out: list[UserInput], flags: list[str] | None) -> None:
+def _text_body(
+    media: str, text: str, out: list[UserInput], flags: list[str] | None, reading: Reading = DEFAULT_READING
+) -> bool:
+    """Capture a non-form body; True when it is one JSON document (parsed, or too deep to)."""
     declared = media == "application/json" or media.endswith("+json")
-    reading = read_json(text) if declared or looks_like_json(text) else None
-    if reading is not None:
-        if reading.over_depth:
+    parsed_json = read_json(text, reading.flag_limits) if declared or looks_like_json(text) else None
+    if parsed_json is not None:
+        if parsed_json.over_depth:
             _flag(flags, Anomaly.TOO_DEEP)
-        if reading.over_count:
+        if parsed_json.over_count:
             _flag(flags, Anomaly.TOO_MANY_VALUES)
-    parsed = reading is not None and reading.error is None
+    parsed = parsed_json is not None and parsed_json.error is None
     if declared and parsed:
-        assert reading is not None
-        flatten_json("body", reading.value, out)
-        if len(out) >= MAX_ITEMS:
-            _flag(flags, Anomaly.TOO_MANY_VALUES)
-        return
+        assert parsed_json is not None
+        _flatten_body(parsed_json.value, out, flags, reading)
+        return True
     if text:
         out.append(UserInput("body", text))
         if parsed and not declared:  # declared JSON that failed to parse is not parsed again
-            assert reading is not None
-            if type(reading.value) is dict or type(reading.value) is list:
-                flatten_json("body", reading.value, out)
-                if len(out) >= MAX_ITEMS:
-                    _flag(flags, Anomaly.TOO_MANY_VALUES)
+            assert parsed_json is not None
+            if type(parsed_json.value) is dict or type(parsed_json.value) is list:
+                _flatten_body(parsed_json.value, out, flags, reading)
+    # a document too deep for the parser is JSON all the same (and flagged ``too_deep``)
+    return parsed or (parsed_json is not None and parsed_json.over_depth)
+
+
+def _flatten_body(value: Any, out: list[UserInput], flags: list[str] | None, reading: Reading) -> None:
+    flatten_json("body", value, out, max_items=reading.max_items, max_depth=reading.limits.max_depth)
+    if len(out) >= reading.max_items:
+        _flag(flags, Anomaly.TOO_MANY_VALUES)
+
+
+_DECOMPRESSORS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+MAX_CODINGS = 4
+
+
+def decode_content(
+    raw: bytes, content_encoding: str | None, max_bytes: int, flags: list[str] | None = None
+) -> bytes | None:
+    """The body under a ``Content-Encoding`` (gzip, deflate, in the order listed) undone, for
+    frameworks that pass the bytes on as sent (ASGI servers, WSGI servers): an application
+    or a middleware in it may decompress. None when there is nothing to undo, or when it
+    cannot be undone: a coding not known here or bytes that are not what it names
+    (``encoding_invalid``), or more than ``max_bytes`` once decompressed (``body_unread``;
+    never decompressed further than that)."""
+    if not content_encoding:
+        return None
+    codings = [c.strip().lower() for c in content_encoding.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        return None
+    if len(codings) > MAX_CODINGS:
+        _flag(flags, Anomaly.ENCODING_INVALID)
+        return None
+    data = raw
+    for coding in reversed(codings):
+        wbits = _DECOMPRESSORS.get(coding)
+        if wbits is None:
+            _flag(flags, Anomaly.ENCODING_INVALID)
+            return None
+        decoded = _inflate(data, wbits, max_bytes)
+        if decoded is None and coding == "deflate":  # raw deflate, as some clients send it
+            decoded = _inflate(data, -15, max_bytes)
+        if decoded is None:
+            _flag(flags, Anomaly.ENCODING_INVALID)
+            return None
+        if len(decoded) > max_bytes:
+            _flag(flags, Anomaly.BODY_UNREAD)
+            return None
+        data = decoded
+    return data
+
+
+def _inflate(data: bytes, wbits: int, max_bytes: int) -> bytes | None:
+    """``data`` decompressed (at most ``max_bytes + 1`` bytes of it); None when it is not a
+    complete stream of that kind."""
+    engine = zlib.decompressobj(wbits)
+    try:
+        out = engine.decompress(data, max_bytes + 1)
+    except zlib.error:
+        return None
+    if len(out) > max_bytes:  # more to come: the caller flags it as unread
+        return out
+    return out if engine.eof else None
 
 
 def cookie_header_inputs(header: str, out: list[UserInput]) -> None:
@@ -310,7 +541,16 @@ def judge_capture(guard: Guard, ctx: RequestContext) -> bool:
         return False
     with bind(ctx):
         try:
-            guard.check("request", "capture", "interpretation", tuple(ctx.anomalies))
+            # the anomalies stand in for the inputs: a request with nothing else captured
+            # (an unread body and no query) is judged all the same
+            guard.check(
+                "request",
+                "capture",
+                "interpretation",
+                tuple(ctx.anomalies),
+                inputs=ctx.inputs or ctx.anomalies,
+                path=ctx.path,
+            )
         except Blocked:
             return True
     return False

@@ -43,6 +43,7 @@ from inprocess.frameworks._capture import (
     mapping_inputs,
     query_string_inputs,
     raw_body_inputs,
+    settings_reading,
 )
 from inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
@@ -59,9 +60,10 @@ REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("rampart_request_id", str)
 
 async def _capture(request: web.Request, guard: Guard, flags: list[str]) -> list[UserInput]:
     settings = guard.settings
+    reading = settings_reading(settings)
     out: list[UserInput] = []
     if request.query_string:
-        query_string_inputs("query", request.rel_url.raw_query_string, out, flags=flags)
+        query_string_inputs("query", request.rel_url.raw_query_string, out, flags=flags, reading=reading)
     if request.match_info:
         mapping_inputs("path", request.match_info, out)
     headers = request.headers
@@ -78,9 +80,13 @@ async def _capture(request: web.Request, guard: Guard, flags: list[str]) -> list
     if length is not None and length > settings.max_body_bytes:
         flags.append(Anomaly.BODY_UNREAD)
         return out
+    # aiohttp has undone chunked transfer and Content-Encoding: ``raw`` is what the app reads
     raw = await request.read()
     _replay(request, raw)
-    raw_body_inputs(headers.get(hdrs.CONTENT_TYPE), raw, out, flags=flags)
+    if len(raw) > settings.max_body_bytes:  # chunked, no Content-Length: read, but not judged
+        flags.append(Anomaly.BODY_UNREAD)
+        return out
+    raw_body_inputs(headers.get(hdrs.CONTENT_TYPE), raw, out, flags=flags, reading=reading)
     return out
 
 
@@ -140,6 +146,10 @@ def middleware(guard: Guard) -> Any:
         )
         try:
             ctx.inputs = await _capture(request, guard, ctx.anomalies)
+        except web.HTTPRequestEntityTooLarge:
+            # a chunked body past the app's client_max_size: aiohttp stopped reading part-way,
+            # so the app could only read the rest of it -- answer as the app's own read would
+            raise
         except Exception as exc:
             guard.fail_open("aiohttp.capture", exc)
         response: web.StreamResponse | None = None

@@ -26,6 +26,7 @@ from inprocess.frameworks._capture import (
     blocked_payload,
     cookie_header_inputs,
     declared_length,
+    decode_content,
     harness_header,
     judge_capture,
     judge_html,
@@ -33,6 +34,7 @@ from inprocess.frameworks._capture import (
     path_inputs,
     query_string_inputs,
     raw_body_inputs,
+    settings_reading,
 )
 from inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
@@ -161,9 +163,9 @@ class RampartASGI:
             path=str(scope.get("path", "")),
             client_ip=str(client[0]),
         )
-        body, receive = await self._buffer(receive)
+        body, over, receive = await self._buffer(receive)
         try:
-            ctx.inputs = self._capture(scope, headers, body, ctx.anomalies)
+            ctx.inputs = self._capture(scope, headers, body, over, ctx.anomalies)
         except Exception as exc:
             self.guard.fail_open("asgi.capture", exc)
         response = _Response(send, self.guard, ctx)
@@ -184,11 +186,16 @@ class RampartASGI:
         if not response.done and blocked_in(ctx) is not None:
             await response.blocked()
 
-    async def _buffer(self, receive: Receive) -> tuple[bytes, Receive]:
-        """Read the request body (up to ``max_body_bytes`` for capture) and replay it."""
+    async def _buffer(self, receive: Receive) -> tuple[bytes, bool, Receive]:
+        """Read the request body for capture, up to ``max_body_bytes``, and replay it: ->
+        (body, over the limit, the ``receive`` the app gets). A body past the limit --
+        declared, or chunked with no Content-Length -- is read no further than the first
+        message that passes it (the rest stays with the server) and reported, not captured."""
+        limit = self.guard.settings.max_body_bytes
         chunks: list[bytes] = []
         messages: list[Message] = []
         size = 0
+        over = False
         while True:
             message = await receive()
             messages.append(message)
@@ -199,6 +206,10 @@ class RampartASGI:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+            if size > limit:
+                over = True
+                break
+        over = over or size > limit
         pending = list(messages)
 
         async def replay() -> Message:
@@ -206,24 +217,32 @@ class RampartASGI:
                 return pending.pop(0)
             return await receive()
 
-        raw = b"".join(chunks)
-        return (raw if size <= self.guard.settings.max_body_bytes else b""), replay
+        return (b"" if over else b"".join(chunks)), over, replay
 
     def _capture(
-        self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes, flags: list[str]
+        self, scope: Scope, headers: list[tuple[bytes, bytes]], body: bytes, over: bool, flags: list[str]
     ) -> list[UserInput]:
+        settings = self.guard.settings
+        reading = settings_reading(settings)
         out: list[UserInput] = []
         raw_query = bytes(scope.get("query_string", b"")).decode("latin-1")
-        query_string_inputs("query", raw_query, out, flags=flags)
+        query_string_inputs("query", raw_query, out, flags=flags, reading=reading)
         path_inputs(str(scope.get("path", "")), out)
-        wanted = set(self.guard.settings.captured_headers)
+        wanted = set(settings.captured_headers)
         chosen = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
         mapping_inputs("header", {k: v for k, v in chosen.items() if k in wanted}, out)
         cookie = chosen.get("cookie")
         if cookie:
             cookie_header_inputs(cookie, out)
-        if body:
-            raw_body_inputs(chosen.get("content-type", ""), body, out, flags=flags)
-        elif declared_length(chosen.get("content-length")) > self.guard.settings.max_body_bytes:
+        if over or declared_length(chosen.get("content-length")) > settings.max_body_bytes:
             flags.append(Anomaly.BODY_UNREAD)
+        elif body:
+            content_type = chosen.get("content-type", "")
+            # ASGI servers pass a Content-Encoding on as sent: the bytes as they are (an app
+            # that does not decompress) and, undone, what an app or middleware that does reads
+            encoding = chosen.get("content-encoding")
+            decoded = decode_content(body, encoding, settings.max_body_bytes, flags) if encoding else None
+            raw_body_inputs(content_type, body, out, flags=flags, reading=reading, judge_failure=not encoding)
+            if decoded is not None:
+                raw_body_inputs(content_type, decoded, out, flags=flags, reading=reading)
         return out

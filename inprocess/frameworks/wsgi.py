@@ -22,6 +22,7 @@ from inprocess.frameworks._capture import (
     blocked_payload,
     cookie_header_inputs,
     declared_length,
+    decode_content,
     harness_header,
     judge_capture,
     judge_html,
@@ -29,6 +30,7 @@ from inprocess.frameworks._capture import (
     path_inputs,
     query_string_inputs,
     raw_body_inputs,
+    settings_reading,
 )
 from inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
@@ -63,8 +65,8 @@ class RampartWSGI:
             path=str(environ.get("PATH_INFO", "")),
             client_ip=str(environ.get("REMOTE_ADDR", "")),
         )
-        body = self._read_body(environ)
         try:
+            body = self._read_body(environ, ctx.anomalies)
             ctx.inputs = self._capture(environ, body, ctx.anomalies)
         except Exception as exc:
             self.guard.fail_open("wsgi.capture", exc)
@@ -118,27 +120,48 @@ class RampartWSGI:
         start_response("403 Forbidden", headers)
         return [body]
 
-    def _read_body(self, environ: Environ) -> bytes:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length <= 0 or length > self.guard.settings.max_body_bytes:
+    def _read_body(self, environ: Environ, flags: list[str]) -> bytes:
+        """The body for capture, up to ``max_body_bytes``; ``wsgi.input`` is replaced by a
+        stream that gives the app the same bytes. A chunked body (no Content-Length; the
+        server dechunks and marks ``wsgi.input_terminated``) is read to its end too. A body
+        past the limit is read no further than the limit, handed back whole, and reported
+        (``body_unread``), not captured."""
+        limit = self.guard.settings.max_body_bytes
+        stream = environ.get("wsgi.input")
+        declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+        if stream is None:
             return b""
-        raw = environ["wsgi.input"].read(length)
+        if declared:
+            length = declared_length(declared)
+            if length <= 0:
+                return b""
+            if length > limit:
+                flags.append(Anomaly.BODY_UNREAD)
+                return b""
+            raw = bytes(stream.read(length))
+            environ["wsgi.input"] = io.BytesIO(raw)
+            return raw
+        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+        if not (chunked or environ.get("wsgi.input_terminated")):
+            return b""  # no length and not terminated: WSGI apps read no body
+        raw = _read_up_to(stream, limit + 1)
+        if len(raw) > limit:
+            flags.append(Anomaly.BODY_UNREAD)
+            environ["wsgi.input"] = io.BufferedReader(_Rejoined(raw, stream))
+            return b""
         environ["wsgi.input"] = io.BytesIO(raw)
-        return bytes(raw)
+        return raw
 
     def _capture(self, environ: Environ, body: bytes, flags: list[str]) -> list[UserInput]:
+        settings = self.guard.settings
+        reading = settings_reading(settings)
         out: list[UserInput] = []
         raw_query = str(environ.get("QUERY_STRING", ""))
-        query_string_inputs("query", raw_query, out, flags=flags)
-        if not body and declared_length(environ.get("CONTENT_LENGTH")) > self.guard.settings.max_body_bytes:
-            flags.append(Anomaly.BODY_UNREAD)
+        query_string_inputs("query", raw_query, out, flags=flags, reading=reading)
         path_inputs(str(environ.get("PATH_INFO", "")), out)
         wanted = {
             h: environ["HTTP_" + h.upper().replace("-", "_")]
-            for h in self.guard.settings.captured_headers
+            for h in settings.captured_headers
             if "HTTP_" + h.upper().replace("-", "_") in environ
         }
         mapping_inputs("header", wanted, out)
@@ -146,5 +169,47 @@ class RampartWSGI:
         if cookie:
             cookie_header_inputs(str(cookie), out)
         if body:
-            raw_body_inputs(str(environ.get("CONTENT_TYPE", "")), body, out, flags=flags)
+            content_type = str(environ.get("CONTENT_TYPE", ""))
+            # WSGI servers pass a Content-Encoding on as sent: read the bytes as they are and,
+            # undone, as an app or middleware that decompresses reads them
+            encoding = str(environ.get("HTTP_CONTENT_ENCODING") or "")
+            decoded = decode_content(body, encoding, settings.max_body_bytes, flags) if encoding else None
+            raw_body_inputs(content_type, body, out, flags=flags, reading=reading, judge_failure=not encoding)
+            if decoded is not None:
+                raw_body_inputs(content_type, decoded, out, flags=flags, reading=reading)
         return out
+
+
+def _read_up_to(stream: Any, limit: int) -> bytes:
+    """Read ``stream`` to its end or to ``limit`` bytes, whichever comes first."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(min(1 << 16, limit - size))
+        if not chunk:
+            break
+        chunks.append(bytes(chunk))
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+class _Rejoined(io.RawIOBase):
+    """The bytes already read from a WSGI input, then the rest of that input."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self._head = io.BytesIO(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        got = self._head.readinto(view)
+        if got:
+            return got
+        chunk = self._rest.read(len(view))
+        if not chunk:
+            return 0
+        view[: len(chunk)] = chunk
+        return len(chunk)

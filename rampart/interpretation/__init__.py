@@ -25,7 +25,13 @@ What it owns (pure functions, no I/O, never raises on client input):
   read with aiohttp's own ``Content-Disposition`` parser).
 """
 
-from rampart.interpretation.content_type import ContentType, body_charset, decode_text, parse_content_type
+from rampart.interpretation.content_type import (
+    ContentType,
+    body_charset,
+    decode_text,
+    param_values,
+    parse_content_type,
+)
 from rampart.interpretation.json_reading import JsonReading, looks_like_json, read_json
 from rampart.interpretation.limits import DEFAULT_LIMITS, Anomaly, InterpretationLimits
 from rampart.interpretation.multipart import MultipartReading, Part, read_multipart
@@ -45,6 +51,7 @@ __all__ = [
     "decode_text",
     "looks_like_json",
     "nest_pairs",
+    "param_values",
     "parse_content_type",
     "parse_pairs",
     "read_json",

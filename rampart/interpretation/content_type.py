@@ -12,7 +12,7 @@ from email.parser import HeaderParser
 from email.policy import HTTP
 from types import MappingProxyType
 
-__all__ = ["ContentType", "body_charset", "decode_text", "parse_content_type"]
+__all__ = ["ContentType", "body_charset", "decode_text", "param_values", "parse_content_type"]
 
 
 class _OctetStreamDefault(EmailMessage):
@@ -69,6 +69,32 @@ def parse_content_type(raw: str | None) -> ContentType:
     values = {str(name): value if isinstance(value, str) else str(value) for name, value in params[1:]}
     repeated = tuple(sorted(n for n, seen in Counter(names).items() if seen > 1))
     return ContentType(message.get_content_type(), MappingProxyType(values), repeated)
+
+
+_PARAM_VALUE = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+def param_values(raw: str | None, name: str) -> tuple[str, ...]:
+    """Every value of parameter ``name`` (any case) in the ``Content-Type`` ``raw``, in the
+    order given, unquoted, each once: the readings a repeated ``charset`` or ``boundary``
+    allows (aiohttp takes the first, other parsers the last). At most
+    :data:`MAX_PARAMETERS` parameters are looked at, and a header of more than four times
+    as many ``;`` is not read at all (an unclosed quote makes each try scan to the end)."""
+    if not raw or ";" not in raw or raw.count(";") > 4 * MAX_PARAMETERS:
+        return ()
+    wanted = name.lower()
+    found: list[str] = []
+    for i, match in enumerate(_PARAM_VALUE.finditer(raw)):
+        if i >= MAX_PARAMETERS:
+            break
+        if match.group(1).lower() != wanted:
+            continue
+        value = match.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        if value and value not in found:
+            found.append(value)
+    return tuple(found)
 
 
 def body_charset(content_type: ContentType) -> str:

@@ -16,6 +16,14 @@ class Anomaly:
     TOO_MANY_VALUES = "too_many_values"
     TOO_DEEP = "too_deep"
     BODY_UNREAD = "body_unread"
+    # a body that does not parse under its declared type (nor as JSON, which every layer
+    # also reads): the application's own reader may still make something of it
+    JSON_INVALID = "json_invalid"
+    MULTIPART_INVALID = "multipart_invalid"
+    XML_INVALID = "xml_invalid"
+    # a Content-Encoding that could not be undone (not the compression it names, or one
+    # the reader does not know)
+    ENCODING_INVALID = "encoding_invalid"
 
 
 @dataclass(frozen=True, slots=True)

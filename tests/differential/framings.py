@@ -236,6 +236,43 @@ def _gzip(exploit: Exploit) -> Wire:
     )
 
 
+def _gzip_chunked(exploit: Exploit) -> Wire:
+    """gzip-compressed and chunked: no Content-Length, and the bytes on the wire are not the
+    body the app reads."""
+    return _post(
+        exploit,
+        gzip.compress(_body(exploit).encode()),
+        exploit.content_type,
+        headers=(("Content-Encoding", "gzip"),),
+        chunked=True,
+    )
+
+
+def _gzip_as_form(exploit: Exploit) -> Wire:
+    return _post(
+        exploit,
+        gzip.compress(_body(exploit).encode()),
+        "application/x-www-form-urlencoded",
+        headers=(("Content-Encoding", "gzip"),),
+    )
+
+
+def _chunked_padded(exploit: Exploit) -> Wire:
+    """Padded past the value limit and chunked: no Content-Length announces the size."""
+    document = {"pad": list(range(_PAD)), **(exploit.document or {})}
+    return _post(exploit, _dump(document).encode(), "application/json", chunked=True)
+
+
+def _gzip_nested(exploit: Exploit) -> Wire:
+    document = {"pad": _nest(_DEEP), **(exploit.document or {})}
+    return _post(
+        exploit,
+        gzip.compress(_dump(document).encode()),
+        "application/json",
+        headers=(("Content-Encoding", "gzip"),),
+    )
+
+
 def _multipart_field(exploit: Exploit) -> Wire:
     """The JSON document as a multipart form field (the app parses the raw body anyway)."""
     body = (
@@ -269,9 +306,15 @@ BODY_FRAMINGS: dict[str, Callable[[Exploit], Wire]] = {
     "nested": _nested,
     "chunked": _chunked,
     "gzip": _gzip,
+    "gzip-chunked": _gzip_chunked,
+    "gzip-as-form": _gzip_as_form,
+    "chunked-padded": _chunked_padded,
+    "gzip-nested": _gzip_nested,
 }
 # framings that only make sense for a JSON document (the YAML body has no keys to pad)
-JSON_ONLY = frozenset({"padded-array", "padded-object", "padded-as-text", "nested"})
+JSON_ONLY = frozenset(
+    {"padded-array", "padded-object", "padded-as-text", "nested", "chunked-padded", "gzip-nested"}
+)
 
 
 def _query(exploit: Exploit, text: str, method: str = "GET") -> Wire:

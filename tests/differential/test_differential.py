@@ -111,6 +111,8 @@ async def test_reference_framings_work_unprotected(matrix: dict[str, dict[str, b
     and so do the framings the review found (JSON declared as a form, the duplicate charset)."""
     must = {f"{c.exploit.id}:{f}" for c in CASES for f in ("declared", "percent")} & set(matrix)
     must |= {"L1-ne:as-form", "L1-ne:as-multipart", "L1-ne:utf-16-dup-charset", "L1-ne:padded-array"}
+    must |= {"L1-ne:chunked", "L1-ne:gzip", "L1-ne:gzip-chunked", "L1-ne:chunked-padded"}
+    must |= {"L13-yaml:gzip-chunked"}
     broken = sorted(cid for cid in must if not matrix[cid]["none"])
     assert not broken, f"reference exploits that no longer work on the bare lab: {broken}"
 

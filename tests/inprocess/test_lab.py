@@ -32,7 +32,8 @@ FLAGGED = {
     "L1 bad operator": "nosql_injection",
     "L6 bad scheme": "ssrf",
     "L12 syntax error": "code_injection",
-    "L1 nested too deep": "protocol",  # past the shared depth limit: the guard does not read it
+    "L1 nested too deep": "protocol",  # past the depth capture reads: the guard does not read it
+    "L1 not JSON": "protocol",  # declared JSON that does not parse: ambiguous, as at the gateway
 }
 WORKING = [c for c in ATTACKS if c.effects or MARKER in c.contains or c.id.startswith("L8")]
 EXTRA_BENIGN = [

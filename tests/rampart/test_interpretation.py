@@ -24,6 +24,7 @@ from rampart.interpretation import (
     decode_text,
     looks_like_json,
     nest_pairs,
+    param_values,
     parse_content_type,
     parse_pairs,
     read_json,
@@ -270,3 +271,24 @@ def test_a_header_of_many_parameters_is_ambiguous_without_being_read() -> None:
     few = parse_content_type("application/json; charset=utf-8; p1=1")
     assert not few.ambiguous
     assert few.charset == "utf-8"
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "expected"),
+    [
+        ("application/json; charset=utf-16; charset=utf-8", "charset", ("utf-16", "utf-8")),
+        ('multipart/form-data; boundary="a;b"; Boundary=c', "boundary", ("a;b", "c")),
+        ("text/plain; charset=utf-8; charset=utf-8", "charset", ("utf-8",)),
+        ('text/plain; charset="ut\\"f"', "charset", ('ut"f',)),
+        ("application/json", "charset", ()),
+        (None, "charset", ()),
+    ],
+)
+def test_param_values_lists_every_reading(raw: str | None, name: str, expected: tuple[str, ...]) -> None:
+    assert param_values(raw, name) == expected
+
+
+def test_param_values_does_not_read_a_header_of_many_parameters() -> None:
+    hostile = "text/plain" + '; a="' * 5000
+    assert param_values(hostile, "a") == ()
+    assert param_values('text/plain; a="1"; a=2', "a") == ("1", "2")

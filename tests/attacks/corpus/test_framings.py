@@ -46,6 +46,8 @@ def _document(req: HttpRequest) -> Any:
         ("json_dup_charset", "application/json; charset=utf-16; charset=utf-8"),
         ("json_chunked", "application/json"),
         ("json_gzip", "application/json"),
+        ("json_gzip_chunked", "application/json"),
+        ("json_gzip_as_form", "application/x-www-form-urlencoded"),
     ],
 )
 def test_json_framings_carry_the_same_document(name: str, content_type: str | None) -> None:
@@ -97,7 +99,7 @@ async def test_the_harness_sends_the_framing_as_built() -> None:
     app.router.add_post("/api/login", record)
     async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as session:
         base = str(server.make_url("/")).rstrip("/")
-        for name in ("json_dup_charset", "json_chunked", "json_gzip", "json_no_type"):
+        for name in ("json_dup_charset", "json_chunked", "json_gzip", "json_gzip_chunked", "json_no_type"):
             req = _l1(name)
             resp = await send(session, base, req, f"frame-{name}")
             assert resp.status == 200
@@ -107,3 +109,16 @@ async def test_the_harness_sends_the_framing_as_built() -> None:
             assert headers.get("Content-Type") == req.content_type
             assert ("Transfer-Encoding" in headers) is req.chunked
             assert (headers.get("Content-Encoding") == "gzip") is (req.content_encoding == "gzip")
+
+
+@pytest.mark.parametrize(
+    ("name", "chunked", "encoding"), [("yaml_chunked", True, None), ("yaml_gzip", False, "gzip")]
+)
+def test_yaml_framings_carry_the_same_document(name: str, chunked: bool, encoding: str | None) -> None:
+    document = '!!python/object/apply:operator.add ["a", "b"]'
+    req = get_placement(name).build(ENDPOINT_SPECS["L13"], "body", document, {}, {})
+    assert (req.content_type, req.chunked, req.content_encoding) == ("application/yaml", chunked, encoding)
+    data = req.wire_body()
+    assert data is not None
+    assert (gzip.decompress(data) if encoding else data).decode() == document
+    assert get_placement(name).combines is False

@@ -123,6 +123,8 @@ JSON_FRAMINGS = {
     "json_nested",
     "json_chunked",
     "json_gzip",
+    "json_gzip_chunked",
+    "json_gzip_as_form",
 }
 QUERY_FRAMINGS = {"query_padded", "query_nested", "query_duplicate"}
 
@@ -138,7 +140,7 @@ QUERY_FRAMINGS = {"query_padded", "query_nested", "query_duplicate"}
         ("L10", {"json", "json_text_plain", *JSON_FRAMINGS}),
         ("L11", {"json", "json_text_plain", *JSON_FRAMINGS}),
         ("L12", {"query", *QUERY_FRAMINGS}),
-        ("L13", {"yaml", "yaml_x"}),
+        ("L13", {"yaml", "yaml_x", "yaml_chunked", "yaml_gzip"}),
     ],
 )
 def test_placements_only_where_the_endpoint_reads(endpoint: str, allowed: set[str]) -> None:

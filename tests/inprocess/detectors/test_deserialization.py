@@ -163,3 +163,19 @@ def test_unknown_kind_is_a_clear_error() -> None:
 
 def test_registered() -> None:
     assert get("deserialization") is detect
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_yaml_bytes_are_read_as_pyyaml_reads_them(encoding: str) -> None:
+    """PyYAML decodes bytes that start with a UTF-16 byte order mark as UTF-16: so does the
+    check (without a mark PyYAML reads UTF-8, and so does the check)."""
+    import codecs
+
+    text = YAML_ATTACKS[0]
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
+    data = bom + text.encode(encoding)
+    found = detect(data, inputs_of(body=text), kind="yaml")
+    assert found is not None
+    assert found.source == "body"
+    for benign in YAML_BENIGN:
+        assert detect(bom + benign.encode(encoding), [], kind="yaml") is None

@@ -3,6 +3,7 @@ loopback servers: same capture, block, swallowed-block, XSS and harness behaviou
 
 from __future__ import annotations
 
+import gzip
 import json
 import sqlite3
 import threading
@@ -23,7 +24,7 @@ from werkzeug.serving import make_server
 
 import inprocess
 from inprocess import guard as runtime
-from inprocess.config import Mode
+from inprocess.config import Mode, load_settings
 from inprocess.context import current
 from inprocess.install import deactivate
 from rampart.incidents import read_incidents
@@ -48,7 +49,11 @@ def starlette_app(db_path: Path) -> Starlette:
     async def inputs(request: Request) -> Response:
         body = await request.body()
         return JSONResponse(
-            {"inputs": _inputs(), "body": body.decode(), "rid": request.headers["x-request-id"]}
+            {
+                "inputs": _inputs(),
+                "body": body.decode("utf-8", "replace"),
+                "rid": request.headers["x-request-id"],
+            }
         )
 
     async def orders(request: Request) -> Response:
@@ -152,19 +157,25 @@ def serve(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[.
     stops: list[Callable[[], None]] = []
     guards: list[runtime.Guard | None] = []
 
-    def make(mode: Mode = "block", harness: bool = True) -> httpx.Client:
+    def make(mode: Mode = "block", harness: bool = True, **settings: Any) -> httpx.Client:
         incidents = tmp_path / "incidents.jsonl"
+        chosen = load_settings(mode=mode, **settings)
         if request.param == "starlette":
             app = inprocess.install(
                 starlette_app(tmp_path / "db.sqlite"),
                 mode=mode,
                 harness=harness,
                 incidents_path=incidents,
+                settings=chosen,
             )
             base, stop = _serve_asgi(app)
         else:
             fapp = inprocess.install(
-                flask_app(tmp_path / "db.sqlite"), mode=mode, harness=harness, incidents_path=incidents
+                flask_app(tmp_path / "db.sqlite"),
+                mode=mode,
+                harness=harness,
+                incidents_path=incidents,
+                settings=chosen,
             )
             base, stop = _serve_wsgi(fapp)
         guard = runtime.active()
@@ -247,20 +258,101 @@ def test_reflected_xss(serve) -> None:
     assert RASP_HEADER not in good.headers
 
 
+def _deep(depth: int) -> Any:
+    node: Any = "deep"
+    for _ in range(depth):
+        node = [node]
+    return node
+
+
+def _chunks(body: bytes, size: int = 1 << 16) -> Iterator[bytes]:
+    for i in range(0, len(body), size):
+        yield body[i : i + size]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Content-Type": "application/json"}, json.dumps({"pad": list(range(20_000))}).encode()),
+        ({"Content-Type": "text/plain"}, b"x" * ((1 << 20) + 1)),
+        ({"Content-Type": "text/plain"}, lambda: _chunks(b"x" * ((1 << 20) + 1))),
+        ({"Content-Type": "application/json"}, b'{"a": "1"'),
+        ({"Content-Type": "multipart/form-data; boundary=zz"}, b"a=1"),
+        ({"Content-Type": "text/xml"}, b"<r><unclosed></r>"),
+        ({"Content-Type": "application/json", "Content-Encoding": "gzip"}, b'{"a": "1"}'),
+        ({"Content-Type": "application/json", "Content-Encoding": "br"}, b'{"a": "1"}'),
+        (
+            {"Content-Type": "text/plain", "Content-Encoding": "gzip"},
+            gzip.compress(b"x" * ((1 << 20) + 1)),
+        ),
+    ],
+    ids=[
+        "padded-past-capture",
+        "too-large",
+        "too-large-chunked",
+        "json-invalid",
+        "multipart-invalid",
+        "xml-invalid",
+        "not-gzip",
+        "unknown-encoding",
+        "gzip-bomb",
+    ],
+)
+def test_unreadable_framings_are_blocked(serve, headers: dict[str, str], body: Any) -> None:
+    """What capture cannot read whole, or what parses under no reading although its type
+    says it should, is flagged: 403 in block mode, never a silent truncation."""
+    client = serve()
+    resp = client.post("/inputs/x", content=body() if callable(body) else body, headers=headers)
+    assert resp.status_code == 403
+    assert parse_verdict_header(resp.headers[RASP_HEADER]) == HeaderVerdict("block", detections=("protocol",))
+
+
 @pytest.mark.parametrize(
     ("headers", "body"),
     [
         ({"Content-Type": "application/json; charset=utf-8; charset=utf-16"}, b'{"a": "1"}'),
         ({"Content-Type": "application/json"}, json.dumps({"pad": list(range(5000))}).encode()),
-        ({"Content-Type": "text/plain"}, b"x" * ((1 << 20) + 1)),
+        ({"Content-Type": "application/json"}, json.dumps({"pad": _deep(40)}).encode()),
     ],
-    ids=["repeated-charset", "padded", "too-large"],
+    ids=["repeated-charset", "padded", "nested"],
 )
-def test_unreadable_framings_are_blocked(serve, headers: dict[str, str], body: bytes) -> None:
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "flag_shared_limits"])
+def test_framings_read_whole_pass_unless_shared_limits_are_flagged(
+    serve, headers: dict[str, str], body: bytes, strict: bool
+) -> None:
+    """Past the gateway's shared limits but within what the guard reads whole (every charset
+    read, 5,000 values, depth 40): nothing is left out, so nothing is flagged -- unless
+    ``flag_shared_limits`` asks for the gateway's stricter reading."""
+    resp = serve(flag_shared_limits=strict).post("/inputs/x", content=body, headers=headers)
+    assert resp.status_code == (403 if strict else 200)
+
+
+def test_a_chunked_body_is_captured_and_still_readable(serve) -> None:
     client = serve()
-    resp = client.post("/inputs/x", content=body, headers=headers)
-    assert resp.status_code == 403
-    assert parse_verdict_header(resp.headers[RASP_HEADER]) == HeaderVerdict("block", detections=("protocol",))
+    body = json.dumps({"user": {"name": "bob"}}).encode()
+    resp = client.post("/inputs/x", content=_chunks(body, 5), headers={"Content-Type": "application/json"})
+    payload = resp.json()
+    got = {s: v for s, v in payload["inputs"]}
+    assert got["body.user.name"] == "bob"
+    assert json.loads(payload["body"]) == {"user": {"name": "bob"}}
+
+
+def test_a_gzip_body_is_captured_decompressed(serve) -> None:
+    client = serve()
+    body = gzip.compress(json.dumps({"id": "1 OR 1=1"}).encode())
+    resp = client.post(
+        "/inputs/x", content=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    )
+    got = {s: v for s, v in resp.json()["inputs"]}
+    assert got["body.id"] == "1 OR 1=1"
+
+
+def test_interpretation_anomalies_can_be_allowed_per_route(serve) -> None:
+    options = {"allow_routes": {"/inputs/*": ["json_invalid"]}}
+    client = serve(detectors={"interpretation": {"options": options}})
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/inputs/x", content=b'{"a": "1"', headers=headers).status_code == 200
+    assert client.post("/orders?id=1", content=b'{"a": "1"', headers=headers).status_code == 403
 
 
 def test_json_declared_as_a_form_is_captured(serve) -> None:
