@@ -15,9 +15,15 @@ build their own engines, and serves the admin listener itself:
 Shared state between workers goes only through the rate-limit store: with the ``memory``
 store each worker counts alone (a warning says so); use ``redis://``.
 
-SIGHUP re-reads the configuration (file, environment, flags), starts a new generation of
-workers on the same port, and once all of them are ready stops the old ones gracefully; a
-configuration that fails leaves the running workers in place. SIGTERM/SIGINT stop every
+SIGHUP re-reads the configuration (file, environment, flags) and the rule files, starts a new
+generation of workers on the same port, and once all of them are ready stops the old ones
+gracefully: they stop accepting and their in-flight requests finish (up to
+:data:`gateway.workers.worker.DRAIN_S`). A configuration or rule file that fails (a worker
+of the new generation cannot start; its error, naming file, line and fix, is on stderr)
+leaves the running workers in place. Connections the kernel had queued on an old worker's
+socket but not handed over yet are reset when it closes unless ``net.ipv4.tcp_migrate_req`` is 1
+(logged as ``reload_hint``); a single-process gateway swaps its engines in place and has no
+such window (:mod:`gateway.reload`). SIGTERM/SIGINT stop every
 worker (in-flight requests finish within the shutdown grace). A worker that dies is
 restarted; one that keeps dying stops the gateway.
 """
@@ -57,6 +63,22 @@ START_TIMEOUT_S = 300.0  # the CRS engine takes a while to load its rules
 STOP_GRACE_S = 15.0
 MAX_RESTARTS = 5  # within RESTART_WINDOW_S; more and the gateway stops
 RESTART_WINDOW_S = 60.0
+
+
+MIGRATE_SYSCTL = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+MIGRATE_HINT = (
+    "a connection the kernel queued on a retiring worker's socket in the instant it closes is reset; "
+    "sysctl net.ipv4.tcp_migrate_req=1 (Linux 5.14+) hands such connections to the new workers"
+)
+
+
+def _migrates_queued_connections() -> bool:
+    """Whether the kernel moves connections queued on a closing SO_REUSEPORT listener to the
+    group's other listeners (``net.ipv4.tcp_migrate_req``)."""
+    try:
+        return MIGRATE_SYSCTL.read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 class WorkerFailed(RuntimeError):
@@ -204,10 +226,8 @@ class Supervisor:
 
     async def reload(self) -> bool:
         """SIGHUP: a new generation from freshly read settings, then the old one retires."""
-        if self.reload_settings is None:
-            return False
         try:
-            fresh = self.reload_settings()
+            fresh = self.reload_settings() if self.reload_settings is not None else self.settings
         except Exception as exc:  # a broken config file: keep serving with the running workers
             log_event(logger, logging.ERROR, "reload_failed", error=f"{type(exc).__name__}: {exc}")
             return False
@@ -223,6 +243,8 @@ class Supervisor:
         old, self.workers, self.settings = self.workers, new, fresh
         for w in old:
             w.retiring = True
+        if not _migrates_queued_connections():
+            log_event(logger, logging.INFO, "reload_hint", hint=MIGRATE_HINT)
         await self._stop(old)
         log_event(logger, logging.INFO, "reloaded", workers=len(new), pids=",".join(str(w.pid) for w in new))
         return True

@@ -3,7 +3,8 @@
 Reads its spec (settings, metrics socket path) as one JSON line on stdin, builds its own
 engines, serves the proxy on the shared port (``SO_REUSEPORT``) and its admin app on a
 private Unix socket the supervisor reads, then prints ``{"pid": N}`` on stdout. SIGTERM
-stops it gracefully (in-flight requests finish); it also gets SIGTERM when the supervisor dies.
+stops it gracefully (it stops accepting; in-flight requests get :data:`DRAIN_S` to finish); it
+also gets SIGTERM when the supervisor dies.
 
     python -m gateway.workers.worker < spec.json
 """
@@ -18,9 +19,10 @@ import signal
 import sys
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["DRAIN_S", "main"]
 
 _PR_SET_PDEATHSIG = 1
+DRAIN_S = 10.0  # in-flight requests get this long after SIGTERM (the supervisor waits longer)
 
 
 def _die_with_parent() -> None:
@@ -71,7 +73,9 @@ def main() -> int:
         print(json.dumps({"pid": os.getpid()}), flush=True)
 
     async def serve() -> None:
-        await serve_apps(listeners, on_ready=announce, signals=(signal.SIGTERM,))
+        # SIGTERM (a stop, or retirement after a SIGHUP reload): stop accepting, let requests in
+        # flight finish for up to DRAIN_S, then close
+        await serve_apps(listeners, on_ready=announce, signals=(signal.SIGTERM,), shutdown_timeout=DRAIN_S)
 
     return run_forever(serve, command="rampart gateway worker", fast=True)
 
