@@ -23,14 +23,17 @@ XSS = "/?q=%3Cscript%3Ealert(1)%3C/script%3E"
 SQLI_IN_PASSWORD = "/?password=1%27%20OR%201%3D1--"
 SQLI_IN_Q = "/?q=1%27%20OR%201%3D1--"
 
-# The three SecLang exclusion forms: a rule removed everywhere, a target removed from one rule,
-# a rule removed on one route at run time.
+# The SecLang exclusion forms: a rule removed everywhere, a target removed from one rule, a
+# rule removed on one route at run time, a parameter removed from a rule family on one route.
 SECLANG_EXCLUSIONS = """\
 SecRuleRemoveById 941100
 SecRuleUpdateTargetById 942100 "!ARGS:password"
 SecRule REQUEST_FILENAME "@beginsWith /api/render" \\
     "id:1001,phase:1,pass,nolog,t:none,ctl:ruleRemoveById=941110"
+SecRule REQUEST_FILENAME "@beginsWith /api/comments" \\
+    "id:1002,phase:1,pass,nolog,t:none,ctl:ruleRemoveTargetByTag=attack-xss;ARGS:text"
 """
+XSS_RULES = frozenset({941100, 941110, 941160})
 
 
 def _gateway_args(*extra: str) -> dict[str, object]:
@@ -154,6 +157,10 @@ def test_seclang_exclusions_tune_crs_in_both_engines(crs_dir: Path, tmp_path: Pa
         assert 941110 not in fired(tuned, "/api/render" + XSS[1:])  # ctl:ruleRemoveById on one route
         assert 942100 not in fired(tuned, SQLI_IN_PASSWORD)  # SecRuleUpdateTargetById !ARGS:password
         assert 942100 in fired(tuned, SQLI_IN_Q)
+        # ctl:ruleRemoveTargetByTag: one parameter out of a rule family on one route
+        assert fired(plain, "/api/comments?text=" + XSS.split("=", 1)[1]) & XSS_RULES
+        assert not fired(tuned, "/api/comments?text=" + XSS.split("=", 1)[1]) & XSS_RULES
+        assert 941160 in fired(tuned, "/api/comments?other=" + XSS.split("=", 1)[1])
     finally:
         plain.close()
         tuned.close()
