@@ -102,9 +102,10 @@ class RuleCheck:
     what: str
     passed: bool
     problems: list[str] = field(default_factory=list)
+    skipped: bool = False
 
     def line(self) -> str:
-        head = f"{'PASS' if self.passed else 'FAIL'} {self.what}"
+        head = f"{'SKIP' if self.skipped else 'PASS' if self.passed else 'FAIL'} {self.what}"
         return head if not self.problems else head + ": " + "; ".join(self.problems)
 
 
@@ -152,7 +153,8 @@ def _test_examples(rules: Sequence[LoadedRule], paranoia: int) -> list[RuleCheck
             spec = rule.spec
             what = f"{spec.id} {spec.message} ({rule.source}:{rule.line})"
             if spec.paranoia > paranoia:
-                checks.append(RuleCheck(what, True, [f"skipped: paranoia {spec.paranoia} > {paranoia}"]))
+                note = f"paranoia {spec.paranoia} is above --paranoia {paranoia}"
+                checks.append(RuleCheck(what, True, [note], skipped=True))
                 continue
             problems: list[str] = []
             if not spec.examples.attack:
@@ -287,11 +289,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         files, _ = _expand(args.paths)
         checks += _run_ftw(args, [p for p in files if p.suffix == ".conf"])
     failed = [c for c in checks if not c.passed]
+    skipped = [c for c in checks if c.skipped]
     for check in checks:
         if not args.quiet or not check.passed:
             print(check.line(), file=stream)
-    print(
-        f"rampart rules test: {len(checks) - len(failed)} passed, {len(failed)} failed",
-        file=stream,
-    )
+    summary = f"rampart rules test: {len(checks) - len(failed) - len(skipped)} passed, {len(failed)} failed"
+    print(summary + (f", {len(skipped)} skipped" if skipped else ""), file=stream)
     return 1 if failed else 0

@@ -4,12 +4,13 @@ errors named with file and line; ``--ftw`` replays a go-ftw folder through the s
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from gateway.engines.native.ruleset import load_rules
-from rampart.cli import main
+from rampart.cli import build_parser, main
 
 Cap = pytest.CaptureFixture[str]
 
@@ -47,6 +48,31 @@ def test_shipped_rules_all_pass(capsys: Cap) -> None:
     rules = load_rules()
     assert sum(1 for line in lines if line.startswith("PASS ")) == len(rules)
     assert lines[-1] == f"rampart rules test: {len(rules)} passed, 0 failed"
+
+
+def test_rules_above_the_paranoia_level_are_skipped(capsys: Cap) -> None:
+    code, lines = _run(capsys, "--paranoia", "1")
+    assert code == 0
+    rules = load_rules()
+    above = [r for r in rules if r.spec.paranoia > 1]
+    assert above
+    assert sum(1 for line in lines if line.startswith("SKIP ")) == len(above)
+    assert lines[-1] == (
+        f"rampart rules test: {len(rules) - len(above)} passed, 0 failed, {len(above)} skipped"
+    )
+
+
+def test_the_test_action_shows_its_defaults() -> None:
+    def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return dict(action.choices)
+
+    parser = subparsers(subparsers(build_parser())["rules"])["test"]
+    formatter = parser._get_formatter()
+    options = [a for a in parser._actions if a.option_strings and a.help != argparse.SUPPRESS]
+    assert len(options) == 6
+    for action in options[1:]:  # after --help
+        assert "(default: " in formatter._expand_help(action), action.option_strings
 
 
 def test_a_team_rule_file_passes(tmp_path: Path, capsys: Cap) -> None:
