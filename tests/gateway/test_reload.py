@@ -1,7 +1,8 @@
 """SIGHUP reloads the rules of a real ``rampart gateway`` process without dropping a request:
 at one worker (engines swapped in place) and at two (a new generation of workers). A changed
 rule file applies after the signal, a broken one keeps the running rules and logs file, line
-and fix, and a request held open at the upstream across the reload completes."""
+and fix, and a request held open at the upstream across the reload completes; at one worker,
+requests sent back to back on one keep-alive connection across the reload all succeed."""
 
 from __future__ import annotations
 
@@ -100,6 +101,26 @@ async def _blocked_soon(url: str, timeout: float = 120.0) -> None:
     raise AssertionError(f"{url} still not blocked after {timeout} s")
 
 
+@dataclass
+class Traffic:
+    """Requests sent back to back on one keep-alive connection until ``stop`` is set."""
+
+    url: str
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    statuses: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+            while not self.stop.is_set():
+                try:
+                    async with session.get(self.url) as resp:
+                        await resp.read()
+                        self.statuses.append(resp.status)
+                except aiohttp.ClientError as exc:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+
+
 def _count(gw: ServerProcess, event: str) -> int:
     return sum(1 for line in gw.output if event in line)
 
@@ -141,6 +162,10 @@ async def test_sighup_reloads_rules_keeps_requests_and_survives_a_broken_file(
         held = asyncio.ensure_future(_status(base + "/hold"))
         await asyncio.wait_for(holding.entered.wait(), 30)
 
+        # at one worker, a keep-alive connection in use across the reload is never dropped
+        traffic = Traffic(base + "/?q=plain")
+        sending = asyncio.ensure_future(traffic.run()) if workers == 1 else None
+
         rule_file.write_text(RULE.format(marker="beta-marker"), encoding="utf-8")
         os.kill(gw.proc.pid, signal.SIGHUP)
         await _blocked_soon(base + "/?q=beta-marker")
@@ -148,6 +173,12 @@ async def test_sighup_reloads_rules_keeps_requests_and_survives_a_broken_file(
         holding.release.set()
         assert await asyncio.wait_for(held, 30) == 200
         await _wait_for(lambda: _count(gw, ": reloaded ") >= 1)
+        if sending is not None:
+            traffic.stop.set()
+            await sending
+            assert traffic.errors == []
+            assert traffic.statuses
+            assert set(traffic.statuses) == {200}
         for _ in range(6):  # fresh connections: every worker serves the new rules only
             assert await _status(base + "/?q=alpha-marker") == 200
             assert await _status(base + "/?q=beta-marker") == 403
