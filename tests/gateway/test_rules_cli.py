@@ -214,3 +214,8 @@ def test_ftw_folder_runs_through_the_seclang_engine(
     assert "PASS ftw 1100001-1" in lines
     assert "PASS ftw 1100001-2" in lines
     assert "FAIL ftw 1100001-3: expected rules did not fire: 1100001" in lines
+
+
+def test_rules_without_an_action_prints_help_and_exits_2(capsys: Cap) -> None:
+    assert main(["rules"]) == 2
+    assert "test" in capsys.readouterr().err
