@@ -31,7 +31,14 @@ from gateway.engines import create_engine
 from gateway.proxy import Gateway
 from gateway.proxy.inspection import NamedEngine
 
-__all__ = ["RELOADABLE_ENGINE_KEYS", "Reloader", "changed_keys"]
+__all__ = [
+    "RELOADABLE_ENGINE_KEYS",
+    "Reloader",
+    "build_engines",
+    "changed_keys",
+    "close_engines",
+    "reloadable",
+]
 
 logger = logging.getLogger("gateway.reload")
 
@@ -67,7 +74,8 @@ def changed_keys(old: GatewaySettings, new: GatewaySettings) -> tuple[str, ...]:
     return tuple(sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)))
 
 
-def _reloadable(key: str) -> bool:
+def reloadable(key: str) -> bool:
+    """Whether a reload in place applies this changed setting (a dotted name)."""
     section, _, name = key.partition(".")
     return key == "paranoia" or (section == "engine" and name in RELOADABLE_ENGINE_KEYS)
 
@@ -88,12 +96,27 @@ def _rule_count(engine: object) -> int | None:
     return None
 
 
-def _close(engines: Sequence[NamedEngine]) -> None:
+def close_engines(engines: Sequence[NamedEngine]) -> None:
+    """Close each engine; a failure is logged, never raised."""
     for named in engines:
         try:
             named.engine.close()
         except Exception as exc:
             log_event(logger, logging.WARNING, "engine_close_failed", engine=named.name, error=exc)
+
+
+def build_engines(settings: GatewaySettings, names: Sequence[str]) -> tuple[NamedEngine, ...]:
+    """Construct the named engines for ``settings`` (blocking: call it in a thread); raises the
+    first engine's load error, with the ones already built closed."""
+    engine_settings = settings.engine_settings()
+    built: list[NamedEngine] = []
+    try:
+        for name in names:
+            built.append(NamedEngine(name, create_engine(name, engine_settings)))
+    except BaseException:
+        close_engines(built)
+        raise
+    return tuple(built)
 
 
 class Reloader:
@@ -108,6 +131,7 @@ class Reloader:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reloads = 0  # successful reloads
         self.failures = 0
+        self.last_error: str | None = None
 
     def on_sighup(self) -> None:
         """The signal handler: reopen the log files at once, reload in a task."""
@@ -120,16 +144,21 @@ class Reloader:
         """Rebuild the engines from freshly read settings and swap them in; False (and the old
         engines kept) when the settings or a rule file do not load. Reloads run one at a time."""
         async with self._lock:
-            return await self._reload()
+            try:
+                fresh = self.reload_settings() if self.reload_settings is not None else self.gw.settings
+            except Exception as exc:  # ConfigError: a broken gateway.toml
+                return self._failed(exc)
+            return await self._reload(fresh)
 
-    async def _reload(self) -> bool:
+    async def reload_to(self, fresh: GatewaySettings) -> bool:
+        """The same with settings already read (a worker told by its supervisor)."""
+        async with self._lock:
+            return await self._reload(fresh)
+
+    async def _reload(self, fresh: GatewaySettings) -> bool:
         current = self.gw.settings
         started = time.perf_counter()
-        try:
-            fresh = self.reload_settings() if self.reload_settings is not None else current
-        except Exception as exc:  # ConfigError: a broken gateway.toml
-            return self._failed(exc)
-        ignored = [k for k in changed_keys(current, fresh) if not _reloadable(k)]
+        ignored = [k for k in changed_keys(current, fresh) if not reloadable(k)]
         if ignored:
             log_event(logger, logging.WARNING, "reload_needs_restart", keys=",".join(ignored))
         settings = _merged(current, fresh)
@@ -155,18 +184,11 @@ class Reloader:
 
     @staticmethod
     def _build(settings: GatewaySettings, names: Sequence[str]) -> tuple[NamedEngine, ...]:
-        engine_settings = settings.engine_settings()
-        built: list[NamedEngine] = []
-        try:
-            for name in names:
-                built.append(NamedEngine(name, create_engine(name, engine_settings)))
-        except BaseException:
-            _close(built)
-            raise
-        return tuple(built)
+        return build_engines(settings, names)
 
     def _failed(self, exc: Exception) -> bool:
         self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
         log_event(
             logger,
             logging.ERROR,
@@ -182,4 +204,4 @@ class Reloader:
             if not any(named.in_pool > 0 for named in old):
                 break
             await asyncio.sleep(_POLL_S)
-        await asyncio.to_thread(_close, old)
+        await asyncio.to_thread(close_engines, old)

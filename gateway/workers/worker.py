@@ -4,7 +4,9 @@ Reads its spec (settings, metrics socket path) as one JSON line on stdin, builds
 engines, serves the proxy on the shared port (``SO_REUSEPORT``) and its admin app on a
 private Unix socket the supervisor reads, then prints ``{"pid": N}`` on stdout. SIGTERM
 stops it gracefully (it stops accepting; in-flight requests get :data:`DRAIN_S` to finish); it
-also gets SIGTERM when the supervisor dies.
+also gets SIGTERM when the supervisor dies. The supervisor's SIGHUP reaches it as ``POST
+/reload`` on the private socket when only rule settings changed: the engines are swapped in
+place (:mod:`gateway.reload`), nothing is restarted.
 
     python -m gateway.workers.worker < spec.json
 """
@@ -34,6 +36,31 @@ def _die_with_parent() -> None:
         return
 
 
+def _admin_app(gw: Any) -> Any:
+    """The worker's private admin app (supervisor only, over its Unix socket): ``/healthz``,
+    ``/metrics`` and ``POST /reload`` (``{"settings": ...}``: swap the engines in place,
+    :mod:`gateway.reload`; answers ``{"reloaded": bool, "error": str | null}``)."""
+    from aiohttp import web
+
+    from gateway.admin import create_admin_app
+    from gateway.config import GatewaySettings
+    from gateway.reload import Reloader
+
+    app = create_admin_app(gw)
+    reloader = Reloader(gw)
+
+    async def reload(request: web.Request) -> web.Response:
+        try:
+            fresh = GatewaySettings.model_validate((await request.json())["settings"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"reloaded": False, "error": f"bad reload request: {exc}"}, status=400)
+        done = await reloader.reload_to(fresh)
+        return web.json_response({"reloaded": done, "error": None if done else reloader.last_error})
+
+    app.router.add_post("/reload", reload)
+    return app
+
+
 def main() -> int:
     from rampart import netguard
 
@@ -47,7 +74,6 @@ def main() -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     spec: dict[str, Any] = json.loads(sys.stdin.readline())
-    from gateway.admin import create_admin_app
     from gateway.app import build_gateway, create_app, runner_factory
     from gateway.config import GatewaySettings
     from rampart.serve import Listener, run_forever, serve_apps
@@ -66,7 +92,7 @@ def main() -> int:
             reuse_port=True,
             runner=runner_factory(settings),
         ),
-        Listener(create_admin_app(gw), "", 0, path=spec["socket"]),
+        Listener(_admin_app(gw), "", 0, path=spec["socket"]),
     ]
 
     async def announce(bound: list[tuple[str, int]]) -> None:
