@@ -1,4 +1,7 @@
-"""SIGHUP at one worker: re-read the settings and the rule files, swap the engines in.
+"""SIGHUP: re-read the settings and the rule files, swap the engines in, in place.
+
+A single-process gateway runs this on SIGHUP; with ``--workers N`` each worker runs it when
+its supervisor asks (``POST /reload`` on the worker's private socket).
 
 The new engines are built in a thread (loading CRS takes seconds; the event loop keeps serving
 meanwhile) from freshly read settings. They replace the old ones in one assignment on the
@@ -12,7 +15,7 @@ What a reload can change: the rule settings (``paranoia``, ``engine.rules_dir``,
 ``engine.shipped_rules``, ``engine.exclusions_file``, ``engine.exclusions``, ``engine.crs_dir``,
 ``engine.crs_setup``, ``engine.budget_ms``, ``engine.over_budget``) and the files they name. Any
 other changed key is listed in the ``reload_needs_restart`` log line and left as it was (with
-``--workers N`` every key reloads, since workers are restarted). A rule or settings file that
+``--workers N`` such a change makes the supervisor replace the workers instead). A rule or settings file that
 fails to load keeps the running engines and logs ``reload_failed`` with the error, which
 names the file, the line and the fix.
 """
