@@ -167,7 +167,7 @@ class Reloader:
         settings = _merged(current, fresh)
         names = tuple(named.name for named in self.gw.runner.engines)
         try:
-            new = await asyncio.to_thread(self._build, settings, names)
+            new = await asyncio.to_thread(build_engines, settings, names)
         except Exception as exc:  # RuleLoadError, ExclusionError, CrsLayoutError, SecLangLoadError...
             return self._failed(exc)
         runner = self.gw.runner
@@ -182,12 +182,10 @@ class Reloader:
             rules=",".join(str(_rule_count(n.engine)) for n in new),
             seconds=f"{time.perf_counter() - started:.2f}",
         )
-        await self._retire(old)
+        retire = asyncio.ensure_future(self._retire(old))  # not awaited: the swap is done
+        self._tasks.add(retire)
+        retire.add_done_callback(self._tasks.discard)
         return True
-
-    @staticmethod
-    def _build(settings: GatewaySettings, names: Sequence[str]) -> tuple[NamedEngine, ...]:
-        return build_engines(settings, names)
 
     def _failed(self, exc: Exception) -> bool:
         self.failures += 1

@@ -105,21 +105,20 @@ async def test_swap_while_an_old_inspection_runs_then_close_the_old_engine(
         await _until(ENTERED.is_set)
         (tmp_path / "word").write_text("beta")
         caplog.set_level(logging.INFO, logger="gateway.reload")
-        reloading = asyncio.ensure_future(reloader.reload())
-        await _until(lambda: runner.engines[0].engine is not old)
+        assert await reloader.reload() is True
+        assert runner.engines[0].engine is not old
 
         # new requests see the new rules at once; the old engine is still inspecting
         assert (await runner.inspect(_get("/?q=beta")))[0].flagged
         assert not (await runner.inspect(_get("/?q=alpha")))[0].flagged
+        assert not held.done()
         assert not _closed(old)
-        assert not reloading.done()
 
         RELEASE.set()
         verdict = (await held)[0]
         assert verdict.error is None
         assert verdict.flagged  # judged by the rules it started with
-        assert await reloading is True
-        assert _closed(old)
+        await _until(lambda: _closed(old))
         assert reloader.reloads == 1
         # mode is not an engine setting: named, kept as it was
         assert "reload_needs_restart keys=mode" in caplog.text
