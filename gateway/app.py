@@ -275,7 +275,7 @@ def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySet
 
     SIGHUP reopens the log files and reloads the rules without dropping a connection
     (:mod:`gateway.reload`). With ``settings.workers > 1`` a supervisor runs that many worker
-    processes instead (:mod:`gateway.workers.supervisor`), and SIGHUP replaces them. Both
+    processes instead (:mod:`gateway.workers.supervisor`), which passes SIGHUP on to them. Both
     re-read the settings with ``reload_settings`` (None: the same settings, fresh rule files)."""
     if settings.workers > 1:
         from gateway.workers.supervisor import serve_workers
