@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
         type=int,
         metavar="N",
         help="processes sharing the port (SO_REUSEPORT), each with its own engines; N > 1 adds a "
-        "supervisor that sums metrics and replaces the workers on SIGHUP (default: 1)",
+        "supervisor that sums metrics and passes SIGHUP reloads on to the workers (default: 1)",
     )
     p.add_argument(
         "--engine",
