@@ -273,8 +273,10 @@ def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySet
     """Run in the foreground until SIGINT/SIGTERM: the proxy (ready line ``gateway ready:``)
     and, when ``admin_port`` is set, the admin listener (announced on the line before).
 
-    With ``settings.workers > 1`` a supervisor runs that many worker processes instead
-    (:mod:`gateway.workers.supervisor`); ``reload_settings`` is what SIGHUP re-reads there."""
+    SIGHUP reopens the log files and reloads the rules without dropping a connection
+    (:mod:`gateway.reload`). With ``settings.workers > 1`` a supervisor runs that many worker
+    processes instead (:mod:`gateway.workers.supervisor`), which passes SIGHUP on to them. Both
+    re-read the settings with ``reload_settings`` (None: the same settings, fresh rule files)."""
     if settings.workers > 1:
         from gateway.workers.supervisor import serve_workers
 
@@ -294,8 +296,13 @@ def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySet
             Listener(create_admin_app(gw), settings.admin_host, settings.admin_port, option="--admin-port")
         )
 
+    from gateway.reload import Reloader
+
+    reloader = Reloader(gw, reload_settings)
+
     async def announce(bound: list[tuple[str, int]]) -> None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, gw.reopen_logs)
+        # SIGHUP: reopen the log files, then re-read settings and rules (gateway.reload)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.on_sighup)
         if len(bound) > 1:
             host, port = bound[1]
             print(f"gateway admin: http://{host}:{port} (/healthz, /metrics)", flush=True)

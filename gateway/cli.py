@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
         type=int,
         metavar="N",
         help="processes sharing the port (SO_REUSEPORT), each with its own engines; N > 1 adds a "
-        "supervisor that sums metrics and reloads on SIGHUP (default: 1)",
+        "supervisor that sums metrics and passes SIGHUP reloads on to the workers (default: 1)",
     )
     p.add_argument(
         "--engine",
@@ -86,7 +86,48 @@ def register(subparsers: Any) -> None:
         action="append",
         help="believe X-Forwarded-For from this address or CIDR, repeatable (default: none)",
     )
+    rules = p.add_argument_group("rules (docs/RULES.md; SIGHUP re-reads them)")
+    rules.add_argument(
+        "--rules",
+        dest="rules_dir",
+        metavar="DIR",
+        help="a folder of your own YAML rules for the native engine, added to the shipped rules "
+        "(default: none, the shipped rules only)",
+    )
+    rules.add_argument(
+        "--no-shipped-rules",
+        dest="shipped_rules",
+        action="store_false",
+        default=None,
+        help="run only the --rules folder, without the shipped rules (default: shipped rules on)",
+    )
+    rules.add_argument(
+        "--crs",
+        dest="crs_dir",
+        metavar="DIR",
+        help="OWASP CRS folder (holding rules/REQUEST-*.conf) for the seclang and crs engines "
+        "(default: /usr/share/modsecurity-crs)",
+    )
+    rules.add_argument(
+        "--crs-setup",
+        dest="crs_setup",
+        metavar="FILE",
+        help="crs-setup.conf for the seclang and crs engines (default: DIR/crs-setup.conf, "
+        "DIR/crs-setup.conf.example, then /etc/modsecurity/crs/crs-setup.conf)",
+    )
+    rules.add_argument(
+        "--exclusions",
+        metavar="FILE",
+        action="append",
+        help="an exclusions file, repeatable: FILE.yaml for the native engine, FILE.conf (SecLang: "
+        "SecRuleRemoveById, SecRuleUpdateTargetById, ctl: rules) for the seclang and crs engines; "
+        "replaces the config file's list (default: none)",
+    )
     p.set_defaults(func=run)
+
+    from gateway import rules_cli
+
+    rules_cli.register(subparsers)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,20 +152,29 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         nested["audit"] = {"path": args.audit_path}
     if args.rate_store is not None:
         nested["rate_limit"] = {"enabled": True, "store": args.rate_store}
+    engine = {
+        key: getattr(args, key)
+        for key in ("rules_dir", "shipped_rules", "crs_dir", "crs_setup")
+        if getattr(args, key) is not None
+    }
+    if args.exclusions is not None:
+        engine["exclusions"] = tuple(args.exclusions)
+    if engine:
+        nested["engine"] = engine
     return {**overrides, **nested}
 
 
 def _settings(config: str | None, overrides: dict[str, Any]) -> Any:
-    """Nested CLI values (audit path, rate-limit store) replace single keys of their section,
-    so the rest of the section still comes from the file or the environment."""
+    """Nested CLI values (audit path, rate-limit store, rule folders and files) replace single
+    keys of their section, so the rest of the section still comes from the file or the
+    environment."""
     from gateway.config import load_settings
 
-    flat = {k: v for k, v in overrides.items() if k not in ("audit", "rate_limit")}
+    nested = ("audit", "rate_limit", "engine")
+    flat = {k: v for k, v in overrides.items() if k not in nested}
     base = load_settings(config, **flat)
     sections = {
-        name: getattr(base, name).model_copy(update=overrides[name]).model_dump()
-        for name in ("audit", "rate_limit")
-        if name in overrides
+        name: {**getattr(base, name).model_dump(), **overrides[name]} for name in nested if name in overrides
     }
     return load_settings(config, **flat, **sections) if sections else base
 

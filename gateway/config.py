@@ -227,10 +227,36 @@ class EngineRunSettings(_Strict):
     workers: int = Field(default=2, ge=1, le=64)
     budget_ms: float = Field(default=250.0, ge=0)  # native: inspection time per request (0: none)
     over_budget: OverBudget = "block"  # block: an over-budget request scores the threshold
-    rules_dir: str | None = None
-    exclusions_file: str | None = None
-    crs_dir: str | None = None
-    crs_setup: str | None = None
+    rules_dir: str | None = None  # native: the team's YAML rules, added to the shipped ones
+    shipped_rules: bool = True  # native: false: rules_dir replaces the shipped rules
+    exclusions_file: str | None = None  # one exclusions file (kept for old configs; see exclusions)
+    exclusions: Annotated[tuple[str, ...], NoDecode] = ()  # *.yaml: native; *.conf: seclang, crs
+    crs_dir: str | None = None  # seclang, crs: CRS folder (rules/REQUEST-*.conf)
+    crs_setup: str | None = None  # seclang, crs: crs-setup.conf
+
+    @field_validator("exclusions", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        """``a.yaml,b.conf`` or a JSON list (environment variables give strings)."""
+        if isinstance(v, str):
+            if v.lstrip().startswith("["):
+                return json.loads(v)
+            return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
+
+    @model_validator(mode="after")
+    def _exclusion_forms(self) -> EngineRunSettings:
+        for path in ((self.exclusions_file,) if self.exclusions_file else ()) + self.exclusions:
+            if Path(path).suffix.lower() not in (".yaml", ".yml", ".conf"):
+                raise ValueError(
+                    f"exclusions file {path!r}: name YAML exclusions *.yaml (native engine) and "
+                    "SecLang exclusions *.conf (seclang and crs engines)"
+                )
+        if not self.shipped_rules and self.rules_dir is None:
+            raise ValueError(
+                "shipped_rules = false needs rules_dir (--rules DIR): the engine would have no rules"
+            )
+        return self
 
 
 class GatewaySettings(BaseSettings):
@@ -307,6 +333,22 @@ class GatewaySettings(BaseSettings):
                 raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
         return v
 
+    @model_validator(mode="after")
+    def _exclusions_reach_an_engine(self) -> GatewaySettings:
+        """An exclusions file no configured engine reads would silently do nothing."""
+        e = self.engine
+        for path in ((e.exclusions_file,) if e.exclusions_file else ()) + e.exclusions:
+            seclang = Path(path).suffix.lower() == ".conf"
+            readers = ("seclang", "crs") if seclang else ("native",)
+            if not any(name in readers for name in self.engines):
+                form = "SecLang" if seclang else "YAML"
+                raise ValueError(
+                    f"exclusions file {path!r} is {form}, which only the {' and '.join(readers)} "
+                    f"engine{'s read' if seclang else ' reads'}; none of {list(self.engines)} does "
+                    "(use the other form, or add the engine)"
+                )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -327,7 +369,9 @@ class GatewaySettings(BaseSettings):
             paranoia=self.paranoia,
             threshold=self.threshold,
             rules_dir=self.engine.rules_dir,
+            shipped_rules=self.engine.shipped_rules,
             exclusions_file=self.engine.exclusions_file,
+            exclusions=self.engine.exclusions,
             crs_dir=self.engine.crs_dir,
             crs_setup=self.engine.crs_setup,
             body_limit=self.limits.max_body_bytes,

@@ -104,8 +104,10 @@ class EngineSettings:
     mode: Mode = "detect"
     paranoia: int = 1  # 1..4
     threshold: int = 5  # inbound anomaly score at or above which the request is blocked
-    rules_dir: str | None = None  # native: YAML rules folder (None: the shipped starter set)
-    exclusions_file: str | None = None  # native: per-route / per-parameter exclusions (YAML)
+    rules_dir: str | None = None  # native: a folder of the team's YAML rules, added to the shipped set
+    shipped_rules: bool = True  # native: False: rules_dir replaces the shipped rules
+    exclusions_file: str | None = None  # exclusions: YAML (native) or SecLang .conf (seclang, crs)
+    exclusions: tuple[str, ...] = ()  # more exclusion files, same two forms (docs/RULES.md)
     crs_dir: str | None = None  # crs: CRS checkout (None: /usr/share/modsecurity-crs)
     crs_setup: str | None = None  # crs: crs-setup.conf (None: /etc/modsecurity/crs/crs-setup.conf)
     body_limit: int = 1 << 20  # bytes inspected at most

@@ -15,11 +15,20 @@ build their own engines, and serves the admin listener itself:
 Shared state between workers goes only through the rate-limit store: with the ``memory``
 store each worker counts alone (a warning says so); use ``redis://``.
 
-SIGHUP re-reads the configuration (file, environment, flags), starts a new generation of
-workers on the same port, and once all of them are ready stops the old ones gracefully; a
-configuration that fails leaves the running workers in place. SIGTERM/SIGINT stop every
-worker (in-flight requests finish within the shutdown grace). A worker that dies is
-restarted; one that keeps dying stops the gateway.
+SIGHUP re-reads the configuration (file, environment, flags) and the rule files. When only
+rule settings changed (or none: the rule files themselves), the supervisor builds the engines
+once to check every file, then tells each worker to swap its engines in place over its private
+socket (:mod:`gateway.reload`): no process restarts and no connection is touched; a file that
+does not load changes nothing and is logged (``reload_failed``, naming file, line and fix).
+Any other change starts a new generation of workers on the same port, and once all of them
+are ready stops the old ones gracefully: they stop accepting and their in-flight requests
+finish (up to :data:`gateway.workers.worker.DRAIN_S`). A configuration or rule file that fails
+(a worker of the new generation cannot start; its error, naming file, line and fix, is on
+stderr) leaves the running workers in place. Connections the kernel had queued on an old
+worker's socket but not handed over yet are reset when it closes unless
+``net.ipv4.tcp_migrate_req`` is 1 (logged as ``reload_hint``); a reload in place has no such
+window. SIGTERM/SIGINT stop every worker (in-flight requests finish within the shutdown
+grace). A worker that dies is restarted; one that keeps dying stops the gateway.
 """
 
 from __future__ import annotations
@@ -57,6 +66,22 @@ START_TIMEOUT_S = 300.0  # the CRS engine takes a while to load its rules
 STOP_GRACE_S = 15.0
 MAX_RESTARTS = 5  # within RESTART_WINDOW_S; more and the gateway stops
 RESTART_WINDOW_S = 60.0
+
+
+MIGRATE_SYSCTL = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+MIGRATE_HINT = (
+    "a connection the kernel queued on a retiring worker's socket in the instant it closes is reset; "
+    "sysctl net.ipv4.tcp_migrate_req=1 (Linux 5.14+) hands such connections to the new workers"
+)
+
+
+def _migrates_queued_connections() -> bool:
+    """Whether the kernel moves connections queued on a closing SO_REUSEPORT listener to the
+    group's other listeners (``net.ipv4.tcp_migrate_req``)."""
+    try:
+        return MIGRATE_SYSCTL.read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 class WorkerFailed(RuntimeError):
@@ -204,10 +229,8 @@ class Supervisor:
 
     async def reload(self) -> bool:
         """SIGHUP: a new generation from freshly read settings, then the old one retires."""
-        if self.reload_settings is None:
-            return False
         try:
-            fresh = self.reload_settings()
+            fresh = self.reload_settings() if self.reload_settings is not None else self.settings
         except Exception as exc:  # a broken config file: keep serving with the running workers
             log_event(logger, logging.ERROR, "reload_failed", error=f"{type(exc).__name__}: {exc}")
             return False
@@ -215,6 +238,74 @@ class Supervisor:
             log_event(
                 logger, logging.WARNING, "reload_keeps_address", host=self.settings.host, port=self.port
             )
+        if self._in_place(fresh):
+            return await self._reload_in_place(fresh)
+        return await self._replace(fresh)
+
+    def _in_place(self, fresh: GatewaySettings) -> bool:
+        """Only rule settings changed (or nothing): the workers can swap engines in place."""
+        from gateway.reload import changed_keys, reloadable
+
+        fixed = {"host", "port", "admin_host", "admin_port"}
+        return all(reloadable(k) or k in fixed for k in changed_keys(self.settings, fresh))
+
+    async def _reload_in_place(self, fresh: GatewaySettings) -> bool:
+        """Build the engines once here to check every rule file, then tell each worker to swap
+        its engines (``POST /reload``): no process restarts, no connection is touched. A worker
+        that still fails (a file changed in between) makes the whole generation be replaced."""
+        from gateway.reload import build_engines, close_engines
+
+        try:
+            checked = await asyncio.to_thread(build_engines, fresh, fresh.engines)
+        except Exception as exc:  # RuleLoadError, ExclusionError, CrsLayoutError, SecLangLoadError...
+            log_event(
+                logger,
+                logging.ERROR,
+                "reload_failed",
+                error=f"{type(exc).__name__}: {exc}",
+                then="the running rules stay in force",
+            )
+            return False
+        await asyncio.to_thread(close_engines, checked)
+        live = list(self.workers)
+        payload = {"settings": self._worker_settings(fresh)}
+        answers = await asyncio.gather(*(self._post_reload(w, payload) for w in live))
+        failed = [(w, a) for w, a in zip(live, answers, strict=True) if not a.get("reloaded")]
+        if failed:
+            worker, answer = failed[0]
+            log_event(
+                logger,
+                logging.WARNING,
+                "reload_in_place_failed",
+                pid=worker.pid,
+                error=answer.get("error"),
+                then="replacing the workers",
+            )
+            return await self._replace(fresh)
+        self.settings = fresh
+        log_event(
+            logger,
+            logging.INFO,
+            "reloaded",
+            workers=len(live),
+            pids=",".join(str(w.pid) for w in live),
+            in_place=True,
+        )
+        return True
+
+    async def _post_reload(self, worker: Worker, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=worker.socket)) as session:
+                async with session.post(
+                    "http://worker/reload", json=payload, timeout=aiohttp.ClientTimeout(total=START_TIMEOUT_S)
+                ) as resp:
+                    answer: dict[str, Any] = await resp.json()
+                    return answer
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            return {"reloaded": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    async def _replace(self, fresh: GatewaySettings) -> bool:
+        """A new generation of workers from ``fresh``, then the old one retires."""
         try:
             new = await self.start_generation(fresh)
         except WorkerFailed as exc:
@@ -223,6 +314,8 @@ class Supervisor:
         old, self.workers, self.settings = self.workers, new, fresh
         for w in old:
             w.retiring = True
+        if not _migrates_queued_connections():
+            log_event(logger, logging.INFO, "reload_hint", hint=MIGRATE_HINT)
         await self._stop(old)
         log_event(logger, logging.INFO, "reloaded", workers=len(new), pids=",".join(str(w.pid) for w in new))
         return True

@@ -3,7 +3,10 @@
 Reads its spec (settings, metrics socket path) as one JSON line on stdin, builds its own
 engines, serves the proxy on the shared port (``SO_REUSEPORT``) and its admin app on a
 private Unix socket the supervisor reads, then prints ``{"pid": N}`` on stdout. SIGTERM
-stops it gracefully (in-flight requests finish); it also gets SIGTERM when the supervisor dies.
+stops it gracefully (it stops accepting; in-flight requests get :data:`DRAIN_S` to finish); it
+also gets SIGTERM when the supervisor dies. The supervisor's SIGHUP reaches it as ``POST
+/reload`` on the private socket when only rule settings changed: the engines are swapped in
+place (:mod:`gateway.reload`), nothing is restarted.
 
     python -m gateway.workers.worker < spec.json
 """
@@ -18,9 +21,10 @@ import signal
 import sys
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["DRAIN_S", "main"]
 
 _PR_SET_PDEATHSIG = 1
+DRAIN_S = 10.0  # in-flight requests get this long after SIGTERM (the supervisor waits longer)
 
 
 def _die_with_parent() -> None:
@@ -30,6 +34,31 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
         return
+
+
+def _admin_app(gw: Any) -> Any:
+    """The worker's private admin app (supervisor only, over its Unix socket): ``/healthz``,
+    ``/metrics`` and ``POST /reload`` (``{"settings": ...}``: swap the engines in place,
+    :mod:`gateway.reload`; answers ``{"reloaded": bool, "error": str | null}``)."""
+    from aiohttp import web
+
+    from gateway.admin import create_admin_app
+    from gateway.config import GatewaySettings
+    from gateway.reload import Reloader
+
+    app = create_admin_app(gw)
+    reloader = Reloader(gw)
+
+    async def reload(request: web.Request) -> web.Response:
+        try:
+            fresh = GatewaySettings.model_validate((await request.json())["settings"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"reloaded": False, "error": f"bad reload request: {exc}"}, status=400)
+        done = await reloader.reload_to(fresh)
+        return web.json_response({"reloaded": done, "error": None if done else reloader.last_error})
+
+    app.router.add_post("/reload", reload)
+    return app
 
 
 def main() -> int:
@@ -45,7 +74,6 @@ def main() -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     spec: dict[str, Any] = json.loads(sys.stdin.readline())
-    from gateway.admin import create_admin_app
     from gateway.app import build_gateway, create_app, runner_factory
     from gateway.config import GatewaySettings
     from rampart.serve import Listener, run_forever, serve_apps
@@ -64,14 +92,16 @@ def main() -> int:
             reuse_port=True,
             runner=runner_factory(settings),
         ),
-        Listener(create_admin_app(gw), "", 0, path=spec["socket"]),
+        Listener(_admin_app(gw), "", 0, path=spec["socket"]),
     ]
 
     async def announce(bound: list[tuple[str, int]]) -> None:
         print(json.dumps({"pid": os.getpid()}), flush=True)
 
     async def serve() -> None:
-        await serve_apps(listeners, on_ready=announce, signals=(signal.SIGTERM,))
+        # SIGTERM (a stop, or retirement after a SIGHUP reload): stop accepting, let requests in
+        # flight finish for up to DRAIN_S, then close
+        await serve_apps(listeners, on_ready=announce, signals=(signal.SIGTERM,), shutdown_timeout=DRAIN_S)
 
     return run_forever(serve, command="rampart gateway worker", fast=True)
 

@@ -13,7 +13,8 @@ Load order (the order ``owasp-crs.load`` uses, minus what a request-only inspect
 2. ``crs-setup.conf`` (or ``crs-setup.conf.example`` of a CRS checkout);
 3. :func:`tuning_directives` - paranoia level and inbound threshold as ``setvar`` actions,
    loaded after the setup file so they win over whatever it sets;
-4. ``REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf`` beside the setup file, when present;
+4. ``REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf`` beside the setup file, when present, then
+   the user's SecLang exclusion files (``engine.exclusions`` entries ending ``.conf``);
 5. ``rules/REQUEST-*.conf`` in name order, without ``REQUEST-910-IP-REPUTATION.conf`` (needs
    GeoIP data); ``RESPONSE-*.conf`` are left out entirely, since only requests are inspected;
 6. :func:`report_directives` - one pass-through rule at the end of phase 2 that logs the total
@@ -42,6 +43,7 @@ __all__ = [
     "engine_directives",
     "report_directives",
     "resolve_layout",
+    "seclang_exclusion_files",
     "tuning_directives",
 ]
 
@@ -88,6 +90,12 @@ class CrsLayout:
     setup: Path
     before_exclusions: Path | None
     rule_files: tuple[Path, ...]
+    exclusion_files: tuple[Path, ...] = ()  # the user's SecLang exclusions, loaded after before_exclusions
+
+    def before_rules(self) -> tuple[Path, ...]:
+        """Files loaded between the tuning directives and the rule files, in order."""
+        before = (self.before_exclusions,) if self.before_exclusions is not None else ()
+        return before + self.exclusion_files
 
 
 def _find_setup(crs_dir: Path, explicit: str | None) -> Path:
@@ -122,7 +130,22 @@ def resolve_layout(settings: EngineSettings) -> CrsLayout:
     setup = _find_setup(crs_dir, settings.crs_setup)
     before = setup.parent / "REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf"
     before_exclusions = before if before.is_file() else None
-    return CrsLayout(crs_dir, setup, before_exclusions, rule_files)
+    return CrsLayout(crs_dir, setup, before_exclusions, rule_files, seclang_exclusion_files(settings))
+
+
+def seclang_exclusion_files(settings: EngineSettings) -> tuple[Path, ...]:
+    """The SecLang (``*.conf``) files among the settings' exclusion files; each must exist.
+    They load where CRS's ``REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf`` does: runtime
+    exclusions (``ctl:ruleRemoveById``...) then run before the rules they tune, and
+    ``SecRuleRemoveById``/``SecRuleUpdateTargetById`` apply to rules loaded later too."""
+    named = ((settings.exclusions_file,) if settings.exclusions_file else ()) + tuple(settings.exclusions)
+    files = tuple(Path(p) for p in dict.fromkeys(named) if Path(p).suffix.lower() == ".conf")
+    for path in files:
+        if not path.is_file():
+            raise CrsLayoutError(
+                f"{path}: SecLang exclusions file not found; fix the path in engine.exclusions"
+            )
+    return files
 
 
 def engine_directives(settings: EngineSettings) -> str:
@@ -190,8 +213,8 @@ if __name__ == "__main__":
     print(engine_directives(EngineSettings()))
     print(f"Include {layout.setup}")
     print(tuning_directives(EngineSettings()))
-    if layout.before_exclusions is not None:
-        print(f"Include {layout.before_exclusions}")
+    for path in layout.before_rules():
+        print(f"Include {path}")
     for path in layout.rule_files:
         print(f"Include {path}")
     print(report_directives())

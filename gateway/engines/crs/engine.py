@@ -151,8 +151,8 @@ class CrsEngine:
         total = self._load_text(engine_directives(self.settings), "rampart engine directives")
         total += self._load_file(str(self.layout.setup))
         total += self._load_text(tuning_directives(self.settings), "rampart tuning (paranoia, threshold)")
-        if self.layout.before_exclusions is not None:
-            total += self._load_file(str(self.layout.before_exclusions))
+        for path in self.layout.before_rules():
+            total += self._load_file(str(path))
         for path in self.layout.rule_files:
             total += self._load_file(str(path))
         total += self._load_text(report_directives(), "rampart score reporter")

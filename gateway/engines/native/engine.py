@@ -41,10 +41,10 @@ from typing import Any
 import hyperscan
 
 from gateway.engines.native import transforms
-from gateway.engines.native.exclusions import Exclusion, load_exclusions
+from gateway.engines.native.exclusions import Exclusion, load_exclusions, yaml_exclusion_files
 from gateway.engines.native.operators import Operator
 from gateway.engines.native.parsing import ParseLimits, Target, parse_request
-from gateway.engines.native.ruleset import LoadedRule, load_rules, parse_selector
+from gateway.engines.native.ruleset import LoadedRule, load_rule_set, parse_selector
 from gateway.engines.native.transforms import transform_for_scan
 from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
@@ -252,8 +252,12 @@ class NativeEngine:
 
     def __init__(self, settings: EngineSettings, *, rules: Sequence[LoadedRule] | None = None) -> None:
         self.settings = settings
-        self.rules = tuple(rules) if rules is not None else load_rules(settings.rules_dir)
-        self.exclusions = load_exclusions(settings.exclusions_file)
+        self.rules = (
+            tuple(rules)
+            if rules is not None
+            else load_rule_set(settings.rules_dir, shipped=settings.shipped_rules)
+        )
+        self.exclusions = load_exclusions(yaml_exclusion_files(settings))
         self.limits = ParseLimits(body_limit=settings.body_limit)
         self._groups = _build_groups(self.rules, settings.paranoia)
         self.active_rule_count = sum(len(g.rules) for g in self._groups)

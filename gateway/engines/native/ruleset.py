@@ -55,6 +55,7 @@ __all__ = [
     "Selectors",
     "example_request",
     "load_rule_file",
+    "load_rule_set",
     "load_rules",
     "parse_selector",
     "rules_by_id",
@@ -269,28 +270,65 @@ def load_rule_file(path: Path) -> list[LoadedRule]:
     return loaded
 
 
-def load_rules(directory: str | Path | None = None) -> tuple[LoadedRule, ...]:
-    """Every rule of every ``*.yaml`` file in ``directory`` (default: the shipped rules), ids unique."""
-    folder = Path(directory) if directory is not None else DEFAULT_RULES_DIR
+def _rule_files(folder: Path, option: str) -> list[Path]:
     if not folder.is_dir():
         raise RuleLoadError(
-            f"{folder}: rules folder not found. Fix: point rules_dir at a folder of *.yaml files"
+            f"{folder}: rules folder not found. Fix: point {option} at a folder of *.yaml files"
         )
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise RuleLoadError(f"{folder}: no rules found. Fix: add *.yaml rule files")
+    return files
+
+
+def _collect(paths: Sequence[Path], *, fix: str) -> tuple[LoadedRule, ...]:
+    """Every rule of ``paths`` in order; a repeated id names both places and ``fix``."""
     rules: list[LoadedRule] = []
     seen: dict[int, LoadedRule] = {}
-    for path in sorted(folder.glob("*.yaml")):
+    for path in paths:
         for rule in load_rule_file(path):
-            if rule.spec.id in seen:
-                first = seen[rule.spec.id]
+            first = seen.get(rule.spec.id)
+            if first is not None:
                 raise RuleLoadError(
                     f"{rule.source}:{rule.line}: rule {rule.spec.id}: duplicate id, already used at "
-                    f"{first.source}:{first.line}. Fix: give each rule a unique id in its file's range"
+                    f"{first.source}:{first.line}. Fix: {fix}"
                 )
             seen[rule.spec.id] = rule
             rules.append(rule)
     if not rules:
-        raise RuleLoadError(f"{folder}: no rules found. Fix: add *.yaml rule files")
+        raise RuleLoadError(f"{', '.join(str(p) for p in paths)}: no rules found. Fix: add rules")
     return tuple(rules)
+
+
+def load_rules(directory: str | Path | None = None) -> tuple[LoadedRule, ...]:
+    """Every rule of every ``*.yaml`` file in ``directory`` (default: the shipped rules), ids unique."""
+    folder = Path(directory) if directory is not None else DEFAULT_RULES_DIR
+    return _collect(
+        _rule_files(folder, "rules_dir"), fix="give each rule a unique id in its file's range"
+    )
+
+
+def load_rule_set(custom: str | Path | None = None, *, shipped: bool = True) -> tuple[LoadedRule, ...]:
+    """The rules an engine runs: the shipped rules (unless ``shipped`` is false) and then the
+    team's own folder ``custom`` (when given). An id used in both is an error naming both files
+    and lines; ``shipped=False`` without a folder is an error too (no rules at all)."""
+    paths: list[Path] = []
+    if shipped:
+        paths += _rule_files(DEFAULT_RULES_DIR, "rules_dir")
+    if custom is not None:
+        paths += _rule_files(Path(custom), "rules_dir (--rules)")
+    elif not shipped:
+        raise RuleLoadError(
+            "shipped_rules is false and no rules_dir is set: the engine would have no rules. "
+            "Fix: set engine.rules_dir (--rules DIR) or shipped_rules = true"
+        )
+    fix = (
+        "give the custom rule an id no shipped rule uses (custom rules: 50000-99999, see docs/RULES.md), "
+        "or set engine.shipped_rules = false to replace the shipped rules"
+        if shipped and custom is not None
+        else "give each rule a unique id in its file's range"
+    )
+    return _collect(paths, fix=fix)
 
 
 def _get(value: str) -> RawRequest:

@@ -65,8 +65,8 @@ def load_crs(settings: EngineSettings) -> tuple[CrsLayout, Ruleset]:
     loader.load_text(engine_directives(settings), "rampart engine directives")
     loader.load_file(layout.setup)
     loader.load_text(tuning_directives(settings), "rampart tuning (paranoia, threshold)")
-    if layout.before_exclusions is not None:
-        loader.load_file(layout.before_exclusions)
+    for path in layout.before_rules():
+        loader.load_file(path)
     for path in layout.rule_files:
         loader.load_file(path)
     loader.load_text(report_directives(), "rampart score reporter")

@@ -12,7 +12,7 @@ import pytest
 from gateway.engines.native import operators
 from gateway.engines.native.engine import NativeEngine
 from gateway.engines.native.exclusions import ExclusionError, load_exclusions
-from gateway.engines.native.ruleset import RuleLoadError, load_rule_file, load_rules
+from gateway.engines.native.ruleset import RuleLoadError, load_rule_file, load_rule_set, load_rules
 from gateway.model import EngineSettings, RawRequest
 
 TOY_RULES = """\
@@ -65,7 +65,7 @@ def toy_dir(tmp_path: Path) -> Path:
 
 
 def _engine(toy_dir: Path, **kw: Any) -> NativeEngine:
-    return NativeEngine(EngineSettings(rules_dir=str(toy_dir), **kw))
+    return NativeEngine(EngineSettings(rules_dir=str(toy_dir), shipped_rules=False, **kw))
 
 
 @pytest.mark.parametrize(
@@ -137,7 +137,9 @@ exclusions:
 def test_exclusions(toy_dir: Path, tmp_path: Path, method: str, target: str, fires: bool) -> None:
     path = tmp_path / "exclusions.yaml"
     path.write_text(EXCLUSIONS)
-    engine = NativeEngine(EngineSettings(rules_dir=str(toy_dir), exclusions_file=str(path)))
+    engine = NativeEngine(
+        EngineSettings(rules_dir=str(toy_dir), shipped_rules=False, exclusions_file=str(path))
+    )
     verdict = engine.inspect(RawRequest(method=method, target=target, headers=()))
     assert ("3901" in verdict.rule_ids) is fires
 
@@ -230,7 +232,7 @@ def test_internal_error_fails_open(tmp_path: Path) -> None:
         " 7900\n    message: broken\n    severity: critical\n"
         "    targets: [ARGS]\n    operator: test_broken\n"
     )
-    engine = NativeEngine(EngineSettings(rules_dir=str(tmp_path), mode="block"))
+    engine = NativeEngine(EngineSettings(rules_dir=str(tmp_path), shipped_rules=False, mode="block"))
     verdict = engine.inspect(_get("q=<script>"))
     assert not verdict.flagged
     assert verdict.score == 0
@@ -340,3 +342,94 @@ def test_inspect_from_several_threads(shipped: NativeEngine) -> None:
     for thread in threads:
         thread.join()
     assert results == ["True"] * 200
+
+
+# -- a team's own rule folder: added to the shipped rules, or replacing them ------------------
+
+TEAM_RULE = """\
+class: xss
+id_range: [1, 99999]
+rules:
+  - id: {rule_id}
+    message: team marker
+    severity: critical
+    tags: [team]
+    targets: [ARGS]
+    operator: contains
+    argument: team-marker-42
+"""
+
+
+def _team_dir(tmp_path: Path, rule_id: int = 57001) -> Path:
+    folder = tmp_path / "team"
+    folder.mkdir()
+    (folder / "team.yaml").write_text(TEAM_RULE.format(rule_id=rule_id))
+    return folder
+
+
+def test_rules_dir_adds_to_the_shipped_rules(tmp_path: Path) -> None:
+    engine = NativeEngine(EngineSettings(rules_dir=str(_team_dir(tmp_path)), mode="block"))
+    assert "57001" in engine.inspect(_get("q=team-marker-42")).rule_ids
+    # the shipped rules still run beside the team's rule
+    assert "3001" in engine.inspect(_get("q=%27%20OR%20%271%27%3D%271")).rule_ids
+    shipped = len(load_rules())
+    assert len(engine.rules) == shipped + 1
+
+
+def test_shipped_rules_false_replaces_them(tmp_path: Path) -> None:
+    engine = NativeEngine(EngineSettings(rules_dir=str(_team_dir(tmp_path)), shipped_rules=False))
+    assert [r.spec.id for r in engine.rules] == [57001]
+    assert engine.inspect(_get("q=%27%20OR%20%271%27%3D%271")).rule_ids == ()
+    assert engine.inspect(_get("q=team-marker-42")).rule_ids == ("57001",)
+
+
+def test_custom_rule_reusing_a_shipped_id_names_both_files_and_the_fix(tmp_path: Path) -> None:
+    folder = _team_dir(tmp_path, rule_id=7001)
+    with pytest.raises(RuleLoadError) as err:
+        load_rule_set(folder)
+    message = str(err.value)
+    assert f"{folder / 'team.yaml'}:4: rule 7001: duplicate id, already used at " in message
+    assert "rules/xss.yaml:" in message
+    assert "shipped_rules = false" in message
+    # replacing the shipped rules makes the same folder valid
+    assert [r.spec.id for r in load_rule_set(folder, shipped=False)] == [7001]
+
+
+def test_no_rules_at_all_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(RuleLoadError, match="no rules_dir is set"):
+        load_rule_set(None, shipped=False)
+    with pytest.raises(RuleLoadError, match="rules folder not found"):
+        load_rule_set(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RuleLoadError, match="no rules found"):
+        load_rule_set(tmp_path / "empty")
+
+
+def test_several_exclusion_files_and_seclang_ones_ignored_by_native(toy_dir: Path, tmp_path: Path) -> None:
+    first = tmp_path / "a.yaml"
+    first.write_text("exclusions:\n  - route: /api/comments\n    rule_ids: [3901]\n")
+    second = tmp_path / "b.yml"
+    second.write_text("exclusions:\n  - route: /api/comments\n    rule_ids: [3902]\n")
+    seclang = tmp_path / "crs.conf"
+    seclang.write_text("SecRuleRemoveById 942100\n")
+    engine = NativeEngine(
+        EngineSettings(
+            rules_dir=str(toy_dir),
+            shipped_rules=False,
+            exclusions_file=str(first),
+            exclusions=(str(second), str(seclang)),
+        )
+    )
+    assert len(engine.exclusions.entries) == 2
+    assert engine.inspect(_get("q=boom+warn")).rule_ids == ()
+    assert "3901" in engine.inspect(RawRequest(method="GET", target="/other?q=boom", headers=())).rule_ids
+
+
+def test_bad_exclusion_entry_names_file_line_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "ex.yaml"
+    path.write_text("exclusions:\n  - route: /a\n    rule_ids: [1]\n  - route: /b\n    classes: [nope]\n")
+    with pytest.raises(ExclusionError) as err:
+        load_exclusions([path])
+    assert f"{path}:4: exclusion 2: " in str(err.value)
+    assert "unknown classes" in str(err.value)
+    assert "Fix:" in str(err.value)
