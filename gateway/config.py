@@ -231,6 +231,8 @@ class EngineRunSettings(_Strict):
     exclusions_file: str | None = None
     crs_dir: str | None = None
     crs_setup: str | None = None
+    # native: CRS families counted only when rampart's tokenizer confirms them (docs/CRS.md)
+    confirm: tuple[Literal["sqli", "xss", "rce"], ...] = ()
 
 
 class GatewaySettings(BaseSettings):
@@ -333,6 +335,7 @@ class GatewaySettings(BaseSettings):
             body_limit=self.limits.max_body_bytes,
             budget_ms=self.engine.budget_ms,
             over_budget=self.engine.over_budget,
+            confirm=self.engine.confirm,
         )
 
 
