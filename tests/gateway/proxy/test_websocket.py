@@ -80,8 +80,11 @@ async def echo_upstream() -> AsyncIterator[EchoUpstream]:
 
 @pytest.fixture
 def native() -> NamedEngine:
-    """A fresh native engine per test: a gateway closes its engines when it stops."""
-    return NamedEngine("native", create_engine("native", EngineSettings(mode="block")))
+    """A fresh engine of rampart's YAML rules per test, named ``native`` as the gateway's first
+    engine (a gateway closes its engines when it stops). The expected rule ids are the YAML
+    rules'; CRS, which the ``native`` engine adds, flags the NUL byte of the binary message
+    (920270)."""
+    return NamedEngine("native", create_engine("rules", EngineSettings(mode="block")))
 
 
 async def _echo(ws: aiohttp.ClientWebSocketResponse, data: str | bytes) -> Any:
