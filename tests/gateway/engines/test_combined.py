@@ -65,10 +65,9 @@ def native(crs_dir: Path) -> Iterator[CombinedEngine]:
 @pytest.fixture(scope="module")
 def confirming(crs_dir: Path, native: CombinedEngine) -> Iterator[CombinedEngine]:
     """The same rule sets, with tokenizer confirmation of all three families."""
-    engine = CombinedEngine(
+    return CombinedEngine(
         replace(native.settings, confirm=("sqli", "xss", "rce")), crs=native.crs, rules=native.rules
     )
-    yield engine
 
 
 def test_registry_names_the_three_native_engines_and_the_reference() -> None:
@@ -80,7 +79,8 @@ def test_rules_engine_is_the_yaml_rules_alone() -> None:
     try:
         assert isinstance(engine, RulesEngine)
         verdict = engine.inspect(SQLI)
-        assert verdict.engine == "rules" and verdict.flagged
+        assert verdict.engine == "rules"
+        assert verdict.flagged
         assert {m.ruleset for m in verdict.matches} == {"rampart"}
         assert all(not m.rule_id.startswith("9421") for m in verdict.matches)
         assert not engine.inspect(SPLITTING).flagged  # CRS's family, absent from the YAML rules
@@ -99,7 +99,8 @@ def test_native_engine_by_name_is_the_combined_engine(crs_dir: Path) -> None:
 
 def test_both_rule_sets_report_into_one_verdict_with_their_names(native: CombinedEngine) -> None:
     verdict = native.inspect(SQLI)
-    assert verdict.flagged and verdict.error is None
+    assert verdict.flagged
+    assert verdict.error is None
     by_set = {m.ruleset for m in verdict.matches}
     assert by_set == {"crs", "rampart"}
     crs_ids = {m.rule_id for m in verdict.matches if m.ruleset == "crs"}
@@ -108,16 +109,19 @@ def test_both_rule_sets_report_into_one_verdict_with_their_names(native: Combine
 
 def test_each_rule_set_alone_is_enough(native: CombinedEngine) -> None:
     nosql = native.scores(NOSQL)
-    assert nosql["rampart"] >= 5 and nosql["crs"] < 5  # what CRS lacks
+    assert nosql["rampart"] >= 5
+    assert nosql["crs"] < 5
     assert native.inspect(NOSQL).flagged
     splitting = native.scores(SPLITTING)
-    assert splitting["crs"] >= 5 and splitting["rampart"] == 0  # what the YAML rules lack
+    assert splitting["crs"] >= 5
+    assert splitting["rampart"] == 0
     assert native.inspect(SPLITTING).flagged
 
 
 def test_score_is_the_larger_of_the_two_not_their_sum(native: CombinedEngine) -> None:
     scores = native.scores(SQLI)
-    assert scores["crs"] > 0 and scores["rampart"] > 0
+    assert scores["crs"] > 0
+    assert scores["rampart"] > 0
     assert native.inspect(SQLI).score == max(scores.values()) < sum(scores.values())
 
 
@@ -173,7 +177,8 @@ def test_confirmation_drops_crs_matches_on_prose(native: CombinedEngine, confirm
         verdict = confirming.inspect(request)
         assert not verdict.flagged
         dropped = [m for m in verdict.matches if m.rule_id.startswith(rule)]
-        assert dropped and all(m.score == 0 and UNCONFIRMED_TAG in m.tags for m in dropped)
+        assert dropped
+        assert all(m.score == 0 and UNCONFIRMED_TAG in m.tags for m in dropped)
         assert confirming.unconfirmed[family] >= 1
 
 
@@ -218,7 +223,7 @@ def test_looks_like_code(family: str, value: str, code: bool) -> None:
 
 def test_unknown_confirm_family_is_refused_with_the_choices() -> None:
     assert confirms([" SQLI ", "rce"]) == {"942": "sqli", "932": "rce"}
-    with pytest.raises(UnknownConfirmError, match="'lfi'.*any of: sqli, xss, rce"):
+    with pytest.raises(UnknownConfirmError, match=r"'lfi'.*any of: sqli, xss, rce"):
         confirms(["lfi"])
     with pytest.raises(UnknownConfirmError):
         CombinedEngine(EngineSettings(confirm=("ssrf",)))
@@ -256,7 +261,8 @@ def test_a_failed_rule_set_leaves_the_other_deciding(native: CombinedEngine, crs
     broken.close()  # a closed SecLang engine fails open on every request
     engine = CombinedEngine(native.settings, crs=broken, rules=native.rules)
     verdict = engine.inspect(SQLI)
-    assert verdict.error is None and verdict.flagged  # the YAML rules still block
+    assert verdict.error is None
+    assert verdict.flagged
     assert "crs.error" in verdict.rule_ids
     assert engine.failures == {"crs": 1, "rampart": 0}
 
@@ -267,4 +273,5 @@ def test_a_closed_engine_fails_open(crs_dir: Path, native: CombinedEngine) -> No
     )
     engine.close()
     verdict = engine.inspect(SQLI)
-    assert verdict.error is not None and not verdict.flagged
+    assert verdict.error is not None
+    assert not verdict.flagged
