@@ -16,7 +16,6 @@ from gateway.engines.native.combined import CombinedEngine
 from gateway.model import EngineSettings
 from tests.conftest import need
 
-
 CLASSES = {"L1": "nosql_injection", "L4": "sql_injection"}
 
 
