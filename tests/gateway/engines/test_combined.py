@@ -63,7 +63,7 @@ def native(crs_dir: Path) -> Iterator[CombinedEngine]:
 
 
 @pytest.fixture(scope="module")
-def confirming(crs_dir: Path, native: CombinedEngine) -> Iterator[CombinedEngine]:
+def confirming(crs_dir: Path, native: CombinedEngine) -> CombinedEngine:
     """The same rule sets, with tokenizer confirmation of all three families."""
     return CombinedEngine(
         replace(native.settings, confirm=("sqli", "xss", "rce")), crs=native.crs, rules=native.rules
