@@ -399,7 +399,7 @@ async def test_crs_shadow_records_websocket_messages(
     await gw.gateway.audit.flush()
     incidents = read_incidents(audit)
     by_engine = {(i.engine, i.action, i.request_id) for i in incidents}
-    assert ("native", "block", "ws-c.ws3") in by_engine
+    assert ("rules", "block", "ws-c.ws3") in by_engine  # the YAML rules engine names itself
     assert ("crs", "detect", "ws-c.ws3") in by_engine
     # the benign JSON and plain-text messages: no finding in either engine (a plain-text
     # message goes as a form parameter, so CRS's content-type policy, 920420, stays quiet)
