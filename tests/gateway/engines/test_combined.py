@@ -63,6 +63,12 @@ def native(crs_dir: Path) -> Iterator[CombinedEngine]:
 
 
 @pytest.fixture(scope="module")
+def exhaustive(native: CombinedEngine) -> CombinedEngine:
+    """The same rule sets, CRS run also where the YAML rules already decided."""
+    return CombinedEngine(native.settings, crs=native.crs, rules=native.rules, exhaustive=True)
+
+
+@pytest.fixture(scope="module")
 def confirming(crs_dir: Path, native: CombinedEngine) -> CombinedEngine:
     """The same rule sets, with tokenizer confirmation of all three families."""
     return CombinedEngine(
@@ -97,8 +103,8 @@ def test_native_engine_by_name_is_the_combined_engine(crs_dir: Path) -> None:
         engine.close()
 
 
-def test_both_rule_sets_report_into_one_verdict_with_their_names(native: CombinedEngine) -> None:
-    verdict = native.inspect(SQLI)
+def test_both_rule_sets_report_into_one_verdict_with_their_names(exhaustive: CombinedEngine) -> None:
+    verdict = exhaustive.inspect(SQLI)
     assert verdict.flagged
     assert verdict.error is None
     by_set = {m.ruleset for m in verdict.matches}
@@ -118,11 +124,19 @@ def test_each_rule_set_alone_is_enough(native: CombinedEngine) -> None:
     assert native.inspect(SPLITTING).flagged
 
 
-def test_score_is_the_larger_of_the_two_not_their_sum(native: CombinedEngine) -> None:
-    scores = native.scores(SQLI)
+def test_score_is_the_larger_of_the_two_not_their_sum(exhaustive: CombinedEngine) -> None:
+    scores = exhaustive.scores(SQLI)
     assert scores["crs"] > 0
     assert scores["rampart"] > 0
-    assert native.inspect(SQLI).score == max(scores.values()) < sum(scores.values())
+    assert exhaustive.inspect(SQLI).score == max(scores.values()) < sum(scores.values())
+
+
+def test_crs_is_skipped_once_the_yaml_rules_decide(native: CombinedEngine) -> None:
+    verdict = native.inspect(SQLI)
+    assert verdict.flagged
+    assert verdict.engine == "native"
+    assert {m.ruleset for m in verdict.matches} == {"rampart"}
+    assert native.scores(SQLI)["crs"] >= 5  # CRS would have flagged it too: same outcome
 
 
 def test_benign_requests_pass(native: CombinedEngine) -> None:
@@ -259,12 +273,16 @@ def test_values_at_finds_the_value_a_crs_match_names() -> None:
 def test_a_failed_rule_set_leaves_the_other_deciding(native: CombinedEngine, crs_dir: Path) -> None:
     broken = SecLangEngine(native.settings)
     broken.close()  # a closed SecLang engine fails open on every request
-    engine = CombinedEngine(native.settings, crs=broken, rules=native.rules)
+    engine = CombinedEngine(native.settings, crs=broken, rules=native.rules, exhaustive=True)
     verdict = engine.inspect(SQLI)
     assert verdict.error is None
-    assert verdict.flagged
+    assert verdict.flagged  # the YAML rules still block
     assert "crs.error" in verdict.rule_ids
-    assert engine.failures == {"crs": 1, "rampart": 0}
+    unseen = engine.inspect(SPLITTING)  # CRS's alone to catch: allowed, the failure listed
+    assert unseen.error is None
+    assert not unseen.flagged
+    assert "crs.error" in unseen.rule_ids
+    assert engine.failures == {"crs": 2, "rampart": 0}
 
 
 def test_a_closed_engine_fails_open(crs_dir: Path, native: CombinedEngine) -> None:
