@@ -12,7 +12,7 @@ Both are built from the same settings, so paranoia level, threshold and body lim
 both. **Scoring: each rule set against the threshold on its own**; the verdict's score is the
 larger of the two, so the request is flagged exactly when either rule set flags it. The two
 scores are not added: CRS counts a rule once per matching variable and weighs its protocol
-warnings to add up *within CRS* (docs/CRS.md "Composition"), the YAML rules count each rule
+warnings to add up *within CRS* (docs/CRS.md "The native engine"), the YAML rules count each rule
 once; a sum would block requests that neither rule set, tuned on its own, would block.
 Every match carries its rule set in ``RuleMatch.ruleset`` (``crs`` or ``rampart``). The YAML
 rules run first; when they already reach the threshold the request is decided and CRS is not
@@ -53,12 +53,15 @@ from inprocess.detectors.shell import Role, roles
 
 __all__ = [
     "CONFIRMABLE",
+    "NATIVE_SETUP",
+    "UNCONFIRMED_TAG",
     "CombinedEngine",
     "RulesEngine",
     "UnknownConfirmError",
     "confirms",
     "crs_settings",
     "looks_like_code",
+    "values_at",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,7 @@ _TEXT_CHAIN = ("url_decode", "html_entity_decode", "unicode_normalise", "lowerca
 _SHELL_CHAIN = ("url_decode", "unicode_normalise")
 _SHELL_CONTEXTS = ("x ", "x '", 'x "')  # the input as a bare word, in single and in double quotes
 _SHELL_CODE = frozenset({Role.OPERATOR, Role.EXPANSION})
-_MAX_CONFIRM_VALUES = 64  # values looked at per match (a flood of values is CRS's to judge)
+_MAX_CONFIRM_VALUES = 64  # more candidate values than this: the match counts unexamined
 _CONFIRM_VALUE_LIMIT = 64 * 1024  # characters of one value the tokenizers read
 
 
@@ -200,7 +203,7 @@ def values_at(targets: Sequence[Target], crs_target: str) -> list[str]:
         found = []
     if not found:
         found = [t.value for t in targets if t.collection != "PROTOCOL_FLAGS"]
-    return list(dict.fromkeys(found))[:_MAX_CONFIRM_VALUES]
+    return list(dict.fromkeys(found))
 
 
 def _tagged(match: RuleMatch, ruleset: str) -> RuleMatch:
@@ -334,7 +337,10 @@ class CombinedEngine:
     def _code_at(
         family: str, targets: Sequence[Target], match: RuleMatch, cache: dict[tuple[str, str], bool]
     ) -> bool:
-        for value in values_at(targets, match.target):
+        candidates = values_at(targets, match.target)
+        if len(candidates) > _MAX_CONFIRM_VALUES:
+            return True  # too many places to look: the match counts, as CRS scored it
+        for value in candidates:
             key = (family, value)
             if key not in cache:
                 cache[key] = looks_like_code(family, value)

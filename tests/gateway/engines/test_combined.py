@@ -293,3 +293,14 @@ def test_a_closed_engine_fails_open(crs_dir: Path, native: CombinedEngine) -> No
     verdict = engine.inspect(SQLI)
     assert verdict.error is not None
     assert not verdict.flagged
+
+
+def test_confirmation_counts_a_match_it_cannot_place_among_many_values() -> None:
+    from gateway.model import RuleMatch
+
+    query = "&".join(f"p{i}=plain%20words" for i in range(100))
+    targets = parse_request(get("/x?" + query), ParseLimits()).targets
+    unplaced = RuleMatch("942190", "sql_injection", "m", "critical", 5, "TX:somewhere", "x")
+    assert CombinedEngine._code_at("sqli", targets, unplaced, {})  # 100 places: counted unexamined
+    few = parse_request(get("/x?p=plain%20words"), ParseLimits()).targets
+    assert not CombinedEngine._code_at("sqli", few, unplaced, {})  # one place, examined: prose
