@@ -257,6 +257,8 @@ class EngineRunSettings(_Strict):
                 "shipped_rules = false needs rules_dir (--rules DIR): the engine would have no rules"
             )
         return self
+    # native: CRS families counted only when rampart's tokenizer confirms them (docs/CRS.md)
+    confirm: tuple[Literal["sqli", "xss", "rce"], ...] = ()
 
 
 class GatewaySettings(BaseSettings):
@@ -339,12 +341,13 @@ class GatewaySettings(BaseSettings):
         e = self.engine
         for path in ((e.exclusions_file,) if e.exclusions_file else ()) + e.exclusions:
             seclang = Path(path).suffix.lower() == ".conf"
-            readers = ("seclang", "crs") if seclang else ("native",)
+            # native runs both rule sets (YAML rules and CRS), so it reads both forms
+            readers = ("native", "seclang", "crs") if seclang else ("native", "rules")
             if not any(name in readers for name in self.engines):
                 form = "SecLang" if seclang else "YAML"
                 raise ValueError(
-                    f"exclusions file {path!r} is {form}, which only the {' and '.join(readers)} "
-                    f"engine{'s read' if seclang else ' reads'}; none of {list(self.engines)} does "
+                    f"exclusions file {path!r} is {form}, which only the {', '.join(readers)} "
+                    f"engines read; none of {list(self.engines)} does "
                     "(use the other form, or add the engine)"
                 )
         return self
@@ -377,6 +380,7 @@ class GatewaySettings(BaseSettings):
             body_limit=self.limits.max_body_bytes,
             budget_ms=self.engine.budget_ms,
             over_budget=self.engine.over_budget,
+            confirm=self.engine.confirm,
         )
 
 

@@ -67,6 +67,7 @@ class RuleMatch:
     matched: str  # the matched text (not redacted here; the audit log redacts)
     paranoia: int = 1
     tags: tuple[str, ...] = ()
+    ruleset: str = ""  # the rule set it belongs to, in an engine that runs several ("crs", "rampart")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,8 @@ class EngineSettings:
     body_limit: int = 1 << 20  # bytes inspected at most
     budget_ms: float = 250.0  # native: inspection time per request at most (0: no budget)
     over_budget: OverBudget = "block"  # native: a request over budget scores the threshold, or not
+    confirm: tuple[str, ...] = ()  # native: CRS families ("sqli", "xss", "rce") counted only when
+    # rampart's tokenizer confirms the matched input looks like code
 
 
 class InspectionEngine(Protocol):

@@ -27,17 +27,17 @@ class LayerSpec:
 
 
 LAYERS: dict[str, LayerSpec] = {
-    "native": LayerSpec("native", "X-Rampart-Waf-Native", "waf", "native WAF"),
+    "native": LayerSpec("native", "X-Rampart-Waf-Native", "waf", "native WAF (CRS + rampart rules)"),
     "crs": LayerSpec("crs", "X-Rampart-Waf-Crs", "waf", "ModSecurity + CRS"),
     "rasp": LayerSpec("rasp", "X-Rampart-Rasp", "rasp", "sink guard (RASP)"),
 }
 
 _DESCRIPTIONS = {
     "none": "lab direct, sink guard off",
-    "waf": "native gateway, sink guard off",
+    "waf": "native gateway (OWASP CRS on the SecLang engine + rampart's YAML rules), sink guard off",
     "crs": "gateway with ModSecurity + OWASP CRS, sink guard off",
     "rasp": "lab direct, sink guard on",
-    "waf+rasp": "native gateway and sink guard",
+    "waf+rasp": "native gateway (CRS + rampart's YAML rules) and sink guard",
     "crs+rasp": "CRS gateway and sink guard",
 }
 

@@ -1,7 +1,12 @@
 """Inspection engines by name, imported lazily.
 
-``create_engine("native", settings)`` imports :mod:`gateway.engines.native.engine` only when asked,
-so ``rampart --help`` and a gateway running the native engine never load libmodsecurity.
+``create_engine("native", settings)`` imports :mod:`gateway.engines.native.combined` only when
+asked, so ``rampart --help`` and a gateway running the native engine never load libmodsecurity.
+
+The native wing registers three engines so that each can be compared with the others:
+``native`` (OWASP CRS on the SecLang executor plus rampart's YAML rules: the ``waf``
+configuration), ``rules`` (the YAML rules alone) and ``seclang`` (CRS alone on the SecLang
+executor); ``crs`` is CRS on libmodsecurity, the reference.
 An engine class is constructed as ``Engine(settings: EngineSettings)`` and satisfies
 :class:`gateway.model.InspectionEngine`.
 """
@@ -17,7 +22,8 @@ __all__ = ["UnknownEngineError", "create_engine", "names", "register"]
 
 # name -> "module:Class"
 _REGISTRY: dict[str, str] = {
-    "native": "gateway.engines.native.engine:NativeEngine",
+    "native": "gateway.engines.native.combined:CombinedEngine",
+    "rules": "gateway.engines.native.combined:RulesEngine",
     "crs": "gateway.engines.crs.engine:CrsEngine",
     "seclang": "gateway.engines.native.seclang.engine:SecLangEngine",
     "testing": "gateway.engines.testing:LiteralEngine",

@@ -80,8 +80,11 @@ async def echo_upstream() -> AsyncIterator[EchoUpstream]:
 
 @pytest.fixture
 def native() -> NamedEngine:
-    """A fresh native engine per test: a gateway closes its engines when it stops."""
-    return NamedEngine("native", create_engine("native", EngineSettings(mode="block")))
+    """A fresh engine of rampart's YAML rules per test, named ``native`` as the gateway's first
+    engine (a gateway closes its engines when it stops). The expected rule ids are the YAML
+    rules'; CRS, which the ``native`` engine adds, flags the NUL byte of the binary message
+    (920270)."""
+    return NamedEngine("native", create_engine("rules", EngineSettings(mode="block")))
 
 
 async def _echo(ws: aiohttp.ClientWebSocketResponse, data: str | bytes) -> Any:
@@ -396,7 +399,7 @@ async def test_crs_shadow_records_websocket_messages(
     await gw.gateway.audit.flush()
     incidents = read_incidents(audit)
     by_engine = {(i.engine, i.action, i.request_id) for i in incidents}
-    assert ("native", "block", "ws-c.ws3") in by_engine
+    assert ("rules", "block", "ws-c.ws3") in by_engine  # the YAML rules engine names itself
     assert ("crs", "detect", "ws-c.ws3") in by_engine
     # the benign JSON and plain-text messages: no finding in either engine (a plain-text
     # message goes as a form parameter, so CRS's content-type policy, 920420, stays quiet)
