@@ -88,8 +88,8 @@ def test_exclusions_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     ("flags", "problem"),
     [
         (["--exclusions", "tuning.txt"], "name YAML exclusions *.yaml"),
-        (["--exclusions", "crs.conf"], "only the seclang and crs engines read"),
-        (["--engine", "seclang", "--exclusions", "x.yaml"], "only the native engine reads"),
+        (["--engine", "rules", "--exclusions", "crs.conf"], "only the native, seclang, crs engines read"),
+        (["--engine", "seclang", "--exclusions", "x.yaml"], "only the native, rules engines read"),
         (["--no-shipped-rules"], "needs rules_dir (--rules DIR)"),
     ],
 )
