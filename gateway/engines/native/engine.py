@@ -16,7 +16,8 @@ request is ``block`` (block mode) or ``detect`` (detect mode) at or above the th
 ``allow`` with its matches listed. Any internal error fails open: ``allow`` with ``error``.
 
 Inspection has a time budget (``budget_ms`` of the inspecting thread's CPU time), checked
-cooperatively between groups, values, transformation steps of long values and rule
+cooperatively between request parsing stages (and every few hundred values, JSON nodes or XML
+elements while parsing), groups, values, transformation steps of long values and rule
 confirmations: past the deadline the engine stops, keeps what already fired and adds the
 match ``budget_exceeded`` (scoring the threshold when ``over_budget`` is ``block``, nothing when
 it is ``allow``); the verdict says ``budget_exceeded``. No thread is interrupted: a single
@@ -310,7 +311,7 @@ class NativeEngine:
         )
 
     def _evaluate(self, request: RawRequest, deadline: _Deadline, fired: dict[int, RuleMatch]) -> None:
-        parsed = parse_request(request, self.limits)
+        parsed = parse_request(request, self.limits, deadline.check)
         by_collection: dict[str, list[Target]] = {}
         for target in parsed.targets:
             by_collection.setdefault(target.collection, []).append(target)
