@@ -173,7 +173,7 @@ def test_parsing_checks_the_deadline_while_it_reads_many_values(body: bytes, con
     request = _request(body, content_type=content_type)
     calls, check = _counting_check()
     parsed = parse_request(request, ParseLimits(), check)
-    assert calls[0] >= 3000 // 256  # at least once per few hundred values
+    assert calls[0] >= 6  # stages, then once per 256 values (the readers stop at 4,096 targets)
     assert parse_request(request, ParseLimits()) == parsed  # the check changes nothing else
     stopped, stopping = _counting_check(stop_after=5)
     with pytest.raises(_Stop):
