@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -189,3 +191,24 @@ def test_an_expired_deadline_stops_the_engine_in_parsing_before_any_rule() -> No
     assert verdict.budget_exceeded
     assert verdict.rule_ids == (BUDGET_RULE_ID,)
     assert verdict.flagged
+
+
+def test_garbage_collection_in_the_inspecting_thread_does_not_count_against_the_budget() -> None:
+    """A collection runs in whichever thread allocates when a threshold is crossed: its CPU
+    time is not the request's. Here collections alone spend more than a 1 ms budget (each loop
+    below runs until the CPU clock says so; nothing is timed against a limit)."""
+    from gateway.engines.native.engine import _Deadline, _OverBudget
+
+    garbage = [[i] for i in range(200_000)]  # containers for the collector to walk
+    deadline = _Deadline(1.0)
+    cpu_start = time.thread_time()
+    while time.thread_time() - cpu_start < 0.005:
+        gc.collect()
+    while time.perf_counter() <= deadline.wall_end:
+        time.sleep(0.001)
+    deadline.check()  # 5 ms of CPU spent, all of it collecting: within budget
+    while not deadline.spent_over():  # now the request's own CPU time
+        pass
+    with pytest.raises(_OverBudget):
+        deadline.check()
+    assert len(garbage) == 200_000
