@@ -12,7 +12,11 @@ Each worker serves one request at a time. :meth:`EngineProcessPool.inspect` take
 worker (waiting for one while others are busy), and:
 
 * past its ``timeout`` the worker is killed (``SIGKILL``) and a replacement started in the
-  background (:class:`WorkerOverran`): a pathological input cannot keep a core busy;
+  background (:class:`WorkerOverran`): a pathological input cannot keep a core busy. With a
+  ``cpu_limit``, a worker past ``timeout`` is killed only once it has also *used* that much CPU
+  on the request (read from ``/proc``), or at ``hard_timeout``: on a loaded machine a worker
+  that is merely starved of a core finishes instead of being rebuilt (rebuilding an engine
+  costs far more CPU than the request);
 * when the worker died (a crash in a native library) it is replaced too
   (:class:`WorkerCrashed`); the caller fails open;
 * when no worker is alive (starting, or being replaced) it raises :class:`PoolUnavailable`
@@ -47,6 +51,20 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of process ``pid`` (Linux ``/proc``; None elsewhere or gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+        fields = data[data.rfind(b")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, ValueError, IndexError):
+        return None
+
 
 EngineFactory = Callable[[], InspectionEngine]
 """Builds one in-process engine; called once in each worker (must pickle)."""
@@ -253,22 +271,33 @@ class EngineProcessPool:
             self._cond.notify_all()
 
     def inspect(
-        self, request: RawRequest, timeout: float | None = None, *, wait_for_start: bool = False
+        self,
+        request: RawRequest,
+        timeout: float | None = None,
+        *,
+        cpu_limit: float | None = None,
+        hard_timeout: float | None = None,
+        wait_for_start: bool = False,
     ) -> Verdict:
         """The verdict of an idle worker's engine; blocks the caller only (see the module
         docstring for the exceptions). An exception raised by the engine comes back as
         ``RuntimeError`` naming it."""
         if not self._started:
             self.start()
-        end = None if timeout is None else time.monotonic() + timeout
+        begun = time.monotonic()
+        end = None if timeout is None else begun + timeout
         worker = self._acquire(end, wait_for_start=wait_for_start)
         try:
+            cpu_start = _cpu_seconds(worker.pid) if cpu_limit is not None else None
             worker.conn.send(request)
             left = None if end is None else max(0.0, end - time.monotonic())
             answered = worker.conn.poll(left)
+            if not answered and cpu_limit is not None and cpu_start is not None:
+                answered = self._starved(worker, cpu_start, cpu_limit, hard_timeout, begun)
             if answered:
                 kind, payload = worker.conn.recv()
         except (EOFError, OSError) as exc:
+            worker.process.join(2)  # it is gone or going: reap it to learn how it ended
             code = worker.process.exitcode
             self._replace(worker, "crashed")
             raise WorkerCrashed(
@@ -283,6 +312,20 @@ class EngineProcessPool:
         if not isinstance(payload, Verdict):
             raise RuntimeError(f"engine worker answered {type(payload).__name__}, not a Verdict")
         return payload
+
+    @staticmethod
+    def _starved(
+        worker: _Worker, cpu_start: float, cpu_limit: float, hard: float | None, begun: float
+    ) -> bool:
+        """Past the wall-clock timeout: wait on while the worker has used less than
+        ``cpu_limit`` of CPU on this request (and ``hard`` has not passed). True: it answered."""
+        while hard is None or time.monotonic() - begun < hard:
+            used = _cpu_seconds(worker.pid)
+            if used is None or used - cpu_start >= cpu_limit:
+                return False
+            if worker.conn.poll(0.05):
+                return True
+        return False
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (idle or busy)."""

@@ -21,7 +21,8 @@ A hard wall-clock answer: an inspection off the loop that has no verdict ``budge
 budget_margin_ms`` after it started is answered by the gateway itself with a
 ``budget_exceeded`` verdict (scoring the threshold when ``over_budget`` is ``block``, nothing
 when ``allow``), counted and logged once. A worker process still busy ``overrun_grace_ms``
-later is killed and replaced (counted by reason in ``engine_workers_replaced``); a thread
+later, and that has used the budget plus that grace in CPU on the request (or is twenty times
+past the limit), is killed and replaced (counted by reason in ``engine_workers_replaced``); a thread
 cannot be killed and stops at the engine's own cooperative check. An inline inspection is
 small by construction and relies on that cooperative check alone.
 
@@ -66,6 +67,8 @@ BUDGET_RULE_ID = "budget_exceeded"  # the rule id the native engine gives its ow
 _OFFLOAD_ABOVE = 0.5  # moving share of slow small-request inspections that moves an engine off the loop
 _INLINE_BELOW = 0.2  # ... and that brings it back
 _WHERE = ("inline", "pool", "process")
+_HARD_FACTOR = 20.0  # a worker past the wall-clock limit is killed at this multiple of it at the latest
+_HARD_FLOOR = 5.0  # ... and not before this many seconds
 
 
 class NamedEngine:
@@ -149,6 +152,10 @@ class EngineRunner:
         self.kill_after = (
             None if self.answer_after is None else self.answer_after + settings.overrun_grace_ms / 1000
         )
+        # ... once it has also used the budget plus the grace in CPU (a starved worker is not a
+        # runaway one), or at the latest after _HARD_FACTOR times the wall-clock limit
+        self.kill_cpu = None if budget is None else budget + settings.overrun_grace_ms / 1000
+        self.kill_hard = None if self.kill_after is None else max(_HARD_FLOOR, self.kill_after * _HARD_FACTOR)
         pooled = 0
         for named in self.engines:
             if (
@@ -372,7 +379,9 @@ class EngineRunner:
             return self.budget_verdict(named, 0.0)
         start = time.perf_counter()
         try:
-            verdict = pool.inspect(request, self.kill_after)
+            verdict = pool.inspect(
+                request, self.kill_after, cpu_limit=self.kill_cpu, hard_timeout=self.kill_hard
+            )
         except PoolUnavailable:
             with named.count_lock:
                 named.in_pool += 1
