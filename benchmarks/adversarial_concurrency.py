@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -81,6 +82,8 @@ class Row:
     status: int
     answer_s: float
     benign: tuple[float, ...]
+    stopped_by: str = "-"  # who cut an over-budget inspection: engine, worker or gateway
+    killed: int = 0  # worker processes killed (overran) while this body was handled
 
 
 def _stats(samples: Sequence[float]) -> tuple[float, float, float]:
@@ -143,10 +146,14 @@ async def _run_gateway(args: argparse.Namespace, upstream: str, processes: int, 
         rows.append(Row("idle", where, budget, 200, 0.0, tuple(idle)))
         for unit, kind, size in _ADVERSARIAL:
             body, content_type = _body(unit, kind, size)
+            seen = len(gw.output)
             status, answer, benign = await _during(session, gw.url, body, content_type, args.during)
             label = f"{size // 1024} KiB {kind} of {unit!r}"
-            rows.append(Row(label, where, budget, status, answer, tuple(benign)))
             await _settle(session, gw.url, args.pause)
+            logged = gw.output[seen:]  # the gateway's log lines meanwhile (warnings and up)
+            by = [m.group(1) for line in logged if (m := re.search(r"engine_over_budget .*\bby=(\w+)", line))]
+            killed = sum("engine_worker_replaced" in line and "reason=overran" in line for line in logged)
+            rows.append(Row(label, where, budget, status, answer, tuple(benign), ",".join(by) or "-", killed))
     return rows
 
 
@@ -157,7 +164,7 @@ def _report(rows: list[Row]) -> str:
         f"Python {platform.python_version()}",
         "",
         f"{'scenario':<28} {'where':>8} {'budget':>7} {'status':>6} {'answer s':>9} "
-        f"{'benign n':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}",
+        f"{'benign n':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cut by':>8} {'killed':>6}",
     ]
     for row in rows:
         p50, p95, worst = _stats(row.benign)
@@ -165,7 +172,7 @@ def _report(rows: list[Row]) -> str:
         answer = "-" if row.scenario == "idle" else f"{row.answer_s:.3f}"
         lines.append(
             f"{row.scenario:<28} {row.where:>8} {budget:>7} {row.status:>6} {answer:>9} "
-            f"{len(row.benign):>8} {p50:>8.2f} {p95:>8.2f} {worst:>8.2f}"
+            f"{len(row.benign):>8} {p50:>8.2f} {p95:>8.2f} {worst:>8.2f} {row.stopped_by:>8} {row.killed:>6}"
         )
     return "\n".join(lines)
 
