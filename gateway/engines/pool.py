@@ -9,7 +9,7 @@ pickled). The caller ships the :class:`~gateway.model.RawRequest` over a pipe an
 :class:`~gateway.model.Verdict`; waiting releases the GIL.
 
 Each worker serves one request at a time. :meth:`EngineProcessPool.inspect` takes an idle
-worker (waiting for one while others are busy), and:
+worker, and:
 
 * past its ``timeout`` the worker is killed (``SIGKILL``) and a replacement started in the
   background (:class:`WorkerOverran`): a pathological input cannot keep a core busy. With a
@@ -19,8 +19,9 @@ worker (waiting for one while others are busy), and:
   costs far more CPU than the request);
 * when the worker died (a crash in a native library) it is replaced too
   (:class:`WorkerCrashed`); the caller fails open;
-* when no worker is alive (starting, or being replaced) it raises :class:`PoolUnavailable`
-  at once, unless asked to wait for one, so the caller can inspect in-process meanwhile.
+* when no worker is free (all busy, starting, or being replaced) it raises
+  :class:`PoolUnavailable` at once, unless asked to ``wait`` for one (then
+  :class:`PoolBusy` past ``timeout``), so the caller can inspect in-process meanwhile.
 
 Workers ignore SIGINT (the parent stops them) and exit when their pipe closes, so a parent
 that dies does not leave them behind.
@@ -243,7 +244,7 @@ class EngineProcessPool:
 
     # -- inspection ---------------------------------------------------------------------
 
-    def _acquire(self, end: float | None, *, wait_for_start: bool) -> _Worker:
+    def _acquire(self, end: float | None, *, wait: bool) -> _Worker:
         with self._cond:
             while True:
                 if self._closed:
@@ -254,7 +255,11 @@ class EngineProcessPool:
                     return worker
                 if self.failed is not None:
                     raise PoolUnavailable(f"the engine failed to start in a worker: {self.failed}")
-                if not self._busy and not (wait_for_start and self._starting):
+                if not wait:
+                    raise PoolUnavailable(
+                        "every engine worker is busy" if self._busy else "no engine worker is ready"
+                    )
+                if not self._busy and not self._starting:
                     raise PoolUnavailable("no engine worker is ready")
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
@@ -277,7 +282,7 @@ class EngineProcessPool:
         *,
         cpu_limit: float | None = None,
         hard_timeout: float | None = None,
-        wait_for_start: bool = False,
+        wait: bool = False,
     ) -> Verdict:
         """The verdict of an idle worker's engine; blocks the caller only (see the module
         docstring for the exceptions). An exception raised by the engine comes back as
@@ -286,7 +291,7 @@ class EngineProcessPool:
             self.start()
         begun = time.monotonic()
         end = None if timeout is None else begun + timeout
-        worker = self._acquire(end, wait_for_start=wait_for_start)
+        worker = self._acquire(end, wait=wait)
         try:
             cpu_start = _cpu_seconds(worker.pid) if cpu_limit is not None else None
             worker.conn.send(request)
@@ -326,6 +331,12 @@ class EngineProcessPool:
             if worker.conn.poll(0.05):
                 return True
         return False
+
+    @property
+    def busy(self) -> int:
+        """Workers inspecting a request now."""
+        with self._cond:
+            return len(self._busy)
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (idle or busy)."""

@@ -8,8 +8,8 @@ synchronous CPU work, and where it runs depends on the body:
 * over ``process_body_bytes``, for an engine the gateway can rebuild (a ``factory``: its name
   and settings) and that does not run its own workers (``slow = True``): in a pool of
   ``processes`` worker *processes* per engine (:mod:`gateway.engines.pool`), so the inspection
-  does not hold the proxy's GIL. The pool starts on the first such body; until a worker is
-  ready (and while one is being replaced) such bodies take the thread path;
+  does not hold the proxy's GIL. The pool starts on the first such body; while no worker is
+  free (starting, being replaced, or every one busy) such bodies take the thread path;
 * otherwise (medium bodies, engines that set ``slow = True``, and engines that say nothing
   whose small-request inspections mostly take longer than ``offload_after_us``): a bounded
   thread pool. The last rule follows a moving share with hysteresis: past one half the engine
@@ -382,10 +382,10 @@ class EngineRunner:
             verdict = pool.inspect(
                 request, self.kill_after, cpu_limit=self.kill_cpu, hard_timeout=self.kill_hard
             )
-        except PoolUnavailable:
+        except PoolUnavailable:  # in the bounded thread pool, as a medium body would be
             with named.count_lock:
                 named.in_pool += 1
-            return self._run_pooled(named, request, False, ticket)
+            return self._pool.submit(self._run_pooled, named, request, False, ticket).result()
         except (WorkerOverran, PoolBusy):
             verdict = self.budget_verdict(named, time.perf_counter() - start)
         except (WorkerCrashed, RuntimeError) as exc:  # fail open, as run_engine does in-process

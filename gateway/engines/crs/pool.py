@@ -41,7 +41,7 @@ class CrsProcessPool:
         """The worker's verdict. Raises ``TimeoutError`` past ``timeout`` (the worker is killed
         and replaced) and ``BrokenProcessPool`` when a worker died (it is replaced)."""
         try:
-            return self._pool.inspect(request, self.timeout, wait_for_start=True)
+            return self._pool.inspect(request, self.timeout, wait=True)
         except WorkerCrashed as exc:
             raise BrokenProcessPool(str(exc)) from None
         except WorkerOverran as exc:

@@ -101,7 +101,7 @@ def test_a_dead_worker_is_reported_and_replaced(pool: EngineProcessPool) -> None
         pool.inspect(_post(b"rmp-test-exit"), 30.0)
     with pytest.raises(PoolUnavailable):  # the replacement is still starting
         pool.inspect(_post(b"hello"), 30.0)
-    assert pool.inspect(_post(b"<script>"), 30.0, wait_for_start=True).flagged
+    assert pool.inspect(_post(b"<script>"), 30.0, wait=True).flagged
     assert pool.worker_pids() != [pid]
 
 

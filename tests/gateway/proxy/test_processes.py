@@ -166,6 +166,33 @@ async def test_a_crashed_worker_fails_open_is_counted_and_replaced(
         assert resp.status == 403
 
 
+async def test_a_large_body_that_finds_the_worker_busy_is_inspected_in_a_thread(
+    make_gateway: MakeGateway, client: aiohttp.ClientSession
+) -> None:
+    """It does not wait behind another body. The first body makes its worker sleep (no CPU,
+    no budget here, so it is neither answered early nor killed)."""
+    from tests.gateway.engines.test_pool import SleepyEngine
+
+    factory = functools.partial(SleepyEngine, EngineSettings(mode="block"), 2.0)
+    named = NamedEngine("testing", factory(), factory=factory)
+    gw = await make_gateway(engines=[named], mode="block", engine={"budget_ms": 0})
+    assert await asyncio.to_thread(gw.gateway.runner.start_processes, wait=True, timeout=120.0)
+    pool = named.processes
+    assert pool is not None
+
+    async def sleeper() -> int:
+        async with client.post(gw.url + "/api/search", data=_body("rmp-test-sleep")) as resp:
+            return resp.status
+
+    first = asyncio.create_task(sleeper())
+    await _until(lambda: pool.busy == 1)
+    async with client.post(gw.url + "/api/search", data=_body("<script>")) as resp:
+        assert resp.status == 403
+    assert _metric(gw, "rampart_gateway_engine_seconds_count", engine="testing", where="pool") == 1.0
+    assert await first == 200
+    assert _metric(gw, "rampart_gateway_engine_seconds_count", engine="testing", where="process") == 1.0
+
+
 async def test_large_bodies_are_inspected_in_process_until_a_worker_is_ready(
     make_gateway: MakeGateway, client: aiohttp.ClientSession
 ) -> None:
