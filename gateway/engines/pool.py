@@ -301,13 +301,16 @@ class EngineProcessPool:
                 answered = self._starved(worker, cpu_start, cpu_limit, hard_timeout, begun)
             if answered:
                 kind, payload = worker.conn.recv()
-        except (EOFError, OSError) as exc:
+        except (EOFError, OSError) as exc:  # OSError: the pipe broke (TimeoutError is raised below)
             worker.process.join(2)  # it is gone or going: reap it to learn how it ended
             code = worker.process.exitcode
             self._replace(worker, "crashed")
             raise WorkerCrashed(
                 f"engine worker {worker.pid} died (exit code {code}): {type(exc).__name__}"
             ) from None
+        except Exception:  # the request did not pickle: the worker never saw it
+            self._release(worker)
+            raise
         if not answered:
             self._replace(worker, "overran")
             raise WorkerOverran(f"engine worker {worker.pid} overran; killed")
