@@ -4,11 +4,13 @@ engine, block mode) while a 100 KB or 1 MiB adversarial body is being inspected.
     .venv/bin/python -m benchmarks.adversarial_concurrency [--budget-ms 250] [--idle 200]
 
 A trivial upstream and the gateway run in their own processes on loopback; the client runs
-here. First the idle latency of sequential benign GETs; then, per adversarial body, the body is
-sent and benign GETs go one after another until its answer arrives (at least ``--during`` of
-them): their p50/p95/max, and the adversarial request's own status and answer time against
-the budget. Every body runs twice, with the configured budget and with none (``budget_ms=0``),
-so the table shows both the budget's cut and the concurrency without it.
+here. Per gateway configuration, first the idle latency of sequential benign GETs; then, per
+adversarial body, the body is sent and benign GETs go one after another until its answer
+arrives (at least ``--during`` of them): their p50/p95/max, and the adversarial request's own
+status and answer time against the budget. Three configurations in one run: large bodies
+inspected in a thread of the gateway (``engine.processes=0``, the earlier design) and in a
+worker process (``engine.processes=1``, the default), both with the budget, and the worker
+process without a budget (``budget_ms=0``: the inspection runs to its end).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -74,10 +77,13 @@ def _body(unit: str, kind: str, size: int) -> tuple[bytes, str]:
 @dataclass(frozen=True)
 class Row:
     scenario: str
+    where: str
     budget_ms: float
     status: int
     answer_s: float
     benign: tuple[float, ...]
+    stopped_by: str = "-"  # who cut an over-budget inspection: engine, worker or gateway
+    killed: int = 0  # worker processes killed (overran) while this body was handled
 
 
 def _stats(samples: Sequence[float]) -> tuple[float, float, float]:
@@ -115,21 +121,39 @@ async def _during(
     return status, answer, latencies
 
 
-async def _run_gateway(args: argparse.Namespace, upstream: str, budget: float) -> list[Row]:
-    env = {"RAMPART_GATEWAY_ENGINE__BUDGET_MS": str(budget)}
+async def _settle(session: aiohttp.ClientSession, base: str, pause: float) -> None:
+    """A benign large body (it starts the worker process on first use), then a pause: a worker
+    starting or being replaced builds its engine meanwhile."""
+    body, content_type = _body("shoes ", "form", 100_000)
+    async with session.post(base + "/api/search", data=body, headers={"Content-Type": content_type}) as r:
+        await r.read()
+    await asyncio.sleep(pause)
+
+
+async def _run_gateway(args: argparse.Namespace, upstream: str, processes: int, budget: float) -> list[Row]:
+    env = {
+        "RAMPART_GATEWAY_ENGINE__BUDGET_MS": str(budget),
+        "RAMPART_GATEWAY_ENGINE__PROCESSES": str(processes),
+    }
     argv = ["gateway", "--upstream", upstream, "--port", "0", "--engine", "native", "--mode", "block"]
+    where = "process" if processes else "thread"
     rows: list[Row] = []
     async with spawn(argv, env=env, timeout=300) as gw, aiohttp.ClientSession() as session:
         for _ in range(20):
             await _benign_once(session, gw.url)  # warm-up
-        if budget == args.budget_ms:
-            idle = [await _benign_once(session, gw.url) for _ in range(args.idle)]
-            rows.append(Row("idle", budget, 200, 0.0, tuple(idle)))
+        await _settle(session, gw.url, args.pause)
+        idle = [await _benign_once(session, gw.url) for _ in range(args.idle)]
+        rows.append(Row("idle", where, budget, 200, 0.0, tuple(idle)))
         for unit, kind, size in _ADVERSARIAL:
             body, content_type = _body(unit, kind, size)
+            seen = len(gw.output)
             status, answer, benign = await _during(session, gw.url, body, content_type, args.during)
             label = f"{size // 1024} KiB {kind} of {unit!r}"
-            rows.append(Row(label, budget, status, answer, tuple(benign)))
+            await _settle(session, gw.url, args.pause)
+            logged = gw.output[seen:]  # the gateway's log lines meanwhile (warnings and up)
+            by = [m.group(1) for line in logged if (m := re.search(r"engine_over_budget .*\bby=(\w+)", line))]
+            killed = sum("engine_worker_replaced" in line and "reason=overran" in line for line in logged)
+            rows.append(Row(label, where, budget, status, answer, tuple(benign), ",".join(by) or "-", killed))
     return rows
 
 
@@ -139,16 +163,16 @@ def _report(rows: list[Row]) -> str:
         f"machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
         f"Python {platform.python_version()}",
         "",
-        f"{'scenario':<28} {'budget':>7} {'status':>6} {'answer s':>9} "
-        f"{'benign n':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}",
+        f"{'scenario':<28} {'where':>8} {'budget':>7} {'status':>6} {'answer s':>9} "
+        f"{'benign n':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cut by':>8} {'killed':>6}",
     ]
     for row in rows:
         p50, p95, worst = _stats(row.benign)
         budget = "none" if row.budget_ms == 0 else f"{row.budget_ms:g}ms"
         answer = "-" if row.scenario == "idle" else f"{row.answer_s:.3f}"
         lines.append(
-            f"{row.scenario:<28} {budget:>7} {row.status:>6} {answer:>9} "
-            f"{len(row.benign):>8} {p50:>8.2f} {p95:>8.2f} {worst:>8.2f}"
+            f"{row.scenario:<28} {row.where:>8} {budget:>7} {row.status:>6} {answer:>9} "
+            f"{len(row.benign):>8} {p50:>8.2f} {p95:>8.2f} {worst:>8.2f} {row.stopped_by:>8} {row.killed:>6}"
         )
     return "\n".join(lines)
 
@@ -157,8 +181,8 @@ async def _bench(args: argparse.Namespace) -> str:
     me = [sys.executable, "-m", "benchmarks.adversarial_concurrency"]
     rows: list[Row] = []
     async with spawn([*me, "serve-upstream"]) as up:
-        for budget in (args.budget_ms, 0.0):
-            rows += await _run_gateway(args, up.url, budget)
+        for processes, budget in ((0, args.budget_ms), (1, args.budget_ms), (1, 0.0)):
+            rows += await _run_gateway(args, up.url, processes, budget)
     return _report(rows)
 
 
@@ -168,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--budget-ms", type=float, default=250.0, help="the gateway's engine.budget_ms")
     parser.add_argument("--idle", type=int, default=200, help="benign GETs measured with no other load")
     parser.add_argument("--during", type=int, default=20, help="benign GETs at least per adversarial body")
+    parser.add_argument(
+        "--pause", type=float, default=8.0, help="seconds between bodies (a worker process (re)starting)"
+    )
     args = parser.parse_args(argv)
     if args.command == "serve-upstream":
         return _serve_upstream()

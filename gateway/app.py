@@ -102,7 +102,14 @@ def build_gateway(settings: GatewaySettings, engines: Sequence[NamedEngine] | No
     metrics = GatewayMetrics()
     if engines is None:
         engine_settings = settings.engine_settings()
-        engines = [NamedEngine(name, create_engine(name, engine_settings)) for name in settings.engines]
+        engines = [
+            NamedEngine(
+                name,
+                create_engine(name, engine_settings),
+                factory=functools.partial(create_engine, name, engine_settings),  # for worker processes
+            )
+            for name in settings.engines
+        ]
     runner = EngineRunner(engines, settings.engine, metrics, threshold=settings.threshold)
     a = settings.audit
     sinks: dict[str, BatchSink] = {}

@@ -219,13 +219,19 @@ class AccessLogSettings(_Strict):
 
 
 class EngineRunSettings(_Strict):
-    """Where engine CPU work runs: inline on the loop for small requests, in a bounded thread
-    pool for large bodies and for engines that declare themselves slow or prove slow."""
+    """Where engine CPU work runs: inline on the loop for small requests, in worker processes
+    for large bodies (engines built by the gateway from their settings), in a bounded thread
+    pool for medium bodies and for engines that declare themselves slow or prove slow; and the
+    wall-clock limit past which the gateway answers an unfinished inspection itself."""
 
     inline_body_bytes: int = Field(default=16 * 1024, ge=0)
     offload_after_us: float = Field(default=1000.0, ge=0)  # mostly slower: the engine runs in the pool
     workers: int = Field(default=2, ge=1, le=64)
-    budget_ms: float = Field(default=250.0, ge=0)  # native: inspection time per request (0: none)
+    processes: int = Field(default=1, ge=0, le=64)  # worker processes per engine for large bodies (0: none)
+    process_body_bytes: int = Field(default=64 * 1024, ge=0)  # larger bodies go to a worker process
+    budget_ms: float = Field(default=250.0, ge=0)  # inspection time per request (0: none)
+    budget_margin_ms: float = Field(default=50.0, ge=0)  # the gateway answers at budget + margin (wall)
+    overrun_grace_ms: float = Field(default=250.0, ge=0)  # ... and kills a worker still busy after this
     over_budget: OverBudget = "block"  # block: an over-budget request scores the threshold
     rules_dir: str | None = None  # native: the team's YAML rules, added to the shipped ones
     shipped_rules: bool = True  # native: false: rules_dir replaces the shipped rules

@@ -50,6 +50,13 @@ class GatewayMetrics:
             ["engine"],
             registry=r,
         )
+        self.engine_workers_replaced = Counter(
+            "rampart_gateway_engine_workers_replaced",
+            "Engine worker processes killed or found dead and replaced, by engine and reason "
+            "(overran, crashed).",
+            ["engine", "reason"],
+            registry=r,
+        )
         self.rejected = Counter(
             "rampart_gateway_rejected",
             "Requests refused by hardening checks, by reason.",

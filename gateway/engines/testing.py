@@ -8,6 +8,8 @@ the threshold the verdict is flagged (the gateway blocks it in block mode).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from urllib.parse import unquote_to_bytes
 
@@ -21,7 +23,12 @@ DEFAULT_LITERALS: tuple[str, ...] = ("<script", "' or '1'='1", "$ne", "../", "rm
 class LiteralEngine:
     """Flags literals. ``raise_on`` makes ``inspect`` raise when it appears (fail-open tests);
     ``delay`` burns that many seconds per request (slow-engine tests); ``slow``, when given, tells
-    the proxy where to run it (``True``: off the event loop)."""
+    the proxy where to run it (``True``: off the event loop).
+
+    For worker-process tests: ``spin_on`` makes ``inspect`` spin (a busy loop that never checks
+    a budget, at most ``spin_seconds``) when that literal is in the body, so an overrun is
+    certain without measuring time; ``exit_on`` makes the *worker process* exit at once (a
+    crash); in any other process it raises instead, so a test cannot kill itself."""
 
     slow: bool
 
@@ -35,6 +42,9 @@ class LiteralEngine:
         delay: float = 0.0,
         slow: bool | None = None,
         name: str = "testing",
+        spin_on: str | None = None,
+        spin_seconds: float = 60.0,
+        exit_on: str | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
@@ -42,6 +52,9 @@ class LiteralEngine:
         self.score_per_match = score_per_match
         self.raise_on = raise_on.lower() if raise_on else None
         self.delay = delay
+        self.spin_on = spin_on.encode() if spin_on else None
+        self.spin_seconds = spin_seconds
+        self.exit_on = exit_on.encode() if exit_on else None
         if slow is not None:  # left unset, the proxy judges by measured inspection time
             self.slow = slow
         self.inspected = 0
@@ -62,6 +75,14 @@ class LiteralEngine:
         if self.delay:
             deadline = start + self.delay
             while time.perf_counter() < deadline:
+                pass
+        if self.exit_on is not None and self.exit_on in request.body:
+            if multiprocessing.parent_process() is None:
+                raise RuntimeError("testing engine asked to exit outside a worker process")
+            os._exit(70)
+        if self.spin_on is not None and self.spin_on in request.body:
+            end = start + self.spin_seconds
+            while time.perf_counter() < end:
                 pass
         matches: list[RuleMatch] = []
         for target, value in self._targets(request):

@@ -25,13 +25,17 @@ def test_bodies_have_the_stated_size_and_parse(unit: str, kind: str, size: int) 
 
 def test_the_report_has_one_line_per_row_with_percentiles() -> None:
     rows = [
-        Row("idle", 250.0, 200, 0.0, tuple(i / 1000 for i in range(1, 101))),
-        Row("1024 KiB json of '<a'", 0.0, 200, 1.5, (0.002, 0.004)),
+        Row("idle", "process", 250.0, 200, 0.0, tuple(i / 1000 for i in range(1, 101))),
+        Row("1024 KiB json of '<a'", "thread", 0.0, 200, 1.5, (0.002, 0.004)),
+        Row("1024 KiB form of '%25'", "process", 250.0, 403, 0.31, (0.002,), "gateway", 1),
     ]
     table = _report(rows).splitlines()
     assert "shared" in table[1]
     idle = next(line for line in table if line.startswith("idle"))
-    assert idle.split()[1:] == ["250ms", "200", "-", "100", "50.50", "96.00", "100.00"]
-    heavy = next(line for line in table if line.startswith("1024 KiB"))
+    assert idle.split()[1:] == ["process", "250ms", "200", "-", "100", "50.50", "96.00", "100.00", "-", "0"]
+    heavy = next(line for line in table if line.startswith("1024 KiB json"))
     assert "none" in heavy
+    assert "thread" in heavy
     assert "1.500" in heavy
+    cut = next(line for line in table if line.startswith("1024 KiB form"))
+    assert cut.split()[-2:] == ["gateway", "1"]

@@ -16,7 +16,8 @@ request is ``block`` (block mode) or ``detect`` (detect mode) at or above the th
 ``allow`` with its matches listed. Any internal error fails open: ``allow`` with ``error``.
 
 Inspection has a time budget (``budget_ms`` of the inspecting thread's CPU time), checked
-cooperatively between groups, values, transformation steps of long values and rule
+cooperatively between request parsing stages (and every few hundred values, JSON nodes or XML
+elements while parsing), groups, values, transformation steps of long values and rule
 confirmations: past the deadline the engine stops, keeps what already fired and adds the
 match ``budget_exceeded`` (scoring the threshold when ``over_budget`` is ``block``, nothing when
 it is ``allow``); the verdict says ``budget_exceeded``. No thread is interrupted: a single
@@ -29,6 +30,7 @@ read-only, Hyperscan scratch space is per thread, the transformation caches are 
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -68,20 +70,51 @@ class _OverBudget(Exception):
     """Raised inside the evaluation loop when the request's deadline has passed."""
 
 
+_GC = threading.local()  # per thread: CPU seconds spent in garbage collection, and when the current one began
+
+
+def _gc_spent() -> float:
+    spent: float = getattr(_GC, "spent", 0.0)
+    return spent
+
+
+def _on_gc(phase: str, _info: dict[str, Any]) -> None:
+    """``gc.callbacks`` hook: add each collection's CPU time to the collecting thread's tally.
+    A collection runs in whichever thread happens to allocate when a threshold is crossed, so
+    its cost belongs to no request in particular."""
+    if phase == "start":
+        _GC.began = time.thread_time()
+        return
+    began: float | None = getattr(_GC, "began", None)
+    if began is not None:
+        _GC.spent = _gc_spent() + time.thread_time() - began
+        _GC.began = None
+
+
+if _on_gc not in gc.callbacks:
+    gc.callbacks.append(_on_gc)
+
+
 class _Deadline:
     """A request's budget in CPU time of the inspecting thread (waiting for the GIL or for a
-    core on a busy machine does not count). The wall clock, which never runs slower than the
-    thread's CPU clock, is read first: the dearer CPU clock is read only once it has passed."""
+    core on a busy machine does not count, nor does a garbage collection that happened to run in
+    this thread meanwhile). The wall clock, which never runs slower than the thread's CPU clock,
+    is read first: the dearer CPU clock is read only once it has passed."""
 
-    __slots__ = ("cpu_end", "wall_end")
+    __slots__ = ("cpu_end", "gc_start", "wall_end")
 
     def __init__(self, budget_ms: float) -> None:
         seconds = budget_ms / 1000 if budget_ms > 0 else float("inf")
         self.wall_end = time.perf_counter() + seconds
         self.cpu_end = time.thread_time() + seconds
+        self.gc_start = _gc_spent()
+
+    def spent_over(self) -> bool:
+        """The thread's CPU time since the start, garbage collections excluded, passed the budget."""
+        return time.thread_time() - (_gc_spent() - self.gc_start) > self.cpu_end
 
     def check(self) -> None:
-        if time.perf_counter() > self.wall_end and time.thread_time() > self.cpu_end:
+        if time.perf_counter() > self.wall_end and self.spent_over():
             raise _OverBudget
 
 
@@ -314,7 +347,7 @@ class NativeEngine:
         )
 
     def _evaluate(self, request: RawRequest, deadline: _Deadline, fired: dict[int, RuleMatch]) -> None:
-        parsed = parse_request(request, self.limits)
+        parsed = parse_request(request, self.limits, deadline.check)
         by_collection: dict[str, list[Target]] = {}
         for target in parsed.targets:
             by_collection.setdefault(target.collection, []).append(target)

@@ -117,11 +117,19 @@ class ParsedRequest:
     flags: tuple[str, ...]
 
 
+def _no_check() -> None:
+    """No deadline: parsing runs to its end."""
+
+
+_CHECK_EVERY = 256  # values, elements or JSON nodes between two deadline checks in a loop
+
+
 @dataclass(slots=True)
 class _Builder:
     limits: ParseLimits
     targets: list[Target] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    check: Callable[[], None] = _no_check  # the caller's deadline; raises to stop parsing
 
     def add(self, collection: str, key: str, value: str) -> None:
         if len(self.targets) >= self.limits.max_targets:
@@ -162,8 +170,13 @@ def _walk_json(b: _Builder, root: Any, path: str, depth: int, *, values: str, na
     seen = 0
     targets = b.targets
     stack: list[tuple[Any, str, int]] = [(root, path, depth)]
+    check = b.check
+    steps = 0
     while stack:
         node, where, level = stack.pop()
+        steps += 1
+        if steps % _CHECK_EVERY == 0:
+            check()
         if seen >= limit:
             b.flag(Anomaly.TOO_MANY_VALUES)
             return
@@ -213,8 +226,11 @@ def _parse_pairs(b: _Builder, text: str, values: str, names: str, *, encoding: s
     reading = parse_pairs(text, b.limits.reading, encoding=encoding)
     if reading.over_limit:
         b.flag(Anomaly.TOO_MANY_VALUES)
+    b.check()
     deep = b.limits.json_depth
-    for name, value in reading.pairs:
+    for index, (name, value) in enumerate(reading.pairs):
+        if index % _CHECK_EVERY == _CHECK_EVERY - 1:
+            b.check()
         if "\0" in value or "%00" in value:
             b.flag("null_byte_in_value")
         b.add(values, name, value)
@@ -311,7 +327,11 @@ def _body_xml(b: _Builder, text: str, _raw: bytes, _ctype: ContentType) -> bool:
         b.flag("xml_invalid")
         return False
     stack: list[tuple[ET.Element, str]] = [(root, "/" + root.tag)]
+    steps = 0
     while stack:
+        steps += 1
+        if steps % _CHECK_EVERY == 0:
+            b.check()
         if len(b.targets) >= b.limits.max_values:  # paths grow with depth: walking on is quadratic
             b.flag("too_many_values")
             return True
@@ -400,19 +420,28 @@ def _parse_body(b: _Builder, request: RawRequest, limits: ParseLimits) -> None:
         b.flag("body_without_content_type")
     if ctype.ambiguous:
         b.flag(Anomaly.DUPLICATE_PARAM)
+    b.check()
     text = _decode_body(b, raw, ctype)
     b.add("REQUEST_BODY", "", text)
     processor = _processor_for(ctype.media)
     if processor is not None:
+        b.check()
         processor(b, text, raw, ctype)
     if processor is not _body_json and looks_like_json(text):
+        b.check()
         _json_document(b, text, "$", 0, values="ARGS_POST", names="ARGS_POST_NAMES")
 
 
-def parse_request(request: RawRequest, limits: ParseLimits | None = None) -> ParsedRequest:
-    """Split ``request`` into named targets and protocol flags (pure; never raises on bad input)."""
+def parse_request(
+    request: RawRequest, limits: ParseLimits | None = None, check: Callable[[], None] | None = None
+) -> ParsedRequest:
+    """Split ``request`` into named targets and protocol flags (pure; never raises on bad input).
+
+    ``check``, when given, is called between parsing stages and every few hundred values of a
+    loop (the inspection budget's deadline); whatever it raises stops parsing and propagates.
+    A single reading step (one decoding pass over the body) is not interrupted."""
     limits = limits or ParseLimits()
-    b = _Builder(limits)
+    b = _Builder(limits, check=check or _no_check)
     raw_path, _, query = request.target.partition("?")
     path = _normalise_path(raw_path)
     b.add("REQUEST_METHOD", "", request.method)
@@ -424,6 +453,7 @@ def parse_request(request: RawRequest, limits: ParseLimits | None = None) -> Par
     if query:
         _parse_pairs(b, query, "ARGS_GET", "ARGS_GET_NAMES")
     _parse_headers(b, request)
+    b.check()
     _parse_body(b, request, limits)
     for flag in b.flags:
         b.targets.append(Target("PROTOCOL_FLAGS", flag, flag))

@@ -197,7 +197,8 @@ async def test_an_engine_that_declares_itself_fast_stays_inline(make_gateway, cl
 
 async def test_a_busy_unshared_engine_never_makes_the_loop_wait(make_gateway, client):
     engine = literal_engine(delay=0.3, slow=False)  # not thread-safe: calls serialise on a lock
-    gw = await make_gateway(engines=[engine])
+    # no budget: the two 0.3 s calls must each run to their end, however loaded the machine
+    gw = await make_gateway(engines=[engine], engine={"budget_ms": 0})
 
     async def post_big() -> int:
         async with client.post(gw.url + "/big", data=b"a" * 64 * 1024) as resp:

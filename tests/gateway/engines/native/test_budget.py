@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
+import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 from gateway.config import ConfigError, load_settings
 from gateway.decision import decide
 from gateway.engines.native.engine import BUDGET_RULE_ID, NativeEngine
+from gateway.engines.native.parsing import ParseLimits, parse_request
 from gateway.model import EngineSettings, RawRequest, Verdict
 
 
@@ -139,3 +143,72 @@ def test_a_bad_budget_setting_names_the_file_and_the_key(tmp_path: Path, key: st
     config.write_text(f"[engine]\n{key} = {value}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=rf"(?s)engine\.{key}.*gateway\.toml|gateway\.toml.*engine\.{key}"):
         load_settings(config, upstream="http://127.0.0.1:9")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _counting_check(stop_after: int | None = None) -> tuple[list[int], Callable[[], None]]:
+    calls = [0]
+
+    def check() -> None:
+        calls[0] += 1
+        if stop_after is not None and calls[0] >= stop_after:
+            raise _Stop
+
+    return calls, check
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (json.dumps({"k": [f"v{i}" for i in range(3000)]}).encode(), "application/json"),
+        ("&".join(f"k{i}=v" for i in range(3000)).encode(), "application/x-www-form-urlencoded"),
+        (("<r>" + "<i>v</i>" * 3000 + "</r>").encode(), "application/xml"),
+    ],
+    ids=["json", "form", "xml"],
+)
+def test_parsing_checks_the_deadline_while_it_reads_many_values(body: bytes, content_type: str) -> None:
+    """The deadline is consulted between stages and every few hundred values, and what it
+    raises stops parsing: a large body's parse no longer runs whole before the first check."""
+    request = _request(body, content_type=content_type)
+    calls, check = _counting_check()
+    parsed = parse_request(request, ParseLimits(), check)
+    assert calls[0] >= 6  # stages, then once per 256 values (the readers stop at 4,096 targets)
+    assert parse_request(request, ParseLimits()) == parsed  # the check changes nothing else
+    stopped, stopping = _counting_check(stop_after=5)
+    with pytest.raises(_Stop):
+        parse_request(request, ParseLimits(), stopping)
+    assert stopped[0] == 5
+
+
+def test_an_expired_deadline_stops_the_engine_in_parsing_before_any_rule() -> None:
+    """A budget already spent when inspection starts (a tiny one) is noticed while parsing:
+    only the budget match, no rule; the verdict blocks in block mode."""
+    body = json.dumps({"q": "' union select password from users--", "n": list(range(2000))}).encode()
+    verdict = _engine(mode="block", budget_ms=1e-9).inspect(_request(body))
+    assert verdict.budget_exceeded
+    assert verdict.rule_ids == (BUDGET_RULE_ID,)
+    assert verdict.flagged
+
+
+def test_garbage_collection_in_the_inspecting_thread_does_not_count_against_the_budget() -> None:
+    """A collection runs in whichever thread allocates when a threshold is crossed: its CPU
+    time is not the request's. Here collections alone spend more than a 1 ms budget (each loop
+    below runs until the CPU clock says so; nothing is timed against a limit)."""
+    from gateway.engines.native.engine import _Deadline, _OverBudget
+
+    garbage = [[i] for i in range(200_000)]  # containers for the collector to walk
+    deadline = _Deadline(1.0)
+    cpu_start = time.thread_time()
+    while time.thread_time() - cpu_start < 0.005:
+        gc.collect()
+    while time.perf_counter() <= deadline.wall_end:
+        time.sleep(0.001)
+    deadline.check()  # 5 ms of CPU spent, all of it collecting: within budget
+    while not deadline.spent_over():  # now the request's own CPU time
+        pass
+    with pytest.raises(_OverBudget):
+        deadline.check()
+    assert len(garbage) == 200_000
