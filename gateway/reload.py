@@ -23,6 +23,7 @@ names the file, the line and the fix.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -102,6 +103,8 @@ def _rule_count(engine: object) -> int | None:
 def close_engines(engines: Sequence[NamedEngine]) -> None:
     """Close each engine; a failure is logged, never raised."""
     for named in engines:
+        if named.processes is not None:  # its worker processes, built from the old settings
+            named.processes.close()
         try:
             named.engine.close()
         except Exception as exc:
@@ -115,7 +118,13 @@ def build_engines(settings: GatewaySettings, names: Sequence[str]) -> tuple[Name
     built: list[NamedEngine] = []
     try:
         for name in names:
-            built.append(NamedEngine(name, create_engine(name, engine_settings)))
+            built.append(
+                NamedEngine(
+                    name,
+                    create_engine(name, engine_settings),
+                    factory=functools.partial(create_engine, name, engine_settings),  # worker processes
+                )
+            )
     except BaseException:
         close_engines(built)
         raise
@@ -171,7 +180,7 @@ class Reloader:
         except Exception as exc:  # RuleLoadError, ExclusionError, CrsLayoutError, SecLangLoadError...
             return self._failed(exc)
         runner = self.gw.runner
-        old, runner.engines = runner.engines, new
+        old = runner.replace_engines(new)
         self.gw.settings = settings
         self.reloads += 1
         log_event(

@@ -156,19 +156,7 @@ class EngineRunner:
         # runaway one), or at the latest after _HARD_FACTOR times the wall-clock limit
         self.kill_cpu = None if budget is None else budget + settings.overrun_grace_ms / 1000
         self.kill_hard = None if self.kill_after is None else max(_HARD_FLOOR, self.kill_after * _HARD_FACTOR)
-        pooled = 0
-        for named in self.engines:
-            if (
-                named.factory is not None
-                and settings.processes > 0
-                and not getattr(named.engine, "slow", False)
-            ):
-                named.processes = EngineProcessPool(
-                    named.factory,
-                    settings.processes,
-                    on_replaced=functools.partial(self._replaced, named.name),
-                )
-                pooled += settings.processes
+        pooled = sum(settings.processes for named in self.engines if self._attach_processes(named))
         # threads that only wait on worker processes (no CPU): one per worker plus a few queued
         self._waiters = ThreadPoolExecutor(max_workers=pooled + 4, thread_name_prefix="rampart-engine-wait")
         self._timers = {
@@ -404,6 +392,29 @@ class EngineRunner:
         if ticket.claim():
             self._count(named, request, verdict, elapsed, by="worker")
         return verdict
+
+    def _attach_processes(self, named: NamedEngine) -> bool:
+        """Give ``named`` its worker-process pool when it can have one (a factory, processes
+        configured, not an engine that already runs out of process)."""
+        if named.factory is None or self.settings.processes <= 0 or getattr(named.engine, "slow", False):
+            return False
+        named.processes = EngineProcessPool(
+            named.factory,
+            self.settings.processes,
+            on_replaced=functools.partial(self._replaced, named.name),
+        )
+        return True
+
+    def replace_engines(self, engines: Sequence[NamedEngine]) -> tuple[NamedEngine, ...]:
+        """Swap in ``engines`` (same names, e.g. rebuilt by a reload) for new requests, with
+        their own worker-process pools; returns the old ones, which the caller closes (pools
+        included, :func:`gateway.reload.close_engines`) once their in-flight inspections are done."""
+        if tuple(e.name for e in engines) != tuple(e.name for e in self.engines):
+            raise ValueError("a reload keeps the configured engine names")
+        for named in engines:
+            self._attach_processes(named)
+        old, self.engines = self.engines, tuple(engines)
+        return old
 
     def close(self) -> None:
         for named in self.engines:

@@ -158,3 +158,51 @@ def test_changed_keys_are_dotted() -> None:
     a = load_settings(upstream="http://127.0.0.1:9")
     b = load_settings(upstream="http://127.0.0.1:9", paranoia=2, mode="block", engine={"rules_dir": "/r"})
     assert changed_keys(a, b) == ("engine.rules_dir", "mode", "paranoia")
+
+
+async def test_reloaded_engines_get_their_own_worker_processes(tmp_path: Path) -> None:
+    """Large bodies go to worker processes before and after a reload: the new engines get new
+    workers (built from the new settings), the old workers stop with the old engines."""
+
+    def settings() -> GatewaySettings:
+        return load_settings(
+            upstream="http://127.0.0.1:9",
+            engines=("testing",),
+            mode="block",
+            engine={"processes": 1, "process_body_bytes": 1024, "budget_ms": 0},
+        )
+
+    gw = build_gateway(settings())
+    runner = gw.runner
+    body = b"x" * 4096 + b"<script"
+    large = RawRequest("POST", "/", (("Host", "lab.test"), ("Content-Length", str(len(body)))), body)
+    try:
+        assert runner.start_processes(wait=True)
+        old = runner.engines[0]
+        old_pool = old.processes
+        assert old_pool is not None
+        old_pids = old_pool.worker_pids()
+        assert old_pids
+        assert (await runner.inspect(large))[0].flagged
+        assert _process_runs(gw) == 1
+        assert await Reloader(gw, settings).reload() is True
+        new = runner.engines[0]
+        assert new is not old
+        assert new.processes is not None and new.processes is not old_pool
+        assert runner.start_processes(wait=True)
+        assert new.processes.worker_pids() and not set(new.processes.worker_pids()) & set(old_pids)
+        assert (await runner.inspect(large))[0].flagged
+        assert _process_runs(gw) == 2
+        await _until(lambda: old_pool.worker_pids() == [] or _closed_pool(old_pool))
+    finally:
+        runner.close()
+
+
+def _process_runs(gw: object) -> float:
+    registry = gw.metrics.registry  # type: ignore[attr-defined]
+    labels = {"engine": "testing", "where": "process"}
+    return registry.get_sample_value("rampart_gateway_engine_seconds_count", labels) or 0.0
+
+
+def _closed_pool(pool: object) -> bool:
+    return bool(getattr(pool, "_closed", False))
