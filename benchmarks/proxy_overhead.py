@@ -224,34 +224,37 @@ def _engine_costs(engine_name: str) -> list[tuple[str, float]]:
     return out
 
 
-def _gateways(baseline: Path | None) -> list[tuple[str, list[str], dict[str, str] | None]]:
-    """(target name, gateway options, environment) of every gateway measured."""
-    out: list[tuple[str, list[str], dict[str, str] | None]] = []
+def _gateways(baseline: Path | None) -> list[tuple[str, list[str]]]:
+    """(target name, command line) of every gateway measured. The baseline's runs the CLI
+    with the baseline tree first on ``sys.path`` (``python -m`` would put this tree first)."""
+    gw = ["gateway", "--port", "0", "--mode", "block", "--admin-port", "0"]
+    out: list[tuple[str, list[str]]] = []
     if baseline is not None:
-        env = {"PYTHONPATH": str(baseline.resolve())}
+        boot = f"import sys; sys.path.insert(0, {str(baseline.resolve())!r}); from rampart.cli import main; "
+        boot += "sys.exit(main())"
+        before = [sys.executable, "-c", boot, *gw]
         out += [
-            ("baseline gateway, test engine", ["--engine", "testing"], env),
-            ("baseline gateway, native rules", ["--engine", "native"], env),
+            ("baseline gateway, test engine", [*before, "--engine", "testing"]),
+            ("baseline gateway, native rules", [*before, "--engine", "native"]),
         ]
     out += [
-        ("gateway, test engine", ["--engine", "testing"], None),
-        ("gateway, native rules", ["--engine", "native"], None),
-        ("gateway, native rules, 2 workers", ["--engine", "native", "--workers", "2"], None),
+        ("gateway, test engine", [*gw, "--engine", "testing"]),
+        ("gateway, native rules", [*gw, "--engine", "native"]),
+        ("gateway, native rules, 2 workers", [*gw, "--engine", "native", "--workers", "2"]),
     ]
     return out
 
 
 async def _bench(args: argparse.Namespace, script: Path) -> tuple[list[Result], tuple[float, float]]:
     me = [sys.executable, "-m", "benchmarks.proxy_overhead"]
-    gw = ["gateway", "--port", "0", "--mode", "block", "--admin-port", "0"]
     load_before = os.getloadavg()[0]
     async with contextlib.AsyncExitStack() as stack:
         up = await stack.enter_async_context(spawn([*me, "serve-upstream"]))
         bare = await stack.enter_async_context(spawn([*me, "serve-bare", "--upstream", up.url]))
         servers = {}
-        for name, extra, env in _gateways(args.baseline):
+        for name, command in _gateways(args.baseline):
             servers[name] = await stack.enter_async_context(
-                spawn([*gw, *extra, "--upstream", up.url], env=env, timeout=300)
+                spawn([*command, "--upstream", up.url], timeout=300)
             )
         targets: list[tuple[str, ServerProcess, list[int]]] = [
             ("upstream direct", up, [up.proc.pid]),

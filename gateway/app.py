@@ -250,7 +250,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
     app.on_response_prepare.append(handler.on_response_prepare)
     if settings.harness and settings.workers > 1:
         app.on_response_prepare.append(_worker_header)
-    app.router.add_route("*", "/{tail:.*}", handler.handle)
+    app.router.add_route("*", "/{tail:.*}", handler.entry)
     return app
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -145,6 +145,7 @@ class ProxyHandler:
         self._drop_down = HOP_BY_HOP | self._drop_response | self._hardening.dropped
         self._limits = s.limits
         self._trusting = bool(gateway.trusted.networks)
+        self._access = gateway.access is not None
         self._peers: dict[str, ClientAddress] = {}
         self._engine_names = tuple(e.name for e in gateway.runner.engines)
         m = gateway.metrics
@@ -253,6 +254,11 @@ class ProxyHandler:
 
     # -- the handler --------------------------------------------------------------------
 
+    @property
+    def entry(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """The route handler: :meth:`handle`, or straight to the proxying without an access log."""
+        return self.handle if self._access else self._handle
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one request; one access-log line when the access log samples it."""
         access = self.gw.access
@@ -336,8 +342,11 @@ class ProxyHandler:
 
         raw = self._raw_request(request, body, more, client, rid)
         verdicts = await self.gw.runner.inspect(raw)
-        facts = RequestFacts(rid, client.ip, method, request.host, path)
-        request[_FACTS] = facts
+        facts = None  # what an incident or an access-log line says about the request
+        if self._access or any(v.flagged for v in verdicts):
+            facts = RequestFacts(rid, client.ip, method, request.host, path)
+            if self._access:
+                request[_FACTS] = facts
         outcome = decide(
             verdicts,
             mode=s.mode,
@@ -346,8 +355,9 @@ class ProxyHandler:
             facts=facts,
             audit_limit=s.audit.max_per_request,
         )
-        request[_DECISION] = outcome.decision
-        if outcome.decision != "allow":
+        if self._access:
+            request[_DECISION] = outcome.decision
+        if outcome.decision != "allow" and facts is not None:  # not allow: flagged, so facts
             self._log_outcome(outcome, facts)
         extra.update(outcome.headers)
         if outcome.status is not None:
