@@ -288,7 +288,9 @@ async def _stage_costs(upstream: str, rounds: int = 2000) -> list[tuple[str, flo
         out.append(
             (
                 "limits: method, target, header count and size",
-                median_us(lambda: check_request(limits, request.method, request.raw_path, request.headers)),
+                median_us(
+                    lambda: check_request(limits, request.method, request.raw_path, request.headers.items())
+                ),
             )
         )
         out.append(("client address", median_us(lambda: handler._client(request))))

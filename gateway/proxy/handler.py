@@ -304,7 +304,7 @@ class ProxyHandler:
             rid = mint_request_id()
         extra: dict[str, str] = {REQUEST_ID: rid}
         method = request.method
-        rejection = check_request(self._limits, method, request.raw_path, sent)
+        rejection = check_request(self._limits, method, request.raw_path, sent.items())
         if rejection is not None:
             return self._reject(request, rejection, extra)
         client = self._client(request)
