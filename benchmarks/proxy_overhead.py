@@ -1,38 +1,71 @@
-"""Proxy overhead benchmark: the upstream directly, a bare aiohttp pass-through proxy, and the
-gateway (with an engine), measured in one run on loopback, reported as ratios.
+"""Proxy overhead benchmark: the upstream directly, a bare aiohttp pass-through proxy and the
+gateway (test engine, native rules, native rules at 2 workers), measured with wrk in one run
+on loopback and reported as ratios to the bare proxy, with the CPU each stage adds.
 
-    .venv/bin/python -m benchmarks.proxy_overhead --requests 3000 --concurrency 32 --engine testing
+    .venv/bin/python -m benchmarks.proxy_overhead --duration 4 --rounds 3
+    .venv/bin/python -m benchmarks.proxy_overhead --baseline /tmp/rampart-before
 
-Each server runs in its own process (``rampart.procs.spawn``); the client runs here. Bounded
-in requests and time. Also times ``engine.inspect`` alone on a small request and a 64 KiB
-body, which is what decides inline versus thread-pool inspection.
+``--baseline DIR`` adds the gateway (test engine, native rules) as the source tree in DIR has it
+(e.g. ``git archive <commit> | tar -x -C DIR``), run from there, so a change is measured
+before and after in the same run.
+
+Each server runs in its own process (``rampart.procs.spawn``); wrk (Debian package ``wrk``)
+drives them in interleaved rounds, so drifting background load hits every target alike.
+Bounded: ``--duration`` seconds per target and round, at most 10 rounds. Also times
+``engine.inspect`` alone on the benchmark's own requests.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import platform
 import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
-from rampart.procs import spawn
+from rampart.procs import ServerProcess, spawn
+
+if TYPE_CHECKING:
+    from gateway.model import Verdict
 
 __all__ = ["main"]
 
 _PRODUCTS = json.dumps([{"id": i, "name": f"product {i}", "price": i * 3} for i in range(20)]).encode()
 _HOP = frozenset(
-    {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length"}
+    {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length", "host"}
 )
+_COMMENT = json.dumps({"text": "a perfectly ordinary comment " * 4})
+_HEADERS = (("User-Agent", "bench/1.0"), ("Accept", "application/json"), ("Cookie", "session=abc"))
+# wrk's request mix: 4 of 5 GET /api/products?category=shoes&page=N, 1 of 5 a JSON comment POST.
+_WRK_SCRIPT = """
+local n = 0
+local body = %s
+wrk.headers["User-Agent"] = "bench/1.0"
+wrk.headers["Accept"] = "application/json"
+wrk.headers["Cookie"] = "session=abc"
+request = function()
+  n = n + 1
+  if n %% 5 == 0 then
+    return wrk.format("POST", "/api/comments", {["Content-Type"] = "application/json"}, body)
+  end
+  return wrk.format("GET", "/api/products?category=shoes&page=" .. (n %% 7))
+end
+"""
 
 
 # -- servers ------------------------------------------------------------------------------
@@ -53,29 +86,25 @@ def _upstream_app() -> web.Application:
 
 
 def _bare_proxy_app(upstream: str) -> web.Application:
-    """The floor: forward method, path, headers and body; stream the response back."""
+    """The floor: forward method, path, headers and body over one pooled session; answer
+    with the upstream's status, headers and body (read whole: a streaming twin stopped
+    answering after wrk dropped its connections mid-response, see benchmarks.gateway_workers)."""
     session_key = web.AppKey("session", aiohttp.ClientSession)
 
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+    async def lifecycle(app: web.Application) -> Any:
         app[session_key] = aiohttp.ClientSession(auto_decompress=False)
         yield
         await app[session_key].close()
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP and k.lower() != "host"}
+    async def handle(request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         body = await request.read()
         async with request.app[session_key].request(
             request.method, upstream + request.raw_path, headers=headers, data=body or None
         ) as up:
-            resp = web.StreamResponse(
-                status=up.status,
-                headers={k: v for k, v in up.headers.items() if k.lower() not in _HOP},
-            )
-            await resp.prepare(request)
-            async for chunk in up.content.iter_any():
-                await resp.write(chunk)
-            await resp.write_eof()
-            return resp
+            payload = await up.read()
+            kept = {k: v for k, v in up.headers.items() if k.lower() not in _HOP}
+            return web.Response(status=up.status, body=payload, headers=kept)
 
     app = web.Application()
     app.cleanup_ctx.append(lifecycle)
@@ -84,111 +113,113 @@ def _bare_proxy_app(upstream: str) -> web.Application:
 
 
 def _serve(name: str, app: web.Application, port: int) -> int:
+    """Serve on the gateway's own event loop (uvloop when installed), so the floor and the
+    gateway differ only in what they do per request."""
     from rampart.serve import Listener, run_forever, serve_apps
 
     async def main() -> None:
         await serve_apps([Listener(app, "127.0.0.1", port, name=name)])
 
-    return run_forever(main)
+    return run_forever(main, fast=True)
 
 
-# -- client -------------------------------------------------------------------------------
+# -- measuring ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Round:
+    rps: float
+    latency_ms: float
+    requests: int
+    errors: int
+    cpu_us: float  # serving processes' CPU per request in this round
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     name: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    cpu_us: float  # CPU time of the serving process (the proxy, or the upstream when direct) per request
+    rounds: tuple[Round, ...]
+    stalled: int
+
+    @property
+    def rps(self) -> float:
+        return statistics.median(r.rps for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        return statistics.median(r.cpu_us for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def latency_ms(self) -> float:
+        return statistics.median(r.latency_ms for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.rounds)
 
 
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of a process, from /proc (Linux)."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class _Samples:
-    latencies: list[float]
-    elapsed: float = 0.0
-    cpu: float = 0.0
-    errors: int = 0
-
-
-async def _load(base: str, *, requests: int, concurrency: int, warmup: int, pid: int, into: _Samples) -> None:
-    body = json.dumps({"text": "a perfectly ordinary comment " * 4}).encode()
-    headers = {"User-Agent": "bench/1.0", "Accept": "application/json", "Cookie": "session=abc"}
-    latencies = into.latencies
+def _wrk(
+    url: str, script: Path, *, duration: float, connections: int
+) -> tuple[float, float, int, int] | None:
+    """(req/s, mean latency ms, requests, non-2xx/3xx or socket errors) of one wrk run; None
+    when wrk did not finish in time (the round is dropped and counted as stalled)."""
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "-s", str(script), url],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=duration + 15,
+        ).stdout
+    except subprocess.TimeoutExpired:
+        return None
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    if rps is None or total is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    lat = re.search(r"Latency\s+([\d.]+)(us|ms|s)", out)
+    latency = float(lat.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[lat.group(2)] if lat else 0.0
     errors = 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def one(i: int, record: bool) -> None:
-            nonlocal errors
-            start = time.perf_counter()
-            try:
-                if i % 5 == 4:
-                    ctx = session.post(
-                        base + "/api/comments", data=body, headers={"Content-Type": "application/json"}
-                    )
-                else:
-                    ctx = session.get(base + f"/api/products?category=shoes&page={i % 7}")
-                async with ctx as resp:
-                    await resp.read()
-                    ok = resp.status < 400
-            except aiohttp.ClientError:
-                ok = False
-            if record:
-                latencies.append(time.perf_counter() - start)
-                errors += not ok
-
-        async def run(count: int, record: bool) -> float:
-            queue = iter(range(count))
-
-            async def worker() -> None:
-                for i in queue:
-                    await one(i, record)
-
-            start = time.perf_counter()
-            async with asyncio.timeout(120):
-                await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return time.perf_counter() - start
-
-        await run(warmup, False)
-        cpu = _cpu_seconds(pid)
-        into.elapsed += await run(requests, True)
-        into.cpu += _cpu_seconds(pid) - cpu
-    into.errors += errors
+    for pattern in (
+        r"Non-2xx or 3xx responses: (\d+)",
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+    ):
+        if m := re.search(pattern, out):
+            errors += sum(int(g) for g in m.groups())
+    return float(rps.group(1)), latency, int(total.group(1)), errors
 
 
-def _result(name: str, s: _Samples) -> Result:
-    q = statistics.quantiles(s.latencies, n=100)
-    n = len(s.latencies)
-    return Result(name, n / s.elapsed, q[49] * 1000, q[98] * 1000, s.errors, s.cpu / n * 1e6)
+async def _worker_pids(server: ServerProcess) -> list[int]:
+    """The worker processes of a multi-worker gateway (from its admin /healthz)."""
+    admin = next((line.split()[2] for line in server.output if line.startswith("gateway admin: ")), None)
+    if admin is None:
+        return []
+    async with aiohttp.ClientSession() as session, session.get(admin + "/healthz") as resp:
+        health = await resp.json()
+    return [int(w["pid"]) for w in health.get("workers", [])]
 
 
 def _engine_costs(engine_name: str) -> list[tuple[str, float]]:
-    """Median microseconds of ``inspect`` alone, on a small GET and on a 64 KiB JSON body."""
+    """Median microseconds of ``inspect`` alone on the benchmark's GET and POST."""
     from gateway.engines import create_engine
     from gateway.model import EngineSettings, RawRequest
 
     engine = create_engine(engine_name, EngineSettings(mode="block"))
-    headers = (("Host", "shop"), ("User-Agent", "bench/1.0"), ("Accept", "application/json"))
-    small = RawRequest("GET", "/api/products?category=shoes&page=2", headers)
-    big_body = json.dumps({"items": [{"name": f"item {i}", "note": "ordinary text"} for i in range(1800)]})
-    big = RawRequest(
-        "POST", "/api/import", (*headers, ("Content-Type", "application/json")), big_body.encode()[:65536]
+    headers = (("Host", "127.0.0.1:8080"), *_HEADERS)
+    get = RawRequest("GET", "/api/products?category=shoes&page=2", headers)
+    post = RawRequest(
+        "POST", "/api/comments", (*headers, ("Content-Type", "application/json")), _COMMENT.encode()
     )
     out = []
-    for label, request in (("small GET", small), (f"{len(big.body) // 1024} KiB JSON body", big)):
+    for label, request in (("GET", get), ("POST", post)):
         timings = []
-        for _ in range(200):
+        for _ in range(500):
             start = time.perf_counter()
             engine.inspect(request)
             timings.append(time.perf_counter() - start)
@@ -197,116 +228,252 @@ def _engine_costs(engine_name: str) -> list[tuple[str, float]]:
     return out
 
 
-async def _bench(args: argparse.Namespace) -> str:
-    me = [sys.executable, "-m", "benchmarks.proxy_overhead"]
-    async with (
-        spawn([*me, "serve-upstream"]) as up,
-        spawn([*me, "serve-bare", "--upstream", up.url]) as bare,
-        spawn(
-            [
-                "gateway",
-                "--upstream",
-                up.url,
-                "--port",
-                "0",
-                "--engine",
-                args.engine,
-                "--mode",
-                "block",
-                "--admin-port",
-                "0",
-            ],
-            timeout=300,
-        ) as gw,
-    ):
-        targets = [
-            ("upstream direct", up),
-            ("bare aiohttp proxy", bare),
-            (f"gateway ({args.engine}, block)", gw),
+def _gateways(baseline: Path | None) -> list[tuple[str, list[str]]]:
+    """(target name, command line) of every gateway measured. The baseline's runs the CLI
+    with the baseline tree first on ``sys.path`` (``python -m`` would put this tree first)."""
+    gw = ["gateway", "--port", "0", "--mode", "block", "--admin-port", "0"]
+    out: list[tuple[str, list[str]]] = []
+    if baseline is not None:
+        boot = f"import sys; sys.path.insert(0, {str(baseline.resolve())!r}); from rampart.cli import main; "
+        boot += "sys.exit(main())"
+        before = [sys.executable, "-c", boot, *gw]
+        out += [
+            ("baseline gateway, test engine", [*before, "--engine", "testing"]),
+            ("baseline gateway, native rules", [*before, "--engine", "native"]),
         ]
-        samples = {name: _Samples([]) for name, _ in targets}
-        per_round = args.requests // args.rounds
-        for _ in range(args.rounds):  # interleaved, so background load drifts hit every target alike
-            for name, server in targets:
-                await _load(
-                    server.url,
-                    requests=per_round,
-                    concurrency=args.concurrency,
-                    warmup=args.warmup // args.rounds,
-                    pid=server.proc.pid,
-                    into=samples[name],
-                )
-        results = [_result(name, samples[name]) for name, _ in targets]
-        admin = next(line.split()[2] for line in gw.output if line.startswith("gateway admin: "))
-        async with aiohttp.ClientSession() as session, session.get(admin + "/metrics") as resp:
-            placement = _placement(await resp.text(), args.engine)
-    costs = _engine_costs(args.engine)
-    return _report(args, results, costs, placement)
-
-
-def _placement(metrics: str, engine: str) -> list[tuple[str, int, float]]:
-    """(where, inspections, mean µs) of the engine inside the gateway, from its metrics."""
-    out = []
-    for where in ("inline", "pool"):
-        found = {}
-        for kind in ("count", "sum"):
-            pattern = rf'rampart_gateway_engine_seconds_{kind}{{engine="{engine}",where="{where}"}} (\S+)'
-            m = re.search(pattern, metrics)
-            found[kind] = float(m.group(1)) if m else 0.0
-        if found["count"]:
-            out.append((where, int(found["count"]), found["sum"] / found["count"] * 1e6))
+    out += [
+        ("gateway, test engine", [*gw, "--engine", "testing"]),
+        ("gateway, native rules", [*gw, "--engine", "native"]),
+        ("gateway, native rules, 2 workers", [*gw, "--engine", "native", "--workers", "2"]),
+    ]
     return out
+
+
+async def _stage_costs(upstream: str, rounds: int = 2000) -> list[tuple[str, float]]:
+    """Median microseconds of each step the gateway adds per request, timed in this process on
+    a real request (the benchmark's GET, received by a loopback server) and a real upstream
+    answer, each step repeated ``rounds`` times; the engines through the gateway's own runner
+    (its metrics included)."""
+    from yarl import URL
+
+    from gateway.app import build_gateway
+    from gateway.config import load_settings
+    from gateway.decision import RequestFacts, decide
+    from gateway.proxy.handler import ProxyHandler
+    from gateway.proxy.hardening import check_request
+    from rampart.requestid import mint_request_id
+
+    def median_us(step: Callable[[], object]) -> float:
+        timings = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            step()
+            timings.append(time.perf_counter() - start)
+        return statistics.median(timings) * 1e6
+
+    out: list[tuple[str, float]] = []
+    gateways = {
+        name: build_gateway(load_settings(None, upstream=upstream, engines=(name,), mode="block"))
+        for name in ("testing", "native")
+    }
+
+    async def measure(request: web.Request) -> web.Response:
+        gw = gateways["native"]
+        handler = ProxyHandler(gw)
+        rid = mint_request_id()
+        client = handler._client(request)
+        raw = handler._raw_request(request, b"", False, client, rid)
+        limits = handler.settings.limits
+        out.append(("request id", median_us(mint_request_id)))
+        out.append(
+            (
+                "limits: method, target, header count and size",
+                median_us(
+                    lambda: check_request(limits, request.method, request.raw_path, request.headers.items())
+                ),
+            )
+        )
+        out.append(("client address", median_us(lambda: handler._client(request))))
+        out.append(
+            (
+                "RawRequest for the engines",
+                median_us(lambda: handler._raw_request(request, b"", False, client, rid)),
+            )
+        )
+        verdicts: tuple[Verdict, ...] = ()
+        for name, each in gateways.items():
+            timings = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                verdicts = await each.runner.inspect(raw)
+                timings.append(time.perf_counter() - start)
+            label = "test engine" if name == "testing" else "native rules"
+            out.append((f"{label}, through the engine runner", statistics.median(timings) * 1e6))
+        facts = RequestFacts(rid, client.ip, request.method, request.host, request.path)
+        out.append(
+            (
+                "decision (allow)",
+                median_us(
+                    lambda: decide(
+                        verdicts, mode="block", harness=False, names=("native",), facts=facts, audit_limit=20
+                    )
+                ),
+            )
+        )
+        out.append(
+            ("upstream request headers", median_us(lambda: handler._upstream_headers(request, client, rid)))
+        )
+        out.append(("upstream URL", median_us(lambda: URL(handler.base + request.raw_path, encoded=True))))
+        async with aiohttp.ClientSession() as session, session.get(upstream + request.raw_path) as answer:
+            await answer.read()
+            extra = {"X-Request-ID": rid}
+            out.append(
+                ("response headers, hardened", median_us(lambda: handler._response_headers(answer, extra)))
+            )
+        latency, forwarded = gw.metrics.latency, gw.metrics.requests.labels("forwarded")
+
+        def count() -> None:
+            latency.observe(0.01)
+            forwarded.inc()
+
+        out.append(("metrics: latency and outcome", median_us(count)))
+        return web.Response(text="measured")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", measure)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        url = f"http://127.0.0.1:{port}/api/products?category=shoes&page=2"
+        async with aiohttp.ClientSession() as session, session.get(url, headers=dict(_HEADERS)) as resp:
+            await resp.read()
+    finally:
+        await runner.cleanup()
+        for each in gateways.values():
+            each.runner.close()
+    return out
+
+
+async def _bench(
+    args: argparse.Namespace, script: Path
+) -> tuple[list[Result], tuple[float, float], list[tuple[str, float]]]:
+    me = [sys.executable, "-m", "benchmarks.proxy_overhead"]
+    load_before = os.getloadavg()[0]
+    async with contextlib.AsyncExitStack() as stack:
+        up = await stack.enter_async_context(spawn([*me, "serve-upstream"]))
+        bare = await stack.enter_async_context(spawn([*me, "serve-bare", "--upstream", up.url]))
+        servers = {}
+        for name, command in _gateways(args.baseline):
+            servers[name] = await stack.enter_async_context(
+                spawn([*command, "--upstream", up.url], timeout=300)
+            )
+        targets: list[tuple[str, ServerProcess, list[int]]] = [
+            ("upstream direct", up, [up.proc.pid]),
+            ("bare aiohttp proxy", bare, [bare.proc.pid]),
+        ]
+        for name, server in servers.items():
+            targets.append((name, server, [server.proc.pid, *await _worker_pids(server)]))
+        rounds: dict[str, list[Round]] = {name: [] for name, _, _ in targets}
+        stalled = dict.fromkeys(rounds, 0)
+        for _ in range(args.rounds):
+            for name, server, pids in targets:
+                _wrk(server.url, script, duration=1, connections=args.connections)  # warm-up
+                cpu = sum(_cpu_seconds(p) for p in pids)
+                measured = _wrk(server.url, script, duration=args.duration, connections=args.connections)
+                spent = sum(_cpu_seconds(p) for p in pids) - cpu
+                if measured is None:
+                    stalled[name] += 1
+                    continue
+                rps, latency, n, errors = measured
+                rounds[name].append(Round(rps, latency, n, errors, spent / max(n, 1) * 1e6))
+        load_after = os.getloadavg()[0]
+        stages = await _stage_costs(up.url)
+    results = [Result(name, tuple(rounds[name]), stalled[name]) for name, _, _ in targets]
+    return results, (load_before, load_after), stages
+
+
+# -- report -------------------------------------------------------------------------------
 
 
 def _report(
     args: argparse.Namespace,
     results: list[Result],
+    load: tuple[float, float],
     costs: list[tuple[str, float]],
-    placement: list[tuple[str, int, float]],
+    stages: list[tuple[str, float]],
 ) -> str:
-    direct = results[0]
-    bare = results[1]
+    by = {r.name: r for r in results}
+    direct, bare = by["upstream direct"], by["bare aiohttp proxy"]
+    noop, native = by["gateway, test engine"], by["gateway, native rules"]
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
     lines = [
         "# Gateway proxy overhead",
         "",
-        f"Machine: {platform.machine()}, {_cpus()} cores, Python {platform.python_version()}, "
-        f"aiohttp {aiohttp.__version__}; loopback; all in one run.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"aiohttp {aiohttp.__version__}, event loop {loop} (bare proxy and gateway alike); "
+        f"load average {load[0]:.1f} before, {load[1]:.1f} after; loopback; all in one run.",
         "",
         "Command:",
         "",
         "```",
-        f".venv/bin/python -m benchmarks.proxy_overhead --requests {args.requests} "
-        f"--concurrency {args.concurrency} --rounds {args.rounds} "
-        f"--engine {args.engine}",
+        f".venv/bin/python -m benchmarks.proxy_overhead --duration {args.duration:g} --rounds {args.rounds} "
+        f"--connections {args.connections}" + (f" --baseline {args.baseline}" if args.baseline else ""),
         "```",
         "",
+        f"wrk -t1 -c{args.connections}, {args.rounds} interleaved rounds of {args.duration:g} s per target. "
         "Mix: 4 of 5 requests `GET /api/products?category=shoes&page=N` (1.1 KB JSON answer), 1 of 5 "
-        "`POST /api/comments` (130-byte JSON). Upstream, bare proxy and gateway each run in their own "
-        "process; the client runs in the benchmark process (the 2 cores are shared by all). Targets are "
-        "measured in interleaved rounds. *Server CPU µs/req* is the serving process's own CPU time "
-        "(utime+stime from /proc) per request: the upstream's for *direct*, the proxy's for the others — "
-        "the overhead figure least disturbed by other load on the machine.",
+        "`POST /api/comments` (130-byte JSON), each with User-Agent, Accept and Cookie headers. "
+        "Gateways in block mode with the default hardening headers, no rate limits, no access log. "
+        "req/s, latency and *CPU µs/req* (the serving processes' own utime+stime from /proc per request: "
+        "the upstream's for *direct*, the proxy's — supervisor and workers — for the others, never the "
+        "upstream's) are medians over the rounds.",
         "",
-        "| target | req/s | p50 ms | p99 ms | errors | server CPU µs/req | req/s vs direct | req/s vs bare |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| target | req/s | mean ms | errors | CPU µs/req | req/s vs bare | bare CPU / CPU | rounds' req/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
+        each = " ".join(f"{x.rps:.0f}" for x in r.rounds) + (f" ({r.stalled} stalled)" if r.stalled else "")
         lines.append(
-            f"| {r.name} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {r.cpu_us:.0f} | "
-            f"{r.rps / direct.rps:.2f} | {r.rps / bare.rps:.2f} |"
+            f"| {r.name} | {r.rps:.0f} | {r.latency_ms:.2f} | {r.errors} | {r.cpu_us:.0f} | "
+            f"{r.rps / max(bare.rps, 1e-9):.2f} | {bare.cpu_us / max(r.cpu_us, 1e-9):.2f} | {each} |"
         )
-    lines += ["", f"`{args.engine}` engine, `inspect` alone (median of 200):", ""]
-    lines += [f"- {label}: {us:.0f} µs" for label, us in costs]
-    lines += ["", "Inside the gateway during the run (from its `/metrics`):", ""]
-    lines += [f"- {where}: {n} inspections, mean {us:.0f} µs" for where, n, us in placement]
-    lines.append("")
+    lines += [
+        "",
+        "Per-request CPU each stage adds (differences of the medians above):",
+        "",
+        f"- proxy hop (bare proxy over the upstream alone): {bare.cpu_us - direct.cpu_us:+.0f} µs",
+        f"- gateway machinery and test engine, over the bare proxy: {noop.cpu_us - bare.cpu_us:+.0f} µs",
+        f"- native rules instead of the test engine: {native.cpu_us - noop.cpu_us:+.0f} µs",
+    ]
+    if "baseline gateway, native rules" in by:
+        before = by["baseline gateway, native rules"]
+        before_noop = by["baseline gateway, test engine"]
+        lines += [
+            f"- baseline gateway machinery with the test engine: {before_noop.cpu_us - bare.cpu_us:+.0f} µs; "
+            f"native rules instead: {before.cpu_us - before_noop.cpu_us:+.0f} µs",
+        ]
+    lines += [
+        "",
+        "`native` engine, `inspect` alone on the benchmark's requests (median of 500): "
+        + ", ".join(f"{label} {us:.0f} µs" for label, us in costs),
+        "",
+        "Each step the gateway adds, timed alone in the benchmark process on the benchmark's GET "
+        "(median of 2000; the bare proxy does none of these):",
+        "",
+        "| step | µs |",
+        "| --- | ---: |",
+        *(f"| {label} | {us:.1f} |" for label, us in stages),
+        "",
+    ]
     return "\n".join(lines)
-
-
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,20 +484,29 @@ def main(argv: list[str] | None = None) -> int:
     bare = sub.add_parser("serve-bare")
     bare.add_argument("--upstream", required=True)
     bare.add_argument("--port", type=int, default=0)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds of wrk per target and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the targets")
-    parser.add_argument("--engine", default="native")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument(
+        "--baseline", type=Path, help="also measure the gateway of the source tree in this folder"
+    )
     parser.add_argument("--write", type=Path, help="also write the markdown report to this file")
     args = parser.parse_args(argv)
     if args.command == "serve-upstream":
         return _serve("bench-upstream", _upstream_app(), args.port)
     if args.command == "serve-bare":
         return _serve("bench-proxy", _bare_proxy_app(args.upstream.rstrip("/")), args.port)
-    if not 1 <= args.requests <= 20_000 or not 1 <= args.concurrency <= 256:
-        parser.error("keep it bounded: --requests 1..20000, --concurrency 1..256")
-    report = asyncio.run(_bench(args))
+    if shutil.which("wrk") is None:
+        parser.error("needs wrk (apt-get install wrk; scripts/system-deps.sh installs it as root)")
+    if args.baseline is not None and not (args.baseline / "gateway" / "app.py").is_file():
+        parser.error(f"--baseline {args.baseline}: no gateway/app.py there (unpack a rampart source tree)")
+    if not 1 <= args.duration <= 60 or not 1 <= args.rounds <= 10 or not 1 <= args.connections <= 512:
+        parser.error("keep it bounded: --duration 1..60, --rounds 1..10, --connections 1..512")
+    with tempfile.TemporaryDirectory(prefix="rampart-bench-") as tmp:
+        script = Path(tmp) / "mix.lua"
+        script.write_text(_WRK_SCRIPT % json.dumps(_COMMENT), encoding="utf-8")
+        results, load, stages = asyncio.run(_bench(args, script))
+    report = _report(args, results, load, _engine_costs("native"), stages)
     print(report)
     if args.write is not None:
         args.write.parent.mkdir(parents=True, exist_ok=True)

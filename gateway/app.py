@@ -13,12 +13,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDict
 
 from gateway.audit import AuditLog, BatchSink, log_event
 from gateway.config import GatewaySettings
@@ -46,6 +47,26 @@ logger = logging.getLogger("gateway")
 
 # The gateway forwards exactly what the client sent: no default Accept, User-Agent, ...
 _SKIP_AUTO = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+_SKIPPED: CIMultiDict[None] = CIMultiDict((name, None) for name in sorted(_SKIP_AUTO))
+
+
+class _UpstreamRequest(aiohttp.ClientRequest):
+    """aiohttp's client request without its per-request rebuild of the skipped auto headers.
+
+    With ``skip_auto_headers`` set, aiohttp builds a sorted multidict of the names, copies
+    the request's headers and extends the copy, for every request, only to find that there
+    is nothing to add. The names are fixed here, so the multidict is built once; should a
+    later aiohttp add a default header the gateway does not skip, its own method runs."""
+
+    _adds_nothing = "User-Agent" in _SKIPPED and all(
+        name in _SKIPPED for name in aiohttp.ClientRequest.DEFAULT_HEADERS
+    )
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        if self._adds_nothing and skip_auto_headers is not None:
+            self._skip_auto_headers = _SKIPPED
+        else:
+            super().update_auto_headers(skip_auto_headers)
 
 
 class _ServerLog(logging.LoggerAdapter[logging.Logger]):
@@ -207,6 +228,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             skip_auto_headers=_SKIP_AUTO,
+            request_class=_UpstreamRequest,
         )
         await _prepare_sinks(gw.audit)
         gw.audit.start()
@@ -235,7 +257,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
     app.on_response_prepare.append(handler.on_response_prepare)
     if settings.harness and settings.workers > 1:
         app.on_response_prepare.append(_worker_header)
-    app.router.add_route("*", "/{tail:.*}", handler.handle)
+    app.router.add_route("*", "/{tail:.*}", handler.entry)
     return app
 
 

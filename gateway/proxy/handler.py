@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -26,8 +26,8 @@ from gateway.decision import Outcome, RequestFacts, decide
 from gateway.metrics import GatewayMetrics
 from gateway.model import RawRequest
 from gateway.proxy.accesslog import AccessLog, access_record
-from gateway.proxy.hardening import Rejection, check_body_length, check_request, harden_response_headers
-from gateway.proxy.headers import ClientAddress, TrustedProxies, strip_hop_by_hop
+from gateway.proxy.hardening import Hardening, Rejection, check_body_length, check_request
+from gateway.proxy.headers import HOP_BY_HOP, ClientAddress, TrustedProxies, hop_by_hop_names
 from gateway.proxy.inspection import EngineRunner
 from gateway.proxy.logsummary import EventSummary
 from gateway.proxy.pages import error_page
@@ -40,7 +40,7 @@ from gateway.proxy.websocket import (
     relay,
 )
 from rampart.requestid import HEADER as REQUEST_ID
-from rampart.requestid import ensure_request_id, mint_request_id
+from rampart.requestid import is_valid_request_id, mint_request_id
 from rampart.verdicts import RASP_HEADER, WAF_HEADER, format_waf_header
 
 __all__ = ["Gateway", "ProxyHandler"]
@@ -65,7 +65,15 @@ _RESPONSE_DROP = frozenset({"x-request-id"})
 # then goes upstream decoded, without the header (and the engines inspect decoded bytes).
 _DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
 _OUTCOMES = ("forwarded", "blocked", "rejected", "rate_limited", "upstream_error")
+# Header names the relay never forwards by prefix: proxy credentials, and verdict headers an
+# upstream could use to pass itself off as the gateway.
+_UP_PREFIXES = ("proxy-",)
+_DOWN_PREFIXES = ("proxy-", "x-rampart-waf-")
+_PEERS_CACHED = 4096  # client addresses of untrusted peers kept (cleared whole when full)
 
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+_HTTP11 = aiohttp.HttpVersion11
 
 # Per-request values the access log reads back (web.Request is a mutable mapping).
 _FACTS = web.RequestKey("rampart_facts", RequestFacts)
@@ -79,7 +87,9 @@ class _BodyTooLarge(Exception):
 
 class _RelayedResponse(web.StreamResponse):
     """A streamed response whose head goes out with the first body chunk (or at EOF), so
-    a small response costs one socket write instead of two; still never buffered."""
+    a small response costs one socket write instead of two; still never buffered. Its
+    headers are hardened when they are built (:meth:`ProxyHandler._response_headers`), so the
+    app's prepare hook leaves them alone."""
 
     _send_headers_immediately = False
 
@@ -121,6 +131,8 @@ class ProxyHandler:
         s = gateway.settings
         self.settings = s
         self.base = s.upstream
+        # Everything below is read once per app, not per request: the header names each
+        # direction drops (lower case), the hardening policy, the bound metric children.
         drop = set(_REPLACED)
         if not s.preserve_host:
             drop.add("host")
@@ -128,16 +140,31 @@ class ProxyHandler:
         self._drop_response = (
             _RESPONSE_DROP | {WAF_HEADER.lower()} | (frozenset() if s.harness else {RASP_HEADER.lower()})
         )
+        self._hardening = Hardening(s.headers)
+        self._drop_up = HOP_BY_HOP | self._drop_request
+        self._drop_down = HOP_BY_HOP | self._drop_response | self._hardening.dropped
+        self._limits = s.limits
+        self._trusting = bool(gateway.trusted.networks)
+        self._access = gateway.access is not None
+        self._peers: dict[str, ClientAddress] = {}
         self._engine_names = tuple(e.name for e in gateway.runner.engines)
         m = gateway.metrics
         self._outcome = {o: m.requests.labels(o) for o in _OUTCOMES}
+        self._forwarded = self._outcome["forwarded"]
+        self._latency = m.latency
 
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """Security headers on every response the app sends (its own pages included), and a
-        request id on those no handler made (aiohttp's router refusing ``OPTIONS *``)."""
-        harden_response_headers(self.settings.headers, response.headers)
-        if REQUEST_ID not in response.headers:
-            response.headers[REQUEST_ID] = mint_request_id()
+        request id on those no handler made (aiohttp's router refusing ``OPTIONS *``). A
+        relayed response was hardened as its headers were built: only what aiohttp added
+        since (its ``Server``) is left to drop."""
+        headers = response.headers
+        if type(response) is _RelayedResponse:
+            self._hardening.drop_from(headers)
+            return
+        self._hardening.apply(headers)
+        if REQUEST_ID not in headers:
+            headers[REQUEST_ID] = mint_request_id()
 
     # -- refusals -----------------------------------------------------------------------
 
@@ -227,6 +254,11 @@ class ProxyHandler:
 
     # -- the handler --------------------------------------------------------------------
 
+    @property
+    def entry(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """The route handler: :meth:`handle`, or straight to the proxying without an access log."""
+        return self.handle if self._access else self._handle
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one request; one access-log line when the access log samples it."""
         access = self.gw.access
@@ -250,16 +282,32 @@ class ProxyHandler:
         )
         return resp
 
+    def _client(self, request: web.BaseRequest) -> ClientAddress:
+        """The client address; without trusted proxies it is the peer's, kept per peer."""
+        peer = request.remote
+        if not self._trusting:
+            key = peer or ""
+            found = self._peers.get(key)
+            if found is None:
+                if len(self._peers) >= _PEERS_CACHED:
+                    self._peers.clear()
+                found = self._peers[key] = self.gw.trusted.resolve(peer, ())
+            return found
+        return self.gw.trusted.resolve(peer, request.headers.getall("X-Forwarded-For", ()))
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
         s = self.settings
-        rid = ensure_request_id(request.headers.get(REQUEST_ID))
+        sent = request.headers
+        rid = sent.get(REQUEST_ID)
+        if rid is None or not is_valid_request_id(rid):
+            rid = mint_request_id()
         extra: dict[str, str] = {REQUEST_ID: rid}
         method = request.method
-        rejection = check_request(s.limits, method, request.raw_path, request.headers.items())
+        rejection = check_request(self._limits, method, request.raw_path, sent.items())
         if rejection is not None:
             return self._reject(request, rejection, extra)
-        client = self.gw.trusted.resolve(request.remote, request.headers.getall("X-Forwarded-For", ()))
+        client = self._client(request)
         path = request.path
         limiter = self.gw.limiter
         if limiter is not None:
@@ -274,25 +322,31 @@ class ProxyHandler:
                     return self._refuse(
                         request, 429, "rate_limited", quota.rule, extra, close=request.body_exists
                     )
-        rejection = check_body_length(s.limits, request.content_length)
-        if rejection is not None:
-            return self._reject(request, rejection, extra)
-        try:
-            body, more = await self._read_body(request)
-        except _BodyTooLarge:
-            return self._reject(request, Rejection(413, "body_size"), extra)
-        except TimeoutError:
-            return self._reject(request, Rejection(408, "body_timeout"), extra)
-        except web.RequestPayloadError:
-            # the body cannot be read (bad chunking, a coding it does not have): mark it
-            # consumed so aiohttp does not read the dead stream again after the 400 is sent
-            request.content.feed_eof()
-            return self._reject(request, Rejection(400, "body_malformed"), extra)
+        has_body = request.body_exists
+        body, more = b"", False
+        if has_body:
+            rejection = check_body_length(s.limits, request.content_length)
+            if rejection is not None:
+                return self._reject(request, rejection, extra)
+            try:
+                body, more = await self._read_body(request)
+            except _BodyTooLarge:
+                return self._reject(request, Rejection(413, "body_size"), extra)
+            except TimeoutError:
+                return self._reject(request, Rejection(408, "body_timeout"), extra)
+            except web.RequestPayloadError:
+                # the body cannot be read (bad chunking, a coding it does not have): mark it
+                # consumed so aiohttp does not read the dead stream again after the 400 is sent
+                request.content.feed_eof()
+                return self._reject(request, Rejection(400, "body_malformed"), extra)
 
         raw = self._raw_request(request, body, more, client, rid)
         verdicts = await self.gw.runner.inspect(raw)
-        facts = RequestFacts(rid, client.ip, method, request.host, path)
-        request[_FACTS] = facts
+        facts = None  # what an incident or an access-log line says about the request
+        if self._access or any(v.flagged for v in verdicts):
+            facts = RequestFacts(rid, client.ip, method, request.host, path)
+            if self._access:
+                request[_FACTS] = facts
         outcome = decide(
             verdicts,
             mode=s.mode,
@@ -301,8 +355,9 @@ class ProxyHandler:
             facts=facts,
             audit_limit=s.audit.max_per_request,
         )
-        request[_DECISION] = outcome.decision
-        if outcome.decision != "allow":
+        if self._access:
+            request[_DECISION] = outcome.decision
+        if outcome.decision != "allow" and facts is not None:  # not allow: flagged, so facts
             self._log_outcome(outcome, facts)
         extra.update(outcome.headers)
         if outcome.status is not None:
@@ -316,10 +371,10 @@ class ProxyHandler:
         data: bytes | AsyncIterator[bytes] | None = None
         if more:
             data = self._stream_body(body, request.content)
-        elif request.body_exists:
+        elif has_body:
             data = body
         resp = await self._forward(
-            request, url=url, headers=headers, data=data, extra=extra, client=client, start=start
+            request, url=url, headers=headers, data=data, extra=extra, client=client, start=start, more=more
         )
         self._audit(outcome, resp.status)
         return resp
@@ -335,12 +390,13 @@ class ProxyHandler:
         peer = transport.get_extra_info("peername") if transport is not None else None
         sock = transport.get_extra_info("sockname") if transport is not None else None
         limit = self.settings.limits.max_body_bytes
+        version = request.version
         return RawRequest(
             method=request.method,
             target=request.raw_path,
             headers=tuple(request.headers.items()),
             body=body[:limit] if more else body,
-            http_version=f"{request.version.major}.{request.version.minor}",
+            http_version="1.1" if version == _HTTP11 else f"{version.major}.{version.minor}",
             client_ip=client.ip,
             client_port=peer[1] if isinstance(peer, tuple) else 0,
             server_ip=sock[0] if isinstance(sock, tuple) else "",
@@ -351,29 +407,52 @@ class ProxyHandler:
 
     def _upstream_headers(
         self, request: web.BaseRequest, client: ClientAddress, rid: str
-    ) -> CIMultiDict[str]:
-        headers = CIMultiDict(strip_hop_by_hop(request.headers.items(), also=self._drop_request))
-        if client.trusted_peer:
+    ) -> list[tuple[str, str]]:
+        """The client's headers minus hop-by-hop ones (and those ``Connection`` names),
+        ``Proxy-*`` and the ones the gateway replaces, then the ``X-Forwarded-*`` set and the
+        request id: one pass, no intermediate copies (aiohttp copies the list once)."""
+        sent = request.headers
+        drop = self._drop_up
+        if "Connection" in sent:
+            drop = drop | hop_by_hop_names(("Connection", v) for v in sent.getall("Connection"))
+        coding = sent.get("Content-Encoding")
+        if coding is not None and coding.isascii() and coding.lower() in _DECODED:
+            drop = drop | {"content-encoding"}
+        headers = [
+            (k, v)
+            for k, v in sent.items()
+            if (low := k.lower()) not in drop and not low.startswith(_UP_PREFIXES)
+        ]
+        trusted = client.trusted_peer
+        if trusted:
             for name in ("Forwarded", "X-Real-IP"):
-                for value in request.headers.getall(name, ()):
-                    headers.add(name, value)
-        proto = request.headers.get("X-Forwarded-Proto") if client.trusted_peer else None
-        host = request.headers.get("X-Forwarded-Host") if client.trusted_peer else None
-        coding = request.headers.get("Content-Encoding", "")
-        if coding.isascii() and coding.lower() in _DECODED:
-            headers.popall("Content-Encoding", None)
-        headers["X-Forwarded-For"] = client.forwarded_for
-        headers["X-Forwarded-Proto"] = proto or request.scheme
-        if host or request.host:
-            headers["X-Forwarded-Host"] = host or request.host
-        headers[REQUEST_ID] = rid
+                for value in sent.getall(name, ()):
+                    headers.append((name, value))
+        proto = sent.get("X-Forwarded-Proto") if trusted else None
+        host = (sent.get("X-Forwarded-Host") if trusted else None) or request.host
+        headers.append(("X-Forwarded-For", client.forwarded_for))
+        headers.append(("X-Forwarded-Proto", proto or request.scheme))
+        if host:
+            headers.append(("X-Forwarded-Host", host))
+        headers.append((REQUEST_ID, rid))
         return headers
 
     def _response_headers(self, upstream: aiohttp.ClientResponse, extra: dict[str, str]) -> CIMultiDict[str]:
-        headers = CIMultiDict(strip_hop_by_hop(upstream.headers.items(), also=self._drop_response))
-        for name in [k for k in headers if k.lower().startswith("x-rampart-waf-")]:
-            headers.popall(name, None)
+        """The upstream's headers minus hop-by-hop ones, ``Proxy-*``, verdict headers it must
+        not forge and the fingerprinting ones the policy drops; then ``extra`` (request id,
+        quota, verdicts) and the security headers: one pass over the upstream's headers."""
+        received = upstream.headers
+        drop = self._drop_down
+        if "Connection" in received:
+            drop = drop | hop_by_hop_names(("Connection", v) for v in received.getall("Connection"))
+        headers: CIMultiDict[str] = CIMultiDict()
+        add = headers.add
+        for k, v in received.items():
+            low = k.lower()
+            if low not in drop and not low.startswith(_DOWN_PREFIXES):
+                add(k, v)
         headers.update(extra)
+        self._hardening.add(headers)
         return headers
 
     async def _forward(
@@ -381,16 +460,17 @@ class ProxyHandler:
         request: web.Request,
         *,
         url: URL,
-        headers: CIMultiDict[str],
+        headers: list[tuple[str, str]],
         data: bytes | AsyncIterator[bytes] | None,
         extra: dict[str, str],
         client: ClientAddress,
         start: float,
+        more: bool,
     ) -> web.StreamResponse:
         session = self.gw.session
         assert session is not None, "the upstream session opens with the app"
         method = request.method
-        retries = 1 if method in ("GET", "HEAD", "OPTIONS") and not isinstance(data, AsyncIterator) else 0
+        retries = 1 if not more and method in _IDEMPOTENT else 0  # a streamed body cannot be resent
         while True:
             try:
                 async with session.request(
@@ -432,13 +512,16 @@ class ProxyHandler:
         resp = _RelayedResponse(
             status=upstream.status, reason=upstream.reason, headers=self._response_headers(upstream, extra)
         )
-        self.gw.metrics.latency.observe(time.perf_counter() - start)
-        self._outcome["forwarded"].inc()
+        self._latency.observe(time.perf_counter() - start)
+        self._forwarded.inc()
+        content = upstream.content
         try:
             await resp.prepare(request)
-            async for chunk in upstream.content.iter_any():
+            chunk = await content.readany()
+            while chunk and not content.at_eof():
                 await resp.write(chunk)
-            await resp.write_eof()
+                chunk = await content.readany()
+            await resp.write_eof(chunk)  # the last chunk goes with the end (one write for a small answer)
         except ConnectionError as exc:  # writing to the client failed: it reset or closed
             self._client_gone(extra[REQUEST_ID], request, exc)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
@@ -473,7 +556,7 @@ class ProxyHandler:
         self,
         request: web.Request,
         url: URL,
-        headers: CIMultiDict[str],
+        headers: list[tuple[str, str]],
         extra: dict[str, str],
         upgrade: RawRequest,
         *,
@@ -490,7 +573,7 @@ class ProxyHandler:
         try:
             upstream = await session.ws_connect(
                 url,
-                headers=CIMultiDict(handshake_free(list(headers.items()))),
+                headers=CIMultiDict(handshake_free(headers)),
                 protocols=protocols,
                 max_msg_size=bound,
             )

@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 
 from gateway.config import HeaderPolicy, LimitSettings
 
-__all__ = ["Rejection", "check_body_length", "check_request", "harden_response_headers"]
+__all__ = ["Hardening", "Rejection", "check_body_length", "check_request", "harden_response_headers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,45 @@ def check_body_length(limits: LimitSettings, content_length: int | None) -> Reje
 
 def harden_response_headers(policy: HeaderPolicy, headers: CIMultiDict[str]) -> None:
     """Drop fingerprinting headers and add the security headers, in place."""
-    for name in policy.drop:
-        headers.popall(name, None)
-    for name, value in policy.added():
-        if policy.override or name not in headers:
-            headers[name] = value
+    Hardening(policy).apply(headers)
+
+
+class Hardening:
+    """:func:`harden_response_headers` with the policy read once (per app, not per response).
+
+    ``dropped`` (lower-case names) is what a response must not carry as the upstream sent it:
+    the fingerprinting headers and, when the policy overrides, the security headers it sets,
+    so a caller that filters the upstream's headers anyway (the relay) drops them in the same
+    pass and then calls :meth:`add`."""
+
+    __slots__ = ("added", "drop", "dropped", "override")
+
+    def __init__(self, policy: HeaderPolicy) -> None:
+        self.drop = tuple(policy.drop)
+        self.added = policy.added()
+        self.override = policy.override
+        dropped = {name.lower() for name in self.drop}
+        if self.override:
+            dropped.update(name.lower() for name, _ in self.added)
+        self.dropped = frozenset(dropped)
+
+    def apply(self, headers: CIMultiDict[str]) -> None:
+        """Drop fingerprinting headers and add the security headers, in place."""
+        self.drop_from(headers)
+        self.add(headers)
+
+    def drop_from(self, headers: CIMultiDict[str]) -> None:
+        """Drop the fingerprinting headers, in place."""
+        for name in self.drop:
+            if name in headers:
+                headers.popall(name)
+
+    def add(self, headers: CIMultiDict[str]) -> None:
+        """Add the security headers (over the response's own values when the policy overrides)."""
+        if self.override:
+            for name, value in self.added:
+                headers[name] = value
+        else:
+            for name, value in self.added:
+                if name not in headers:
+                    headers[name] = value

@@ -194,7 +194,7 @@ class EngineRunner:
     ) -> Verdict:
         """One engine, failing open; ``sample``: the call counts towards the inline/pool choice."""
         start = time.perf_counter()
-        cpu_start = time.thread_time()
+        cpu_start = time.thread_time() if where == "pool" else 0.0  # inline samples are wall time
         with named.guard:
             verdict = run_engine(named.engine, request, name=named.name, threshold=self.threshold)
         elapsed = time.perf_counter() - start
