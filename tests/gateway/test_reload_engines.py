@@ -188,9 +188,11 @@ async def test_reloaded_engines_get_their_own_worker_processes(tmp_path: Path) -
         assert await Reloader(gw, settings).reload() is True
         new = runner.engines[0]
         assert new is not old
-        assert new.processes is not None and new.processes is not old_pool
+        assert new.processes is not None
+        assert new.processes is not old_pool
         assert runner.start_processes(wait=True)
-        assert new.processes.worker_pids() and not set(new.processes.worker_pids()) & set(old_pids)
+        assert new.processes.worker_pids()
+        assert not set(new.processes.worker_pids()) & set(old_pids)
         assert (await runner.inspect(large))[0].flagged
         assert _process_runs(gw) == 2
         await _until(lambda: old_pool.worker_pids() == [] or _closed_pool(old_pool))
