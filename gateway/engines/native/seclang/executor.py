@@ -111,6 +111,7 @@ class CompiledRuleset:
     rule_engine: str
     unsupported: tuple[str, ...]
     prefilters: Prefilters | None = None
+    arguments_limit: int | None = None
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -236,7 +237,9 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
         markers[phase] = where
     guards = _guards(phases)
     prefilters = build_prefilters(guards) if fast else None
-    return CompiledRuleset(phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters)
+    return CompiledRuleset(
+        phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters, ruleset.arguments_limit
+    )
 
 
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
@@ -257,6 +260,7 @@ def _chain_node(parent: int, name: str, fn: tfs.Transformation) -> int:
         node = _NODE_IDS[key] = len(_NODES)
         _NODES.append((parent, fn))
     return node
+
 
 # (target, exclusions of its collection, chain) -> a small number: rules share its values
 _PIECE_IDS: dict[tuple[Target, Exclusions | None, int], int] = {}
@@ -324,7 +328,17 @@ class _Shared:
     phase, with the fast path's answers over all of them (per matcher, filled on demand)."""
 
     prepared: list[tuple[str, list[str]]]
-    values: list[str]
+    pieces: tuple[int, ...]  # the piece ids the list is made of
+    literal: frozenset[int] | None = None
+    sets: dict[int, frozenset[int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Piece:
+    """One selecting target's transformed values (see :meth:`Transaction._piece`), with the
+    fast path's answers over all of them (per matcher, filled on demand)."""
+
+    prepared: list[tuple[str, list[str]]]
     literal: frozenset[int] | None = None
     sets: dict[int, frozenset[int]] = field(default_factory=dict)
 
@@ -336,7 +350,7 @@ class Transaction:
         self.ruleset = ruleset
         self.request = request
         self.body = body.decode("latin-1")
-        self.vars: Variables = request_variables(request, unique_id)
+        self.vars: Variables = request_variables(request, unique_id, ruleset.arguments_limit)
         self.tx: dict[str, tuple[str, str]] = {}
         self.env: dict[str, tuple[str, str]] = {}
         self.persistent: dict[str, dict[str, tuple[str, str]]] = {}
@@ -356,7 +370,7 @@ class Transaction:
         self.rule: Rule | None = None
         self.logged: list[LogEntry] = []
         self._transformed: dict[tuple[int, str], str] = {}
-        self._pieces: dict[int, list[tuple[str, list[str]]]] = {}
+        self._pieces: dict[int, _Piece] = {}
         self._index: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self._literals: dict[str, frozenset[int]] = {}
         self._sets: dict[tuple[int, str], frozenset[int]] = {}
@@ -407,7 +421,11 @@ class Transaction:
     def _macro(self, found: re.Match[str]) -> str:
         name = found.group(1)
         collection, dot, key = name.partition(".")
-        entries = self.collection(collection.upper())
+        upper = collection.upper()
+        if dot and upper == "TX":  # the common case, one lookup (TX keys are stored lower-case)
+            entry = self.tx.get(key.lower())
+            return entry[1] if entry is not None else ""
+        entries = self.collection(upper)
         if not dot:
             return entries[0][1] if entries else ""
         lkey = key.lower()
@@ -608,9 +626,9 @@ class Transaction:
             for piece_id, target, ex in compiled.pieces:
                 piece = self._pieces.get(piece_id)
                 if piece is None:
-                    piece = self._pieces[piece_id] = self._piece(compiled, target, ex)
-                prepared += piece
-            shared = self._shared[key] = _Shared(prepared, [v for _, values in prepared for v in values])
+                    piece = self._pieces[piece_id] = _Piece(self._piece(compiled, target, ex))
+                prepared += piece.prepared
+            shared = self._shared[key] = _Shared(prepared, tuple(p for p, _, _ in compiled.pieces))
         if not guarded:
             return shared.prepared
         return shared.prepared if self._may_match_any(compiled.slot, shared) else []
@@ -625,7 +643,18 @@ class Transaction:
         if target.count:
             return [(f"&{target.label()}", [str(len(entries))])]
         name = target.collection
-        return [(f"{name}:{key}" if key else name, self._transform(compiled, value)) for key, value in entries]
+        if compiled.rule.multi_match or not compiled.chain_id:
+            return [
+                (f"{name}:{key}" if key else name, self._transform(compiled, value)) for key, value in entries
+            ]
+        node, cache = compiled.chain_id, self._transformed
+        out: list[tuple[str, list[str]]] = []
+        for key, value in entries:
+            done = cache.get((node, value))
+            out.append(
+                (f"{name}:{key}" if key else name, [self._node(node, value) if done is None else done])
+            )
+        return out
 
     def _literal_hits(self, value: str) -> frozenset[int]:
         found = self._literals.get(value)
@@ -652,26 +681,45 @@ class Transaction:
 
     def _may_match_any(self, slot: int, shared: _Shared) -> bool:
         """Whether the guarded rule in ``slot`` may match one of a shared list's values: the
-        union of the matchers' answers over the list, computed once per matcher and list."""
+        union of the matchers' answers over the list's pieces, each computed once per matcher
+        and piece (pieces recur in many lists)."""
         prefilters = self.ruleset.prefilters
         assert prefilters is not None
         if slot in prefilters.literal_slots:
             if shared.literal is None:
                 found: set[int] = set()
-                for value in shared.values:
-                    found |= self._literal_hits(value)
+                for piece_id in shared.pieces:
+                    found |= self._piece_literals(self._pieces[piece_id])
                 shared.literal = frozenset(found)
             return slot in shared.literal
         index = prefilters.set_of[slot]
         union = shared.sets.get(index)
         if union is None:
             found = set()
-            for value in shared.values:
-                found |= self._set_hits(index, value)
+            for piece_id in shared.pieces:
+                piece = self._pieces[piece_id]
+                hits = piece.sets.get(index)
+                if hits is None:
+                    hits = piece.sets[index] = frozenset().union(
+                        *(self._set_hits(index, v) for _, values in piece.prepared for v in values)
+                    )
+                found |= hits
             union = shared.sets[index] = frozenset(found)
         return slot in union
 
+    def _piece_literals(self, piece: _Piece) -> frozenset[int]:
+        """The literal-guarded slots with a literal in one of the piece's values: one scan of
+        the values joined by newlines (a literal in a value is in the join; one that spans a
+        newline only costs the rule an evaluation, each value is checked again then)."""
+        if piece.literal is None:
+            assert self.ruleset.prefilters is not None
+            joined = "\n".join(v for _, values in piece.prepared for v in values)
+            piece.literal = self.ruleset.prefilters.literal_hits(to_bytes(joined))
+        return piece.literal
+
     def _removed(self, rule: Rule) -> bool:
+        if not self.removed_ids and not self.removed_tags:
+            return False
         if any(low <= rule.id <= high for low, high in self.removed_ids):
             return True
         return bool(self.removed_tags) and any(p.search(t) for p in self.removed_tags for t in rule.tags)
@@ -734,7 +782,7 @@ class Transaction:
             result = BodyResult(error="XML parsing error: XML: Failed to parse document.")
         else:
             result = BodyResult()
-        body_variables(self.vars, self.body, result)
+        body_variables(self.vars, self.body, result, self.ruleset.arguments_limit)
         self._index.clear()
         self._shared.clear()
         self._pieces.clear()

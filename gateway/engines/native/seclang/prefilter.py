@@ -47,7 +47,9 @@ SET_CHUNK = 16
 log = logging.getLogger(__name__)
 
 
-def _on_match(pattern_id: int, _start: int, _end: int, _flags: int, context: tuple[tuple[int, ...], set[int]]) -> None:
+def _on_match(
+    pattern_id: int, _start: int, _end: int, _flags: int, context: tuple[tuple[int, ...], set[int]]
+) -> None:
     slots, hits = context
     hits.add(slots[pattern_id])
 

@@ -72,7 +72,9 @@ def remove_comments_char(value: str) -> str:
     return _COMMENT_CHARS.sub("", value)
 
 
-_CMD_DELETE: dict[int, int | None] = {ord(c): None for c in "\"'\\^"} | {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_CMD_DELETE: dict[int, int | None] = {ord(c): None for c in "\"'\\^"} | {
+    c: c + 32 for c in range(ord("A"), ord("Z") + 1)
+}
 _CMD_SPACE_RUN = re.compile("[ ,;\t\r\n]+")
 _CMD_SPACE_BEFORE = re.compile(" (?=[/(])")
 
