@@ -338,6 +338,7 @@ class _Piece:
     """One selecting target's transformed values (see :meth:`Transaction._piece`), with the
     fast path's answers over all of them (per matcher, filled on demand)."""
 
+    collection: str
     prepared: list[tuple[str, list[str]]]
     literal: frozenset[int] | None = None
     sets: dict[int, frozenset[int]] = field(default_factory=dict)
@@ -626,7 +627,7 @@ class Transaction:
             for piece_id, target, ex in compiled.pieces:
                 piece = self._pieces.get(piece_id)
                 if piece is None:
-                    piece = self._pieces[piece_id] = _Piece(self._piece(compiled, target, ex))
+                    piece = self._pieces[piece_id] = _Piece(target.collection, self._piece(compiled, target, ex))
                 prepared += piece.prepared
             shared = self._shared[key] = _Shared(prepared, tuple(p for p, _, _ in compiled.pieces))
         if not guarded:
@@ -782,10 +783,15 @@ class Transaction:
             result = BodyResult(error="XML parsing error: XML: Failed to parse document.")
         else:
             result = BodyResult()
+        before = dict(self.vars)
         body_variables(self.vars, self.body, result, self.ruleset.arguments_limit)
-        self._index.clear()
+        changed = {name for name, entries in self.vars.items() if before.get(name) is not entries}
+        # what phase 1 prepared from variables the body left alone (headers, URI, cookies) stays
+        for name in changed & set(self._index):
+            del self._index[name]
+        for piece_id in [i for i, piece in self._pieces.items() if piece.collection in changed]:
+            del self._pieces[piece_id]
         self._shared.clear()
-        self._pieces.clear()
 
     def run(self) -> None:
         """Phase 1, the body processor, phase 2."""

@@ -193,9 +193,9 @@ def _triggers(operator: Operator) -> list[str]:
     words followed by punctuation (a keyword, then the character that would continue it)."""
     source = "".join(operator.prefilter or ())
     source = re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), source).replace("(?i)", "")
-    chars = sorted({c for c in source if c.isprintable() and not c.isalnum() and c != " "})[:10]
-    words = sorted({w.lower() for w in re.findall(r"[A-Za-z]{3,}", source)})[:6]
-    return [*chars, *words, *(f"{w}{c}" for w in words[:3] for c in chars[:4])]
+    chars = sorted({c for c in source if c.isprintable() and not c.isalnum() and c != " "})[:8]
+    words = sorted({w.lower() for w in re.findall(r"[A-Za-z]{3,}", source)})[:4]
+    return [*chars, *words, *(f"{w}{c}" for w in words[:2] for c in chars[:3])]
 
 
 # --- cost: linear in the input ------------------------------------------------------------
