@@ -627,7 +627,9 @@ class Transaction:
             for piece_id, target, ex in compiled.pieces:
                 piece = self._pieces.get(piece_id)
                 if piece is None:
-                    piece = self._pieces[piece_id] = _Piece(target.collection, self._piece(compiled, target, ex))
+                    piece = self._pieces[piece_id] = _Piece(
+                        target.collection, self._piece(compiled, target, ex)
+                    )
                 prepared += piece.prepared
             shared = self._shared[key] = _Shared(prepared, tuple(p for p, _, _ in compiled.pieces))
         if not guarded:

@@ -118,7 +118,8 @@ class Prefilters:
     def set_hits(self, index: int, data: bytes) -> frozenset[int]:
         """The rule slots of RE2 set ``index`` whose pattern matches ``data``."""
         matcher, slots = self.sets[index]
-        return frozenset(slots[i] for i in matcher.Match(data) or ())
+        # the wrapped set's own Match (re2.Set.Match only adds a type check around it)
+        return frozenset(slots[i] for i in matcher._set.Match(data))
 
     def candidates(self, slot: int, value: str) -> bool:
         """Whether the rule in ``slot`` may match ``value`` (uncached; True if unguarded)."""
