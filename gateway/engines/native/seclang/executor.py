@@ -715,9 +715,10 @@ class Transaction:
         the values joined by newlines (a literal in a value is in the join; one that spans a
         newline only costs the rule an evaluation, each value is checked again then)."""
         if piece.literal is None:
-            assert self.ruleset.prefilters is not None
-            joined = "\n".join(v for _, values in piece.prepared for v in values)
-            piece.literal = self.ruleset.prefilters.literal_hits(to_bytes(joined))
+            values = [v for _, values in piece.prepared for v in values]
+            # one value is scanned (and cached) as itself: pieces whose chains leave a value
+            # the same share the scan, and so do the per-value checks
+            piece.literal = self._literal_hits(values[0] if len(values) == 1 else "\n".join(values))
         return piece.literal
 
     def _removed(self, rule: Rule) -> bool:

@@ -47,20 +47,19 @@ SET_CHUNK = 16
 log = logging.getLogger(__name__)
 
 
-def _on_match(
-    pattern_id: int, _start: int, _end: int, _flags: int, context: tuple[tuple[int, ...], set[int]]
-) -> None:
-    slots, hits = context
-    hits.add(slots[pattern_id])
+def _on_match(slot: int, _start: int, _end: int, _flags: int, hits: set[int]) -> None:
+    hits.add(slot)
 
 
-def _compile(patterns: list[str]) -> Any:
+def _compile(entries: list[tuple[int, str]]) -> Any:
+    """One database; a pattern's id is its rule's slot, so with ``HS_FLAG_SINGLEMATCH`` a scan
+    reports each rule once however many of its literals occur."""
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     database.compile(
-        expressions=[p.encode("latin-1") for p in patterns],
-        ids=list(range(len(patterns))),
-        elements=len(patterns),
-        flags=[PREFILTER_FLAGS] * len(patterns),
+        expressions=[p.encode("latin-1") for _, p in entries],
+        ids=[slot for slot, _ in entries],
+        elements=len(entries),
+        flags=[PREFILTER_FLAGS] * len(entries),
     )
     return database
 
@@ -92,7 +91,7 @@ class Prefilters:
         sets: tuple[tuple[Any, tuple[int, ...]], ...],
     ) -> None:
         self.database = database  # hyperscan.Database or None
-        self.pattern_slots = pattern_slots  # Hyperscan pattern id -> rule slot
+        self.pattern_slots = pattern_slots  # the rule slot of each Hyperscan pattern (its id)
         self.sets = sets  # per set: the matcher and the rule slot of each of its patterns
         self.literal_slots = frozenset(pattern_slots)
         self.set_of: dict[int, int] = {slot: index for index, (_, slots) in enumerate(sets) for slot in slots}
@@ -110,9 +109,7 @@ class Prefilters:
         if self.database is None or not data:
             return frozenset()
         hits: set[int] = set()
-        self.database.scan(
-            data, match_event_handler=_on_match, context=(self.pattern_slots, hits), scratch=self._scratch()
-        )
+        self.database.scan(data, match_event_handler=_on_match, context=hits, scratch=self._scratch())
         return frozenset(hits)
 
     def set_hits(self, index: int, data: bytes) -> frozenset[int]:
@@ -183,17 +180,17 @@ def build_prefilters(guards: Iterable[Guard]) -> Prefilters:
     database: Any = None
     if entries:
         try:
-            database = _compile([p for _, p in entries])
+            database = _compile(entries)
         except hyperscan.error:
             refused: set[int] = set()
             for slot, pattern in entries:
                 try:
-                    _compile([pattern])
+                    _compile([(slot, pattern)])
                 except hyperscan.error:
                     refused.add(slot)
             entries = [(s, p) for s, p in entries if s not in refused]
             try:
-                database = _compile([p for _, p in entries]) if entries else None
+                database = _compile(entries) if entries else None
             except hyperscan.error as exc:
                 log.info("seclang: no literal prefilter: %s", exc)
                 database, entries = None, []
