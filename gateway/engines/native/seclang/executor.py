@@ -32,7 +32,7 @@ from gateway.engines.native.seclang.bodies import BodyResult, parse_body
 from gateway.engines.native.seclang.loader import Ruleset, parse_id_ranges
 from gateway.engines.native.seclang.model import Marker, Rule, Target
 from gateway.engines.native.seclang.parse import parse_targets
-from gateway.engines.native.seclang.prefilter import Guard, Prefilters, build_prefilters
+from gateway.engines.native.seclang.prefilter import Guard, Prefilters, build_prefilters, to_bytes
 from gateway.engines.native.seclang.variables import Variables, body_variables, request_variables
 from gateway.model import RawRequest
 
@@ -78,6 +78,11 @@ class CompiledRule:
     slot: int = -1
     share_key: int | None = None
     macro_operators: dict[str, ops.Operator | None] = field(default_factory=dict)
+    # the transformation chain's node after each step (see :data:`_NODES`); chain_id: the last
+    prefix_nodes: tuple[int, ...] = ()
+    chain_id: int = 0
+    # per selecting target of a shareable rule: (piece id, target, its collection's exclusions)
+    pieces: tuple[tuple[int, Target, Exclusions | None], ...] = ()
 
     def operator_for(self, arg: str) -> ops.Operator | None:
         """The operator for a macro-expanded argument (built once per distinct argument)."""
@@ -106,6 +111,7 @@ class CompiledRuleset:
     rule_engine: str
     unsupported: tuple[str, ...]
     prefilters: Prefilters | None = None
+    arguments_limit: int | None = None
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -124,10 +130,12 @@ def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
 def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledRule:
     context = ops.OperatorContext(base_dir=rule.file.parent)
     transforms: list[tfs.Transformation] = []
+    nodes: list[int] = []
     missing: str | None = None
     for name in rule.transforms:
         try:
             transforms.append(tfs.get(name))
+            nodes.append(_chain_node(nodes[-1] if nodes else 0, name.lower(), transforms[-1]))
         except KeyError:
             missing = f"t:{name}"
     operator: ops.Operator | None = None
@@ -148,10 +156,19 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
     if missing is not None:
         unsupported.append(f"{rule.where}: rule {rule.id}: {missing}")
     live = any(t.collection in _LIVE or (t.key is not None and "%{" in t.key) for t in rule.targets)
+    chain_key = tuple(n.lower() for n in rule.transforms)
+    chain_id = nodes[-1] if nodes else 0
+    excluded = exclusions([t for t in rule.targets if t.exclude])
     share_key: int | None = None
+    pieces: list[tuple[int, Target, Exclusions | None]] = []
     if not live and not rule.multi_match:
-        shape = (rule.targets, tuple(n.lower() for n in rule.transforms))
+        shape = (rule.targets, chain_key)
         share_key = _SHARE_IDS.setdefault(shape, len(_SHARE_IDS))
+        for target in rule.targets:
+            if not target.exclude:
+                ex = excluded.get(target.collection)
+                piece = (target, ex, chain_id)
+                pieces.append((_PIECE_IDS.setdefault(piece, len(_PIECE_IDS)), target, ex))
     chain = _compile_rule(rule.chain, unsupported, strict) if rule.chain is not None else None
     return CompiledRule(
         rule,
@@ -159,18 +176,21 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         tuple(transforms),
         tuple(n.lower() for n in rule.transforms),
         _compile_targets(rule),
-        exclusions([t for t in rule.targets if t.exclude]),
+        excluded,
         chain,
         context,
         missing,
         share_key=share_key,
+        prefix_nodes=tuple(nodes),
+        chain_id=chain_id,
+        pieces=tuple(pieces),
     )
 
 
 def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]:
     """Give every compiled rule (chain links too) a slot; list what the fast path may check for
-    those it can guard: an ``@rx`` operator's own RE2 pattern, or another operator's
-    ``prefilter`` patterns (an ``@rx`` prefilter is regex-derived Hyperscan, not trusted)."""
+    those it can guard: the operator's literal ``prefilter`` patterns (for ``@rx``, the
+    pattern's required literals), else an ``@rx`` operator's own RE2 pattern."""
     out: list[Guard] = []
     slot = 0
     for items in phases.values():
@@ -187,14 +207,11 @@ def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]
                     and not rule.negated
                     and not rule.multi_match
                 ):
-                    if rule.operator == "rx":
-                        compiled = getattr(operator, "_re2", None)
-                        if compiled is not None:
-                            out.append(
-                                Guard(link.slot, link.transform_key, compiled.pattern, compiled.options)
-                            )
-                    elif operator.prefilter:
+                    compiled = getattr(operator, "_re2", None) if rule.operator == "rx" else None
+                    if operator.prefilter:
                         out.append(Guard(link.slot, link.transform_key, patterns=tuple(operator.prefilter)))
+                    elif compiled is not None:
+                        out.append(Guard(link.slot, link.transform_key, compiled.pattern, compiled.options))
                 link = link.chain
     return out
 
@@ -220,12 +237,33 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
         markers[phase] = where
     guards = _guards(phases)
     prefilters = build_prefilters(guards) if fast else None
-    return CompiledRuleset(phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters)
+    return CompiledRuleset(
+        phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters, ruleset.arguments_limit
+    )
 
 
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
 # (targets, transformations) -> a small number: rules with equal ones share prepared values
 _SHARE_IDS: dict[tuple[tuple[Target, ...], tuple[str, ...]], int] = {}
+# Transformation chains as a tree: node 0 is the empty chain, every other node is its parent's
+# chain followed by one transformation. Chains with a common prefix share its nodes, and a
+# transaction caches each node's result per value, so a prefix is computed once per value.
+_NODES: list[tuple[int, tfs.Transformation]] = [(0, tfs.get("none"))]  # node -> (parent, step)
+_NODE_IDS: dict[tuple[int, str, tfs.Transformation], int] = {}
+
+
+def _chain_node(parent: int, name: str, fn: tfs.Transformation) -> int:
+    """The node for ``parent``'s chain followed by ``fn`` (registered as ``name``)."""
+    key = (parent, name, fn)
+    node = _NODE_IDS.get(key)
+    if node is None:
+        node = _NODE_IDS[key] = len(_NODES)
+        _NODES.append((parent, fn))
+    return node
+
+
+# (target, exclusions of its collection, chain) -> a small number: rules share its values
+_PIECE_IDS: dict[tuple[Target, Exclusions | None, int], int] = {}
 
 
 def _pattern(text: str) -> re.Pattern[str] | None:
@@ -284,6 +322,28 @@ def _default_processor(content_type: str) -> str:
     return ""
 
 
+@dataclass(slots=True)
+class _Shared:
+    """Transformed values that rules with equal variables and transformations share in one
+    phase, with the fast path's answers over all of them (per matcher, filled on demand)."""
+
+    prepared: list[tuple[str, list[str]]]
+    pieces: tuple[int, ...]  # the piece ids the list is made of
+    literal: frozenset[int] | None = None
+    sets: dict[int, frozenset[int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Piece:
+    """One selecting target's transformed values (see :meth:`Transaction._piece`), with the
+    fast path's answers over all of them (per matcher, filled on demand)."""
+
+    collection: str
+    prepared: list[tuple[str, list[str]]]
+    literal: frozenset[int] | None = None
+    sets: dict[int, frozenset[int]] = field(default_factory=dict)
+
+
 class Transaction:
     """One request's state while the rules run (never shared between threads)."""
 
@@ -291,7 +351,7 @@ class Transaction:
         self.ruleset = ruleset
         self.request = request
         self.body = body.decode("latin-1")
-        self.vars: Variables = request_variables(request, unique_id)
+        self.vars: Variables = request_variables(request, unique_id, ruleset.arguments_limit)
         self.tx: dict[str, tuple[str, str]] = {}
         self.env: dict[str, tuple[str, str]] = {}
         self.persistent: dict[str, dict[str, tuple[str, str]]] = {}
@@ -310,10 +370,12 @@ class Transaction:
         self.matched_vars: list[tuple[str, str]] = []
         self.rule: Rule | None = None
         self.logged: list[LogEntry] = []
-        self._transformed: dict[tuple[tuple[str, ...], str], str] = {}
+        self._transformed: dict[tuple[int, str], str] = {}
+        self._pieces: dict[int, _Piece] = {}
         self._index: dict[str, dict[str, list[tuple[str, str]]]] = {}
-        self._scanned: dict[tuple[tuple[str, ...], str], frozenset[int]] = {}
-        self._shared: dict[int, tuple[list[tuple[str, list[str]]], frozenset[int] | None]] = {}
+        self._literals: dict[str, frozenset[int]] = {}
+        self._sets: dict[tuple[int, str], frozenset[int]] = {}
+        self._shared: dict[int, _Shared] = {}
 
     # ----------------------------------------------------------------- variables
     def collection(self, name: str) -> list[tuple[str, str]]:
@@ -360,7 +422,11 @@ class Transaction:
     def _macro(self, found: re.Match[str]) -> str:
         name = found.group(1)
         collection, dot, key = name.partition(".")
-        entries = self.collection(collection.upper())
+        upper = collection.upper()
+        if dot and upper == "TX":  # the common case, one lookup (TX keys are stored lower-case)
+            entry = self.tx.get(key.lower())
+            return entry[1] if entry is not None else ""
+        entries = self.collection(upper)
         if not dot:
             return entries[0][1] if entries else ""
         lkey = key.lower()
@@ -484,24 +550,27 @@ class Transaction:
                 log.debug("rule %s: ctl:%s=%s ignored: %s", rule.id, c.name, value, exc)
 
     # ------------------------------------------------------------- evaluation
+    def _node(self, node: int, value: str) -> str:
+        """``value`` through the chain ``node`` (cached per node and value; a chain's prefixes
+        are the nodes on its way to the root, so chains that share one share its results)."""
+        if node == 0:
+            return value
+        key = (node, value)
+        out = self._transformed.get(key)
+        if out is None:
+            parent, fn = _NODES[node]
+            out = self._transformed[key] = fn(self._node(parent, value))
+        return out
+
     def _transform(self, compiled: CompiledRule, value: str) -> list[str]:
-        if not compiled.transforms:
-            return [value]
         if compiled.rule.multi_match:
             out = [value]
-            for fn in compiled.transforms:
-                value = fn(value)
-                if value != out[-1]:
-                    out.append(value)
+            for node in compiled.prefix_nodes:
+                step = self._node(node, value)
+                if step != out[-1]:
+                    out.append(step)
             return out
-        key = (compiled.transform_key, value)
-        cached = self._transformed.get(key)
-        if cached is None:
-            cached = value
-            for fn in compiled.transforms:
-                cached = fn(cached)
-            self._transformed[key] = cached
-        return [cached]
+        return [self._node(compiled.chain_id, value)]
 
     def _evaluate(self, compiled: CompiledRule, starter: Rule) -> bool:
         rule = compiled.rule
@@ -514,10 +583,11 @@ class Transaction:
                 return False
         matched = False
         prefilters = self.ruleset.prefilters
-        guarded = prefilters is not None and compiled.slot in prefilters.guarded
+        slot = compiled.slot
+        guarded = prefilters is not None and slot in prefilters.guarded
         for label, values in self._prepared(compiled, guarded):
             for value in values:
-                if guarded and compiled.slot not in self._candidates(compiled.transform_key, value):
+                if guarded and not self._may_match(slot, value):
                     continue
                 hit = operator.evaluate(value)
                 if rule.negated:
@@ -543,41 +613,117 @@ class Transaction:
 
     def _prepared(self, compiled: CompiledRule, guarded: bool) -> list[tuple[str, list[str]]]:
         """The rule's values, transformed. Rules with the same variables and transformations
-        share one list per phase (unless a ``ctl`` changed this rule's targets or a variable is
-        live); a guarded rule none of whose patterns occurs in any of them gets ``[]``."""
+        share one list per phase (unless a ``ctl`` changed this rule's targets or a variable
+        is live), and for a shared list the fast path answers once per rule: a guarded rule
+        whose patterns occur in none of the values gets ``[]`` (the caller still checks each
+        value of a list it gets)."""
         rule = compiled.rule
         key = compiled.share_key
-        shareable = (
-            key is not None and rule.id not in self.removed_targets and not self.removed_targets_by_tag
-        )
-        if not shareable:
+        if key is None or rule.id in self.removed_targets or self.removed_targets_by_tag:
             return [(label, self._transform(compiled, raw)) for label, raw in self.resolve(compiled)]
-        assert key is not None
-        entry = self._shared.get(key)
-        if entry is None:
-            prepared = [(label, self._transform(compiled, raw)) for label, raw in self.resolve(compiled)]
-            entry = self._shared[key] = (prepared, None)
-        prepared, union = entry
+        shared = self._shared.get(key)
+        if shared is None:
+            prepared: list[tuple[str, list[str]]] = []
+            for piece_id, target, ex in compiled.pieces:
+                piece = self._pieces.get(piece_id)
+                if piece is None:
+                    piece = self._pieces[piece_id] = _Piece(
+                        target.collection, self._piece(compiled, target, ex)
+                    )
+                prepared += piece.prepared
+            shared = self._shared[key] = _Shared(prepared, tuple(p for p, _, _ in compiled.pieces))
         if not guarded:
-            return prepared
-        if union is None:
-            found: set[int] = set()
-            for _, values in prepared:
-                for value in values:
-                    found |= self._candidates(compiled.transform_key, value)
-            union = frozenset(found)
-            self._shared[key] = (prepared, union)
-        return prepared if compiled.slot in union else []
+            return shared.prepared
+        return shared.prepared if self._may_match_any(compiled.slot, shared) else []
 
-    def _candidates(self, chain: tuple[str, ...], value: str) -> frozenset[int]:
-        key = (chain, value)
-        found = self._scanned.get(key)
+    def _piece(
+        self, compiled: CompiledRule, target: Target, ex: Exclusions | None
+    ) -> list[tuple[str, list[str]]]:
+        """One selecting target's values, transformed: what :meth:`resolve` gives for it."""
+        entries = self._entries(compiled, target)
+        if ex is not None and entries:
+            entries = [(k, v) for k, v in entries if ex.keeps(k)]
+        if target.count:
+            return [(f"&{target.label()}", [str(len(entries))])]
+        name = target.collection
+        if compiled.rule.multi_match or not compiled.chain_id:
+            return [
+                (f"{name}:{key}" if key else name, self._transform(compiled, value)) for key, value in entries
+            ]
+        node, cache = compiled.chain_id, self._transformed
+        out: list[tuple[str, list[str]]] = []
+        for key, value in entries:
+            done = cache.get((node, value))
+            out.append(
+                (f"{name}:{key}" if key else name, [self._node(node, value) if done is None else done])
+            )
+        return out
+
+    def _literal_hits(self, value: str) -> frozenset[int]:
+        found = self._literals.get(value)
         if found is None:
             assert self.ruleset.prefilters is not None
-            found = self._scanned[key] = self.ruleset.prefilters.candidates(chain, value)
+            found = self._literals[value] = self.ruleset.prefilters.literal_hits(to_bytes(value))
         return found
 
+    def _set_hits(self, index: int, value: str) -> frozenset[int]:
+        key = (index, value)
+        found = self._sets.get(key)
+        if found is None:
+            assert self.ruleset.prefilters is not None
+            found = self._sets[key] = self.ruleset.prefilters.set_hits(index, to_bytes(value))
+        return found
+
+    def _may_match(self, slot: int, value: str) -> bool:
+        """Whether the guarded rule in ``slot`` may match ``value`` (cached per value)."""
+        prefilters = self.ruleset.prefilters
+        assert prefilters is not None
+        if slot in prefilters.literal_slots:
+            return slot in self._literal_hits(value)
+        return slot in self._set_hits(prefilters.set_of[slot], value)
+
+    def _may_match_any(self, slot: int, shared: _Shared) -> bool:
+        """Whether the guarded rule in ``slot`` may match one of a shared list's values: the
+        union of the matchers' answers over the list's pieces, each computed once per matcher
+        and piece (pieces recur in many lists)."""
+        prefilters = self.ruleset.prefilters
+        assert prefilters is not None
+        if slot in prefilters.literal_slots:
+            if shared.literal is None:
+                found: set[int] = set()
+                for piece_id in shared.pieces:
+                    found |= self._piece_literals(self._pieces[piece_id])
+                shared.literal = frozenset(found)
+            return slot in shared.literal
+        index = prefilters.set_of[slot]
+        union = shared.sets.get(index)
+        if union is None:
+            found = set()
+            for piece_id in shared.pieces:
+                piece = self._pieces[piece_id]
+                hits = piece.sets.get(index)
+                if hits is None:
+                    hits = piece.sets[index] = frozenset().union(
+                        *(self._set_hits(index, v) for _, values in piece.prepared for v in values)
+                    )
+                found |= hits
+            union = shared.sets[index] = frozenset(found)
+        return slot in union
+
+    def _piece_literals(self, piece: _Piece) -> frozenset[int]:
+        """The literal-guarded slots with a literal in one of the piece's values: one scan of
+        the values joined by newlines (a literal in a value is in the join; one that spans a
+        newline only costs the rule an evaluation, each value is checked again then)."""
+        if piece.literal is None:
+            values = [v for _, values in piece.prepared for v in values]
+            # one value is scanned (and cached) as itself: pieces whose chains leave a value
+            # the same share the scan, and so do the per-value checks
+            piece.literal = self._literal_hits(values[0] if len(values) == 1 else "\n".join(values))
+        return piece.literal
+
     def _removed(self, rule: Rule) -> bool:
+        if not self.removed_ids and not self.removed_tags:
+            return False
         if any(low <= rule.id <= high for low, high in self.removed_ids):
             return True
         return bool(self.removed_tags) and any(p.search(t) for p in self.removed_tags for t in rule.tags)
@@ -640,8 +786,14 @@ class Transaction:
             result = BodyResult(error="XML parsing error: XML: Failed to parse document.")
         else:
             result = BodyResult()
-        body_variables(self.vars, self.body, result)
-        self._index.clear()
+        before = dict(self.vars)
+        body_variables(self.vars, self.body, result, self.ruleset.arguments_limit)
+        changed = {name for name, entries in self.vars.items() if before.get(name) is not entries}
+        # what phase 1 prepared from variables the body left alone (headers, URI, cookies) stays
+        for name in changed & set(self._index):
+            del self._index[name]
+        for piece_id in [i for i, piece in self._pieces.items() if piece.collection in changed]:
+            del self._pieces[piece_id]
         self._shared.clear()
 
     def run(self) -> None:

@@ -54,7 +54,6 @@ IGNORED_DIRECTIVES: frozenset[str] = frozenset(
         "SecPcreMatchLimit",
         "SecPcreMatchLimitRecursion",
         "SecArgumentSeparator",
-        "SecArgumentsLimit",
         "SecCookieFormat",
         "SecCollectionTimeout",
         "SecAuditEngine",
@@ -162,6 +161,7 @@ class Ruleset:
     phases: dict[int, tuple[Rule | Marker, ...]]
     rule_engine: str = "On"
     signatures: tuple[str, ...] = ()
+    arguments_limit: int | None = None  # SecArgumentsLimit: arguments past it are not collected
 
     def rules(self) -> tuple[Rule, ...]:
         return tuple(item for items in self.phases.values() for item in items if isinstance(item, Rule))
@@ -296,6 +296,7 @@ class Loader:
     action_updates: list[tuple[int, list[tuple[str, str]], Directive]] = field(default_factory=list)
     rule_engine: str = "On"
     signatures: list[str] = field(default_factory=list)
+    arguments_limit: int | None = None
     _pending: _Pending | None = None
     _ids: set[int] = field(default_factory=set)
 
@@ -406,6 +407,12 @@ class Loader:
             self.rule_engine = args[0] if args else "On"
         elif name == "seccomponentsignature":
             self.signatures.extend(args)
+        elif name == "secargumentslimit":
+            if len(args) != 1 or not args[0].isdigit():
+                raise ValueError(
+                    "needs one number (the most arguments collected), e.g. SecArgumentsLimit 1000"
+                )
+            self.arguments_limit = int(args[0])
         elif name in IGNORED_DIRECTIVES:
             return
         else:
@@ -487,4 +494,9 @@ class Loader:
                     items.append(item)
             elif item.phase in phases and not self._removed(item):
                 phases[item.phase].append(self._update(item))
-        return Ruleset({k: tuple(v) for k, v in phases.items()}, self.rule_engine, tuple(self.signatures))
+        return Ruleset(
+            {k: tuple(v) for k, v in phases.items()},
+            self.rule_engine,
+            tuple(self.signatures),
+            self.arguments_limit,
+        )

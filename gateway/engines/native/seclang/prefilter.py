@@ -1,22 +1,30 @@
-r"""The fast path: per transformation chain, one multi-pattern matcher, so a rule whose patterns
-cannot match a value is never evaluated on it.
+r"""The fast path: a rule whose patterns cannot match a value is never evaluated on it.
 
-Every operator offers ``prefilter`` patterns that match wherever it can (a superset, see
-:mod:`gateway.engines.native.seclang.operators`). Rules that share a transformation chain (``t:none,
-t:urlDecodeUni,t:lowercase``) see the same transformed values, so their patterns go into one
-database; a transaction scans each distinct (chain, transformed value) once and learns which
-rules may match it. Rules that are negated, use ``multiMatch``, build their operator per
-request (macro argument) or whose operator has no prefilter are always evaluated.
+Which values a rule sees depends on its transformation chain, but whether a pattern occurs in
+a value does not: the matchers are keyed by the (transformed) value alone, so a value that
+several chains leave the same (most benign values: the chains only lower-case them, or
+change nothing) is scanned once for every rule, whatever its chain. A transaction caches
+every answer per value.
 
-Two matchers share the work. ``@rx`` rules whose operator runs on RE2 go into RE2 sets built
-from the operator's own compiled pattern and options, so "no match in the set" is exactly
-"the operator does not match" (RE2 sets of at most :data:`SET_CHUNK` patterns, to stay within
-RE2's memory budget). Every other operator's ``prefilter`` patterns (``@pm`` phrases,
-``@contains`` literals, ...) go into one Hyperscan database per chain. Regex-derived Hyperscan
-patterns are not trusted: python-hyperscan 0.9.1 misses ``@.+=\s*\(\s*SELECT`` (part of CRS
-rule 942210) on a long argument that RE2 and PCRE match (docs/CRS.md).
+Two matchers share the work, and both answer exactly "may this rule match", never less:
 
-The matchers are immutable and shared; Hyperscan scratch space is per thread.
+- **Literals** (Hyperscan, one database for the whole rule set): the ``prefilter`` patterns
+  every operator offers (see :mod:`gateway.engines.native.seclang.operators`), which for
+  ``@rx`` are the pattern's required literals (:mod:`.operators.factors`: every match
+  contains one of them, proved from the pattern's syntax tree, matched ignoring ASCII case)
+  and for ``@pm``/``@contains``/``@streq``/... the operator's own strings. One scan per
+  distinct value gives every rule slot whose literal occurs. Hyperscan only ever matches
+  literals here (the whole-regex prefilter of python-hyperscan 0.9.1 misses a CRS 942210
+  match, docs/CRS.md).
+- **RE2 sets** for ``@rx`` rules without required literals: each set holds at most
+  :data:`SET_CHUNK` consecutive rules' own RE2 patterns with the operator's options, so "no
+  match in the set" is exactly "the operator does not match". A set is scanned on a value
+  only when one of its rules is reached: rules that a paranoia-level ``skipAfter`` jumps over
+  cost nothing.
+
+Rules that are negated, use ``multiMatch``, build their operator per request (macro argument)
+or have neither literals nor an RE2 pattern are always evaluated. The matchers are immutable
+and shared; Hyperscan scratch space is per thread.
 """
 
 from __future__ import annotations
@@ -32,97 +40,91 @@ import re2
 
 from gateway.engines.native.seclang.operators import PREFILTER_FLAGS
 
-__all__ = ["SET_CHUNK", "ChainDatabase", "Guard", "Prefilters", "build_prefilters"]
+__all__ = ["SET_CHUNK", "Guard", "Prefilters", "build_prefilters"]
 
 SET_CHUNK = 16
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ChainDatabase:
-    """The patterns of every guarded rule of one transformation chain."""
-
-    chain: tuple[str, ...]
-    database: Any  # hyperscan.Database
-    slots: tuple[int, ...]  # Hyperscan pattern id -> rule slot
+def _on_match(slot: int, _start: int, _end: int, _flags: int, hits: set[int]) -> None:
+    hits.add(slot)
 
 
-def _on_match(
-    pattern_id: int, _start: int, _end: int, _flags: int, context: tuple[tuple[int, ...], set[int]]
-) -> None:
-    slots, hits = context
-    hits.add(slots[pattern_id])
-
-
-def _compile(patterns: list[str]) -> Any:
+def _compile(entries: list[tuple[int, str]]) -> Any:
+    """One database; a pattern's id is its rule's slot, so with ``HS_FLAG_SINGLEMATCH`` a scan
+    reports each rule once however many of its literals occur."""
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     database.compile(
-        expressions=[p.encode("latin-1") for p in patterns],
-        ids=list(range(len(patterns))),
-        elements=len(patterns),
-        flags=[PREFILTER_FLAGS] * len(patterns),
+        expressions=[p.encode("latin-1") for _, p in entries],
+        ids=[slot for slot, _ in entries],
+        elements=len(entries),
+        flags=[PREFILTER_FLAGS] * len(entries),
     )
     return database
+
+
+def to_bytes(value: str) -> bytes:
+    """A value as the matchers scan it (the operators encode the same way)."""
+    return value.encode("latin-1", "replace")
 
 
 @dataclass(frozen=True, slots=True)
 class Guard:
     """What the fast path may check for one rule: an RE2 pattern (bytes, with its options) or
-    Hyperscan prefilter patterns."""
+    literal prefilter patterns."""
 
     slot: int
-    chain: tuple[str, ...]
+    chain: tuple[str, ...] = ()
     re2_pattern: bytes | None = None
     re2_options: Any = None
     patterns: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ChainSets:
-    """RE2 sets of one chain: each set with the rule slot of each of its patterns."""
-
-    sets: tuple[tuple[Any, tuple[int, ...]], ...]
-
-
 class Prefilters:
-    """Matchers per chain, and which rule slots they guard."""
+    """The literal database and the RE2 sets, and which rule slots each guards."""
 
     def __init__(
         self,
-        databases: dict[tuple[str, ...], ChainDatabase],
-        guarded: frozenset[int],
-        sets: dict[tuple[str, ...], ChainSets] | None = None,
+        database: Any,
+        pattern_slots: tuple[int, ...],
+        sets: tuple[tuple[Any, tuple[int, ...]], ...],
     ) -> None:
-        self.databases = databases
-        self.sets = sets or {}
-        self.guarded = guarded
+        self.database = database  # hyperscan.Database or None
+        self.pattern_slots = pattern_slots  # the rule slot of each Hyperscan pattern (its id)
+        self.sets = sets  # per set: the matcher and the rule slot of each of its patterns
+        self.literal_slots = frozenset(pattern_slots)
+        self.set_of: dict[int, int] = {slot: index for index, (_, slots) in enumerate(sets) for slot in slots}
+        self.guarded = self.literal_slots | frozenset(self.set_of)
         self._local = threading.local()
 
-    def _scratch(self, chain: ChainDatabase) -> Any:
-        scratches: dict[tuple[str, ...], Any] | None = getattr(self._local, "scratches", None)
-        if scratches is None:
-            scratches = self._local.scratches = {}
-        scratch = scratches.get(chain.chain)
+    def _scratch(self) -> Any:
+        scratch = getattr(self._local, "scratch", None)
         if scratch is None:
-            scratch = scratches[chain.chain] = hyperscan.Scratch(chain.database)
+            scratch = self._local.scratch = hyperscan.Scratch(self.database)
         return scratch
 
-    def candidates(self, chain: tuple[str, ...], value: str) -> frozenset[int]:
-        """The rule slots of ``chain`` whose patterns match somewhere in ``value``."""
-        data = value.encode("latin-1")
+    def literal_hits(self, data: bytes) -> frozenset[int]:
+        """The literal-guarded rule slots one of whose literals occurs in ``data``."""
+        if self.database is None or not data:
+            return frozenset()
         hits: set[int] = set()
-        chain_sets = self.sets.get(chain)
-        if chain_sets is not None:
-            for matcher, slots in chain_sets.sets:
-                for index in matcher.Match(data) or ():
-                    hits.add(slots[index])
-        found = self.databases.get(chain)
-        if found is not None and data:
-            found.database.scan(
-                data, match_event_handler=_on_match, context=(found.slots, hits), scratch=self._scratch(found)
-            )
+        self.database.scan(data, match_event_handler=_on_match, context=hits, scratch=self._scratch())
         return frozenset(hits)
+
+    def set_hits(self, index: int, data: bytes) -> frozenset[int]:
+        """The rule slots of RE2 set ``index`` whose pattern matches ``data``."""
+        matcher, slots = self.sets[index]
+        # the wrapped set's own Match (re2.Set.Match only adds a type check around it)
+        return frozenset(slots[i] for i in matcher._set.Match(data))
+
+    def candidates(self, slot: int, value: str) -> bool:
+        """Whether the rule in ``slot`` may match ``value`` (uncached; True if unguarded)."""
+        data = to_bytes(value)
+        if slot in self.literal_slots:
+            return slot in self.literal_hits(data)
+        index = self.set_of.get(slot)
+        return index is None or slot in self.set_hits(index, data)
 
 
 _OPTION_FIELDS = (
@@ -145,15 +147,15 @@ def _options_key(options: Any) -> tuple[object, ...]:
     return tuple(str(getattr(options, name, None)) for name in _OPTION_FIELDS)
 
 
-def _build_sets(guards: list[Guard]) -> tuple[dict[tuple[str, ...], ChainSets], set[int]]:
-    """RE2 sets per chain, one per group of equal options (a set compiles its patterns with
-    one set of options)."""
-    groups: dict[tuple[tuple[str, ...], tuple[object, ...]], list[Guard]] = {}
-    for guard in guards:
-        groups.setdefault((guard.chain, _options_key(guard.re2_options)), []).append(guard)
-    merged: dict[tuple[str, ...], list[tuple[Any, tuple[int, ...]]]] = {}
-    guarded: set[int] = set()
-    for (chain, _), members in groups.items():
+def _build_sets(guards: list[Guard]) -> list[tuple[Any, tuple[int, ...]]]:
+    """RE2 sets of at most :data:`SET_CHUNK` guards each, consecutive in slot (rule file)
+    order, one group per set of options (a set compiles its patterns with one set of
+    options). A chunk RE2 refuses leaves its rules unguarded."""
+    groups: dict[tuple[object, ...], list[Guard]] = {}
+    for guard in sorted(guards, key=lambda g: g.slot):
+        groups.setdefault(_options_key(guard.re2_options), []).append(guard)
+    out: list[tuple[Any, tuple[int, ...]]] = []
+    for members in groups.values():
         for start in range(0, len(members), SET_CHUNK):
             chunk = members[start : start + SET_CHUNK]
             matcher = re2.Set.SearchSet(chunk[0].re2_options)
@@ -162,45 +164,34 @@ def _build_sets(guards: list[Guard]) -> tuple[dict[tuple[str, ...], ChainSets], 
                     matcher.Add(guard.re2_pattern)
                 matcher.Compile()
             except re2.error as exc:
-                log.info("seclang: no RE2 set for %d rules of chain %s: %s", len(chunk), chain, exc)
+                log.info("seclang: no RE2 set for %d rules: %s", len(chunk), exc)
                 continue
-            merged.setdefault(chain, []).append((matcher, tuple(g.slot for g in chunk)))
-            guarded.update(g.slot for g in chunk)
-    return {chain: ChainSets(tuple(items)) for chain, items in merged.items()}, guarded
+            out.append((matcher, tuple(g.slot for g in chunk)))
+    return out
 
 
 def build_prefilters(guards: Iterable[Guard]) -> Prefilters:
     """Matchers for the guards: RE2 sets for those with an RE2 pattern (grouped by options),
-    Hyperscan databases for the others. A pattern either matcher refuses leaves its rule
-    unguarded (always evaluated)."""
+    one Hyperscan database for the literal patterns of the others. A pattern either matcher
+    refuses leaves its rule unguarded (always evaluated)."""
     listed = list(guards)
-    sets, set_guarded = _build_sets([g for g in listed if g.re2_pattern is not None])
-    groups: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-    for guard in listed:
-        if guard.re2_pattern is None:
-            for pattern in guard.patterns:
-                groups.setdefault(guard.chain, []).append((guard.slot, pattern))
-    databases: dict[tuple[str, ...], ChainDatabase] = {}
-    guarded: set[int] = set()
-    for chain, grouped in groups.items():
-        entries = grouped
-        refused: set[int] = set()
+    sets = _build_sets([g for g in listed if g.re2_pattern is not None])
+    entries = [(g.slot, p) for g in listed if g.re2_pattern is None for p in g.patterns]
+    database: Any = None
+    if entries:
         try:
-            database = _compile([p for _, p in entries])
+            database = _compile(entries)
         except hyperscan.error:
+            refused: set[int] = set()
             for slot, pattern in entries:
                 try:
-                    _compile([pattern])
+                    _compile([(slot, pattern)])
                 except hyperscan.error:
                     refused.add(slot)
             entries = [(s, p) for s, p in entries if s not in refused]
-            if not entries:
-                continue
             try:
-                database = _compile([p for _, p in entries])
+                database = _compile(entries) if entries else None
             except hyperscan.error as exc:
-                log.info("seclang: no prefilter for chain %s: %s", chain, exc)
-                continue
-        databases[chain] = ChainDatabase(chain, database, tuple(s for s, _ in entries))
-        guarded.update(s for s, _ in entries)
-    return Prefilters(databases, frozenset(guarded | set_guarded), sets)
+                log.info("seclang: no literal prefilter: %s", exc)
+                database, entries = None, []
+    return Prefilters(database, tuple(s for s, _ in entries), tuple(sets))

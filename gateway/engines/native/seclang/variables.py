@@ -51,8 +51,10 @@ def _cookies(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def request_variables(request: RawRequest, unique_id: str) -> Variables:
-    """Everything known before the body is read (phase 1)."""
+def request_variables(request: RawRequest, unique_id: str, arguments_limit: int | None = None) -> Variables:
+    """Everything known before the body is read (phase 1). With ``arguments_limit``
+    (``SecArgumentsLimit``), arguments past that many are not collected, as libmodsecurity
+    does."""
     target = latin1(request.target)
     method = latin1(request.method)
     version = request.http_version.upper().removeprefix("HTTP/") or "1.1"
@@ -69,6 +71,8 @@ def request_variables(request: RawRequest, unique_id: str) -> Variables:
     slash = max(filename.rfind("/"), filename.rfind("\\"))
     basename = filename[slash + 1 :] if slash >= 0 else filename
     args_get = parse_urlencoded(query) if qmark else []
+    if arguments_limit is not None:
+        del args_get[arguments_limit:]
     cookies = _cookies(headers)
     host = next((v for k, v in headers if k.lower() == "host"), request.server_ip)
     now = time.gmtime()
@@ -146,16 +150,20 @@ def _combine(out: Variables) -> None:
     out["ARGS_COMBINED_SIZE"] = [("", str(sum(len(k) + len(v) for k, v in args)))]
 
 
-def body_variables(out: Variables, body: str, result: BodyResult) -> None:
-    """Add what the body processor found (``result``) to ``out``."""
+def body_variables(out: Variables, body: str, result: BodyResult, arguments_limit: int | None = None) -> None:
+    """Add what the body processor found (``result``) to ``out``; with ``arguments_limit``,
+    only as many body arguments as the query string left room for are collected."""
     out["REQUEST_BODY"] = [("", body)]
     out["REQUEST_BODY_LENGTH"] = [("", str(len(body)))]
     if result.error:
         out["REQBODY_ERROR"] = [("", "1")]
         out["REQBODY_ERROR_MSG"] = [("", result.error)]
         out["REQBODY_PROCESSOR_ERROR"] = [("", "1")]
-    out["ARGS_POST"] = result.args
-    out["ARGS_POST_NAMES"] = _names(result.args)
+    args = result.args
+    if arguments_limit is not None:
+        args = args[: max(0, arguments_limit - len(out["ARGS_GET"]))]
+    out["ARGS_POST"] = args
+    out["ARGS_POST_NAMES"] = _names(args)
     if result.xml_text is not None:
         out["XML"] = [("/*", result.xml_text)] + [("//@*", v) for v in result.xml_attributes]
     files = [(p.name, p.filename) for p in result.parts if p.filename is not None]

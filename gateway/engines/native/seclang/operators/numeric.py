@@ -9,6 +9,7 @@ outside the 32-bit range reads as 0); the others use ``atoll`` (64-bit, clamped 
 from __future__ import annotations
 
 import operator as _op
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,24 +23,21 @@ _LLONG_MIN, _LLONG_MAX = -(2**63), 2**63 - 1
 _MAX_DIGITS = 20
 
 
+_NUMBER = re.compile("[ \t\n\v\f\r]*([+-]?)0*([0-9]*)")
+
+
 def _c_number(text: str) -> int | None:
     """The C reading of ``text`` (whitespace, sign, digits), or None without digits."""
-    i, n = 0, len(text)
-    while i < n and text[i] in _WHITESPACE:
-        i += 1
-    sign = 1
-    if i < n and text[i] in "+-":
-        sign = -1 if text[i] == "-" else 1
-        i += 1
-    start = i
-    while i < n and "0" <= text[i] <= "9":
-        i += 1
-    digits = text[start:i].lstrip("0")
-    if i == start:
+    if text.isdigit() and text.isascii() and len(text) <= _MAX_DIGITS:
+        return int(text)
+    found = _NUMBER.match(text)
+    assert found is not None  # every part is optional
+    sign, digits = found.groups()
+    if found.end() == found.end(1):  # no digit (zeros included) after the sign
         return None
     if len(digits) > _MAX_DIGITS:
-        return sign * _LLONG_MAX * 2
-    return sign * int(digits or "0")
+        return (-1 if sign == "-" else 1) * _LLONG_MAX * 2
+    return (-1 if sign == "-" else 1) * int(digits or "0")
 
 
 def parse_int(text: str) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import hyperscan
 import re2
@@ -97,6 +97,19 @@ def _to_bytes(value: str) -> bytes:
     return value.encode("latin-1", "replace")
 
 
+_UNANCHORED: Any = re2._Anchor.UNANCHORED
+_NO_SPAN = (-1, -1)
+
+
+def re2_spans(compiled: re2._Regexp, data: bytes, pos: int = 0) -> list[tuple[int, int]] | None:
+    """The leftmost match of ``compiled`` in ``data`` at or after ``pos``: the span of the
+    whole match, then of each group (``(-1, -1)`` for a group that took no part), or None.
+    The call the ``re2`` module's own ``search`` makes for bytes, without the generator and
+    match object it wraps around it (per evaluation, that wrapper cost more than the match)."""
+    spans: list[tuple[int, int]] = getattr(compiled, "_regexp").Match(_UNANCHORED, data, pos, len(data))  # noqa: B009
+    return None if spans[0] == _NO_SPAN else spans
+
+
 @dataclass(frozen=True, slots=True)
 class Regex:
     """A compiled ``@rx`` pattern (build it with :func:`compile_rx`)."""
@@ -116,8 +129,9 @@ class Regex:
     def search_from(self, value: str, pos: int) -> tuple[int, str] | None:
         """The leftmost match starting at or after ``pos``: its start and text."""
         if self._re2 is not None:
-            found = self._re2.search(_to_bytes(value), pos)
-            return None if found is None else (found.start(), found.group(0).decode("latin-1"))
+            data = _to_bytes(value)
+            spans = re2_spans(self._re2, data, min(pos, len(data)))
+            return None if spans is None else (spans[0][0], data[spans[0][0] : spans[0][1]].decode("latin-1"))
         assert self._python is not None
         FALLBACK_COUNTS.evaluations += 1
         if len(value) > FALLBACK_INPUT_LIMIT:
@@ -129,14 +143,16 @@ class Regex:
     def evaluate(self, value: str) -> OperatorMatch | None:
         if self._re2 is not None:
             data = _to_bytes(value)
-            found = self._re2.search(data)
-            at_end = found is not None and found.start() == len(data) > 0 and data.endswith(b"\n")
+            spans = re2_spans(self._re2, data)
+            at_end = spans is not None and spans[0][0] == len(data) > 0 and data.endswith(b"\n")
             if at_end and self._re2_at_start is not None:
-                found = self._re2_at_start.search(data, len(data))
-            if found is None:
+                spans = re2_spans(self._re2_at_start, data, len(data))
+            if spans is None:
                 return None
-            groups = [found.group(0), *found.groups()[:_MAX_CAPTURES]]
-            captures = tuple("" if g is None else g.decode("latin-1") for g in groups)
+            captures = tuple(
+                "" if span == _NO_SPAN else data[span[0] : span[1]].decode("latin-1")
+                for span in spans[: _MAX_CAPTURES + 1]
+            )
             return OperatorMatch(captures[0], captures)
         assert self._python is not None
         FALLBACK_COUNTS.evaluations += 1

@@ -72,27 +72,20 @@ def remove_comments_char(value: str) -> str:
     return _COMMENT_CHARS.sub("", value)
 
 
+_CMD_DELETE: dict[int, int | None] = {ord(c): None for c in "\"'\\^"} | {
+    c: c + 32 for c in range(ord("A"), ord("Z") + 1)
+}
+_CMD_SPACE_RUN = re.compile("[ ,;\t\r\n]+")
+_CMD_SPACE_BEFORE = re.compile(" (?=[/(])")
+
+
 def cmd_line(value: str) -> str:
     """Shell-command normalisation: ``\\ " ' ^`` deleted; runs of space, tab, CR, LF, ``,`` and
-    ``;`` become one space; a space before ``/`` or ``(`` removed; ASCII lowered."""
-    out: list[str] = []
-    space = False
-    for ch in value:
-        if ch in "\"'\\^":
-            continue
-        if ch in " ,;\t\r\n":
-            if not space:
-                out.append(" ")
-                space = True
-        elif ch in "/(":
-            if space:
-                out.pop()
-            space = False
-            out.append(ch)
-        else:
-            out.append(ch.lower() if "A" <= ch <= "Z" else ch)
-            space = False
-    return "".join(out)
+    ``;`` become one space (bytes deleted inside a run do not break it); a space before ``/``
+    or ``(`` removed; ASCII lowered. Three linear passes (C-speed translate and two regexes
+    of one character class each), equal to libmodsecurity's single byte loop."""
+    collapsed = _CMD_SPACE_RUN.sub(" ", value.translate(_CMD_DELETE))
+    return _CMD_SPACE_BEFORE.sub("", collapsed) if " " in collapsed else collapsed
 
 
 register("replaceComments", replace_comments)

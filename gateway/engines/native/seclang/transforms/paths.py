@@ -104,13 +104,18 @@ class _Normaliser:
 
 def normalise_path(value: str) -> str:
     """Repeated slashes collapsed, ``.`` segments dropped, ``..`` resolved (never above the
-    root), a trailing slash kept only if there was one, with libmodsecurity's quirks."""
-    return _Normaliser(value, win=False).run() if value else value
+    root), a trailing slash kept only if there was one, with libmodsecurity's quirks. A value
+    without a slash that does not end in ``.`` has nothing to normalise and is returned as is."""
+    if not value or ("/" not in value and value[-1] != "."):
+        return value
+    return _Normaliser(value, win=False).run()
 
 
 def normalise_path_win(value: str) -> str:
     """``normalisePath`` that also reads ``\\`` as ``/`` (and writes ``/``)."""
-    return _Normaliser(value, win=True).run() if value else value
+    if not value or ("/" not in value and "\\" not in value and value[-1] != "."):
+        return value
+    return _Normaliser(value, win=True).run()
 
 
 register("normalisePath", normalise_path)

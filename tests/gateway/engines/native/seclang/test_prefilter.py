@@ -47,11 +47,19 @@ def test_hyperscans_miss_is_not_inherited() -> None:
     assert 1 in _fired(quote(NAME, safe=""), fast=True)
 
 
-def test_the_fast_path_guards_rx_with_re2_sets_and_pm_with_hyperscan() -> None:
+def test_the_fast_path_guards_literals_with_hyperscan_and_other_rx_with_re2_sets() -> None:
     loader = Loader()
     loader.load_text(RULES, "fast.conf")
     prefilters = compile_ruleset(loader.finish(), strict=True).prefilters
     assert prefilters is not None
-    assert prefilters.sets
-    assert prefilters.databases
+    assert prefilters.database is not None
+    # rule 1 needs "select", rule 2 its phrases: literals; ^zz+$ has no 3-byte literal: RE2 set
+    assert len(prefilters.literal_slots) == 2
+    assert len(prefilters.sets) == 1
+    assert len(prefilters.set_of) == 1
     assert len(prefilters.guarded) == 3  # the negated rule is always evaluated
+    select, zz = sorted(prefilters.literal_slots)[0], next(iter(prefilters.set_of))
+    assert prefilters.candidates(select, "x=(SeLeCt")
+    assert not prefilters.candidates(select, "x=(sel")
+    assert prefilters.candidates(zz, "zzz")
+    assert not prefilters.candidates(zz, "zzza")
