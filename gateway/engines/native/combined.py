@@ -262,6 +262,7 @@ class CombinedEngine:
         started = time.perf_counter()
         if self._closed:
             return self._failed(started, "RuntimeError: engine is closed")
+        cpu_started = time.thread_time()
         yaml_verdict = self.rules.inspect(request)
         if yaml_verdict.flagged and not self.exhaustive:
             # decided: CRS could raise the score but not change the outcome; skipping it saves
@@ -272,7 +273,11 @@ class CombinedEngine:
                 matches=tuple(_tagged(m, RAMPART) for m in yaml_verdict.matches),
                 elapsed_us=(time.perf_counter() - started) * 1e6,
             )
-        crs_verdict = self.crs.inspect(request)
+        # one budget for the request: CRS gets what the YAML rules left of it (at least 1 ms)
+        budget = self.settings.budget_ms
+        if budget > 0:
+            budget = max(1.0, budget - (time.thread_time() - cpu_started) * 1000)
+        crs_verdict = self.crs.inspect(request, budget_ms=budget)
         try:
             if crs_verdict.error is None and self.confirm:
                 crs_verdict = self.confirmed(request, crs_verdict)
@@ -301,7 +306,7 @@ class CombinedEngine:
             threshold=self.settings.threshold,
             matches=tuple(matches),
             elapsed_us=(time.perf_counter() - started) * 1e6,
-            budget_exceeded=yaml_verdict.budget_exceeded,
+            budget_exceeded=yaml_verdict.budget_exceeded or crs_verdict.budget_exceeded,
         )
 
     def scores(self, request: RawRequest) -> dict[str, int]:

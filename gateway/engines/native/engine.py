@@ -30,7 +30,6 @@ read-only, Hyperscan scratch space is per thread, the transformation caches are 
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -43,6 +42,7 @@ from typing import Any
 import hyperscan
 
 from gateway.engines.native import transforms
+from gateway.engines.native.budget import Deadline, OverBudget, budget_match
 from gateway.engines.native.exclusions import Exclusion, load_exclusions, yaml_exclusion_files
 from gateway.engines.native.operators import Operator
 from gateway.engines.native.parsing import ParseLimits, Target, parse_request
@@ -63,61 +63,6 @@ _CACHEABLE_VALUE = 512
 _JOINED_VALUE = 4096  # longer values are scanned alone, each pattern reporting once
 _CACHE_ENTRIES = 8192
 _HS_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_MULTILINE
-BUDGET_RULE_ID = "budget_exceeded"
-
-
-class _OverBudget(Exception):
-    """Raised inside the evaluation loop when the request's deadline has passed."""
-
-
-_GC = threading.local()  # per thread: CPU seconds spent in garbage collection, and when the current one began
-
-
-def _gc_spent() -> float:
-    spent: float = getattr(_GC, "spent", 0.0)
-    return spent
-
-
-def _on_gc(phase: str, _info: dict[str, Any]) -> None:
-    """``gc.callbacks`` hook: add each collection's CPU time to the collecting thread's tally.
-    A collection runs in whichever thread happens to allocate when a threshold is crossed, so
-    its cost belongs to no request in particular."""
-    if phase == "start":
-        _GC.began = time.thread_time()
-        return
-    began: float | None = getattr(_GC, "began", None)
-    if began is not None:
-        _GC.spent = _gc_spent() + time.thread_time() - began
-        _GC.began = None
-
-
-if _on_gc not in gc.callbacks:
-    gc.callbacks.append(_on_gc)
-
-
-class _Deadline:
-    """A request's budget in CPU time of the inspecting thread (waiting for the GIL or for a
-    core on a busy machine does not count, nor does a garbage collection that happened to run in
-    this thread meanwhile). The wall clock, which never runs slower than the thread's CPU clock,
-    is read first: the dearer CPU clock is read only once it has passed."""
-
-    __slots__ = ("cpu_end", "gc_start", "wall_end")
-
-    def __init__(self, budget_ms: float) -> None:
-        seconds = budget_ms / 1000 if budget_ms > 0 else float("inf")
-        self.wall_end = time.perf_counter() + seconds
-        self.cpu_end = time.thread_time() + seconds
-        self.gc_start = _gc_spent()
-
-    def spent_over(self) -> bool:
-        """The thread's CPU time since the start, garbage collections excluded, passed the budget."""
-        return time.thread_time() - (_gc_spent() - self.gc_start) > self.cpu_end
-
-    def check(self) -> None:
-        if time.perf_counter() > self.wall_end and self.spent_over():
-            raise _OverBudget
-
-
 @dataclass(frozen=True, slots=True)
 class _Rule:
     id: int
@@ -151,7 +96,7 @@ class _Group:
     always: dict[str, list[_Rule]] = field(default_factory=dict)
     cache: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
-    def transform(self, value: str, deadline: _Deadline, steps: _Steps) -> tuple[str, bytes]:
+    def transform(self, value: str, deadline: Deadline, steps: _Steps) -> tuple[str, bytes]:
         """The chain applied to ``value`` and its UTF-8 bytes; short values are cached per group
         (the cache is dropped whole when full, which keeps it bounded and lock-free). A long
         value runs the chain one step at a time, checking the deadline between steps and
@@ -304,12 +249,12 @@ class NativeEngine:
         """Inspect one request; never raises."""
         started = time.perf_counter()
         cpu_started = time.thread_time()
-        deadline = _Deadline(self.settings.budget_ms)
+        deadline = Deadline(self.settings.budget_ms)
         fired: dict[int, RuleMatch] = {}
         over = False
         try:
             self._evaluate(request, deadline, fired)
-        except _OverBudget:
+        except OverBudget:
             over = True
             fired[-1] = self._budget_match(time.thread_time() - cpu_started)
         except Exception as exc:  # fail open, loudly: the proxy counts verdicts with error set
@@ -332,21 +277,9 @@ class NativeEngine:
         )
 
     def _budget_match(self, elapsed: float) -> RuleMatch:  # elapsed: CPU seconds
-        """The match an over-budget request carries; it scores the threshold only when the
-        configured outcome is ``block``."""
-        return RuleMatch(
-            rule_id=BUDGET_RULE_ID,
-            attack_class="anomaly",
-            message=f"inspection stopped after {elapsed * 1000:.0f} ms of CPU "
-            f"(budget {self.settings.budget_ms:g} ms)",
-            severity="critical",
-            score=self.settings.threshold if self.settings.over_budget == "block" else 0,
-            target="REQUEST",
-            matched="",
-            tags=("budget",),
-        )
+        return budget_match(self.settings, elapsed)
 
-    def _evaluate(self, request: RawRequest, deadline: _Deadline, fired: dict[int, RuleMatch]) -> None:
+    def _evaluate(self, request: RawRequest, deadline: Deadline, fired: dict[int, RuleMatch]) -> None:
         parsed = parse_request(request, self.limits, deadline.check)
         by_collection: dict[str, list[Target]] = {}
         for target in parsed.targets:
@@ -366,7 +299,7 @@ class NativeEngine:
         *,
         excluded: tuple[Exclusion, ...],
         fired: dict[int, RuleMatch],
-        deadline: _Deadline,
+        deadline: Deadline,
         steps: _Steps,
     ) -> None:
         """Transform the distinct values of the group's collections, scan them in one call, and
@@ -405,7 +338,7 @@ class NativeEngine:
                     for rule in rules:
                         self._try(rule, target, texts[target.value], excluded, fired)
 
-    def _scan(self, group: _Group, encoded: list[bytes], deadline: _Deadline) -> set[tuple[int, int]]:
+    def _scan(self, group: _Group, encoded: list[bytes], deadline: Deadline) -> set[tuple[int, int]]:
         """(pattern, value index) pairs the group's pre-filters flagged: short values in one
         joined scan, long ones one by one with each pattern reporting once."""
         hits: set[tuple[int, int]] = set()

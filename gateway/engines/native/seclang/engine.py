@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.engines.crs.config import (
@@ -31,6 +32,7 @@ from gateway.engines.crs.config import (
     tuning_directives,
 )
 from gateway.engines.crs.mapping import failed_open, is_bookkeeping, to_rule_match
+from gateway.engines.native.budget import Deadline, OverBudget, budget_match
 from gateway.engines.native.seclang.executor import (
     CompiledRuleset,
     LogEntry,
@@ -124,10 +126,12 @@ class SecLangEngine:
         body = request.body[: self.settings.body_limit]
         return body, request.body_truncated or len(body) < len(request.body)
 
-    def transaction(self, request: RawRequest) -> Transaction:
-        """Run the rules over ``request`` and return the finished transaction (errors propagate)."""
+    def transaction(self, request: RawRequest, check: Callable[[], None] | None = None) -> Transaction:
+        """Run the rules over ``request`` and return the finished transaction (errors propagate;
+        ``check``, the request's budget, may raise :class:`OverBudget` between rules)."""
         body, _ = self._body(request)
-        return run_request(self.ruleset, request, body, request.request_id or f"seclang-{next(self._ids)}")
+        unique_id = request.request_id or f"seclang-{next(self._ids)}"
+        return run_request(self.ruleset, request, body, unique_id, check)
 
     def fired_rule_ids(self, request: RawRequest) -> frozenset[int]:
         """Every rule that logged for ``request`` (CRS bookkeeping included, rampart's local
@@ -136,14 +140,27 @@ class SecLangEngine:
             e.rule_id for e in self.transaction(request).logged if e.rule_id not in LOCAL_RULE_IDS
         )
 
-    def inspect(self, request: RawRequest) -> Verdict:
-        """Score ``request`` with CRS; never raises (fails open with ``error`` set)."""
+    def inspect(self, request: RawRequest, *, budget_ms: float | None = None) -> Verdict:
+        """Score ``request`` with CRS; never raises (fails open with ``error`` set). The
+        inspection stops once it has spent ``budget_ms`` of CPU (default: the settings'
+        ``budget_ms``; 0: no budget), with the ``over_budget`` outcome, as the YAML rules do."""
         start = time.perf_counter()
+        deadline = Deadline(self.settings.budget_ms if budget_ms is None else budget_ms)
         try:
             if self._closed:
                 raise RuntimeError("engine is closed")
             _, cut = self._body(request)
-            tx = self.transaction(request)
+            try:
+                tx = self.transaction(request, deadline.check)
+            except OverBudget:
+                return Verdict(
+                    engine=self.name,
+                    score=self.settings.threshold if self.settings.over_budget == "block" else 0,
+                    threshold=self.settings.threshold,
+                    matches=(budget_match(self.settings, deadline.spent()),),
+                    elapsed_us=(time.perf_counter() - start) * 1e6,
+                    budget_exceeded=True,
+                )
             matches: list[RuleMatch] = []
             discount = 0
             for entry in tx.logged:

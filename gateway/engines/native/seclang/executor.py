@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.engines.native.seclang import operators as ops
@@ -347,8 +348,16 @@ class _Piece:
 class Transaction:
     """One request's state while the rules run (never shared between threads)."""
 
-    def __init__(self, ruleset: CompiledRuleset, request: RawRequest, body: bytes, unique_id: str) -> None:
+    def __init__(
+        self,
+        ruleset: CompiledRuleset,
+        request: RawRequest,
+        body: bytes,
+        unique_id: str,
+        check: Callable[[], None] | None = None,
+    ) -> None:
         self.ruleset = ruleset
+        self.check = check  # the request's budget: raises once it is spent (checked every few rules)
         self.request = request
         self.body = body.decode("latin-1")
         self.vars: Variables = request_variables(request, unique_id, ruleset.arguments_limit)
@@ -753,9 +762,12 @@ class Transaction:
         items = self.ruleset.phases.get(phase, ())
         markers = self.ruleset.markers.get(phase, {})
         i = 0
+        check = self.check
         while i < len(items) and self.engine_on and not self.allowed:
             item = items[i]
             i += 1
+            if check is not None and not i & 7:
+                check()
             if isinstance(item, Marker):
                 continue
             rule = item.rule
@@ -780,8 +792,12 @@ class Transaction:
         if not self.body_access:
             return
         processor = self.body_processor
+        if self.check is not None:
+            self.check()
         if self.body:
             result = parse_body(processor, self.body, self.content_type)
+            if self.check is not None:
+                self.check()
         elif processor == "XML":  # libxml2 refuses an empty document; the other processors skip it
             result = BodyResult(error="XML parsing error: XML: Failed to parse document.")
         else:
@@ -803,8 +819,15 @@ class Transaction:
         self.run_phase(2)
 
 
-def run_request(ruleset: CompiledRuleset, request: RawRequest, body: bytes, unique_id: str) -> Transaction:
-    """A finished transaction for ``request``."""
-    tx = Transaction(ruleset, request, body, unique_id)
+def run_request(
+    ruleset: CompiledRuleset,
+    request: RawRequest,
+    body: bytes,
+    unique_id: str,
+    check: Callable[[], None] | None = None,
+) -> Transaction:
+    """A finished transaction for ``request``; ``check`` (the request's budget) is called
+    every few rules and around the body processor, and may raise to stop the run."""
+    tx = Transaction(ruleset, request, body, unique_id, check)
     tx.run()
     return tx

@@ -14,7 +14,8 @@ import pytest
 
 from gateway.config import ConfigError, load_settings
 from gateway.decision import decide
-from gateway.engines.native.engine import BUDGET_RULE_ID, NativeEngine
+from gateway.engines.native.budget import BUDGET_RULE_ID
+from gateway.engines.native.engine import NativeEngine
 from gateway.engines.native.parsing import ParseLimits, parse_request
 from gateway.model import EngineSettings, RawRequest, Verdict
 
@@ -197,10 +198,10 @@ def test_garbage_collection_in_the_inspecting_thread_does_not_count_against_the_
     """A collection runs in whichever thread allocates when a threshold is crossed: its CPU
     time is not the request's. Here collections alone spend more than a 1 ms budget (each loop
     below runs until the CPU clock says so; nothing is timed against a limit)."""
-    from gateway.engines.native.engine import _Deadline, _OverBudget
+    from gateway.engines.native.budget import Deadline, OverBudget
 
     garbage = [[i] for i in range(200_000)]  # containers for the collector to walk
-    deadline = _Deadline(1.0)
+    deadline = Deadline(1.0)
     cpu_start = time.thread_time()
     while time.thread_time() - cpu_start < 0.005:
         gc.collect()
@@ -209,6 +210,6 @@ def test_garbage_collection_in_the_inspecting_thread_does_not_count_against_the_
     deadline.check()  # 5 ms of CPU spent, all of it collecting: within budget
     while not deadline.spent_over():  # now the request's own CPU time
         pass
-    with pytest.raises(_OverBudget):
+    with pytest.raises(OverBudget):
         deadline.check()
     assert len(garbage) == 200_000
