@@ -263,8 +263,9 @@ class EngineRunSettings(_Strict):
                 "shipped_rules = false needs rules_dir (--rules DIR): the engine would have no rules"
             )
         return self
-    # native: CRS families counted only when rampart's tokenizer confirms them (docs/CRS.md)
-    confirm: tuple[Literal["sqli", "xss", "rce"], ...] = ()
+    # native: CRS families counted only when rampart's tokenizer confirms them (docs/CRS.md);
+    # on by default: CRS alone flags 3.9% of the corpus's benign requests, confirmed 1.8%
+    confirm: tuple[Literal["sqli", "xss", "rce"], ...] = ("sqli", "xss", "rce")
 
 
 class GatewaySettings(BaseSettings):
