@@ -16,6 +16,7 @@ learn the request's user input by wrapping Starlette's application and routing.
 from __future__ import annotations
 
 import contextlib
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
@@ -32,6 +33,7 @@ from labapp import oracle
 from labapp.app import _clients, index
 from labapp.endpoints import ROUTES
 from labapp.oracle import ORACLE_PREFIX, lab_middleware
+from labapp.responses import ClientError
 from labapp.state import STATE, LabState
 
 __all__ = ["BODY_LIMIT", "AsgiLabRequest", "build_asgi_app"]
@@ -97,7 +99,7 @@ class AsgiLabRequest:
                 body.extend(chunk)
                 if len(body) > BODY_LIMIT:
                     raise web.HTTPRequestEntityTooLarge(BODY_LIMIT, len(body))
-            self._body = bytes(body)
+            self._body = _decoded(bytes(body), self.headers.get("Content-Encoding", ""))
         return self._body
 
     async def text(self) -> str:
@@ -115,6 +117,26 @@ _LAB_ROUTES: tuple[tuple[str, str, Any], ...] = (
     ("GET", ORACLE_PREFIX + "health", oracle.health),
     ("POST", ORACLE_PREFIX + "reset", oracle.reset),
 )
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """A gzip or deflate request body decompressed, as aiohttp's own HTTP parser does for the
+    aiohttp lab (uvicorn hands the application the body as sent)."""
+    enc = encoding.strip().lower()
+    if enc not in ("gzip", "deflate") or not body:
+        return body
+    # gzip: a gzip header; deflate: a zlib stream, or raw deflate as aiohttp also accepts
+    wbits = (
+        16 + zlib.MAX_WBITS if enc == "gzip" else (zlib.MAX_WBITS if body[0] & 0xF == 8 else -zlib.MAX_WBITS)
+    )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        data = inflater.decompress(body, BODY_LIMIT + 1)
+    except zlib.error as exc:
+        raise ClientError(f"cannot decode the {enc} request body: {exc}") from None
+    if len(data) > BODY_LIMIT:
+        raise web.HTTPRequestEntityTooLarge(BODY_LIMIT, len(data))
+    return data
 
 
 def _dispatch(
