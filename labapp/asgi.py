@@ -43,16 +43,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Body:
-    """``request.content`` for the handlers that read the raw body (L13)."""
+    """``request.content`` for the handlers that read the raw body (L13): ``read(n)`` takes
+    at most ``n`` more bytes from the stream, as aiohttp's ``StreamReader`` does."""
 
     def __init__(self, owner: AsgiLabRequest) -> None:
         self._owner = owner
         self._pos = 0
 
     async def read(self, n: int = -1) -> bytes:
-        data = await self._owner.read()
-        end = len(data) if n < 0 else self._pos + n
-        chunk, self._pos = data[self._pos : end], min(end, len(data))
+        data = await self._owner.read() if n < 0 else await self._owner.peek(self._pos + n)
+        end = len(data) if n < 0 else min(self._pos + n, len(data))
+        chunk, self._pos = data[self._pos : end], end
         return chunk
 
 
@@ -75,6 +76,9 @@ class AsgiLabRequest:
             CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"])
         )
         self.content = _Body(self)
+        self._chunks = request.stream()
+        self._raw = bytearray()
+        self._ended = False
         self._body: bytes | None = None
 
     @property
@@ -92,14 +96,31 @@ class AsgiLabRequest:
             return None
         return parse_content_type(raw)[1].get("charset")
 
+    @property
+    def _encoding(self) -> str:
+        return self.headers.get("Content-Encoding", "").strip().lower()
+
+    async def _fill(self, size: int) -> None:
+        """Read the stream until ``size`` bytes are buffered or it ends."""
+        while not self._ended and len(self._raw) < size:
+            try:
+                self._raw.extend(await anext(self._chunks))
+            except StopAsyncIteration:
+                self._ended = True
+
+    async def peek(self, size: int) -> bytes:
+        """At least the first ``size`` bytes of the body when it has them (all of a compressed one)."""
+        if self._encoding in _COMPRESSED:
+            return await self.read()
+        await self._fill(size)
+        return bytes(self._raw)
+
     async def read(self) -> bytes:
         if self._body is None:
-            body = bytearray()
-            async for chunk in self._request.stream():
-                body.extend(chunk)
-                if len(body) > BODY_LIMIT:
-                    raise web.HTTPRequestEntityTooLarge(BODY_LIMIT, len(body))
-            self._body = _decoded(bytes(body), self.headers.get("Content-Encoding", ""))
+            await self._fill(BODY_LIMIT + 1)
+            if len(self._raw) > BODY_LIMIT:
+                raise web.HTTPRequestEntityTooLarge(BODY_LIMIT, len(self._raw))
+            self._body = _decoded(bytes(self._raw), self._encoding)
         return self._body
 
     async def text(self) -> str:
@@ -119,11 +140,13 @@ _LAB_ROUTES: tuple[tuple[str, str, Any], ...] = (
 )
 
 
-def _decoded(body: bytes, encoding: str) -> bytes:
+_COMPRESSED = ("gzip", "deflate")
+
+
+def _decoded(body: bytes, enc: str) -> bytes:
     """A gzip or deflate request body decompressed, as aiohttp's own HTTP parser does for the
     aiohttp lab (uvicorn hands the application the body as sent)."""
-    enc = encoding.strip().lower()
-    if enc not in ("gzip", "deflate") or not body:
+    if enc not in _COMPRESSED or not body:
         return body
     # gzip: a gzip header; deflate: a zlib stream, or raw deflate as aiohttp also accepts
     wbits = (
