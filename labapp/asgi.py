@@ -33,12 +33,33 @@ from labapp import oracle
 from labapp.app import _clients, index
 from labapp.endpoints import ROUTES
 from labapp.oracle import ORACLE_PREFIX, lab_middleware
-from labapp.responses import ClientError
+from labapp.responses import ClientError, json_out
 from labapp.state import STATE, LabState
 
-__all__ = ["BODY_LIMIT", "AsgiLabRequest", "build_asgi_app"]
+__all__ = ["BODY_LIMIT", "PEER_HEADER", "AsgiLabRequest", "build_asgi_app", "register_peer_block"]
 
 BODY_LIMIT = 1024 * 1024  # the aiohttp lab's client_max_size
+PEER_HEADER = "X-Rampart-Peer"
+_PEER_BLOCKS: list[tuple[type[BaseException], str]] = []
+
+
+def register_peer_block(exc_type: type[BaseException], product: str) -> None:
+    """A protection product in this process blocks by raising ``exc_type`` from a sink: answer
+    it with ``403`` and ``X-Rampart-Peer: block; detections=<product>:<exception class>``
+    (:mod:`labapp.peers`; the replay harness reads the header, attacks/replay/peers.py)."""
+    _PEER_BLOCKS.append((exc_type, product))
+
+
+def _peer_block(exc: BaseException) -> web.Response | None:
+    for exc_type, product in _PEER_BLOCKS:
+        if isinstance(exc, exc_type):
+            what = f"{product}:{type(exc).__name__}"
+            response = json_out({"error": f"blocked by {product}: {exc}"}, status=403)
+            response.headers[PEER_HEADER] = f"block; detections={what}"
+            return response
+    return None
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -177,7 +198,13 @@ def _dispatch(
                 raise web.HTTPNotFound()
             if handler is None:
                 raise web.HTTPMethodNotAllowed(request.method, sorted(methods))
-            return await handler(req)
+            try:
+                return await handler(req)
+            except Exception as exc:
+                blocked = _peer_block(exc)
+                if blocked is None:
+                    raise
+                return blocked
 
         result = await lab_middleware(cast(web.Request, lab_request), run)
         return _to_starlette(cast(web.Response, result))
