@@ -36,7 +36,13 @@ def md_cell(text: object, limit: int = 160) -> str:
 def _summary_table(heads: Sequence[HeadlineRow], *, cost: bool) -> list[str]:
     """The headline: what each configuration catches and, with a load run, what it costs."""
     flag_only = any(h.flag_only for h in heads)
-    cols = ["configuration", "attacks caught", "working exploits stopped", "benign flagged", "balanced accuracy"]
+    cols = [
+        "configuration",
+        "attacks caught",
+        "working exploits stopped",
+        "benign flagged",
+        "balanced accuracy",
+    ]
     if flag_only:
         cols.append("flag-only flagged")
     if cost:
