@@ -200,5 +200,12 @@ def render_markdown(results: Mapping[str, Any], records: Sequence[Record]) -> st
         + (", ".join(f"{md_cell(n)} ({md_cell(d)})" for n, d in peers.items()) if peers else "none")
         + "."
     )
+    skipped_peers = meta.get("peers_skipped") or {}
+    if skipped_peers:
+        lines.append(
+            "- Peers skipped: "
+            + "; ".join(f"{md_cell(n)} ({md_cell(w)})" for n, w in skipped_peers.items())
+            + "."
+        )
     lines += [f"- Note: {md_cell(n, 400)}" for n in meta.get("notes", [])]
     return "\n".join(lines) + "\n"

@@ -97,3 +97,5 @@ def test_caught_and_passed_per_class_and_source(tmp_path: Path) -> None:
 def test_skipped_peers_are_named_with_the_reason(tmp_path: Path) -> None:
     _, page = _build(tmp_path)
     assert "Peers skipped: <b>aikido</b> (the Python package &#39;aikido_zen&#39; is not installed" in page
+    summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "- Peers skipped: aikido (the Python package 'aikido_zen' is not installed" in summary
