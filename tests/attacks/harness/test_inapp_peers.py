@@ -128,3 +128,23 @@ async def test_aikido_is_a_configuration_in_the_replay(tmp_path: Path) -> None:
     assert aikido["working_exploits"]["stopped"] == 2
     assert aikido["benign"]["flagged"] == 0
     assert {r.pass_name for r in result.records} == {"detect", "peer:aikido"}
+
+
+def test_aikido_is_an_optional_extra_loaded_only_by_its_launcher() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[3]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = {Requirement(r).name for r in project["dependencies"]}
+    assert "aikido_zen" not in core  # AGPL-3.0: never a core dependency
+    assert [Requirement(r).name for r in project["optional-dependencies"]["peers"]] == ["aikido_zen"]
+    importers = sorted(
+        str(p.relative_to(root))
+        for pkg in ("rampart", "gateway", "inprocess", "labapp", "attacks", "loadtests")
+        for p in (root / pkg).rglob("*.py")
+        if "import aikido_zen" in p.read_text(encoding="utf-8")
+        or "from aikido_zen" in p.read_text(encoding="utf-8")
+    )
+    assert importers == ["labapp/peers.py"]
