@@ -1,6 +1,7 @@
 """The ASGI lab protected by a runtime-protection product (a *peer* of rampart's sink guard).
 
     python -m labapp.peers aikido [--port N] [--data-dir DIR]
+    python -m labapp.peers asgi             # the same lab with no product: their baseline
 
 Products of this kind must be set up before the web framework and the database drivers are
 imported, so this module imports nothing of the lab until the product is on; then it runs
@@ -52,8 +53,15 @@ def _aikido() -> tuple[type[BaseException], str]:
     return AikidoException, "aikido"
 
 
-PRODUCTS: dict[str, tuple[str, Callable[[], tuple[type[BaseException], str]]]] = {
+def _bare() -> tuple[type[BaseException], str] | None:
+    """No product: the lab exactly as the products get it (ASGI, motor), for their baseline."""
+    os.environ.setdefault("RAMPART_MONGO_DRIVER", "motor")
+    return None
+
+
+PRODUCTS: dict[str, tuple[str, Callable[[], tuple[type[BaseException], str] | None]]] = {
     "aikido": ("aikido_zen", _aikido),
+    "asgi": ("starlette", _bare),
 }
 
 
@@ -71,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module, start = PRODUCTS[product]
     try:
-        blocks, label = start()
+        blocking = start()
     except ImportError as exc:
         print(
             f"labapp.peers: {product} needs the Python package {module!r} ({exc}); "
@@ -79,9 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return NOT_INSTALLED
-    from labapp.asgi import register_peer_block
+    if blocking is not None:
+        from labapp.asgi import register_peer_block
 
-    register_peer_block(blocks, label)
+        register_peer_block(*blocking)
     from rampart.cli import main as rampart_main
 
     return rampart_main(["lab", "--asgi", *rest])

@@ -47,10 +47,11 @@ BLOCK_STATUSES: frozenset[int] = frozenset({403, 406, 418, 429})
 BUILTIN_PEERS: dict[str, str] = {
     "nginx+crs": "Debian nginx + ModSecurity v3 + OWASP CRS (block mode), sink guard off",
     "aikido": "Aikido Zen (AIKIDO_BLOCK=true, local only, no token) in the ASGI lab, sink guard off",
+    "asgi": "the ASGI lab as in-app peers run it, no protection (their baseline)",
 }
 # Built-in peers that run inside a lab of their own (the harness asks that lab's oracle), with
 # the Python package each needs (the ``peers`` extra).
-IN_APP_PEERS: dict[str, str] = {"aikido": "aikido_zen"}
+IN_APP_PEERS: dict[str, str] = {"aikido": "aikido_zen", "asgi": "starlette"}
 PEER_HEADER = "x-rampart-peer"  # labapp.asgi.PEER_HEADER: an in-app product's block
 PEER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,39}$")
 _SEVERITY = {"allow": 0, "detect": 1, "block": 2}
