@@ -35,6 +35,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--harness", action="store_true", help="harness mode: the guard discloses its verdict header"
     )
+    p.add_argument(
+        "--asgi",
+        action="store_true",
+        help="serve the same endpoints and oracle as an ASGI app (Starlette under uvicorn)",
+    )
     p.add_argument("--data-dir", type=Path, default=None, help="lab data folder (default: a temp folder)")
     p.add_argument("--incidents", type=Path, default=None, help="JSONL file for the guard's incidents")
     p.set_defaults(func=run)
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             allow_public_bind=args.force_bind,
             guard=args.guard,
             harness=args.harness,
+            server="asgi" if args.asgi else "aiohttp",
             data_dir=args.data_dir,
             incidents=args.incidents,
         )

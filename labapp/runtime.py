@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -65,6 +67,45 @@ async def _serve(stack: contextlib.AsyncExitStack, app: web.Application, host: s
     return _bound_port(site)
 
 
+async def _serve_asgi(stack: contextlib.AsyncExitStack, app: Any, host: str, port: int) -> int:
+    """Serve the ASGI ``app`` with uvicorn in this event loop (lifespan on); return its port."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the caller owns SIGINT/SIGTERM
+            yield
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    # bound here, so a busy port is the same OSError (and message) as the aiohttp lab's
+    sock = socket.create_server(
+        (host.strip("[]"), port), family=socket.AF_INET6 if ":" in host else socket.AF_INET
+    )
+    stack.callback(sock.close)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+
+    async def _stop() -> None:
+        server.should_exit = True
+        await task
+
+    stack.push_async_callback(_stop)
+    while not server.started:
+        if task.done():
+            task.result()  # start-up errors surface here
+            raise RuntimeError(f"the ASGI lab did not start on {host}:{port} (see uvicorn's log above)")
+        await asyncio.sleep(0.02)
+    return int(sock.getsockname()[1])
+
+
 @contextlib.asynccontextmanager
 async def start_lab(settings: LabSettings | None = None) -> AsyncIterator[LabHandle]:
     """Bring the lab up; everything started here is stopped (and temp folders removed) on exit."""
@@ -109,11 +150,17 @@ async def start_lab(settings: LabSettings | None = None) -> AsyncIterator[LabHan
             mongo_uri=mongo_uri,
             llm_base_url=llm_url,
         )
-        app = build_app(state)
-        guarded = guard.install(
-            app, settings.guard, harness=settings.harness, incidents_path=settings.incidents
-        )
-        port = await _serve(stack, app, settings.host, settings.port)
+        if settings.server == "asgi":
+            from labapp.asgi import build_asgi_app
+
+            guarded = False
+            port = await _serve_asgi(stack, build_asgi_app(state), settings.host, settings.port)
+        else:
+            app = build_app(state)
+            guarded = guard.install(
+                app, settings.guard, harness=settings.harness, incidents_path=settings.incidents
+            )
+            port = await _serve(stack, app, settings.host, settings.port)
         shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         yield LabHandle(
             url=f"http://{shown}:{port}",

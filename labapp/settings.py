@@ -9,10 +9,11 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["GuardMode", "LabSettings", "MongoDriver", "is_loopback_bind"]
+__all__ = ["GuardMode", "LabServer", "LabSettings", "MongoDriver", "is_loopback_bind"]
 
 GuardMode = Literal["off", "detect", "block"]
 MongoDriver = Literal["pymongo", "motor"]
+LabServer = Literal["aiohttp", "asgi"]
 _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
 
 
@@ -42,6 +43,7 @@ class LabSettings(BaseSettings):
     allow_public_bind: bool = False
     guard: GuardMode = "off"
     harness: bool = False
+    server: LabServer = "aiohttp"  # "asgi": the same endpoints under uvicorn (labapp.asgi)
     data_dir: Path | None = None
     incidents: Path | None = None
     mongodb_url: str | None = Field(default=None, validation_alias=AliasChoices("mongodb_url", "MONGODB_URL"))
@@ -77,5 +79,10 @@ class LabSettings(BaseSettings):
             raise ValueError(
                 f"refusing to bind the vulnerable lab to {self.host!r}: use 127.0.0.1, or pass "
                 "--i-know-this-is-vulnerable-bind-anyway if you really mean it"
+            )
+        if self.server == "asgi" and self.guard != "off":
+            raise ValueError(
+                "the ASGI lab runs without rampart's sink guard (it protects the aiohttp lab): "
+                "drop --guard, or drop --asgi"
             )
         return self

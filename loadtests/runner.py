@@ -111,8 +111,11 @@ async def _warm_up(url: str, n: int = 50) -> None:
 
 def load_targets(spec: str) -> list[str]:
     """``"none,waf,nginx+crs"`` or ``"all"`` -> names; ``ValueError`` naming unknown ones."""
-    known = [*CONFIGS, *PEERS]
-    names = known if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    from attacks.replay.peers import IN_APP_PEERS
+
+    known = [*CONFIGS, *PEERS, *IN_APP_PEERS]
+    everything = [*CONFIGS, *PEERS]  # "all" leaves out the optional in-app peers
+    names = everything if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown load target(s) {', '.join(unknown)}; use {', '.join(known)} or all")
@@ -138,6 +141,12 @@ async def _target(name: str, mode: str) -> AsyncIterator[Target]:
         async with start_config(CONFIGS[name], mode=mode, harness=False) as running:
             pids = {*port_pids(_port(running.url)), *port_pids(_port(running.lab_url))}
             yield Target(name, running.url, tuple(sorted(pids)))
+        return
+    from attacks.replay.peers import IN_APP_PEERS, start_in_app_peer
+
+    if name in IN_APP_PEERS:  # a product inside the ASGI lab (labapp.peers), e.g. aikido
+        async with start_in_app_peer(name) as url:
+            yield Target(name, url, tuple(sorted(port_pids(_port(url)))))
         return
     async with (
         spawn(["lab", "--port", "0", "--guard", "off"]) as lab,

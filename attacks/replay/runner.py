@@ -32,7 +32,14 @@ import aiohttp
 from attacks.model import Case
 from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
 from attacks.replay.passes import PassTarget, run_pass
-from attacks.replay.peers import PEER_NAME, Peer, peer_pass_name, start_builtin_peer
+from attacks.replay.peers import (
+    IN_APP_PEERS,
+    PEER_NAME,
+    Peer,
+    peer_pass_name,
+    start_builtin_peer,
+    start_in_app_peer,
+)
 from attacks.replay.records import Record, write_records
 from attacks.replay.send import reset_lab
 from attacks.summary import DETECT_PASS, block_pass_name, summarize
@@ -378,7 +385,11 @@ async def _peer_pass(
     """Send every case through ``peer``: started here in front of a fresh lab, or running."""
     async with contextlib.AsyncExitStack() as stack:
         t_stack = time.perf_counter()
-        if peer.url is None:
+        if peer.url is None and peer.name in IN_APP_PEERS:  # the peer is a lab of its own
+            lab = url = await stack.enter_async_context(
+                start_in_app_peer(peer.name, timeout=options.start_timeout, lab_args=options.lab_args)
+            )
+        elif peer.url is None:
             lab = await stack.enter_async_context(_lab(options, "off"))
             paranoia = int(versions(options.gateway_args)["paranoia"])
             url = await stack.enter_async_context(start_builtin_peer(peer.name, lab, paranoia=paranoia))

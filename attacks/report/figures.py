@@ -19,12 +19,15 @@ __all__ = [
     "Evasion",
     "HeadlineRow",
     "SourceBlock",
+    "SourceClassCell",
+    "SourceClassTable",
     "class_rows",
     "evasions",
     "fmt_ratio",
     "headline",
     "pct",
     "source_blocks",
+    "source_class_tables",
     "verdict_text",
 ]
 
@@ -143,6 +146,71 @@ def source_blocks(results: Mapping[str, Any]) -> list[SourceBlock]:
                 rows=headline({"configs": block.get("configs", {})}),
             )
         )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SourceClassCell:
+    """One attack class of one corpus source under one configuration: graded attacks caught
+    and passed (working exploits stopped among them) and flag-only attacks flagged."""
+
+    caught: int
+    total: int
+    working: int
+    stopped: int
+    flag_only_flagged: int = 0
+    flag_only: int = 0
+
+    @property
+    def passed(self) -> int:
+        return self.total - self.caught
+
+    @property
+    def caught_rate(self) -> float | None:
+        return pct(self.caught, self.total)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceClassTable:
+    """Caught vs passed per attack class for one corpus source: ``cells[class][config]``."""
+
+    source: str
+    configs: list[str]
+    classes: list[str]
+    cells: dict[str, dict[str, SourceClassCell]]
+
+    @property
+    def independent(self) -> bool:
+        return self.source != BUILTIN_SOURCE
+
+    def cell(self, cls: str, config: str) -> SourceClassCell | None:
+        return self.cells.get(cls, {}).get(config)
+
+
+def source_class_tables(results: Mapping[str, Any]) -> list[SourceClassTable]:
+    """Per corpus source, every protected configuration's caught/passed per attack class
+    (from ``results["sources"][src]["configs"][cfg]["per_class"]`` and ``flag_only``)."""
+    out: list[SourceClassTable] = []
+    for src, block in results.get("sources", {}).items():
+        configs = [
+            name for name, cfg in block.get("configs", {}).items() if cfg.get("layers") or cfg.get("peer")
+        ]
+        cells: dict[str, dict[str, SourceClassCell]] = {}
+        for name in configs:
+            cfg = block["configs"][name]
+            fo = cfg.get("flag_only", {}).get("per_class", {})
+            for cls in sorted(set(cfg.get("per_class", {})) | set(fo)):
+                pc = cfg.get("per_class", {}).get(cls, {})
+                cells.setdefault(cls, {})[name] = SourceClassCell(
+                    caught=int(pc.get("caught", 0)),
+                    total=int(pc.get("total", 0)),
+                    working=int(pc.get("working", 0)),
+                    stopped=int(pc.get("stopped", 0)),
+                    flag_only_flagged=int(fo.get(cls, {}).get("flagged", 0)),
+                    flag_only=int(fo.get(cls, {}).get("total", 0)),
+                )
+        if configs and cells:
+            out.append(SourceClassTable(src, configs, sorted(cells), cells))
     return out
 
 

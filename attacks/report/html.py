@@ -22,6 +22,7 @@ from attacks.report.figures import (
     fmt_ratio,
     headline,
     source_blocks,
+    source_class_tables,
     verdict_text,
 )
 from attacks.summary import DETECT_PASS
@@ -100,6 +101,15 @@ def _charts(results: Mapping[str, Any]) -> dict[str, Markup]:
         _overlap_rows(results, "attacks"),
         colors=OVERLAP_COLORS,
     )
+    for i, table in enumerate(source_class_tables(results)):
+        out[f"source_class_{i}"] = charts.grouped_bars(
+            f"{table.source}: graded attacks caught, per class",
+            table.classes,
+            {
+                name: [c.caught_rate if (c := table.cell(cls, name)) else None for cls in table.classes]
+                for name in table.configs
+            },
+        )
     load = results.get("load") or {}
     if load:
         out["rps"] = charts.hbars(
@@ -139,6 +149,8 @@ def render_html(results: Mapping[str, Any], records: Sequence[Record]) -> str:
     through = results.get("through_everything", {"count": 0, "layers": [], "case_ids": []})
     rows = class_rows(results, records)
     return _template().render(
+        source_class=source_class_tables(results),
+        peers_skipped=meta.get("peers_skipped") or {},
         nonce=secrets.token_urlsafe(16),
         corpus=results.get("corpus", {}),
         meta=meta,

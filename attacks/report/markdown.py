@@ -36,7 +36,13 @@ def md_cell(text: object, limit: int = 160) -> str:
 def _summary_table(heads: Sequence[HeadlineRow], *, cost: bool) -> list[str]:
     """The headline: what each configuration catches and, with a load run, what it costs."""
     flag_only = any(h.flag_only for h in heads)
-    cols = ["configuration", "attacks caught", "working exploits stopped", "benign flagged", "balanced accuracy"]
+    cols = [
+        "configuration",
+        "attacks caught",
+        "working exploits stopped",
+        "benign flagged",
+        "balanced accuracy",
+    ]
     if flag_only:
         cols.append("flag-only flagged")
     if cost:
@@ -194,5 +200,12 @@ def render_markdown(results: Mapping[str, Any], records: Sequence[Record]) -> st
         + (", ".join(f"{md_cell(n)} ({md_cell(d)})" for n, d in peers.items()) if peers else "none")
         + "."
     )
+    skipped_peers = meta.get("peers_skipped") or {}
+    if skipped_peers:
+        lines.append(
+            "- Peers skipped: "
+            + "; ".join(f"{md_cell(n)} ({md_cell(w)})" for n, w in skipped_peers.items())
+            + "."
+        )
     lines += [f"- Note: {md_cell(n, 400)}" for n in meta.get("notes", [])]
     return "\n".join(lines) + "\n"

@@ -2,8 +2,8 @@
 
 Starts the lab, the gateway engines and the sink guard; replays the corpus (and every
 ``--suite PATH`` imported beside it) through every configuration (detect pass, then block
-passes) and the ``nginx+crs`` peer when it is installed; runs a short load comparison when the
-load runner is installed; writes ``report/index.html``, ``report/summary.md`` and
+passes) and the ``nginx+crs`` and ``aikido`` peers when they are installed; runs a short load
+comparison when the load runner is installed; writes ``report/index.html``, ``report/summary.md`` and
 ``report/results.json``; prints the headline table. Every process it starts is stopped,
 Ctrl-C included.
 """
@@ -45,8 +45,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-peers",
         action="store_true",
-        help="leave out the nginx+crs peer (run by default when nginx, its ModSecurity module and CRS "
-        "are installed)",
+        help="leave out the nginx+crs and aikido peers (run by default when nginx, its ModSecurity "
+        "module and CRS, or aikido_zen, are installed)",
     )
     p.add_argument("--load-duration", type=float, default=5.0, help="seconds of load per configuration")
     p.add_argument("--load-users", type=int, default=16, help="concurrent load users")
@@ -85,6 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
         args.limit_per_class = args.limit_per_class or QUICK_PER_CLASS
         args.benign_limit = args.benign_limit if args.benign_limit is not None else QUICK_BENIGN
     if args.configs == "all" and not args.targets and not args.no_peers:
+        from attacks.replay.peers import in_app_peer_missing
         from loadtests.nginx_peer import available
 
         why = available(crs=True)
@@ -92,6 +93,11 @@ def _demo(args: argparse.Namespace) -> int:
             args.configs = "all,nginx+crs"
         else:
             console.print(f"[yellow]peer nginx+crs not run: needs {why}[/yellow]")
+        missing = in_app_peer_missing("aikido")
+        if missing is None:
+            args.configs += ",aikido"
+        else:
+            console.print(f"[yellow]peer aikido not run: {missing}[/yellow]")
     out: Path = args.out
     stale = out / "load.json"
     if stale.exists():
