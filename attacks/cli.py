@@ -100,8 +100,8 @@ def add_replay_options(p: argparse.ArgumentParser) -> None:
         "--configs",
         default="all",
         help="none,waf,crs,rasp,waf+rasp,crs+rasp or all, plus peers: nginx+crs (Debian nginx + ModSecurity "
-        "+ CRS, started here), asgi (the lab's ASGI twin, no product), aikido (the ASGI lab under Aikido Zen; "
-        "the peers extra)",
+        "+ CRS, started here), asgi (the lab's ASGI twin, no product), aikido (the ASGI lab under "
+        "Aikido Zen; the peers extra)",
     )
     g.add_argument("--out", type=Path, default=Path("report"), help="output folder (default: report)")
     g.add_argument("--concurrency", type=int, default=16, help="requests in flight (default: 16)")
