@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 from attacks.model import ENDPOINTS, HttpRequest
 from attacks.mutators.encoders import dump_json
-from attacks.mutators.registry import Registry
 from rampart.interpretation import DEFAULT_LIMITS
+from rampart.registry import Registry
 
 __all__ = [
     "ENDPOINT_SPECS",
@@ -296,7 +296,7 @@ for _p in (
         doc="the YAML body under the legacy application/x-yaml type",
     ),
 ):
-    placements.add(_p.name, _p)
+    placements.register(_p.name, _p)
 
 
 # -- framings: the same payload, carried so that readers may disagree ---------------------
@@ -469,4 +469,4 @@ QUERY_FRAMINGS: tuple[Placement, ...] = (
     ),
 )
 for _p in (*JSON_FRAMINGS, *QUERY_FRAMINGS):
-    placements.add(_p.name, _p)
+    placements.register(_p.name, _p)
