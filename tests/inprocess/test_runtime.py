@@ -193,7 +193,7 @@ def test_settings_from_env_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ('mode = "loud"\n', "mode"),
         ('[detectors.sqll]\naction = "block"\n', "sqll"),
         ('[detectors.sql]\naction = "explode"\n', "detectors.sql.action"),
-        ("mode = \n", "invalid TOML"),
+        ("mode = \n", "not valid TOML"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, fragment: str) -> None:
