@@ -16,7 +16,7 @@ from typing import Protocol
 
 from inprocess.config import Action, GuardSettings
 from inprocess.context import RequestContext
-from inprocess.incidents import GuardDetection
+from inprocess.findings import GuardDetection
 from inprocess.webhook import WebhookSender
 
 __all__ = ["ACTIONS", "SessionBlocker", "client_keys"]

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from attacks.model import Expect
+from attacks.cases import Expect
 from attacks.mutators import ENDPOINT_SPECS, encoders, get_placement
 from rampart.classes import KnownAttackClass
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from attacks.cases import Case
 from attacks.importers.common import ImportResult, SuiteImportError
 from attacks.importers.traffic import (
     DROPPED_HEADERS,
@@ -32,7 +33,6 @@ from attacks.importers.traffic import (
     read_har,
     refusal,
 )
-from attacks.model import Case
 from rampart.jsonl import read_lines, write_lines
 from rampart.registry import Registry
 

@@ -14,7 +14,7 @@ from inprocess.config import Action, load_settings
 from inprocess.context import bind
 from inprocess.detectors import Detection
 from inprocess.errors import Blocked, GuardConfigError
-from inprocess.incidents import GuardDetection
+from inprocess.findings import GuardDetection
 from inprocess.install import deactivate
 from inprocess.policy import decide
 from rampart.incidents import read_incidents

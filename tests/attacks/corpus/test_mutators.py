@@ -7,7 +7,7 @@ import json
 import pytest
 
 from attacks import mutators
-from attacks.model import ENDPOINTS
+from attacks.cases import ENDPOINTS
 from attacks.mutators import ENDPOINT_SPECS, UnknownNameError, get, get_placement, wire_query
 
 ENCODER_TABLE = [
