@@ -18,7 +18,7 @@ from attacks.replay.runner import ReplayOptions, parse_targets, replay
 from attacks.summary import peer_records
 from loadtests.nginx_peer import available
 from rampart.procs import spawn
-from tests.attacks.harness.factory import record
+from tests.attacks.replay.factory import record
 from tests.conftest import need
 
 
