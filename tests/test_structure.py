@@ -5,6 +5,7 @@
   to untie in their head; a ``Protocol`` on the lower side breaks it).
 - The kernel (``rampart/`` without the roof package ``rampart/cli/``) imports none of the
   parts: gateway, inprocess, attacks, labapp, loadtests, benchmarks.
+- A few generic names (``model``, ``runtime``, ``incidents``, ``oracle``) name one module each.
 
 An import of ``a.b.c`` is an arrow to ``a.b.c`` only; the parent packages that Python loads
 on the way are not arrows (a package's ``__init__`` counts when it is named itself, as in
@@ -119,6 +120,20 @@ def test_the_kernel_imports_none_of_the_parts() -> None:
         if target.split(".")[0] != KERNEL
     )
     assert upward == []
+
+
+# names a reader should never have to disambiguate: at most one module per group
+ONE_MEANING = (("model",), ("runtime",), ("incidents",), ("oracle", "oracles"))
+
+
+def test_names_that_mean_one_thing() -> None:
+    modules = sorted(import_graph())
+    shared = {
+        group: found
+        for group in ONE_MEANING
+        if len(found := [m for m in modules if m.rpartition(".")[2] in group]) > 1
+    }
+    assert shared == {}
 
 
 def test_the_cycle_finder_finds_cycles() -> None:
