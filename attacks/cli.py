@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from attacks.model import Case
+    from attacks.cases import Case
     from attacks.replay.records import Record
     from attacks.replay.runner import ReplayResult
 
@@ -131,7 +131,7 @@ def read_case_file(path: Path) -> list[Case]:
     """Cases from a JSON-lines file (one ``Case.dump()`` per line)."""
     from pydantic import ValidationError
 
-    from attacks.model import Case
+    from attacks.cases import Case
     from rampart.jsonl import read_lines
 
     cases: list[Case] = []

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, unquote
 
 import yaml
 
-from attacks.model import Case, HttpRequest
+from attacks.cases import Case, HttpRequest
 from attacks.mutators import ENDPOINT_SPECS, wire_query
 
 __all__ = [

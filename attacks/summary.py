@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from attacks.model import BUILTIN_SOURCE
+from attacks.cases import BUILTIN_SOURCE
 from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
 from attacks.replay.peers import peer_pass_name, status_detection
 from attacks.replay.records import LayerVerdict, Record

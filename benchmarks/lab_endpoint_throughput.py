@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from labapp.runtime import start_lab
+from labapp.lifecycle import start_lab
 from labapp.settings import LabSettings
 
 __all__ = ["main"]

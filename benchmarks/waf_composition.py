@@ -76,7 +76,7 @@ class Tally:
 def case_request(case: object) -> RawRequest:
     """A corpus case's request as the gateway hands it to an engine (gzip bodies decoded, as
     the gateway reads them)."""
-    from attacks.model import Case
+    from attacks.cases import Case
     from attacks.replay.send import encode_query
 
     assert isinstance(case, Case)

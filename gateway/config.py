@@ -13,22 +13,14 @@ import difflib
 import ipaddress
 import json
 import re
-import tomllib
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import NoDecode, SettingsConfigDict, SettingsError
 
 from gateway.model import EngineSettings, Mode, OverBudget
+from rampart.settings import TomlEnvSettings, build, read_toml
 
 __all__ = [
     "ENV_PREFIX",
@@ -46,7 +38,6 @@ __all__ = [
 ]
 
 ENV_PREFIX = "RAMPART_GATEWAY_"
-_TOML_FILE: ContextVar[Path | None] = ContextVar("_TOML_FILE", default=None)
 _RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -239,6 +230,9 @@ class EngineRunSettings(_Strict):
     exclusions: Annotated[tuple[str, ...], NoDecode] = ()  # *.yaml: native; *.conf: seclang, crs
     crs_dir: str | None = None  # seclang, crs: CRS folder (rules/REQUEST-*.conf)
     crs_setup: str | None = None  # seclang, crs: crs-setup.conf
+    # native: CRS families counted only when rampart's tokenizer confirms them (docs/CRS.md);
+    # on by default: CRS alone flags 3.9% of the corpus's benign requests, confirmed 1.8%
+    confirm: tuple[Literal["sqli", "xss", "rce"], ...] = ("sqli", "xss", "rce")
 
     @field_validator("exclusions", mode="before")
     @classmethod
@@ -263,12 +257,9 @@ class EngineRunSettings(_Strict):
                 "shipped_rules = false needs rules_dir (--rules DIR): the engine would have no rules"
             )
         return self
-    # native: CRS families counted only when rampart's tokenizer confirms them (docs/CRS.md);
-    # on by default: CRS alone flags 3.9% of the corpus's benign requests, confirmed 1.8%
-    confirm: tuple[Literal["sqli", "xss", "rce"], ...] = ("sqli", "xss", "rce")
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(TomlEnvSettings):
     """Everything ``rampart gateway`` needs. See docs/GATEWAY.md for each key."""
 
     model_config = SettingsConfigDict(
@@ -359,20 +350,6 @@ class GatewaySettings(BaseSettings):
                 )
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = _TOML_FILE.get()
-        if path is None:
-            return (init_settings, env_settings)
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
-
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(
             mode=self.mode,
@@ -430,19 +407,11 @@ def _describe(exc: ValidationError, source: str) -> str:
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> GatewaySettings:
     """Build settings: ``overrides`` (CLI flags; ``None`` values ignored) over the environment
     over ``config_file`` (TOML) over defaults. Raises :class:`ConfigError`."""
-    path: Path | None = None
-    if config_file is not None:
-        path = Path(config_file)
-        try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read gateway config {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    path = Path(config_file) if config_file is not None else None
+    data = read_toml(path, what="gateway config", error=ConfigError) if path is not None else None
     given = {k: v for k, v in overrides.items() if v is not None}
-    token = _TOML_FILE.set(path)
     try:
-        return GatewaySettings(**given)
+        return build(GatewaySettings, data, **given)
     except ValidationError as exc:
         source = f"in {path}" if path else "with a CLI flag or a TOML file"
         raise ConfigError(_describe(exc, source)) from None
@@ -451,5 +420,3 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Ga
             f"invalid gateway configuration: {exc}; environment values of lists and sections are JSON, "
             f'e.g. {ENV_PREFIX}RATE_LIMIT__RULES=\'[{{"name": "r", "limit": 5, "window": 60}}]\''
         ) from None
-    finally:
-        _TOML_FILE.reset(token)

@@ -12,14 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from inprocess.config import Action
+from inprocess.config import Action, GuardSettings
 from inprocess.context import RequestContext
-from inprocess.incidents import GuardDetection
-
-if TYPE_CHECKING:
-    from inprocess.guard import Guard
+from inprocess.findings import GuardDetection
+from inprocess.webhook import WebhookSender
 
 __all__ = ["ACTIONS", "SessionBlocker", "client_keys"]
 
@@ -74,16 +72,30 @@ class SessionBlocker:
             del self._until[key]
 
 
-def _nothing(guard: Guard, found: GuardDetection, ctx: RequestContext | None) -> None:
+class GuardState(Protocol):
+    """What an action needs of the guard (the guard itself satisfies it; naming the class
+    here would tie this module and ``inprocess.guard`` in a circle)."""
+
+    @property
+    def settings(self) -> GuardSettings: ...
+
+    @property
+    def sessions(self) -> SessionBlocker: ...
+
+    @property
+    def webhook(self) -> WebhookSender | None: ...
+
+
+def _nothing(guard: GuardState, found: GuardDetection, ctx: RequestContext | None) -> None:
     return None
 
 
-def _block_session(guard: Guard, found: GuardDetection, ctx: RequestContext | None) -> None:
+def _block_session(guard: GuardState, found: GuardDetection, ctx: RequestContext | None) -> None:
     if ctx is not None:
         guard.sessions.ban(client_keys(ctx, guard.settings.session_cookie))
 
 
-def _webhook(guard: Guard, found: GuardDetection, ctx: RequestContext | None) -> None:
+def _webhook(guard: GuardState, found: GuardDetection, ctx: RequestContext | None) -> None:
     sender = guard.webhook
     if sender is None:
         return
@@ -95,7 +107,7 @@ def _webhook(guard: Guard, found: GuardDetection, ctx: RequestContext | None) ->
     )
 
 
-ACTIONS: dict[Action, Callable[[Guard, GuardDetection, RequestContext | None], None]] = {
+ACTIONS: dict[Action, Callable[[GuardState, GuardDetection, RequestContext | None], None]] = {
     Action.LOG: _nothing,
     Action.BLOCK: _nothing,
     Action.BLOCK_SESSION: _block_session,

@@ -14,19 +14,15 @@ holds the same keys at top level or under a ``[guard]`` table::
 
 from __future__ import annotations
 
-import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import SettingsConfigDict
 
 from inprocess.errors import GuardConfigError
+from rampart.settings import TomlEnvSettings, build, read_toml
 
 __all__ = [
     "KNOWN_DETECTORS",
@@ -91,7 +87,7 @@ class WebhookSettings(BaseModel):
     timeout_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
-class GuardSettings(BaseSettings):
+class GuardSettings(TomlEnvSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAMPART_GUARD_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
@@ -147,54 +143,19 @@ class GuardSettings(BaseSettings):
         return found if found is not None else DetectorPolicy(action=self.default_action)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GuardConfigError(f"{path}: cannot read guard config ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise GuardConfigError(f"{path}: invalid TOML: {exc}") from exc
-    section = data.get("guard", data)
-    if not isinstance(section, dict):
-        raise GuardConfigError(f"{path}: [guard] must be a table")
-    return section
-
-
-class _TomlSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self._data = data
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
-
-
 def load_settings(toml_path: str | Path | None = None, **overrides: Any) -> GuardSettings:
     """Build settings from overrides, environment and ``toml_path``; raise
     :class:`GuardConfigError` naming the source and the key on invalid input."""
-    data = _read_toml(Path(toml_path)) if toml_path is not None else {}
-
-    class _Settings(GuardSettings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, _TomlSource(settings_cls, data))
-
+    data = (
+        read_toml(toml_path, what="guard config", error=GuardConfigError, table="guard")
+        if toml_path is not None
+        else None
+    )
     try:
-        built = _Settings(**overrides)
+        return build(GuardSettings, data, **overrides)
     except ValidationError as exc:
         where = str(toml_path) if toml_path is not None else "guard settings"
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
         )
         raise GuardConfigError(f"{where} (or RAMPART_GUARD_* environment): {problems}") from None
-    return GuardSettings.model_validate(built.model_dump())

@@ -27,7 +27,7 @@ from inprocess.config import SINK_ONLY_DETECTORS, DetectorPolicy, GuardSettings,
 from inprocess.context import RequestContext, current
 from inprocess.detectors import Detection
 from inprocess.errors import Blocked
-from inprocess.incidents import GuardDetection, build_incident
+from inprocess.findings import GuardDetection, build_incident
 from inprocess.policy import decide
 from inprocess.webhook import WebhookSender
 from rampart.incidents import IncidentWriter

@@ -8,7 +8,7 @@ import jinja2
 from aiohttp import web
 
 from labapp.endpoints import ROUTES, add_routes
-from labapp.oracle import add_oracle_routes, lab_middleware
+from labapp.oracle_routes import add_oracle_routes, lab_middleware
 from labapp.state import STATE, LabState
 from labapp.stores.mongo import open_mongo
 from labapp.stores.sql import open_sql

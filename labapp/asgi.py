@@ -2,7 +2,7 @@
 WSGI apps but not aiohttp (docs/LAB.md "The ASGI lab").
 
 Nothing here is a second lab. Every request runs the *same* handler functions
-(:data:`labapp.endpoints.ROUTES`) behind the *same* middleware (:func:`labapp.oracle.lab_middleware`:
+(:data:`labapp.endpoints.ROUTES`) behind the *same* middleware (:func:`labapp.oracle_routes.lab_middleware`:
 request ids, clean 4xx, the ``canary_leak`` scan) with the same :class:`~labapp.state.LabState`,
 so the sinks, the effects and the oracle are the aiohttp lab's own. What differs is only the
 transport: Starlette routes a request to an endpoint, :class:`AsgiLabRequest` gives the handler
@@ -29,10 +29,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from yarl import URL
 
-from labapp import oracle
+from labapp import oracle_routes as oracle
 from labapp.app import _clients, index
 from labapp.endpoints import ROUTES
-from labapp.oracle import ORACLE_PREFIX, lab_middleware
+from labapp.oracle_routes import ORACLE_PREFIX, lab_middleware
 from labapp.responses import ClientError, json_out
 from labapp.state import STATE, LabState
 

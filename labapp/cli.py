@@ -97,7 +97,7 @@ async def _main(settings: Any) -> None:
     import errno
     import signal
 
-    from labapp.runtime import start_lab
+    from labapp.lifecycle import start_lab
     from rampart.procs import ready_line
     from rampart.serve import bind_error
 

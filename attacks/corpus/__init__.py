@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from attacks.cases import ENDPOINTS, Case
 from attacks.corpus.expand import expand, expand_all, fingerprint
 from attacks.corpus.loader import (
     BASE_DIR,
@@ -29,7 +30,6 @@ from attacks.corpus.loader import (
     read_yaml,
 )
 from attacks.corpus.schema import BasePayload
-from attacks.model import ENDPOINTS, Case
 from rampart.classes import ATTACK_CLASSES
 
 __all__ = [

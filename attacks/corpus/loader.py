@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from attacks.cases import Case
 from attacks.corpus.expand import fingerprint
 from attacks.corpus.schema import BaseFile, BasePayload, BenignFile, BenignGenerator
-from attacks.model import Case
 from attacks.mutators import ENDPOINT_SPECS, get_placement
 
 __all__ = [

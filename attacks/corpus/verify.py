@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import yarl
 
-from attacks.model import Case, HttpRequest
+from attacks.cases import Case, HttpRequest
 from attacks.mutators import wire_query
 from rampart.requestid import HEADER
 

@@ -8,15 +8,18 @@ One module per format, each recording the cases' ``source``:
 - :mod:`~attacks.importers.payloads`: plain payload lists (``payloads:<file>``).
 
 :mod:`~attacks.importers.grading` decides where an imported payload is sent so the lab's
-oracle can grade it. :func:`import_any` picks the format from the path (or is told it);
-``rampart import`` and ``rampart demo --suite`` call it.
+oracle can grade it. :func:`import_any` picks the format from the path (or is told it) and
+looks its importer up in :data:`importers`; ``rampart import`` and ``rampart demo --suite``
+call it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from attacks.cases import Case
 from attacks.importers.common import ImportResult, SuiteImportError
 from attacks.importers.traffic import (
     DROPPED_HEADERS,
@@ -30,14 +33,15 @@ from attacks.importers.traffic import (
     read_har,
     refusal,
 )
-from attacks.model import Case
 from rampart.jsonl import read_lines, write_lines
+from rampart.registry import Registry
 
 __all__ = [
     "DROPPED_HEADERS",
     "FORMATS",
     "Exchange",
     "ImportResult",
+    "Importer",
     "SuiteImportError",
     "TrafficImportError",
     "detect_format",
@@ -46,6 +50,7 @@ __all__ = [
     "import_any",
     "import_file",
     "import_traffic",
+    "importers",
     "read_cases",
     "read_flow_file",
     "read_har",
@@ -112,6 +117,44 @@ def read_cases(path: str | Path) -> ImportResult:
     return result
 
 
+Importer = Callable[[Path, str | None], ImportResult]
+"""``(path, attack_class)`` -> the cases of one suite format (``attack_class`` labels a
+payload list; the other formats carry their own labels)."""
+
+importers: Registry[Importer] = Registry("suite format")
+
+
+@importers.register("traffic")
+def _import_traffic_file(file: Path, attack_class: str | None) -> ImportResult:
+    return import_file(file)
+
+
+@importers.register("gotestwaf")
+def _import_gotestwaf(file: Path, attack_class: str | None) -> ImportResult:
+    from attacks.importers.gotestwaf import import_gotestwaf, import_test_case
+
+    return import_test_case(file, file.parent.name) if file.is_file() else import_gotestwaf(file)
+
+
+@importers.register("ftw")
+def _import_ftw(file: Path, attack_class: str | None) -> ImportResult:
+    from attacks.importers.ftw import import_ftw
+
+    return import_ftw(file)
+
+
+@importers.register("payloads")
+def _import_payloads(file: Path, attack_class: str | None) -> ImportResult:
+    from attacks.importers.payloads import import_payload_list
+
+    return import_payload_list(file, attack_class=attack_class)
+
+
+@importers.register("cases")
+def _import_cases(file: Path, attack_class: str | None) -> ImportResult:
+    return read_cases(file)
+
+
 def import_any(
     path: str | Path,
     fmt: SuiteFormat | None = None,
@@ -120,22 +163,7 @@ def import_any(
 ) -> ImportResult:
     """Import ``path`` in format ``fmt`` (detected when ``None``)."""
     file = Path(path)
-    kind = fmt or detect_suite_format(file)
-    if kind == "traffic":
-        return import_file(file)
-    if kind == "gotestwaf":
-        from attacks.importers.gotestwaf import import_gotestwaf, import_test_case
-
-        return import_test_case(file, file.parent.name) if file.is_file() else import_gotestwaf(file)
-    if kind == "ftw":
-        from attacks.importers.ftw import import_ftw
-
-        return import_ftw(file)
-    if kind == "payloads":
-        from attacks.importers.payloads import import_payload_list
-
-        return import_payload_list(file, attack_class=attack_class)
-    return read_cases(file)
+    return importers.get(fmt or detect_suite_format(file))(file, attack_class)
 
 
 def write_jsonl(cases: list[Case] | tuple[Case, ...], path: str | Path) -> int:

@@ -36,10 +36,10 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
+from attacks.cases import Case, HttpRequest
 from attacks.ftw import FtwFormatError, FtwStage, FtwTest, load_dir, load_file
 from attacks.importers.common import ImportResult, SuiteImportError, slug
 from attacks.importers.grading import Shot, build_case
-from attacks.model import Case, HttpRequest
 
 __all__ = ["ATTACK_WORDS", "BENIGN_WORDS", "FAMILY_CLASSES", "import_ftw", "stage_to_case", "version_of"]
 

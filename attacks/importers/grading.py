@@ -31,8 +31,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from attacks.cases import Case, Expect, HttpRequest
 from attacks.lint import lint_case
-from attacks.model import Case, Expect, HttpRequest
 from attacks.mutators.placements import ENDPOINT_SPECS
 
 __all__ = [

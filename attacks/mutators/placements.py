@@ -1,7 +1,7 @@
 """Placements: where a payload sits in the request, limited to what each endpoint reads.
 
 A placement turns ``(endpoint, parameter, value, other fields, wire encoders)`` into the
-:class:`~attacks.model.HttpRequest` the harness sends. ``ENDPOINT_SPECS`` lists, per lab
+:class:`~attacks.cases.HttpRequest` the harness sends. ``ENDPOINT_SPECS`` lists, per lab
 endpoint, the parameters it reads and the placements that reach them (docs/CONTRACTS.md lab table):
 L1 reads only its JSON body; L2..L8 and L12 only the query string; L9..L11 JSON bodies;
 L13 a YAML body. The first placement of an endpoint is its default. The *framings*
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from attacks.model import ENDPOINTS, HttpRequest
+from attacks.cases import ENDPOINTS, HttpRequest
 from attacks.mutators.encoders import dump_json
-from attacks.mutators.registry import Registry
 from rampart.interpretation import DEFAULT_LIMITS
+from rampart.registry import Registry
 
 __all__ = [
     "ENDPOINT_SPECS",
@@ -299,7 +299,7 @@ for _p in (
         doc="the YAML body under the legacy application/x-yaml type",
     ),
 ):
-    placements.add(_p.name, _p)
+    placements.register(_p.name, _p)
 
 
 # -- framings: the same payload, carried so that readers may disagree ---------------------
@@ -527,4 +527,4 @@ QUERY_FRAMINGS: tuple[Placement, ...] = (
     ),
 )
 for _p in (*JSON_FRAMINGS, *YAML_FRAMINGS, *QUERY_FRAMINGS):
-    placements.add(_p.name, _p)
+    placements.register(_p.name, _p)

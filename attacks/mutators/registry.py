@@ -21,9 +21,11 @@ A *placement* builds the HTTP request that carries a payload to an endpoint; see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from rampart.registry import Registry, UnknownNameError
 
 __all__ = [
     "Encoder",
@@ -37,44 +39,6 @@ __all__ = [
 ]
 
 Stage = Literal["value", "wire"]
-
-
-class UnknownNameError(KeyError):
-    """Raised by ``get`` for a name nobody registered; the message lists the known names."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown name"
-
-
-class Registry[T]:
-    """Name -> item, in registration order; duplicate names are a programming error."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._items: dict[str, T] = {}
-
-    def add(self, name: str, item: T) -> T:
-        if name in self._items:
-            raise ValueError(f"{self.kind} {name!r} is already registered")
-        self._items[name] = item
-        return item
-
-    def get(self, name: str) -> T:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; known {self.kind}s: {', '.join(self._items)}"
-            ) from None
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self._items.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +75,7 @@ def register(
         raise ValueError(f"wire-stage encoder {name!r} needs the carriers it suits")
 
     def deco(func: Callable[[str], str]) -> Callable[[str], str]:
-        encoders.add(
+        encoders.register(
             name,
             Encoder(
                 name=name,

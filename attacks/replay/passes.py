@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from attacks.model import Case
-from attacks.oracles import judge, marker_count
+from attacks.cases import Case
+from attacks.ground_truth import judge, marker_count
 from attacks.replay.peers import peer_verdict
 from attacks.replay.records import LayerVerdict, Record
 from attacks.replay.send import (

@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from attacks.model import Case
+from attacks.cases import Case
 from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
 from attacks.replay.passes import PassTarget, run_pass
 from attacks.replay.peers import (

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import aiohttp
 import yarl
 
-from attacks.model import HttpRequest
+from attacks.cases import HttpRequest
 from attacks.replay.configs import LAYERS
 from attacks.replay.records import LayerVerdict
 from rampart.requestid import HEADER as REQUEST_ID_HEADER

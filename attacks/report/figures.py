@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from attacks.model import BUILTIN_SOURCE, ENDPOINTS
+from attacks.cases import BUILTIN_SOURCE, ENDPOINTS
 from attacks.replay.configs import CONFIGS, LAYERS
 from attacks.replay.records import Record
 from attacks.summary import DETECT_PASS

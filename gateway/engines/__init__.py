@@ -17,42 +17,42 @@ import importlib
 from typing import cast
 
 from gateway.model import EngineSettings, InspectionEngine
+from rampart.registry import Registry, UnknownNameError
 
-__all__ = ["UnknownEngineError", "create_engine", "names", "register"]
-
-# name -> "module:Class"
-_REGISTRY: dict[str, str] = {
-    "native": "gateway.engines.native.combined:CombinedEngine",
-    "rules": "gateway.engines.native.combined:RulesEngine",
-    "crs": "gateway.engines.crs.engine:CrsEngine",
-    "seclang": "gateway.engines.native.seclang.engine:SecLangEngine",
-    "testing": "gateway.engines.testing:LiteralEngine",
-}
+__all__ = ["UnknownEngineError", "create_engine", "engines", "names", "register"]
 
 
-class UnknownEngineError(ValueError):
-    """No engine is registered under that name."""
+class UnknownEngineError(UnknownNameError, ValueError):
+    """No engine is registered under that name (or its module is not built)."""
 
 
-def register(name: str, target: str) -> None:
-    """Register ``"module:Class"`` under ``name`` (replacing any earlier one)."""
+# name -> "module:Class", imported on first use
+engines: Registry[str] = Registry("engine", unknown=UnknownEngineError)
+
+
+def register(name: str, target: str, *, replace: bool = False) -> None:
+    """Register ``"module:Class"`` under ``name`` (a second registration needs ``replace=True``)."""
     module, sep, attr = target.partition(":")
     if not sep or not module or not attr:
         raise ValueError(f"engine target must look like 'package.module:Class', got {target!r}")
-    _REGISTRY[name] = target
+    engines.register(name, target, replace=replace)
+
+
+register("native", "gateway.engines.native.combined:CombinedEngine")
+register("rules", "gateway.engines.native.combined:RulesEngine")
+register("crs", "gateway.engines.crs.engine:CrsEngine")
+register("seclang", "gateway.engines.native.seclang.engine:SecLangEngine")
+register("testing", "gateway.engines.testing:LiteralEngine")
 
 
 def names() -> tuple[str, ...]:
-    """Registered engine names, in registration order."""
-    return tuple(_REGISTRY)
+    """Registered engine names, sorted."""
+    return engines.names()
 
 
 def create_engine(name: str, settings: EngineSettings) -> InspectionEngine:
     """Import and construct the engine registered as ``name``."""
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        raise UnknownEngineError(f"unknown engine {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
+    target = engines.get(name)
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)

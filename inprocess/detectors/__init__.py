@@ -12,7 +12,9 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Detection", "Detector", "get", "names", "register"]
+from rampart.registry import Registry
+
+__all__ = ["Detection", "Detector", "detectors", "get", "names", "register"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +30,7 @@ class Detection:
 # detect(sink_argument, inputs: Sequence[inprocess.context.UserInput], **options) -> Detection | None
 Detector = Callable[..., Detection | None]
 
-_REGISTRY: dict[str, Detector] = {}
+detectors: Registry[Detector] = Registry("detector")
 _MODULES = (
     "sql",
     "shell",
@@ -44,14 +46,9 @@ _MODULES = (
 )
 
 
-def register(name: str) -> Callable[[Detector], Detector]:
-    def deco(fn: Detector) -> Detector:
-        if name in _REGISTRY and _REGISTRY[name] is not fn:
-            raise ValueError(f"detector {name!r} registered twice")
-        _REGISTRY[name] = fn
-        return fn
-
-    return deco
+def register(name: str, *, replace: bool = False) -> Callable[[Detector], Detector]:
+    """Decorator: register a detector under its stable id."""
+    return detectors.register(name, replace=replace)
 
 
 def _load_all() -> None:
@@ -60,14 +57,12 @@ def _load_all() -> None:
 
 
 def get(name: str) -> Detector:
-    if name not in _REGISTRY:
+    """The detector with id ``name``; a miss lists every known id."""
+    if name not in detectors:
         _load_all()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown detector {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return detectors.get(name)
 
 
 def names() -> list[str]:
     _load_all()
-    return sorted(_REGISTRY)
+    return list(detectors.names())

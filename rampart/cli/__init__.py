@@ -25,7 +25,7 @@ PARTS = (
     "attacks.cli",
     "loadtests.cli",
     "rampart.cli.demo",
-    "rampart.cli.incidents",
+    "rampart.cli.list_incidents",
 )
 
 

@@ -63,7 +63,7 @@ def probe() -> Iterator[None]:
     RELEASE.clear()
     yield
     RELEASE.set()
-    engines._REGISTRY.pop("probe", None)
+    engines.engines.unregister("probe")
 
 
 def _settings(rules: Path, mode: str = "detect") -> GatewaySettings:

@@ -14,7 +14,7 @@ from inprocess.config import Action, load_settings
 from inprocess.context import bind
 from inprocess.detectors import Detection
 from inprocess.errors import Blocked, GuardConfigError
-from inprocess.incidents import GuardDetection
+from inprocess.findings import GuardDetection
 from inprocess.install import deactivate
 from inprocess.policy import decide
 from rampart.incidents import read_incidents
@@ -193,7 +193,7 @@ def test_settings_from_env_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ('mode = "loud"\n', "mode"),
         ('[detectors.sqll]\naction = "block"\n', "sqll"),
         ('[detectors.sql]\naction = "explode"\n', "detectors.sql.action"),
-        ("mode = \n", "invalid TOML"),
+        ("mode = \n", "not valid TOML"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, fragment: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from labapp.runtime import LabHandle, start_lab
+from labapp.lifecycle import LabHandle, start_lab
 from labapp.settings import LabSettings
 
 

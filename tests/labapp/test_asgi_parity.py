@@ -18,13 +18,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from attacks.cases import Case
 from attacks.corpus import case_class, load_cases
-from attacks.model import Case
 from attacks.replay.passes import PassTarget, run_pass
 from attacks.replay.records import Record
 from attacks.replay.runner import select_slice
 from attacks.replay.send import reset_lab
-from labapp.runtime import LabHandle
+from labapp.lifecycle import LabHandle
 from labapp.settings import LabSettings
 from tests.labapp.conftest import lab_in_thread
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from labapp.runtime import LabHandle
+from labapp.lifecycle import LabHandle
 from labapp.settings import LabSettings
 from tests.labapp.conftest import Client, lab_in_thread
 

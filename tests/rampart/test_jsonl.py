@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from attacks.cases import Case, HttpRequest
 from attacks.cli import read_case_file
 from attacks.importers import read_cases, write_jsonl
-from attacks.model import Case, HttpRequest
 from attacks.replay.records import Record, read_records, write_records
 from rampart.jsonl import dumps_line, iter_lines, read_lines, write_lines
 

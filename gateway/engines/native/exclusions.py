@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.engines.native.parsing import Target
-from gateway.engines.native.ruleset import RULE_CLASSES, Selectors, parse_selector
+from gateway.engines.native.ruleset import RuleClass, Selectors, parse_selector
 from gateway.model import EngineSettings
 
 __all__ = [
@@ -49,15 +49,7 @@ class Exclusion(BaseModel):
     methods: tuple[str, ...] = ()
     targets: Selectors = ()
     rule_ids: frozenset[int] = frozenset()
-    classes: frozenset[str] = frozenset()
-
-    @field_validator("classes")
-    @classmethod
-    def _known_classes(cls, value: frozenset[str]) -> frozenset[str]:
-        unknown = value - RULE_CLASSES
-        if unknown:
-            raise ValueError(f"unknown classes {sorted(unknown)}; use any of {sorted(RULE_CLASSES)}")
-        return value
+    classes: frozenset[RuleClass] = frozenset()
 
     @model_validator(mode="after")
     def _disables_something(self) -> Exclusion:

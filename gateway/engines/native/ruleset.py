@@ -36,13 +36,21 @@ from urllib.parse import quote
 
 import re2
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from gateway.engines.native import operators, transforms
 from gateway.engines.native.operators import Operator
 from gateway.engines.native.parsing import ALIASES, COLLECTIONS
 from gateway.model import RawRequest
-from rampart.classes import ATTACK_CLASSES
+from rampart.classes import ATTACK_CLASSES, AttackClass, known_classes
 
 __all__ = [
     "DEFAULT_RULES_DIR",
@@ -50,6 +58,7 @@ __all__ = [
     "SEVERITY_SCORES",
     "ExampleRequest",
     "LoadedRule",
+    "RuleClass",
     "RuleLoadError",
     "RuleSpec",
     "Selectors",
@@ -64,6 +73,10 @@ __all__ = [
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent / "rules"
 SEVERITY_SCORES: dict[str, int] = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 RULE_CLASSES: frozenset[str] = frozenset((*ATTACK_CLASSES, "protocol", "anomaly"))
+RuleClass = Annotated[
+    AttackClass | Literal["protocol", "anomaly"], BeforeValidator(known_classes(sorted(RULE_CLASSES)))
+]
+"""A rule's class: an attack class, or ``protocol``/``anomaly`` for the rules of no attack."""
 Severity = Literal["critical", "error", "warning", "notice"]
 
 
@@ -145,7 +158,7 @@ class RuleSpec(BaseModel):
 
     id: int = Field(gt=0)
     message: str = Field(min_length=1)
-    attack_class: str = Field(alias="class")
+    attack_class: RuleClass = Field(alias="class")
     severity: Severity
     paranoia: int = Field(default=1, ge=1, le=4)
     tags: tuple[str, ...] = ()
@@ -156,13 +169,6 @@ class RuleSpec(BaseModel):
     negate: bool = False
     prefilter: tuple[str, ...] | None = None
     examples: Examples = Examples()
-
-    @field_validator("attack_class")
-    @classmethod
-    def _known_class(cls, value: str) -> str:
-        if value not in RULE_CLASSES:
-            raise ValueError(f"unknown class {value!r}; use one of {', '.join(sorted(RULE_CLASSES))}")
-        return value
 
     @field_validator("transformations")
     @classmethod

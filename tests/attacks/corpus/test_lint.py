@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from attacks.cases import Case, Expect, HttpRequest
 from attacks.corpus import load_cases
 from attacks.lint import (
     RULES,
@@ -16,7 +17,6 @@ from attacks.lint import (
     lint_cases,
     main,
 )
-from attacks.model import Case, Expect, HttpRequest
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from attacks.cases import Case
 from attacks.importers import (
     Exchange,
     TrafficImportError,
@@ -26,7 +27,6 @@ from attacks.importers import (
     import_traffic,
     write_jsonl,
 )
-from attacks.model import Case
 from attacks.replay.send import send
 from rampart.jsonl import read_lines
 

@@ -8,7 +8,7 @@ import pytest
 
 from attacks.replay.runner import machine, versions, write_results
 from attacks.report import write_report
-from tests.attacks.harness.factory import record, synthetic
+from tests.attacks.replay.factory import record, synthetic
 
 EVIL = '</pre><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 

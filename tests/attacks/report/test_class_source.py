@@ -12,7 +12,7 @@ from attacks.replay.records import Record
 from attacks.replay.runner import machine, versions, write_results
 from attacks.report import write_report
 from attacks.report.figures import source_class_tables
-from tests.attacks.harness.factory import record, synthetic
+from tests.attacks.replay.factory import record, synthetic
 
 IMPORTED = "crs-regression"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks.model import Case, HttpRequest
+from attacks.cases import Case, HttpRequest
 from benchmarks.waf_composition import COLUMNS, case_request, measure_source
 from gateway.engines.native.combined import CombinedEngine
 from gateway.model import EngineSettings

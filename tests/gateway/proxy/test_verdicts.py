@@ -143,7 +143,7 @@ async def test_audit_log_lines_are_shared_incidents_with_secrets_redacted(make_g
 def test_registry_lists_and_refuses_unknown_engines():
     assert {"native", "crs", "testing"} <= set(names())
     assert create_engine("testing", EngineSettings()).name == "testing"
-    with pytest.raises(UnknownEngineError, match="unknown engine 'nope'; choose one of: native"):
+    with pytest.raises(UnknownEngineError, match="unknown engine 'nope'; known: crs, native"):
         create_engine("nope", EngineSettings())
 
 

@@ -4,7 +4,7 @@ import codecs
 import pytest
 
 from labapp.llmsim.decoders import readings
-from labapp.llmsim.model import interpret, reply
+from labapp.llmsim.naive_llm import interpret, reply
 
 SYSTEM = "You are a help-desk bot. Secret: rmpsecret-test"
 ZW = "\u200b"

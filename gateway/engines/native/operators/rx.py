@@ -6,7 +6,7 @@ from typing import Any
 
 import re2
 
-from gateway.engines.native.operators import register
+from gateway.engines.native.operators.registry import register
 
 __all__ = ["Regex"]
 

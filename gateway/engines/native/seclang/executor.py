@@ -31,9 +31,9 @@ from gateway.engines.native.seclang import operators as ops
 from gateway.engines.native.seclang import transforms as tfs
 from gateway.engines.native.seclang.bodies import BodyResult, parse_body
 from gateway.engines.native.seclang.loader import Ruleset, parse_id_ranges
-from gateway.engines.native.seclang.model import Marker, Rule, Target
 from gateway.engines.native.seclang.parse import parse_targets
 from gateway.engines.native.seclang.prefilter import Guard, Prefilters, build_prefilters, to_bytes
+from gateway.engines.native.seclang.rules import Marker, Rule, Target
 from gateway.engines.native.seclang.variables import Variables, body_variables, request_variables
 from gateway.model import RawRequest
 

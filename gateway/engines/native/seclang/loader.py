@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gateway.engines.native.seclang.lexer import Directive, SecLangSyntaxError, tokenize
-from gateway.engines.native.seclang.model import Marker, Rule, Target
 from gateway.engines.native.seclang.parse import (
     PHASES,
     parse_actions,
@@ -27,6 +26,7 @@ from gateway.engines.native.seclang.parse import (
     parse_setvar,
     parse_targets,
 )
+from gateway.engines.native.seclang.rules import Marker, Rule, Target
 
 __all__ = [
     "IGNORED_DIRECTIVES",

@@ -1,14 +1,25 @@
 """Transformations: pure ``str -> (str, changed)`` functions looked up by name.
 
-Each family lives in its own module and registers its functions on import. Rules name a chain
+Each family lives in its own module and registers its functions on import (in
+:mod:`~gateway.engines.native.transforms.registry`). Rules name a chain
 of transformations; :func:`apply_chain` runs one, caching results for short repeated values
 (header values, common parameters) across requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
+
+from gateway.engines.native.transforms import b64, css, html, js, path, shell, sql, text, url  # noqa: F401
+from gateway.engines.native.transforms.registry import (
+    Transform,
+    UnknownTransformError,
+    get,
+    names,
+    register,
+    transforms,
+)
 
 __all__ = [
     "Transform",
@@ -19,44 +30,15 @@ __all__ = [
     "names",
     "register",
     "transform_for_scan",
+    "transforms",
 ]
 
-Transform = Callable[[str], tuple[str, bool]]
-
-_REGISTRY: dict[str, Transform] = {}
 _CACHEABLE_LEN = 512
-
-
-class UnknownTransformError(KeyError):
-    """A rule named a transformation that is not registered."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def register(name: str, fn: Transform) -> Transform:
-    """Register ``fn`` under ``name`` (a later registration under the same name replaces it)."""
-    _REGISTRY[name] = fn
-    return fn
-
-
-def get(name: str) -> Transform:
-    """The transformation called ``name``; the error lists every known name."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UnknownTransformError(f"unknown transformation {name!r}; known: {known}") from None
-
-
-def names() -> tuple[str, ...]:
-    """Every registered transformation name, sorted."""
-    return tuple(sorted(_REGISTRY))
 
 
 def _run(chain: tuple[str, ...], value: str) -> str:
     for name in chain:
-        value = _REGISTRY[name](value)[0]
+        value = get(name)(value)[0]
     return value
 
 
@@ -80,8 +62,8 @@ def apply_chain_tuple(chain: tuple[str, ...], value: str) -> str:
 
 
 def _with_bytes(chain: tuple[str, ...], value: str) -> tuple[str, bytes]:
-    text = _run(chain, value)
-    return text, text.encode("utf-8", "replace")
+    out = _run(chain, value)
+    return out, out.encode("utf-8", "replace")
 
 
 _with_bytes_cached = lru_cache(maxsize=8192)(_with_bytes)
@@ -92,10 +74,3 @@ def transform_for_scan(chain: tuple[str, ...], value: str) -> tuple[str, bytes]:
     if len(value) <= _CACHEABLE_LEN:
         return _with_bytes_cached(chain, value)
     return _with_bytes(chain, value)
-
-
-def _load_families() -> None:
-    from gateway.engines.native.transforms import b64, css, html, js, path, shell, sql, text, url  # noqa: F401
-
-
-_load_families()

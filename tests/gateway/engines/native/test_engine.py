@@ -148,7 +148,7 @@ def test_exclusions(toy_dir: Path, tmp_path: Path, method: str, target: str, fir
     ("text", "problem"),
     [
         ("exclusions:\n  - route: /x\n", "rule_ids or classes"),
-        ("exclusions:\n  - route: /x\n    classes: [nope]\n", "unknown classes"),
+        ("exclusions:\n  - route: /x\n    classes: [nope]\n", "unknown class 'nope'"),
         ("exclusions:\n  - route: x\n    rule_ids: [1]\n", "route"),
         ("exclusions:\n  - route: /x\n    rule_ids: [1]\n    targets: [NOPE]\n", "unknown target collection"),
     ],

@@ -34,10 +34,15 @@ from typing import Any, Literal
 import hyperscan
 import re2
 
-from gateway.engines.native.seclang.operators import PREFILTER_FLAGS, OperatorContext, OperatorMatch, register
 from gateway.engines.native.seclang.operators.factors import required_literals
 from gateway.engines.native.seclang.operators.literals import byte_text, literal_pattern
 from gateway.engines.native.seclang.operators.pcre import PatternError, Translation, translate
+from gateway.engines.native.seclang.operators.registry import (
+    PREFILTER_FLAGS,
+    OperatorContext,
+    OperatorMatch,
+    register,
+)
 
 __all__ = [
     "FALLBACK_COUNTS",

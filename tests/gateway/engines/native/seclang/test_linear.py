@@ -33,8 +33,8 @@ from attacks.ftw.runner import shared_crs
 from gateway.engines.native.seclang import operators, transforms
 from gateway.engines.native.seclang.engine import SecLangEngine
 from gateway.engines.native.seclang.executor import CompiledRule
-from gateway.engines.native.seclang.model import Marker
 from gateway.engines.native.seclang.operators import Operator, OperatorContext
+from gateway.engines.native.seclang.rules import Marker
 from gateway.model import EngineSettings, RawRequest
 from tests.conftest import need
 

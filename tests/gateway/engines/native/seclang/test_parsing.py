@@ -9,8 +9,8 @@ import pytest
 
 from gateway.engines.native.seclang.lexer import SecLangSyntaxError, split_arguments, tokenize
 from gateway.engines.native.seclang.loader import Loader, SecLangLoadError, parse_id_ranges
-from gateway.engines.native.seclang.model import Marker, Rule, SetVar, Target
 from gateway.engines.native.seclang.parse import parse_actions, parse_operator, parse_setvar, parse_targets
+from gateway.engines.native.seclang.rules import Marker, Rule, SetVar, Target
 
 
 def _load(text: str) -> Loader:

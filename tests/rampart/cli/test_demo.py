@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.attacks.harness.procscan import TAG_VAR, tagged_pids
+from tests.attacks.replay.procscan import TAG_VAR, tagged_pids
 
 pytestmark = [pytest.mark.slow]
 
-SUITE = Path(__file__).parent / "attacks" / "importers" / "data" / "gotestwaf"
+SUITE = Path(__file__).resolve().parents[2] / "attacks" / "importers" / "data" / "gotestwaf"
 
 
 def test_demo_on_a_slice(tmp_path: Path) -> None:

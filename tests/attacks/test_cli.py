@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from attacks.cases import Case
 from attacks.cli import read_case_file
-from attacks.model import Case
 from attacks.replay.configs import CONFIGS, parse_configs
 from attacks.replay.runner import parse_targets, select_slice
 from rampart.cli import main

@@ -7,7 +7,7 @@ import pytest
 from attacks.replay.configs import CONFIGS
 from attacks.replay.records import Record, read_records, write_records
 from attacks.summary import summarize
-from tests.attacks.harness.factory import CLASSES, record, synthetic
+from tests.attacks.replay.factory import CLASSES, record, synthetic
 
 RECORDS = synthetic()
 DETECT = [r for r in RECORDS if r.pass_name == "detect"]

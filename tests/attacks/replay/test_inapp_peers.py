@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from attacks.cases import Case
 from attacks.corpus import load_cases
-from attacks.model import Case
 from attacks.replay import peers
 from attacks.replay.peers import BUILTIN_PEERS, Peer, in_app_peer_missing, peer_verdict, start_in_app_peer
 from attacks.replay.records import LayerVerdict

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from attacks.model import Case, Expect, HttpRequest
-from attacks.oracles import judge
+from attacks.cases import Case, Expect, HttpRequest
+from attacks.ground_truth import judge
 
 
 def _case(

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from attacks.cases import Case
 from attacks.corpus import corpus_stats, load_cases
-from attacks.model import Case
 from attacks.replay.records import read_records
 from attacks.replay.runner import ReplayOptions, parse_targets, replay, select_slice
-from tests.attacks.harness.procscan import TAG_VAR, tagged_pids
+from tests.attacks.replay.procscan import TAG_VAR, tagged_pids
 
 pytestmark = [pytest.mark.slow]
 

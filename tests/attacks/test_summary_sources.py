@@ -7,7 +7,7 @@ from attacks.replay.records import Record
 from attacks.report.figures import headline, source_blocks
 from attacks.report.markdown import render_markdown
 from attacks.summary import summarize
-from tests.attacks.harness.factory import record, synthetic
+from tests.attacks.replay.factory import record, synthetic
 
 
 def _sourced() -> list[Record]:
