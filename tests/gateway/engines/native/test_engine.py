@@ -431,5 +431,5 @@ def test_bad_exclusion_entry_names_file_line_and_fix(tmp_path: Path) -> None:
     with pytest.raises(ExclusionError) as err:
         load_exclusions([path])
     assert f"{path}:4: exclusion 2: " in str(err.value)
-    assert "unknown classes" in str(err.value)
+    assert "unknown class 'nope'" in str(err.value)
     assert "Fix:" in str(err.value)
