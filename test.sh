@@ -6,5 +6,5 @@ cd "$(dirname "$0")"
 bash scripts/bootstrap.sh
 bash scripts/system-deps.sh
 .venv/bin/ruff check .
-.venv/bin/mypy rampart gateway inprocess attacks loadtests labapp benchmarks tests
+.venv/bin/mypy rampart benchmarks tests
 exec .venv/bin/python -m pytest "$@"

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from attacks.cases import Case
-    from attacks.replay.records import Record
-    from attacks.replay.runner import ReplayResult
+    from rampart.attacks.cases import Case
+    from rampart.attacks.replay.records import Record
+    from rampart.attacks.replay.runner import ReplayResult
 
 __all__ = [
     "add_corpus_options",
@@ -122,7 +122,7 @@ def add_replay_options(p: argparse.ArgumentParser) -> None:
 
 
 def _spread(cases: list[Case], n: int | None) -> list[Case]:
-    from attacks.replay.runner import select_slice
+    from rampart.attacks.replay.runner import select_slice
 
     return select_slice(cases, n)
 
@@ -131,7 +131,7 @@ def read_case_file(path: Path) -> list[Case]:
     """Cases from a JSON-lines file (one ``Case.dump()`` per line)."""
     from pydantic import ValidationError
 
-    from attacks.cases import Case
+    from rampart.attacks.cases import Case
     from rampart.jsonl import read_lines
 
     cases: list[Case] = []
@@ -153,7 +153,7 @@ def load_selected_cases(args: argparse.Namespace) -> list[Case]:
         if classes:
             cases = [c for c in cases if c.label == "benign" or c.attack_class in classes]
     else:
-        from attacks.corpus import load_cases
+        from rampart.attacks.corpus import load_cases
 
         cases = load_cases(
             include_benign=not args.no_benign,
@@ -175,7 +175,7 @@ def load_suite(path: Path, args: argparse.Namespace, classes: list[str] | None) 
     """An imported suite's cases under the same selection options, sampled per source and class."""
     from collections import defaultdict
 
-    from attacks.importers import import_any
+    from rampart.attacks.importers import import_any
 
     result = import_any(path)
     picked = [c for c in result.cases if not args.no_benign or c.label != "benign"]
@@ -200,7 +200,7 @@ def load_suite(path: Path, args: argparse.Namespace, classes: list[str] | None) 
 def corpus_stats_for(cases: list[Case]) -> dict[str, Any]:
     from collections import Counter
 
-    from attacks.corpus import corpus_stats
+    from rampart.attacks.corpus import corpus_stats
 
     stats = dict(corpus_stats(cases))
     stats["sources"] = dict(sorted(Counter(c.source for c in cases).items()))
@@ -253,9 +253,9 @@ def progress_hooks(console: Console) -> Iterator[Callable[[str, int], Callable[[
 
 def run_replay(args: argparse.Namespace, console: Console) -> ReplayResult:
     """Select cases, run the replay with progress bars; raises ``ValueError`` on bad options."""
-    from attacks.replay.configs import parse_configs
-    from attacks.replay.peers import BUILTIN_PEERS, Peer
-    from attacks.replay.runner import ReplayOptions, parse_targets, replay
+    from rampart.attacks.replay.configs import parse_configs
+    from rampart.attacks.replay.peers import BUILTIN_PEERS, Peer
+    from rampart.attacks.replay.runner import ReplayOptions, parse_targets, replay
 
     wanted = [n.strip() for n in (args.configs or "all").split(",") if n.strip()]
     builtin_peers = [n for n in wanted if n in BUILTIN_PEERS]
@@ -298,7 +298,7 @@ def make_console() -> Console:
 
 
 def _replay_cmd(args: argparse.Namespace) -> int:
-    from attacks.report import print_headline, write_report
+    from rampart.attacks.report import print_headline, write_report
 
     console = make_console()
     try:
@@ -316,7 +316,7 @@ def _replay_cmd(args: argparse.Namespace) -> int:
 
 
 def _report_cmd(args: argparse.Namespace) -> int:
-    from attacks.report import print_headline, write_report
+    from rampart.attacks.report import print_headline, write_report
 
     console = make_console()
     try:
@@ -331,7 +331,7 @@ def _report_cmd(args: argparse.Namespace) -> int:
 
 
 def _import_cmd(args: argparse.Namespace) -> int:
-    from attacks.importers import import_any, write_jsonl
+    from rampart.attacks.importers import import_any, write_jsonl
     from rampart.jsonl import dumps_line
 
     try:

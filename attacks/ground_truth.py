@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-from attacks.cases import Case, HttpRequest
+from rampart.attacks.cases import Case, HttpRequest
 
 __all__ = ["REFLECTED_TAG", "Judgement", "judge", "marker_count", "request_texts"]
 

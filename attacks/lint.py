@@ -16,7 +16,7 @@ Rules (a registry, each a pure function of a case's decoded views):
   ``.invalid``, ``.localhost``) or IP literals (which the lab sandbox maps to loopback).
 - ``placement``: a case sits only where its endpoint reads input.
 
-``python -m attacks.lint`` lints the whole corpus and exits 1 on any issue.
+``python -m rampart.attacks.lint`` lints the whole corpus and exits 1 on any issue.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from urllib.parse import parse_qsl, unquote
 
 import yaml
 
-from attacks.cases import Case, HttpRequest
-from attacks.mutators import ENDPOINT_SPECS, wire_query
+from rampart.attacks.cases import Case, HttpRequest
+from rampart.attacks.mutators import ENDPOINT_SPECS, wire_query
 
 __all__ = [
     "PY_MODULES",
@@ -562,7 +562,7 @@ def lint_cases(cases: Iterable[Case]) -> list[LintIssue]:
 
 def main(argv: list[str] | None = None) -> int:
     """Lint the whole corpus; print the issues; exit 1 if there are any."""
-    from attacks.corpus import load_cases
+    from rampart.attacks.corpus import load_cases
 
     cases = load_cases()
     issues = lint_cases(cases)

@@ -22,10 +22,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from attacks.cases import BUILTIN_SOURCE
-from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
-from attacks.replay.peers import peer_pass_name, status_detection
-from attacks.replay.records import LayerVerdict, Record
+from rampart.attacks.cases import BUILTIN_SOURCE
+from rampart.attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
+from rampart.attacks.replay.peers import peer_pass_name, status_detection
+from rampart.attacks.replay.records import LayerVerdict, Record
 
 __all__ = [
     "DETECT_PASS",

@@ -38,7 +38,7 @@ __all__ = ["main"]
 
 
 def _context(request_id: str) -> Any:
-    from inprocess.context import RequestContext, UserInput, flatten
+    from rampart.inprocess.context import RequestContext, UserInput, flatten
 
     inputs: list[UserInput] = []
     fields = {
@@ -79,11 +79,11 @@ finally:
 async def bench_mongo(calls: int) -> dict[str, float]:
     from pymongo import AsyncMongoClient
 
-    from inprocess import guard as guard_module
-    from inprocess.config import load_settings
-    from inprocess.context import bind
-    from inprocess.guard import Guard
-    from inprocess.install import activate, deactivate
+    from rampart.inprocess import guard as guard_module
+    from rampart.inprocess.config import load_settings
+    from rampart.inprocess.context import bind
+    from rampart.inprocess.guard import Guard
+    from rampart.inprocess.install import activate, deactivate
 
     with tempfile.TemporaryDirectory() as tmp:
         server = await asyncio.create_subprocess_exec(
@@ -178,10 +178,10 @@ async def bench_mongo(calls: int) -> dict[str, float]:
 def bench_sql(calls: int) -> dict[str, float]:
     import sqlite3
 
-    from inprocess.config import load_settings
-    from inprocess.context import bind
-    from inprocess.guard import Guard
-    from inprocess.install import activate, deactivate
+    from rampart.inprocess.config import load_settings
+    from rampart.inprocess.context import bind
+    from rampart.inprocess.guard import Guard
+    from rampart.inprocess.install import activate, deactivate
 
     plain = sqlite3.connect(":memory:")
     guard = activate(Guard(load_settings(mode="block")), ("sql",))

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inprocess.context import UserInput, flatten
-from inprocess.detectors import Detection, get
+from rampart.inprocess.context import UserInput, flatten
+from rampart.inprocess.detectors import Detection, get
 
 __all__ = ["CASES", "CONTEXT_FIELDS", "Case", "main", "measure"]
 

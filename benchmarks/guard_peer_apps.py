@@ -1,7 +1,7 @@
 """Benchmark: the sink guard in non-aiohttp apps, peer style (a Flask app and a Starlette app
 with the same sinks; :mod:`benchmarks.peer_sinks`), driven by the project corpus.
 
-For each framework and each protection (``none``; ``rampart``: ``inprocess.install`` in block
+For each framework and each protection (``none``; ``rampart``: ``rampart.inprocess.install`` in block
 mode; ``aikido``: Aikido Zen with ``AIKIDO_BLOCK=true`` and ``aikido_zen.protect()`` before
 the framework is imported, only when the ``aikido_zen`` package is installed -- it is not a
 dependency) the app runs in its own process on loopback, with a hosts table for the lab
@@ -144,7 +144,7 @@ def _loopback_target(url: str, port: int) -> str | None:
     None (such payloads are never sent). A direct target becomes ``/admin`` under the same
     host spelling; a redirect through the allowed partner keeps its shape with the inner
     target retargeted the same way."""
-    from inprocess.detectors.ssrf import canonical_host, parse_ip
+    from rampart.inprocess.detectors.ssrf import canonical_host, parse_ip
 
     try:
         parts = urlsplit(url)
@@ -170,7 +170,7 @@ def _loopback_target(url: str, port: int) -> str | None:
 
 def probes(sim_port: int) -> list[Probe]:
     """The corpus payloads the apps can receive, plus the issue's SSRF spellings."""
-    from attacks.corpus import load_base_payloads
+    from rampart.attacks.corpus import load_base_payloads
 
     oracles: dict[str, Callable[[httpx.Response], bool]] = {
         "sql_injection": _rows,
@@ -260,8 +260,8 @@ def serve(framework: str, protection: str, workdir: Path, mongo_uri: str | None)
     sinks = Sinks(workdir, mongo_uri=mongo_uri)
     app: Any = peer_flask.create_app(sinks) if framework == "flask" else peer_starlette.create_app(sinks)
     if protection == "rampart":
-        import inprocess
-        from inprocess.config import load_settings
+        from rampart import inprocess
+        from rampart.inprocess.config import load_settings
 
         allow = {"ssrf": {"options": {"allow_hosts": ALLOWED}}}
         app = inprocess.install(app, settings=load_settings(mode="block", detectors=allow))

@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from labapp.lifecycle import start_lab
-from labapp.settings import LabSettings
+from rampart.labapp.lifecycle import start_lab
+from rampart.labapp.settings import LabSettings
 
 __all__ = ["main"]
 

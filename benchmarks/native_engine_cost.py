@@ -12,8 +12,8 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from gateway.engines.native.engine import NativeEngine
-from gateway.model import EngineSettings, RawRequest
+from rampart.gateway.engines.native.engine import NativeEngine
+from rampart.gateway.model import EngineSettings, RawRequest
 
 __all__ = ["BENCH_REQUESTS", "main", "measure"]
 

@@ -9,7 +9,7 @@ of each engine's median to the first engine's. ``--clock cpu`` times the inspect
 CPU (``time.thread_time_ns``) instead of the wall clock. Engine names are the registry's:
 ``native`` (CRS on the SecLang executor plus the YAML rules), ``rules`` (the YAML rules
 alone), ``seclang`` (CRS alone on the SecLang executor), ``crs`` (CRS on libmodsecurity).
-``crs:N`` measures the CRS engine in N worker processes (:mod:`gateway.engines.crs.pool`),
+``crs:N`` measures the CRS engine in N worker processes (:mod:`rampart.gateway.engines.crs.pool`),
 inter-process hand-off included.
 
 ``--gil`` checks whether an engine releases the GIL while it works: a pure-Python counter
@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gateway.model import EngineSettings, InspectionEngine, RawRequest
+from rampart.gateway.model import EngineSettings, InspectionEngine, RawRequest
 
 __all__ = ["BENCH_REQUESTS", "Figures", "field_sweep", "gil_ratio", "main", "measure"]
 
@@ -190,10 +190,10 @@ def _table(figures: list[Figures], engines: Sequence[str]) -> str:
 
 def _construct(name: str, settings: EngineSettings) -> InspectionEngine:
     if name.startswith("crs:"):
-        from gateway.engines.crs.engine import CrsEngine
+        from rampart.gateway.engines.crs.engine import CrsEngine
 
         return CrsEngine(settings, processes=int(name.split(":", 1)[1]))
-    from gateway.engines import create_engine
+    from rampart.gateway.engines import create_engine
 
     return create_engine(name, settings)
 

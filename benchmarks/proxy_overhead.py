@@ -41,7 +41,7 @@ from aiohttp import web
 from rampart.procs import ServerProcess, spawn
 
 if TYPE_CHECKING:
-    from gateway.model import Verdict
+    from rampart.gateway.model import Verdict
 
 __all__ = ["main"]
 
@@ -207,8 +207,8 @@ async def _worker_pids(server: ServerProcess) -> list[int]:
 
 def _engine_costs(engine_name: str) -> list[tuple[str, float]]:
     """Median microseconds of ``inspect`` alone on the benchmark's GET and POST."""
-    from gateway.engines import create_engine
-    from gateway.model import EngineSettings, RawRequest
+    from rampart.gateway.engines import create_engine
+    from rampart.gateway.model import EngineSettings, RawRequest
 
     engine = create_engine(engine_name, EngineSettings(mode="block"))
     headers = (("Host", "127.0.0.1:8080"), *_HEADERS)
@@ -256,11 +256,11 @@ async def _stage_costs(upstream: str, rounds: int = 2000) -> list[tuple[str, flo
     (its metrics included)."""
     from yarl import URL
 
-    from gateway.app import build_gateway
-    from gateway.config import load_settings
-    from gateway.decision import RequestFacts, decide
-    from gateway.proxy.handler import ProxyHandler
-    from gateway.proxy.hardening import check_request
+    from rampart.gateway.app import build_gateway
+    from rampart.gateway.config import load_settings
+    from rampart.gateway.decision import RequestFacts, decide
+    from rampart.gateway.proxy.handler import ProxyHandler
+    from rampart.gateway.proxy.hardening import check_request
     from rampart.requestid import mint_request_id
 
     def median_us(step: Callable[[], object]) -> float:

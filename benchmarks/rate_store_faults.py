@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway.app import build_gateway, create_app
-from gateway.config import load_settings
+from rampart.gateway.app import build_gateway, create_app
+from rampart.gateway.config import load_settings
 
 __all__ = ["main", "run"]
 

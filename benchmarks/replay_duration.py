@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from attacks.corpus import corpus_stats, load_cases
-from attacks.replay.configs import parse_configs
-from attacks.replay.runner import ReplayOptions, replay, select_slice
+from rampart.attacks.corpus import corpus_stats, load_cases
+from rampart.attacks.replay.configs import parse_configs
+from rampart.attacks.replay.runner import ReplayOptions, replay, select_slice
 
 __all__ = ["main"]
 

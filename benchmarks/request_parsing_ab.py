@@ -1,4 +1,5 @@
-"""A/B benchmark of the request parser: this checkout's ``gateway.engines.native.parsing`` against another
+"""A/B benchmark of the request parser: this checkout's
+``rampart.gateway.engines.native.parsing`` against another
 checkout's file, loaded side by side and timed interleaved in one process (drift on a shared
 machine hits both sides; compare the ratio, not the microseconds).
 
@@ -17,8 +18,8 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from benchmarks.native_engine_cost import BENCH_REQUESTS
-from gateway.engines.native import parsing
-from gateway.model import RawRequest
+from rampart.gateway.engines.native import parsing
+from rampart.gateway.model import RawRequest
 
 __all__ = ["main", "measure"]
 

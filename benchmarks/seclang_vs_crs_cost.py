@@ -21,8 +21,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from attacks.ftw.runner import CRS_VERSIONS, classify, load_tests, stage_request, test_settings
-from gateway.model import RawRequest, Verdict
+from rampart.attacks.ftw.runner import CRS_VERSIONS, classify, load_tests, stage_request, test_settings
+from rampart.gateway.model import RawRequest, Verdict
 
 __all__ = ["main", "measure", "typical_requests"]
 
@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         step = max(1, len(stages) // max(1, args.sample))
         sets[f"suite {kind}"] = stages[::step][: args.sample]
     sets["typical"] = typical_requests() * 20
-    from gateway.engines.crs.engine import CrsEngine
-    from gateway.engines.native.seclang.engine import SecLangEngine
+    from rampart.gateway.engines.crs.engine import CrsEngine
+    from rampart.gateway.engines.native.seclang.engine import SecLangEngine
 
     print(f"CRS {args.crs_version}, {args.rounds} rounds, process CPU per request (median of round means)")
     print(

@@ -10,7 +10,7 @@ table derives the compositions without inspecting twice:
 - ``native``: YAML and CRS each against the threshold (the engine's score is the larger);
 - ``native-sum``: the two scores added against the one threshold (the alternative not taken);
 - ``native+confirm``: ``native`` with CRS's families in ``--confirm`` confirmed by rampart's
-  tokenizers (:meth:`gateway.engines.native.combined.CombinedEngine.confirmed`);
+  tokenizers (:meth:`rampart.gateway.engines.native.combined.CombinedEngine.confirmed`);
 - ``seclang+confirm`` and ``crs+confirm``: CRS alone with the same confirmation.
 
 Sources: ``corpus`` (rampart's built-in corpus: attack and benign cases, the request as the
@@ -35,9 +35,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gateway.engines.crs.engine import CrsEngine
-from gateway.engines.native.combined import CombinedEngine
-from gateway.model import EngineSettings, RawRequest, Verdict
+from rampart.gateway.engines.crs.engine import CrsEngine
+from rampart.gateway.engines.native.combined import CombinedEngine
+from rampart.gateway.model import EngineSettings, RawRequest, Verdict
 
 __all__ = ["COLUMNS", "Tally", "case_request", "main", "measure_source"]
 
@@ -76,8 +76,8 @@ class Tally:
 def case_request(case: object) -> RawRequest:
     """A corpus case's request as the gateway hands it to an engine (gzip bodies decoded, as
     the gateway reads them)."""
-    from attacks.cases import Case
-    from attacks.replay.send import encode_query
+    from rampart.attacks.cases import Case
+    from rampart.attacks.replay.send import encode_query
 
     assert isinstance(case, Case)
     req = case.request
@@ -138,7 +138,7 @@ def _spread(items: list[tuple[str, str, RawRequest]], sample: int) -> list[tuple
 
 
 def _corpus_items(sample: int) -> list[tuple[str, str, RawRequest]]:
-    from attacks.corpus import case_class, load_cases
+    from rampart.attacks.corpus import case_class, load_cases
 
     return _spread(
         [(c.label, case_class(c), case_request(c)) for c in load_cases()],
@@ -147,14 +147,14 @@ def _corpus_items(sample: int) -> list[tuple[str, str, RawRequest]]:
 
 
 def _gotestwaf_items() -> list[tuple[str, str, RawRequest]]:
-    from attacks.importers.gotestwaf import import_gotestwaf
+    from rampart.attacks.importers.gotestwaf import import_gotestwaf
 
     cases = import_gotestwaf(_FIXTURE).cases
     return [(c.label, c.source, case_request(c)) for c in cases]
 
 
 def _crs_items(version: str, sample: int) -> list[tuple[str, str, RawRequest]]:
-    from attacks.ftw.runner import CRS_VERSIONS, classify, family_of, load_tests, stage_request
+    from rampart.attacks.ftw.runner import CRS_VERSIONS, classify, family_of, load_tests, stage_request
 
     items: list[tuple[str, str, RawRequest]] = []
     for test in load_tests(CRS_VERSIONS[version]):
@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for source in wanted:
         with ExitStack() as stack:
             if source.startswith("crs-"):
-                from attacks.ftw.runner import CRS_VERSIONS, test_settings
+                from rampart.attacks.ftw.runner import CRS_VERSIONS, test_settings
 
                 version = source.removeprefix("crs-")
                 if not CRS_VERSIONS[version].tests.is_dir():

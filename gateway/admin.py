@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.proxy import Gateway
+from rampart.gateway.proxy import Gateway
 
 __all__ = ["create_admin_app"]
 

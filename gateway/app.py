@@ -21,15 +21,15 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
-from gateway.audit import AuditLog, BatchSink, log_event
-from gateway.config import GatewaySettings
-from gateway.engines import create_engine
-from gateway.metrics import GatewayMetrics
-from gateway.proxy import Gateway, ProxyHandler
-from gateway.proxy.accesslog import AccessLog
-from gateway.proxy.inspection import EngineRunner, NamedEngine
-from gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, create_store
-from gateway.proxy.server import GatewayRunner
+from rampart.gateway.audit import AuditLog, BatchSink, log_event
+from rampart.gateway.config import GatewaySettings
+from rampart.gateway.engines import create_engine
+from rampart.gateway.metrics import GatewayMetrics
+from rampart.gateway.proxy import Gateway, ProxyHandler
+from rampart.gateway.proxy.accesslog import AccessLog
+from rampart.gateway.proxy.inspection import EngineRunner, NamedEngine
+from rampart.gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, create_store
+from rampart.gateway.proxy.server import GatewayRunner
 from rampart.incidents import IncidentWriter
 
 __all__ = [
@@ -263,7 +263,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
 
 def runner_factory(settings: GatewaySettings) -> Callable[..., web.AppRunner]:
     """``AppRunner`` factory for the proxy app: aiohttp's own error pages (malformed requests)
-    replaced by the gateway's (:mod:`gateway.proxy.server`)."""
+    replaced by the gateway's (:mod:`rampart.gateway.proxy.server`)."""
     return functools.partial(GatewayRunner, policy=settings.headers)
 
 
@@ -303,14 +303,14 @@ def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySet
     and, when ``admin_port`` is set, the admin listener (announced on the line before).
 
     SIGHUP reopens the log files and reloads the rules without dropping a connection
-    (:mod:`gateway.reload`). With ``settings.workers > 1`` a supervisor runs that many worker
-    processes instead (:mod:`gateway.workers.supervisor`), which passes SIGHUP on to them. Both
+    (:mod:`rampart.gateway.reload`). With ``settings.workers > 1`` a supervisor runs that many worker
+    processes instead (:mod:`rampart.gateway.workers.supervisor`), which passes SIGHUP on to them. Both
     re-read the settings with ``reload_settings`` (None: the same settings, fresh rule files)."""
     if settings.workers > 1:
-        from gateway.workers.supervisor import serve_workers
+        from rampart.gateway.workers.supervisor import serve_workers
 
         return serve_workers(settings, reload_settings=reload_settings)
-    from gateway.admin import create_admin_app
+    from rampart.gateway.admin import create_admin_app
     from rampart.serve import Listener, run_forever, serve_apps
 
     try:
@@ -325,12 +325,12 @@ def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySet
             Listener(create_admin_app(gw), settings.admin_host, settings.admin_port, option="--admin-port")
         )
 
-    from gateway.reload import Reloader
+    from rampart.gateway.reload import Reloader
 
     reloader = Reloader(gw, reload_settings)
 
     async def announce(bound: list[tuple[str, int]]) -> None:
-        # SIGHUP: reopen the log files, then re-read settings and rules (gateway.reload)
+        # SIGHUP: reopen the log files, then re-read settings and rules (rampart.gateway.reload)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.on_sighup)
         if len(bound) > 1:
             host, port = bound[1]

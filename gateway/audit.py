@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from gateway.model import Verdict
+from rampart.gateway.model import Verdict
 from rampart.incidents import Incident, IncidentWriter, bound, escape_controls
 
 __all__ = ["CONFIDENCE", "TARGET_LIMIT", "AuditLog", "BatchSink", "incidents_for", "log_event"]
@@ -108,7 +108,7 @@ class _Lane:
                 await asyncio.to_thread(self.write, batch)
             except Exception as exc:  # a full disk or a lost database: counted, the gateway goes on
                 log_event(
-                    logging.getLogger("gateway.audit"),
+                    logging.getLogger("rampart.gateway.audit"),
                     logging.ERROR,
                     "audit_write_failed",
                     sink=self.name,

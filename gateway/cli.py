@@ -125,7 +125,7 @@ def register(subparsers: Any) -> None:
     )
     p.set_defaults(func=run)
 
-    from gateway import rules_cli
+    from rampart.gateway import rules_cli
 
     rules_cli.register(subparsers)
 
@@ -168,7 +168,7 @@ def _settings(config: str | None, overrides: dict[str, Any]) -> Any:
     """Nested CLI values (audit path, rate-limit store, rule folders and files) replace single
     keys of their section, so the rest of the section still comes from the file or the
     environment."""
-    from gateway.config import load_settings
+    from rampart.gateway.config import load_settings
 
     nested = ("audit", "rate_limit", "engine")
     flat = {k: v for k, v in overrides.items() if k not in nested}
@@ -180,14 +180,14 @@ def _settings(config: str | None, overrides: dict[str, Any]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.config import ConfigError
+    from rampart.gateway.config import ConfigError
 
     try:
         settings = _settings(args.config, _overrides(args))
     except ConfigError as exc:
         print(f"rampart gateway: {exc}", file=sys.stderr)
         return 2
-    from gateway.app import serve
+    from rampart.gateway.app import serve
 
     overrides = _overrides(args)
     return serve(settings, reload_settings=lambda: _settings(args.config, overrides))

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict, SettingsError
 
-from gateway.model import EngineSettings, Mode, OverBudget
+from rampart.gateway.model import EngineSettings, Mode, OverBudget
 from rampart.settings import TomlEnvSettings, build, read_toml
 
 __all__ = [
@@ -311,7 +311,7 @@ class GatewaySettings(TomlEnvSettings):
     @field_validator("engines")
     @classmethod
     def _engines(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from gateway.engines import names
+        from rampart.gateway.engines import names
 
         if not v:
             raise ValueError("name at least one engine")

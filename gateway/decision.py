@@ -1,6 +1,6 @@
 """Deciding once what the gateway does about a request's verdicts.
 
-Engines only report what they found (:class:`gateway.model.Verdict`: score, threshold,
+Engines only report what they found (:class:`rampart.gateway.model.Verdict`: score, threshold,
 matches, error). Two functions turn that into action, and every front end (the aiohttp proxy,
 its WebSocket relay, the mitmproxy addon) calls them instead of deriving anything itself:
 
@@ -17,8 +17,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.audit import incidents_for, log_event
-from gateway.model import Decision, InspectionEngine, Mode, RawRequest, Verdict
+from rampart.gateway.audit import incidents_for, log_event
+from rampart.gateway.model import Decision, InspectionEngine, Mode, RawRequest, Verdict
 from rampart.incidents import Incident
 from rampart.verdicts import WAF_HEADER, format_waf_header
 
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 BLOCK_STATUS = 403
-logger = logging.getLogger("gateway.engines")
+logger = logging.getLogger("rampart.gateway.engines")
 
 
 def engine_header(name: str) -> str:

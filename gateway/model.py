@@ -73,7 +73,7 @@ class RuleMatch:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What an engine found in one request: the anomaly score against its threshold and the
-    rules that fired. An engine never reads the mode; :func:`gateway.decision.decide` turns
+    rules that fired. An engine never reads the mode; :func:`rampart.gateway.decision.decide` turns
     verdicts into what the gateway does."""
 
     engine: str

@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gateway.audit import log_event
-from gateway.config import GatewaySettings
-from gateway.engines import create_engine
-from gateway.proxy import Gateway
-from gateway.proxy.inspection import NamedEngine
+from rampart.gateway.audit import log_event
+from rampart.gateway.config import GatewaySettings
+from rampart.gateway.engines import create_engine
+from rampart.gateway.proxy import Gateway
+from rampart.gateway.proxy.inspection import NamedEngine
 
 __all__ = [
     "RELOADABLE_ENGINE_KEYS",
@@ -44,7 +44,7 @@ __all__ = [
     "reloadable",
 ]
 
-logger = logging.getLogger("gateway.reload")
+logger = logging.getLogger("rampart.gateway.reload")
 
 RELOADABLE_ENGINE_KEYS: frozenset[str] = frozenset(
     {

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from gateway.engines.native.ruleset import LoadedRule
+    from rampart.gateway.engines.native.ruleset import LoadedRule
 
 __all__ = ["RuleCheck", "check_paths", "register", "run"]
 
@@ -142,9 +142,9 @@ def _short(example: object, limit: int = 60) -> str:
 
 
 def _test_examples(rules: Sequence[LoadedRule], paranoia: int) -> list[RuleCheck]:
-    from gateway.engines.native.engine import NativeEngine
-    from gateway.engines.native.ruleset import RuleLoadError, example_request
-    from gateway.model import EngineSettings
+    from rampart.gateway.engines.native.engine import NativeEngine
+    from rampart.gateway.engines.native.ruleset import RuleLoadError, example_request
+    from rampart.gateway.model import EngineSettings
 
     engine = NativeEngine(EngineSettings(paranoia=paranoia, threshold=10**9, budget_ms=0), rules=rules)
     checks: list[RuleCheck] = []
@@ -182,9 +182,9 @@ def _test_examples(rules: Sequence[LoadedRule], paranoia: int) -> list[RuleCheck
 
 
 def _check_seclang(path: Path) -> RuleCheck:
-    from gateway.engines.native.seclang.executor import compile_ruleset
-    from gateway.engines.native.seclang.lexer import SecLangSyntaxError
-    from gateway.engines.native.seclang.loader import Loader
+    from rampart.gateway.engines.native.seclang.executor import compile_ruleset
+    from rampart.gateway.engines.native.seclang.lexer import SecLangSyntaxError
+    from rampart.gateway.engines.native.seclang.loader import Loader
 
     loader = Loader()
     try:
@@ -202,8 +202,8 @@ def _check_seclang(path: Path) -> RuleCheck:
 
 def check_paths(paths: Sequence[str], *, paranoia: int = 4) -> list[RuleCheck]:
     """Every check for ``paths`` (none: the shipped rules), in file order."""
-    from gateway.engines.native.exclusions import ExclusionError, load_exclusions
-    from gateway.engines.native.ruleset import DEFAULT_RULES_DIR, RuleLoadError, load_rule_file
+    from rampart.gateway.engines.native.exclusions import ExclusionError, load_exclusions
+    from rampart.gateway.engines.native.ruleset import DEFAULT_RULES_DIR, RuleLoadError, load_rule_file
 
     files, checks = _expand(paths or [str(DEFAULT_RULES_DIR)])
     rules: list[LoadedRule] = []
@@ -244,10 +244,10 @@ def check_paths(paths: Sequence[str], *, paranoia: int = 4) -> list[RuleCheck]:
 
 
 def _run_ftw(args: argparse.Namespace, conf_files: Sequence[Path]) -> list[RuleCheck]:
-    from attacks.ftw import FtwFormatError, load_dir
-    from attacks.ftw.runner import replay
-    from gateway.engines.native.seclang.engine import SecLangEngine
-    from gateway.model import EngineSettings
+    from rampart.attacks.ftw import FtwFormatError, load_dir
+    from rampart.attacks.ftw.runner import replay
+    from rampart.gateway.engines.native.seclang.engine import SecLangEngine
+    from rampart.gateway.model import EngineSettings
 
     try:
         tests = load_dir(args.ftw)

@@ -1,7 +1,7 @@
 """What the guard does beyond recording an incident, one handler per :class:`Action`.
 
 ``log`` and ``block`` need nothing more here (the incident is written by the guard and
-``block`` raises :class:`inprocess.errors.Blocked` at the sink). ``block_session`` bans the
+``block`` raises :class:`rampart.inprocess.errors.Blocked` at the sink). ``block_session`` bans the
 client (its IP and, when present, its session cookie) for a while; the framework middleware
 refuses further requests from it. ``webhook`` queues a Slack-compatible message.
 """
@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from inprocess.config import Action, GuardSettings
-from inprocess.context import RequestContext
-from inprocess.findings import GuardDetection
-from inprocess.webhook import WebhookSender
+from rampart.inprocess.config import Action, GuardSettings
+from rampart.inprocess.context import RequestContext
+from rampart.inprocess.findings import GuardDetection
+from rampart.inprocess.webhook import WebhookSender
 
 __all__ = ["ACTIONS", "SessionBlocker", "client_keys"]
 
@@ -74,7 +74,7 @@ class SessionBlocker:
 
 class GuardState(Protocol):
     """What an action needs of the guard (the guard itself satisfies it; naming the class
-    here would tie this module and ``inprocess.guard`` in a circle)."""
+    here would tie this module and ``rampart.inprocess.guard`` in a circle)."""
 
     @property
     def settings(self) -> GuardSettings: ...

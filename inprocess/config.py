@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from inprocess.errors import GuardConfigError
+from rampart.inprocess.errors import GuardConfigError
 from rampart.settings import TomlEnvSettings, build, read_toml
 
 __all__ = [
@@ -125,7 +125,7 @@ class GuardSettings(TomlEnvSettings):
             )
         ssrf = value.get("ssrf")
         if ssrf is not None and "allow_hosts" in ssrf.options:
-            from inprocess.detectors.ssrf import allowed
+            from rampart.inprocess.detectors.ssrf import allowed
 
             hosts = ssrf.options["allow_hosts"]
             if isinstance(hosts, str) or not all(isinstance(h, str) for h in hosts):
@@ -133,7 +133,7 @@ class GuardSettings(TomlEnvSettings):
             allowed(tuple(hosts))
         reading = value.get("interpretation")
         if reading is not None:
-            from inprocess.detectors.interpretation import validate_options
+            from rampart.inprocess.detectors.interpretation import validate_options
 
             validate_options(reading.options)
         return value

@@ -1,6 +1,6 @@
 """The request context: the user input of the request being served, in a ContextVar.
 
-Framework middleware (``inprocess.frameworks``) builds one :class:`RequestContext` per
+Framework middleware (``rampart.inprocess.frameworks``) builds one :class:`RequestContext` per
 request and sets it with :func:`bind`; sinks read it with :func:`current`. Values are
 flattened once into :class:`UserInput` items (source path plus value) so detectors can
 match them against a sink argument cheaply.
@@ -45,7 +45,7 @@ class RequestContext:
     inputs: list[UserInput] = field(default_factory=list)
     # second-order taint: results read from a database during this request, kept as read
     # (references, no copy) and walked into ``db_values`` only when a response needs them
-    # (``inprocess.sinks._taint.tainted``): JSON APIs never pay for the walk
+    # (``rampart.inprocess.sinks._taint.tainted``): JSON APIs never pay for the walk
     db_reads: list[Any] = field(default_factory=list)
     # markup-looking strings found in ``db_reads`` so far
     db_values: list[str] = field(default_factory=list)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from inprocess.detectors import Detection
+    from rampart.inprocess.detectors import Detection
 
 __all__ = ["Blocked", "GuardConfigError"]
 

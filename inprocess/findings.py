@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inprocess.context import RequestContext
-from inprocess.detectors import Detection
-from inprocess.policy import Decision
 from rampart.incidents import Incident
+from rampart.inprocess.context import RequestContext
+from rampart.inprocess.detectors import Detection
+from rampart.inprocess.policy import Decision
 
 __all__ = ["ENGINE", "LAYER", "NO_REQUEST", "GuardDetection", "build_incident"]
 

@@ -2,7 +2,7 @@
 
 ``check(sink, operation, detector, argument, **options)`` reads the current request context,
 runs the named detector, applies the policy (incident, action, ``ctx.detections``) and raises
-:class:`~inprocess.errors.Blocked` when the decision blocks. Everything else fails open: an
+:class:`~rampart.inprocess.errors.Blocked` when the decision blocks. Everything else fails open: an
 internal error (detector crash, odd argument) is logged and counted in ``Guard.errors`` and the
 original call goes ahead.
 
@@ -21,16 +21,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inprocess import detectors
-from inprocess.actions import ACTIONS, SessionBlocker, client_keys
-from inprocess.config import SINK_ONLY_DETECTORS, DetectorPolicy, GuardSettings, Mode
-from inprocess.context import RequestContext, current
-from inprocess.detectors import Detection
-from inprocess.errors import Blocked
-from inprocess.findings import GuardDetection, build_incident
-from inprocess.policy import decide
-from inprocess.webhook import WebhookSender
 from rampart.incidents import IncidentWriter
+from rampart.inprocess import detectors
+from rampart.inprocess.actions import ACTIONS, SessionBlocker, client_keys
+from rampart.inprocess.config import SINK_ONLY_DETECTORS, DetectorPolicy, GuardSettings, Mode
+from rampart.inprocess.context import RequestContext, current
+from rampart.inprocess.detectors import Detection
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.findings import GuardDetection, build_incident
+from rampart.inprocess.policy import decide
+from rampart.inprocess.webhook import WebhookSender
 
 __all__ = [
     "Guard",
@@ -46,7 +46,7 @@ __all__ = [
     "unhush",
 ]
 
-log = logging.getLogger("inprocess.guard")
+log = logging.getLogger("rampart.inprocess.guard")
 _active: Guard | None = None
 _quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("rampart_guard_quiet", default=False)
 _NO_INPUTS: tuple[()] = ()
@@ -101,7 +101,7 @@ def active() -> Guard | None:
 
 
 def activate(guard: Guard) -> None:
-    """Make ``guard`` the one sinks report to (:mod:`inprocess.install` calls this)."""
+    """Make ``guard`` the one sinks report to (:mod:`rampart.inprocess.install` calls this)."""
     global _active
     if _active is not None and _active is not guard:
         raise RuntimeError("another rampart guard is already installed; uninstall it first")
@@ -150,7 +150,7 @@ def blocked_in(ctx: RequestContext) -> GuardDetection | None:
 
 
 class Guard:
-    """Policy, incident sink and counters of one guard (:mod:`inprocess.install` patches
+    """Policy, incident sink and counters of one guard (:mod:`rampart.inprocess.install` patches
     the sinks and makes it active)."""
 
     def __init__(
@@ -286,7 +286,8 @@ class Guard:
         )
 
     def close(self) -> None:
-        """Release the incident writer and the webhook sender (after :func:`inprocess.install.deactivate`)."""
+        """Release the incident writer and the webhook sender (after
+        :func:`rampart.inprocess.install.deactivate`)."""
         if self.webhook is not None:
             self.webhook.close()
         self.writer.close()

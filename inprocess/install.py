@@ -1,11 +1,11 @@
 """Installing the guard: settings -> guard -> propagation -> sinks, in that order.
 
 * :func:`build_guard` resolves the settings (given, or environment and TOML) and builds the
-  :class:`~inprocess.guard.Guard`; an explicit ``mode`` wins over the settings' mode.
+  :class:`~rampart.inprocess.guard.Guard`; an explicit ``mode`` wins over the settings' mode.
 * :func:`activate` makes the guard the active one, carries the request context into executor
-  threads (:mod:`inprocess.propagation`) and patches the sinks; :func:`deactivate` undoes all
+  threads (:mod:`rampart.inprocess.propagation`) and patches the sinks; :func:`deactivate` undoes all
   three in reverse order.
-* :func:`install` is the front door (``inprocess.install``): it recognises an aiohttp
+* :func:`install` is the front door (``rampart.inprocess.install``): it recognises an aiohttp
   application, an ASGI app or a WSGI app (a Flask app is guarded in place through its
   ``wsgi_app``) and returns what to serve.
 
@@ -22,14 +22,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from inprocess import guard as guard_module
-from inprocess import propagation, sinks
-from inprocess.config import GuardSettings, Mode, load_settings
-from inprocess.guard import Guard
+from rampart.inprocess import guard as guard_module
+from rampart.inprocess import propagation, sinks
+from rampart.inprocess.config import GuardSettings, Mode, load_settings
+from rampart.inprocess.guard import Guard
 
 __all__ = ["activate", "build_guard", "deactivate", "install"]
 
-log = logging.getLogger("inprocess.install")
+log = logging.getLogger("rampart.inprocess.install")
 
 
 def build_guard(
@@ -93,7 +93,7 @@ def install(
 ) -> Any:
     """Guard ``app`` and return what to serve: the same aiohttp ``web.Application`` (its
     outermost middleware added), the same Flask app (``wsgi_app`` wrapped), or a wrapping
-    ASGI / WSGI callable. The guard is :func:`inprocess.guard.active` until
+    ASGI / WSGI callable. The guard is :func:`rampart.inprocess.guard.active` until
     :func:`deactivate`. Mode ``off`` builds the guard and returns ``app`` untouched."""
     guard = build_guard(mode, settings=settings, harness=harness, incidents_path=incidents_path)
     try:
@@ -101,7 +101,7 @@ def install(
     except ImportError:  # pragma: no cover - aiohttp is a core dependency
         web = None  # type: ignore[assignment]
     if web is not None and isinstance(app, web.Application):
-        from inprocess.frameworks.aiohttp import GUARD_KEY, middleware
+        from rampart.inprocess.frameworks.aiohttp import GUARD_KEY, middleware
 
         app[GUARD_KEY] = guard
         if guard.mode == "off":
@@ -118,22 +118,22 @@ def install(
         return app
     wsgi_app = getattr(app, "wsgi_app", None)
     if wsgi_app is not None and callable(wsgi_app):
-        from inprocess.frameworks.wsgi import RampartWSGI
+        from rampart.inprocess.frameworks.wsgi import RampartWSGI
 
         activate(guard, sinks_to_patch)
         app.wsgi_app = RampartWSGI(wsgi_app, guard=guard)
         return app
     if _is_asgi(app):
-        from inprocess.frameworks.asgi import RampartASGI
+        from rampart.inprocess.frameworks.asgi import RampartASGI
 
         activate(guard, sinks_to_patch)
         return RampartASGI(app, guard=guard)
     if callable(app):
-        from inprocess.frameworks.wsgi import RampartWSGI
+        from rampart.inprocess.frameworks.wsgi import RampartWSGI
 
         activate(guard, sinks_to_patch)
         return RampartWSGI(app, guard=guard)
     raise TypeError(
-        f"inprocess.install: {type(app).__name__} is neither an aiohttp Application, "
+        f"rampart.inprocess.install: {type(app).__name__} is neither an aiohttp Application, "
         "an ASGI app (async __call__(scope, receive, send)) nor a WSGI callable"
     )

@@ -5,7 +5,7 @@ shared by every sink.
   after the original: ``before(judge)`` runs ``judge(*args, **kwargs)`` and then the
   original (quiet: nested sinks skip); ``after(observe)`` runs the original and then
   ``observe(result)``. Whatever ``judge``/``observe`` raise other than
-  :class:`~inprocess.errors.Blocked` goes to the guard's fail-open counter and the original
+  :class:`~rampart.inprocess.errors.Blocked` goes to the guard's fail-open counter and the original
   call goes ahead: a sink's extraction cannot break the application by construction.
 
 * :class:`Patcher` replaces attributes and remembers how to restore them (``undo``); a
@@ -32,13 +32,13 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from inprocess.context import current
-from inprocess.errors import Blocked
-from inprocess.guard import active, fail_open, hush, unhush
+from rampart.inprocess.context import current
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.guard import active, fail_open, hush, unhush
 
 __all__ = ["Patcher", "after", "before", "on_audit", "original_of", "version_at_least"]
 
-log = logging.getLogger("inprocess.sinks")
+log = logging.getLogger("rampart.inprocess.sinks")
 AuditHandler = Callable[[tuple[Any, ...]], None]
 # event -> (handler, whether it only matters inside a request: input-driven detectors)
 _AUDIT: dict[str, tuple[AuditHandler, bool]] = {}

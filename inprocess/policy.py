@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inprocess.config import Action, DetectorPolicy, GuardSettings
-from inprocess.detectors import Detection
+from rampart.inprocess.config import Action, DetectorPolicy, GuardSettings
+from rampart.inprocess.detectors import Detection
 
 __all__ = ["BLOCKING_ACTIONS", "Decision", "decide"]
 

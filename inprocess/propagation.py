@@ -16,8 +16,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from inprocess.context import current
-from inprocess.patching import Patcher
+from rampart.inprocess.context import current
+from rampart.inprocess.patching import Patcher
 
 __all__ = ["install", "uninstall"]
 

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 
 import aiohttp
 
-from inprocess.config import WebhookSettings
+from rampart.inprocess.config import WebhookSettings
 
 __all__ = ["WebhookSender"]
 

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import jinja2
 from aiohttp import web
 
-from labapp.endpoints import ROUTES, add_routes
-from labapp.oracle_routes import add_oracle_routes, lab_middleware
-from labapp.state import STATE, LabState
-from labapp.stores.mongo import open_mongo
-from labapp.stores.sql import open_sql
+from rampart.labapp.endpoints import ROUTES, add_routes
+from rampart.labapp.oracle_routes import add_oracle_routes, lab_middleware
+from rampart.labapp.state import STATE, LabState
+from rampart.labapp.stores.mongo import open_mongo
+from rampart.labapp.stores.sql import open_sql
 
 __all__ = ["build_app"]
 

@@ -2,8 +2,9 @@
 WSGI apps but not aiohttp (docs/LAB.md "The ASGI lab").
 
 Nothing here is a second lab. Every request runs the *same* handler functions
-(:data:`labapp.endpoints.ROUTES`) behind the *same* middleware (:func:`labapp.oracle_routes.lab_middleware`:
-request ids, clean 4xx, the ``canary_leak`` scan) with the same :class:`~labapp.state.LabState`,
+(:data:`rampart.labapp.endpoints.ROUTES`) behind the *same* middleware
+(:func:`rampart.labapp.oracle_routes.lab_middleware`:
+request ids, clean 4xx, the ``canary_leak`` scan) with the same :class:`~rampart.labapp.state.LabState`,
 so the sinks, the effects and the oracle are the aiohttp lab's own. What differs is only the
 transport: Starlette routes a request to an endpoint, :class:`AsgiLabRequest` gives the handler
 the few members of an aiohttp request it reads (method, path, headers, query, body), and the
@@ -29,12 +30,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from yarl import URL
 
-from labapp import oracle_routes as oracle
-from labapp.app import _clients, index
-from labapp.endpoints import ROUTES
-from labapp.oracle_routes import ORACLE_PREFIX, lab_middleware
-from labapp.responses import ClientError, json_out
-from labapp.state import STATE, LabState
+from rampart.labapp import oracle_routes as oracle
+from rampart.labapp.app import _clients, index
+from rampart.labapp.endpoints import ROUTES
+from rampart.labapp.oracle_routes import ORACLE_PREFIX, lab_middleware
+from rampart.labapp.responses import ClientError, json_out
+from rampart.labapp.state import STATE, LabState
 
 __all__ = ["BODY_LIMIT", "PEER_HEADER", "AsgiLabRequest", "build_asgi_app", "register_peer_block"]
 
@@ -46,7 +47,7 @@ _PEER_BLOCKS: list[tuple[type[BaseException], str]] = []
 def register_peer_block(exc_type: type[BaseException], product: str) -> None:
     """A protection product in this process blocks by raising ``exc_type`` from a sink: answer
     it with ``403`` and ``X-Rampart-Peer: block; detections=<product>:<exception class>``
-    (:mod:`labapp.peers`; the replay harness reads the header, attacks/replay/peers.py)."""
+    (:mod:`rampart.labapp.peers`; the replay harness reads the header, attacks/replay/peers.py)."""
     _PEER_BLOCKS.append((exc_type, product))
 
 

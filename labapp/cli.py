@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from labapp.settings import LabSettings
+    from rampart.labapp.settings import LabSettings
 
     print(WARNING, file=sys.stderr, flush=True)
     try:
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
             where = ".".join(str(p) for p in err["loc"]) or "settings"
             print(f"rampart lab: {where}: {err['msg']}", file=sys.stderr)
         return 2
-    from labapp.guard import GuardUnavailable
     from rampart import netguard
+    from rampart.labapp.guard import GuardUnavailable
     from rampart.serve import run_forever
 
     if _services_on_loopback(settings):
@@ -97,7 +97,7 @@ async def _main(settings: Any) -> None:
     import errno
     import signal
 
-    from labapp.lifecycle import start_lab
+    from rampart.labapp.lifecycle import start_lab
     from rampart.procs import ready_line
     from rampart.serve import bind_error
 

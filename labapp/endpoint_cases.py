@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
-from labapp.canaries import LabSecrets
-from labapp.seed import uploads
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.seed import uploads
 
 __all__ = [
     "CASES_FILE",
@@ -49,7 +49,7 @@ class _Strict(BaseModel):
 
 
 class SecretText(_Strict):
-    """The value of one of the lab's per-run secrets (:class:`labapp.canaries.LabSecrets`)."""
+    """The value of one of the lab's per-run secrets (:class:`rampart.labapp.canaries.LabSecrets`)."""
 
     secret: str
 

@@ -22,14 +22,14 @@ from aiohttp import ClientError as HttpClientError
 from bson.errors import BSONError
 from pymongo.errors import PyMongoError
 
-from labapp.activehtml import find_active_html
-from labapp.effects import current_request_id
-from labapp.guard import is_guard_exception
-from labapp.llmsim.server import MODEL_NAME
-from labapp.querystring import parse_query
-from labapp.responses import ClientError, json_object, json_out, required_query
-from labapp.state import STATE, LabState
-from labapp.stores.sql import SqlError
+from rampart.labapp.activehtml import find_active_html
+from rampart.labapp.effects import current_request_id
+from rampart.labapp.guard import is_guard_exception
+from rampart.labapp.llmsim.server import MODEL_NAME
+from rampart.labapp.querystring import parse_query
+from rampart.labapp.responses import ClientError, json_object, json_out, required_query
+from rampart.labapp.state import STATE, LabState
+from rampart.labapp.stores.sql import SqlError
 
 __all__ = ["ROUTES", "add_routes"]
 

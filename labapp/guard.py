@@ -1,6 +1,6 @@
 """The one seam between the lab and the sink guard (``inprocess``).
 
-``--guard detect|block`` calls ``inprocess.install(app, mode=...)`` before the app starts:
+``--guard detect|block`` calls ``rampart.inprocess.install(app, mode=...)`` before the app starts:
 that adds the outermost middleware and patches the sinks. The lab never decides
 anything about verdicts itself.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from labapp.settings import GuardMode
+from rampart.labapp.settings import GuardMode
 
 __all__ = ["GuardUnavailable", "install", "is_guard_exception", "require"]
 
@@ -24,8 +24,8 @@ class GuardUnavailable(RuntimeError):
 
 def _setup() -> Callable[..., Any]:
     try:
-        import inprocess.frameworks.aiohttp  # noqa: F401 - the lab needs the aiohttp middleware
-        from inprocess import install
+        import rampart.inprocess.frameworks.aiohttp  # noqa: F401 - the lab needs the aiohttp middleware
+        from rampart.inprocess import install
     except ImportError as exc:
         raise GuardUnavailable(f"sink guard not available: {exc}") from exc
     return install

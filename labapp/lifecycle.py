@@ -21,16 +21,16 @@ from typing import Any
 
 from aiohttp import web
 
-from labapp import guard
-from labapp.app import build_app
-from labapp.canaries import LabSecrets
-from labapp.effects import EffectStore
-from labapp.llmsim.server import build_llm_app
-from labapp.sandbox.session import Sandbox
-from labapp.seed import write_files
-from labapp.settings import LabSettings
-from labapp.state import LabState
-from labapp.stores.mongo import EmbeddedMongo
+from rampart.labapp import guard
+from rampart.labapp.app import build_app
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.effects import EffectStore
+from rampart.labapp.llmsim.server import build_llm_app
+from rampart.labapp.sandbox.session import Sandbox
+from rampart.labapp.seed import write_files
+from rampart.labapp.settings import LabSettings
+from rampart.labapp.state import LabState
+from rampart.labapp.stores.mongo import EmbeddedMongo
 
 __all__ = ["LabHandle", "start_lab"]
 
@@ -151,7 +151,7 @@ async def start_lab(settings: LabSettings | None = None) -> AsyncIterator[LabHan
             llm_base_url=llm_url,
         )
         if settings.server == "asgi":
-            from labapp.asgi import build_asgi_app
+            from rampart.labapp.asgi import build_asgi_app
 
             guarded = False
             port = await _serve_asgi(stack, build_asgi_app(state), settings.host, settings.port)

@@ -12,12 +12,12 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from inprocess import context as guard_context
-from labapp.canaries import find_leaks
-from labapp.effects import REQUEST_ID
-from labapp.guard import is_guard_exception
-from labapp.responses import ClientError, json_out
-from labapp.state import STATE
+from rampart.inprocess import context as guard_context
+from rampart.labapp.canaries import find_leaks
+from rampart.labapp.effects import REQUEST_ID
+from rampart.labapp.guard import is_guard_exception
+from rampart.labapp.responses import ClientError, json_out
+from rampart.labapp.state import STATE
 from rampart.requestid import HEADER, ensure_request_id, is_valid_request_id
 
 __all__ = ["ORACLE_PREFIX", "add_oracle_routes", "lab_middleware"]

@@ -1,7 +1,7 @@
 """The ASGI lab protected by a runtime-protection product (a *peer* of rampart's sink guard).
 
-    python -m labapp.peers aikido [--port N] [--data-dir DIR]
-    python -m labapp.peers asgi             # the same lab with no product: their baseline
+    python -m rampart.labapp.peers aikido [--port N] [--data-dir DIR]
+    python -m rampart.labapp.peers asgi             # the same lab with no product: their baseline
 
 Products of this kind must be set up before the web framework and the database drivers are
 imported, so this module imports nothing of the lab until the product is on; then it runs
@@ -69,26 +69,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in PRODUCTS:
         print(
-            f"usage: python -m labapp.peers {{{','.join(PRODUCTS)}}} [rampart lab options]",
+            f"usage: python -m rampart.labapp.peers {{{','.join(PRODUCTS)}}} [rampart lab options]",
             file=sys.stderr,
         )
         return 2
     product, rest = args[0], args[1:]
     if "--guard" in rest or "--asgi" in rest:
-        print("labapp.peers: --guard/--asgi are set here (the product is the protection)", file=sys.stderr)
+        message = "rampart.labapp.peers: --guard/--asgi are set here (the product is the protection)"
+        print(message, file=sys.stderr)
         return 2
     module, start = PRODUCTS[product]
     try:
         blocking = start()
     except ImportError as exc:
         print(
-            f"labapp.peers: {product} needs the Python package {module!r} ({exc}); "
+            f"rampart.labapp.peers: {product} needs the Python package {module!r} ({exc}); "
             "install it with: pip install 'rampart[peers]'",
             file=sys.stderr,
         )
         return NOT_INSTALLED
     if blocking is not None:
-        from labapp.asgi import register_peer_block
+        from rampart.labapp.asgi import register_peer_block
 
         register_peer_block(*blocking)
     from rampart.cli import main as rampart_main

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labapp.canaries import LabSecrets
+from rampart.labapp.canaries import LabSecrets
 
 __all__ = [
     "ORDERS",

@@ -43,7 +43,7 @@ class LabSettings(BaseSettings):
     allow_public_bind: bool = False
     guard: GuardMode = "off"
     harness: bool = False
-    server: LabServer = "aiohttp"  # "asgi": the same endpoints under uvicorn (labapp.asgi)
+    server: LabServer = "aiohttp"  # "asgi": the same endpoints under uvicorn (rampart.labapp.asgi)
     data_dir: Path | None = None
     incidents: Path | None = None
     mongodb_url: str | None = Field(default=None, validation_alias=AliasChoices("mongodb_url", "MONGODB_URL"))

@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from labapp.canaries import LabSecrets
-from labapp.effects import EffectStore
-from labapp.sandbox.session import Sandbox
-from labapp.settings import LabSettings
-from labapp.stores.mongo import Mongo
-from labapp.stores.sql import SqlBackend
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.effects import EffectStore
+from rampart.labapp.sandbox.session import Sandbox
+from rampart.labapp.settings import LabSettings
+from rampart.labapp.stores.mongo import Mongo
+from rampart.labapp.stores.sql import SqlBackend
 
 __all__ = ["STATE", "LabState", "system_prompt"]
 

@@ -48,7 +48,7 @@ def summary_table(results: dict[str, Any]) -> str:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from loadtests.runner import load_targets, run_load
+    from rampart.loadtests.runner import load_targets, run_load
 
     try:
         configs = load_targets(args.configs)

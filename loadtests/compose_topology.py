@@ -7,7 +7,7 @@ unique key prefix), MongoDB is the lab's embedded one, the trusted network is lo
 Each service's compose health check is then run against the process, Locust's master and
 workers run the compose load profile, and the figures come back with the failure ratio.
 
-    .venv/bin/python -m loadtests.compose_topology --duration 20 --users 8
+    .venv/bin/python -m rampart.loadtests.compose_topology --duration 20 --users 8
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from loadtests.runner import LoadResult, parse_locust_stats
 from rampart.healthcheck import check
+from rampart.loadtests.runner import LoadResult, parse_locust_stats
 from rampart.procs import ServerProcess, spawn
 
 __all__ = ["COMPOSE_FILE", "Service", "TopologyResult", "load_compose", "localize", "run_topology"]
@@ -281,7 +281,9 @@ async def _forget(redis_url: str, prefix: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="loadtests.compose_topology", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="rampart.loadtests.compose_topology", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of load (default: 15)")
     parser.add_argument("--users", type=int, default=8, help="Locust users (default: 8)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL (default: local)")

@@ -1,6 +1,6 @@
 """Benign lab traffic for throughput and latency comparisons of the layer configurations.
 
-Run by :mod:`loadtests.runner` (``rampart load``); can also be run by hand:
+Run by :mod:`rampart.loadtests.runner` (``rampart load``); can also be run by hand:
 ``locust -f loadtests/locustfile.py --headless -u 20 -r 20 -t 10s --host http://127.0.0.1:8000``.
 Every request is benign: a 403 means a layer flagged benign traffic and counts as a failure.
 
@@ -25,7 +25,7 @@ from typing import Any
 from locust import FastHttpUser, between, constant_throughput, events, task
 from locust.env import Environment
 
-from loadtests.clients import client_address
+from rampart.loadtests.clients import client_address
 
 CATEGORIES = ("books", "electronics", "garden", "kitchen")
 WORDS = ("Hub", "Can", "Knife", "Pan", "Keyboard", "Shears")

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import aiohttp
 
-from loadtests.cpu import cpu_seconds, shared_cores_warning, with_descendants
-from loadtests.nginx_peer import start_nginx_peer
+from rampart.loadtests.cpu import cpu_seconds, shared_cores_warning, with_descendants
+from rampart.loadtests.nginx_peer import start_nginx_peer
 from rampart.ports import port_pids
 from rampart.procs import spawn
 from rampart.topology import CONFIGS, LayerConfig, start_config
@@ -111,7 +111,7 @@ async def _warm_up(url: str, n: int = 50) -> None:
 
 def load_targets(spec: str) -> list[str]:
     """``"none,waf,nginx+crs"`` or ``"all"`` -> names; ``ValueError`` naming unknown ones."""
-    from attacks.replay.peers import IN_APP_PEERS
+    from rampart.attacks.replay.peers import IN_APP_PEERS
 
     known = [*CONFIGS, *PEERS, *IN_APP_PEERS]
     everything = [*CONFIGS, *PEERS]  # "all" leaves out the optional in-app peers
@@ -142,9 +142,9 @@ async def _target(name: str, mode: str) -> AsyncIterator[Target]:
             pids = {*port_pids(_port(running.url)), *port_pids(_port(running.lab_url))}
             yield Target(name, running.url, tuple(sorted(pids)))
         return
-    from attacks.replay.peers import IN_APP_PEERS, start_in_app_peer
+    from rampart.attacks.replay.peers import IN_APP_PEERS, start_in_app_peer
 
-    if name in IN_APP_PEERS:  # a product inside the ASGI lab (labapp.peers), e.g. aikido
+    if name in IN_APP_PEERS:  # a product inside the ASGI lab (rampart.labapp.peers), e.g. aikido
         async with start_in_app_peer(name) as url:
             yield Target(name, url, tuple(sorted(port_pids(_port(url)))))
         return

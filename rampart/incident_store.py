@@ -2,7 +2,7 @@
 
 :class:`PostgresIncidentStore` keeps incidents (the shared schema of
 :mod:`rampart.incidents`) in one table it creates on first use; the gateway writes to it
-in batches off the request path (through :class:`gateway.audit.AuditLog`), ``rampart
+in batches off the request path (through :class:`rampart.gateway.audit.AuditLog`), ``rampart
 incidents`` reads it. :func:`query_file` applies the same :class:`IncidentFilter` to a JSONL
 file, so both stores answer the same questions.
 """

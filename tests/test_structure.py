@@ -6,6 +6,9 @@
 - The kernel (``rampart/`` without the roof package ``rampart/cli/``) imports none of the
   parts: gateway, inprocess, attacks, labapp, loadtests, benchmarks.
 - A few generic names (``model``, ``runtime``, ``incidents``, ``oracle``) name one module each.
+- One import name: the parts live in folders at the top of the repository and are imported as
+  ``rampart.<part>`` (``rampart/<part>`` links to ``../<part>``; installed, they are
+  subpackages of ``rampart``); no source file imports a part by its bare folder name.
 
 An import of ``a.b.c`` is an arrow to ``a.b.c`` only; the parent packages that Python loads
 on the way are not arrows (a package's ``__init__`` counts when it is named itself, as in
@@ -18,18 +21,37 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("rampart", "gateway", "inprocess", "attacks", "labapp", "loadtests", "benchmarks")
+PARTS = ("gateway", "inprocess", "attacks", "labapp", "loadtests")
+PACKAGES = ("rampart", *PARTS, "benchmarks")
 KERNEL = "rampart"
 ROOF = "rampart.cli"
 
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(REPO).with_suffix("").parts
+    if parts[0] in PARTS:
+        parts = ("rampart", *parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _source_files() -> dict[str, Path]:
-    return {_module_name(p): p for pkg in PACKAGES for p in sorted((REPO / pkg).rglob("*.py"))}
+    files: dict[str, Path] = {}
+    for pkg in PACKAGES:
+        for p in sorted((REPO / pkg).rglob("*.py")):
+            inside = p.relative_to(REPO).parts
+            if pkg == KERNEL and len(inside) > 2 and inside[1] in PARTS:
+                continue  # rampart/<part> is the link to the part's own folder
+            files[_module_name(p)] = p
+    return files
+
+
+def _part_of(module: str) -> str | None:
+    """The part a module belongs to (``rampart.gateway.app`` -> ``gateway``), None for the kernel
+    and the roof."""
+    pieces = module.split(".")
+    if pieces[0] == "benchmarks":
+        return "benchmarks"
+    return pieces[1] if len(pieces) > 1 and pieces[1] in PARTS else None
 
 
 def _package_of(module: str, path: Path) -> str:
@@ -100,10 +122,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_covers_every_part() -> None:
     graph = import_graph()
-    tops = {name.split(".")[0] for name in graph}
-    assert tops == set(PACKAGES)
-    assert {"gateway.app", "inprocess.guard", "rampart.cli"} <= set(graph)
-    assert "gateway.config" in graph["gateway.app"]
+    assert {_part_of(name) for name in graph} == {*PARTS, "benchmarks", None}
+    assert {"rampart.gateway.app", "rampart.inprocess.guard", "rampart.cli"} <= set(graph)
+    assert "rampart.gateway.config" in graph["rampart.gateway.app"]
 
 
 def test_no_import_cycle_in_the_source_tree() -> None:
@@ -111,15 +132,36 @@ def test_no_import_cycle_in_the_source_tree() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+def _roof(module: str) -> bool:
+    return module == ROOF or module.startswith(ROOF + ".")
+
+
 def test_the_kernel_imports_none_of_the_parts() -> None:
     upward = sorted(
         f"{module} -> {target}"
         for module, targets in import_graph().items()
-        if module.split(".")[0] == KERNEL and not (module == ROOF or module.startswith(ROOF + "."))
+        if _part_of(module) is None and not _roof(module)
         for target in targets
-        if target.split(".")[0] != KERNEL
+        if _part_of(target) is not None or _roof(target)
     )
     assert upward == []
+
+
+def test_no_part_is_imported_by_its_bare_folder_name() -> None:
+    """``import gateway`` would load a second copy of the part beside ``rampart.gateway``."""
+    bare = []
+    for module, path in _source_files().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            bare += [f"{module}: {n}" for n in names if n.split(".")[0] in (*PARTS, "tests") and n]
+    assert bare == []
 
 
 # names a reader should never have to disambiguate: at most one module per group

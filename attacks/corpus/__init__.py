@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from attacks.cases import ENDPOINTS, Case
-from attacks.corpus.expand import expand, expand_all, fingerprint
-from attacks.corpus.loader import (
+from rampart.attacks.cases import ENDPOINTS, Case
+from rampart.attacks.corpus.expand import expand, expand_all, fingerprint
+from rampart.attacks.corpus.loader import (
     BASE_DIR,
     BENIGN_DIR,
     SHARED_VOCAB,
@@ -29,7 +29,7 @@ from attacks.corpus.loader import (
     read_benign_file,
     read_yaml,
 )
-from attacks.corpus.schema import BasePayload
+from rampart.attacks.corpus.schema import BasePayload
 from rampart.classes import ATTACK_CLASSES
 
 __all__ = [

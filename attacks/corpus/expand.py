@@ -13,9 +13,17 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from attacks.cases import Case, Expect, HttpRequest
-from attacks.corpus.schema import BasePayload
-from attacks.mutators import ENDPOINT_SPECS, Encoder, Placement, encoders, get, get_placement, wire_query
+from rampart.attacks.cases import Case, Expect, HttpRequest
+from rampart.attacks.corpus.schema import BasePayload
+from rampart.attacks.mutators import (
+    ENDPOINT_SPECS,
+    Encoder,
+    Placement,
+    encoders,
+    get,
+    get_placement,
+    wire_query,
+)
 
 __all__ = ["BREAKS_TAG", "CHAINS", "REFLECTED_TAG", "bare_request", "expand", "expand_all", "fingerprint"]
 

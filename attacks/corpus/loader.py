@@ -11,10 +11,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from attacks.cases import Case
-from attacks.corpus.expand import fingerprint
-from attacks.corpus.schema import BaseFile, BasePayload, BenignFile, BenignGenerator
-from attacks.mutators import ENDPOINT_SPECS, get_placement
+from rampart.attacks.cases import Case
+from rampart.attacks.corpus.expand import fingerprint
+from rampart.attacks.corpus.schema import BaseFile, BasePayload, BenignFile, BenignGenerator
+from rampart.attacks.mutators import ENDPOINT_SPECS, get_placement
 
 __all__ = [
     "BASE_DIR",

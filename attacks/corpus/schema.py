@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from attacks.cases import Expect
-from attacks.mutators import ENDPOINT_SPECS, encoders, get_placement
+from rampart.attacks.cases import Expect
+from rampart.attacks.mutators import ENDPOINT_SPECS, encoders, get_placement
 from rampart.classes import KnownAttackClass
 
 __all__ = ["CLASS_PREFIX", "BaseFile", "BasePayload", "BenignFile", "BenignGenerator"]

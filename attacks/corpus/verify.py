@@ -6,7 +6,7 @@ case: did the exploit do what the case says? ``expect.oracle`` is read from the 
 the follow-up page for stored payloads). Run it against a lab::
 
     rampart lab --port 8000 &
-    python -m attacks.corpus.verify --lab http://127.0.0.1:8000 [--all] [--class ssti]
+    python -m rampart.attacks.corpus.verify --lab http://127.0.0.1:8000 [--all] [--class ssti]
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import aiohttp
 import yarl
 
-from attacks.cases import Case, HttpRequest
-from attacks.mutators import wire_query
+from rampart.attacks.cases import Case, HttpRequest
+from rampart.attacks.mutators import wire_query
 from rampart.requestid import HEADER
 
 __all__ = ["Outcome", "main", "send_case", "verify_cases"]
@@ -118,9 +118,9 @@ async def verify_cases(base: str, cases: Iterable[Case], *, concurrency: int = 4
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from attacks.corpus import load_cases
+    from rampart.attacks.corpus import load_cases
 
-    parser = argparse.ArgumentParser(prog="python -m attacks.corpus.verify", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rampart.attacks.corpus.verify", description=__doc__)
     parser.add_argument("--lab", required=True, help="base URL of a running lab (loopback)")
     parser.add_argument("--all", action="store_true", help="every expanded case, not only the base payloads")
     parser.add_argument("--class", dest="classes", action="append", help="limit to a class (repeatable)")

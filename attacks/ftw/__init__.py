@@ -1,8 +1,8 @@
 """go-ftw regression tests (the format OWASP CRS ships its own tests in): a pure reader
-(:mod:`attacks.ftw.reader`) and a runner that replays them through an inspection engine
-(:mod:`attacks.ftw.runner`, ``python -m attacks.ftw``)."""
+(:mod:`rampart.attacks.ftw.reader`) and a runner that replays them through an inspection engine
+(:mod:`rampart.attacks.ftw.runner`, ``python -m rampart.attacks.ftw``)."""
 
-from attacks.ftw.reader import (
+from rampart.attacks.ftw.reader import (
     FtwFormatError,
     FtwOverride,
     FtwStage,

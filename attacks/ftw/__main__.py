@@ -1,4 +1,6 @@
-"""``python -m attacks.ftw --engine crs|seclang --crs-version 3.3.4|4.28.0 [--paranoia N] [--json OUT]``."""
+"""The go-ftw runner from the command line:
+``python -m rampart.attacks.ftw --engine crs|seclang --crs-version 3.3.4|4.28.0 [--paranoia N] [--json OUT]``.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +9,19 @@ import json
 import sys
 from pathlib import Path
 
-from attacks.ftw.runner import CRS_VERSIONS, agreement, format_report, load_tests, run, stderr_progress
+from rampart.attacks.ftw.runner import (
+    CRS_VERSIONS,
+    agreement,
+    format_report,
+    load_tests,
+    run,
+    stderr_progress,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the regression suite and print per-family pass rates."""
-    parser = argparse.ArgumentParser(prog="python -m attacks.ftw", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rampart.attacks.ftw", description=__doc__)
     parser.add_argument("--engine", choices=("crs", "seclang"), required=True)
     parser.add_argument("--crs-version", choices=tuple(CRS_VERSIONS), default="3.3.4")
     parser.add_argument("--paranoia", type=int, choices=(1, 2, 3, 4), default=4)

@@ -1,6 +1,6 @@
 """Replay OWASP CRS's regression tests through an inspection engine, in process.
 
-Each stage becomes one :class:`~gateway.model.RawRequest` (a raw request is parsed into
+Each stage becomes one :class:`~rampart.gateway.model.RawRequest` (a raw request is parsed into
 method, target, headers and body) and goes to the engine's ``fired_rule_ids``: every rule
 that logged, which is what go-ftw reads from the WAF's log. A stage **passes** when every
 expected id fired and no forbidden id did. Stages are classified:
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from attacks.ftw.reader import FtwStage, FtwTest, apply_overrides, load_dir, load_overrides
-from gateway.model import EngineSettings, RawRequest
+from rampart.attacks.ftw.reader import FtwStage, FtwTest, apply_overrides, load_dir, load_overrides
+from rampart.gateway.model import EngineSettings, RawRequest
 
 __all__ = [
     "CRS_VERSIONS",
@@ -338,11 +338,11 @@ def load_tests(version: CrsVersion, *, overrides: bool = True) -> tuple[FtwTest,
 def make_engine(name: str, settings: EngineSettings) -> FiringEngine:
     """The ``crs`` (libmodsecurity) or ``seclang`` (native SecLang) engine."""
     if name == "crs":
-        from gateway.engines.crs.engine import CrsEngine
+        from rampart.gateway.engines.crs.engine import CrsEngine
 
         return CrsEngine(settings, processes=0)
     if name == "seclang":
-        from gateway.engines.native.seclang.engine import SecLangEngine
+        from rampart.gateway.engines.native.seclang.engine import SecLangEngine
 
         return SecLangEngine(settings)
     raise ValueError(f"unknown engine {name!r}; choose crs or seclang")

@@ -2,12 +2,12 @@
 
 One module per format, each recording the cases' ``source``:
 
-- :mod:`~attacks.importers.traffic`: HAR files and mitmproxy flow files (``traffic:<file>``);
-- :mod:`~attacks.importers.gotestwaf`: GoTestWAF test-case folders (``gotestwaf:<set>``);
-- :mod:`~attacks.importers.ftw`: go-ftw YAML, OWASP CRS's regression tests (``crs-ftw:<version>``);
-- :mod:`~attacks.importers.payloads`: plain payload lists (``payloads:<file>``).
+- :mod:`~rampart.attacks.importers.traffic`: HAR files and mitmproxy flow files (``traffic:<file>``);
+- :mod:`~rampart.attacks.importers.gotestwaf`: GoTestWAF test-case folders (``gotestwaf:<set>``);
+- :mod:`~rampart.attacks.importers.ftw`: go-ftw YAML, OWASP CRS's regression tests (``crs-ftw:<version>``);
+- :mod:`~rampart.attacks.importers.payloads`: plain payload lists (``payloads:<file>``).
 
-:mod:`~attacks.importers.grading` decides where an imported payload is sent so the lab's
+:mod:`~rampart.attacks.importers.grading` decides where an imported payload is sent so the lab's
 oracle can grade it. :func:`import_any` picks the format from the path (or is told it) and
 looks its importer up in :data:`importers`; ``rampart import`` and ``rampart demo --suite``
 call it.
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from attacks.cases import Case
-from attacks.importers.common import ImportResult, SuiteImportError
-from attacks.importers.traffic import (
+from rampart.attacks.cases import Case
+from rampart.attacks.importers.common import ImportResult, SuiteImportError
+from rampart.attacks.importers.traffic import (
     DROPPED_HEADERS,
     Exchange,
     TrafficImportError,
@@ -78,7 +78,7 @@ def _looks_like_ftw(path: Path) -> bool:
 
 def detect_suite_format(path: Path) -> SuiteFormat:
     """The format of ``path``: a folder of go-ftw or GoTestWAF YAML, a capture, cases, or a list."""
-    from attacks.importers.gotestwaf import is_gotestwaf_folder
+    from rampart.attacks.importers.gotestwaf import is_gotestwaf_folder
 
     if not path.exists():
         raise SuiteImportError(f"{path}: no such file or folder")
@@ -131,21 +131,21 @@ def _import_traffic_file(file: Path, attack_class: str | None) -> ImportResult:
 
 @importers.register("gotestwaf")
 def _import_gotestwaf(file: Path, attack_class: str | None) -> ImportResult:
-    from attacks.importers.gotestwaf import import_gotestwaf, import_test_case
+    from rampart.attacks.importers.gotestwaf import import_gotestwaf, import_test_case
 
     return import_test_case(file, file.parent.name) if file.is_file() else import_gotestwaf(file)
 
 
 @importers.register("ftw")
 def _import_ftw(file: Path, attack_class: str | None) -> ImportResult:
-    from attacks.importers.ftw import import_ftw
+    from rampart.attacks.importers.ftw import import_ftw
 
     return import_ftw(file)
 
 
 @importers.register("payloads")
 def _import_payloads(file: Path, attack_class: str | None) -> ImportResult:
-    from attacks.importers.payloads import import_payload_list
+    from rampart.attacks.importers.payloads import import_payload_list
 
     return import_payload_list(file, attack_class=attack_class)
 

@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from attacks.cases import Case, HttpRequest
+from rampart.attacks.cases import Case, HttpRequest
 
 __all__ = ["ImportResult", "SuiteImportError", "digest", "slug"]
 

@@ -1,6 +1,6 @@
 """go-ftw files (OWASP CRS's regression tests) as corpus cases.
 
-Each stage of each test becomes at most one case; :mod:`attacks.ftw.reader` reads the files.
+Each stage of each test becomes at most one case; :mod:`rampart.attacks.ftw.reader` reads the files.
 
 **Label.** A stage that expects a rule id in the log (or only a 403) is an attack. A stage
 that expects no rule is *not* presumed benign: in CRS's suite it usually says only that one
@@ -22,7 +22,7 @@ their attacks stay unclassified and flag-only.
 parameter (the common CRS shape, ``/?var=<payload>`` or ``var=<payload>`` in a form body,
 which CRS 3 tests often send without a content type)
 and the class has a lab sink, the value goes to that sink
-(:mod:`attacks.importers.grading`; a form value is relocated, a query value keeps its wire
+(:mod:`rampart.attacks.importers.grading`; a form value is relocated, a query value keeps its wire
 bytes). Everything else (headers, cookies, paths, several parameters, protocol tests) keeps
 CRS's own request aimed at the lab's root (``endpoint: external``), so every layer still
 sees it. Stages given as raw bytes (``raw_request``, ``encoded_request``) cannot be held by
@@ -36,10 +36,10 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
-from attacks.cases import Case, HttpRequest
-from attacks.ftw import FtwFormatError, FtwStage, FtwTest, load_dir, load_file
-from attacks.importers.common import ImportResult, SuiteImportError, slug
-from attacks.importers.grading import Shot, build_case
+from rampart.attacks.cases import Case, HttpRequest
+from rampart.attacks.ftw import FtwFormatError, FtwStage, FtwTest, load_dir, load_file
+from rampart.attacks.importers.common import ImportResult, SuiteImportError, slug
+from rampart.attacks.importers.grading import Shot, build_case
 
 __all__ = ["ATTACK_WORDS", "BENIGN_WORDS", "FAMILY_CLASSES", "import_ftw", "stage_to_case", "version_of"]
 

@@ -17,7 +17,7 @@ requests and the non-CRUD placeholder have no HTTP form the harness sends; their
 combinations are skipped and listed.
 
 The ``type`` maps to a rampart class (:data:`TYPE_CLASSES`, matched on lower-case words);
-an unmapped type stays an attack without a class. :mod:`attacks.importers.grading` decides
+an unmapped type stays an attack without a class. :mod:`rampart.attacks.importers.grading` decides
 where each case is sent and whether the oracle can grade it. Cases carry the source
 ``gotestwaf:<set>`` and ids ``gtw-<set>-<file>-<payload#>-<encoder>-<placeholder>``.
 """
@@ -32,8 +32,8 @@ from urllib.parse import quote
 
 import yaml
 
-from attacks.importers.common import ImportResult, SuiteImportError, slug
-from attacks.importers.grading import Carrier, Shot, build_case, js_unicode, xml_entities
+from rampart.attacks.importers.common import ImportResult, SuiteImportError, slug
+from rampart.attacks.importers.grading import Carrier, Shot, build_case, js_unicode, xml_entities
 
 __all__ = ["ENCODERS", "PLACEHOLDERS", "TYPE_CLASSES", "import_gotestwaf", "is_gotestwaf_folder"]
 

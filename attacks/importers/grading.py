@@ -21,7 +21,7 @@ their cases go to the sink but count as flagged / not flagged only (no ``expect`
 
 Foreign payloads are not vetted: a case for an executing sink (shell, Python, template,
 YAML) or the SSRF fetcher is placed there only when the project's safety lint
-(:mod:`attacks.lint`) passes it; otherwise it keeps the suite's own request, aimed at a
+(:mod:`rampart.attacks.lint`) passes it; otherwise it keeps the suite's own request, aimed at a
 path no sink serves (``endpoint: external``), and is tagged ``unsafe-at-sink``.
 """
 
@@ -31,9 +31,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from attacks.cases import Case, Expect, HttpRequest
-from attacks.lint import lint_case
-from attacks.mutators.placements import ENDPOINT_SPECS
+from rampart.attacks.cases import Case, Expect, HttpRequest
+from rampart.attacks.lint import lint_case
+from rampart.attacks.mutators.placements import ENDPOINT_SPECS
 
 __all__ = [
     "CARRIERS",

@@ -2,12 +2,12 @@
 
 The class comes from the ``attack_class`` argument (``rampart import --class``) or else from
 the file name (``sqli.txt``, ``xss-payloads.txt``, ``path_traversal.lst``: the words of
-:data:`attacks.importers.gotestwaf.TYPE_CLASSES` and the class names themselves); a list
+:data:`rampart.attacks.importers.gotestwaf.TYPE_CLASSES` and the class names themselves); a list
 whose class is neither given nor guessable is refused with that fix. Lines split at ``\\n``
 only (a ``\\r`` before it is dropped); blank lines and lines starting with ``# `` (hash,
 space: a comment in the list) are skipped. Each payload travels plainly as a URL parameter
 in the suite's own request and goes to its class's lab sink when it has one
-(:mod:`attacks.importers.grading`). Source ``payloads:<file stem>``, ids
+(:mod:`rampart.attacks.importers.grading`). Source ``payloads:<file stem>``, ids
 ``pl-<file stem>-<line>``.
 """
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from attacks.importers.common import ImportResult, SuiteImportError, slug
-from attacks.importers.gotestwaf import type_class
-from attacks.importers.grading import Shot, build_case
+from rampart.attacks.importers.common import ImportResult, SuiteImportError, slug
+from rampart.attacks.importers.gotestwaf import type_class
+from rampart.attacks.importers.grading import Shot, build_case
 from rampart.classes import ATTACK_CLASSES
 
 __all__ = ["class_from_name", "import_payload_list"]

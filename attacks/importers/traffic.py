@@ -1,6 +1,6 @@
 """Captured traffic (mitmproxy flow files, HAR) as corpus cases.
 
-Every HTTP request in a capture becomes one benign :class:`~attacks.cases.Case` (traffic is
+Every HTTP request in a capture becomes one benign :class:`~rampart.attacks.cases.Case` (traffic is
 presumed benign until someone labels it). A request whose method and path are a lab
 endpoint's (docs/CONTRACTS.md L1-L13) gets that endpoint id and class; anything else is
 ``"external"`` with no class. Ids are deterministic (file name, position, content hash), the
@@ -33,8 +33,8 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from attacks.cases import ENDPOINTS, Case, HttpRequest
-from attacks.importers.common import ImportResult, SuiteImportError
+from rampart.attacks.cases import ENDPOINTS, Case, HttpRequest
+from rampart.attacks.importers.common import ImportResult, SuiteImportError
 
 __all__ = [
     "DROPPED_HEADERS",

@@ -7,8 +7,8 @@ placements. Importing this package registers every built-in encoder and placemen
 
 from __future__ import annotations
 
-from attacks.mutators import encoders as _encoders  # noqa: F401  (registers the built-ins)
-from attacks.mutators.placements import (
+from rampart.attacks.mutators import encoders as _encoders  # noqa: F401  (registers the built-ins)
+from rampart.attacks.mutators.placements import (
     ENDPOINT_SPECS,
     EndpointSpec,
     Placement,
@@ -17,7 +17,7 @@ from attacks.mutators.placements import (
     placements,
     wire_query,
 )
-from attacks.mutators.registry import Encoder, UnknownNameError, encoders, get, names, register
+from rampart.attacks.mutators.registry import Encoder, UnknownNameError, encoders, get, names, register
 
 __all__ = [
     "ENDPOINT_SPECS",

@@ -3,7 +3,7 @@
 Value-stage encoders rewrite the payload for the sink and keep its meaning there (SQL keyword
 case, shell ``${IFS}``, prompt obfuscation). Wire-stage encoders rewrite how the value
 travels and are undone by the HTTP layer or the body parser (percent-encoding, JSON
-``\\uXXXX`` escapes, YAML tag spellings). See :mod:`attacks.mutators.registry`.
+``\\uXXXX`` escapes, YAML tag spellings). See :mod:`rampart.attacks.mutators.registry`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from attacks.mutators.registry import register
+from rampart.attacks.mutators.registry import register
 
 __all__ = ["dump_json"]
 

@@ -1,7 +1,7 @@
 """Placements: where a payload sits in the request, limited to what each endpoint reads.
 
 A placement turns ``(endpoint, parameter, value, other fields, wire encoders)`` into the
-:class:`~attacks.cases.HttpRequest` the harness sends. ``ENDPOINT_SPECS`` lists, per lab
+:class:`~rampart.attacks.cases.HttpRequest` the harness sends. ``ENDPOINT_SPECS`` lists, per lab
 endpoint, the parameters it reads and the placements that reach them (docs/CONTRACTS.md lab table):
 L1 reads only its JSON body; L2..L8 and L12 only the query string; L9..L11 JSON bodies;
 L13 a YAML body. The first placement of an endpoint is its default. The *framings*
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from attacks.cases import ENDPOINTS, HttpRequest
-from attacks.mutators.encoders import dump_json
+from rampart.attacks.cases import ENDPOINTS, HttpRequest
+from rampart.attacks.mutators.encoders import dump_json
 from rampart.interpretation import DEFAULT_LIMITS
 from rampart.registry import Registry
 

@@ -16,7 +16,7 @@ single decoding (double URL encoding, ``%u`` escapes, MySQL-only comments): the 
 labelled attack and the oracle shows whether it worked.
 
 A *placement* builds the HTTP request that carries a payload to an endpoint; see
-:mod:`attacks.mutators.placements`.
+:mod:`rampart.attacks.mutators.placements`.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from attacks.cases import Case
-from attacks.ground_truth import judge, marker_count
-from attacks.replay.peers import peer_verdict
-from attacks.replay.records import LayerVerdict, Record
-from attacks.replay.send import (
+from rampart.attacks.cases import Case
+from rampart.attacks.ground_truth import judge, marker_count
+from rampart.attacks.replay.peers import peer_verdict
+from rampart.attacks.replay.records import LayerVerdict, Record
+from rampart.attacks.replay.send import (
     Response,
     describe,
     fetch_effects,
@@ -42,7 +42,7 @@ class PassTarget:
     url: str  # the first hop (a gateway, or the lab itself)
     lab_url: str  # the lab behind it, asked for effects directly
     layers: tuple[str, ...]  # the layers whose headers this pass reads
-    peer: str | None = None  # a peer pass: one verdict named after the peer (attacks.replay.peers)
+    peer: str | None = None  # a peer pass: one verdict named after the peer (rampart.attacks.replay.peers)
 
     def verdicts(
         self, resp: Response, into: dict[str, LayerVerdict] | None = None

@@ -2,8 +2,8 @@
 
 A peer is any running layer the harness can send traffic through: the built-in
 ``nginx+crs`` (Debian's nginx with ModSecurity v3 and OWASP CRS, started here in block mode
-in front of a lab with the sink guard off, :mod:`loadtests.nginx_peer`), the built-in
-runtime-protection peers (``aikido``: Aikido Zen inside the ASGI lab, :mod:`labapp.peers`;
+in front of a lab with the sink guard off, :mod:`rampart.loadtests.nginx_peer`), the built-in
+runtime-protection peers (``aikido``: Aikido Zen inside the ASGI lab, :mod:`rampart.labapp.peers`;
 that lab is also the oracle), or a server given by URL with a name of the user's choosing
 (``--targets lab=URL,cloudwaf=URL``): a perimeter in front of the ``lab`` target, or a whole
 stack whose requests reach it.
@@ -24,8 +24,8 @@ import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from attacks.replay.configs import LAYERS
-from attacks.replay.records import LayerVerdict
+from rampart.attacks.replay.configs import LAYERS
+from rampart.attacks.replay.records import LayerVerdict
 from rampart.procs import spawn
 from rampart.verdicts import parse_verdict_header
 
@@ -52,7 +52,7 @@ BUILTIN_PEERS: dict[str, str] = {
 # Built-in peers that run inside a lab of their own (the harness asks that lab's oracle), with
 # the Python package each needs (the ``peers`` extra).
 IN_APP_PEERS: dict[str, str] = {"aikido": "aikido_zen", "asgi": "starlette"}
-PEER_HEADER = "x-rampart-peer"  # labapp.asgi.PEER_HEADER: an in-app product's block
+PEER_HEADER = "x-rampart-peer"  # rampart.labapp.asgi.PEER_HEADER: an in-app product's block
 PEER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,39}$")
 _SEVERITY = {"allow": 0, "detect": 1, "block": 2}
 
@@ -109,7 +109,7 @@ def in_app_peer_missing(name: str) -> str | None:
 async def start_in_app_peer(
     name: str, *, timeout: float = 180.0, lab_args: Sequence[str] = ()
 ) -> AsyncIterator[str]:
-    """Start the ASGI lab protected by the product ``name`` (:mod:`labapp.peers`); yields its
+    """Start the ASGI lab protected by the product ``name`` (:mod:`rampart.labapp.peers`); yields its
     URL, which is both the peer and the lab whose oracle judges it.
 
     Raises ``RuntimeError`` naming what is missing when it cannot run here."""
@@ -118,7 +118,7 @@ async def start_in_app_peer(
     why = in_app_peer_missing(name)
     if why is not None:
         raise RuntimeError(why)
-    argv = [sys.executable, "-m", "labapp.peers", name, "--port", "0", *lab_args]
+    argv = [sys.executable, "-m", "rampart.labapp.peers", name, "--port", "0", *lab_args]
     async with spawn(argv, timeout=timeout) as lab:
         yield lab.url
 
@@ -130,7 +130,7 @@ async def start_builtin_peer(name: str, upstream: str, *, paranoia: int = 1) -> 
     Raises ``RuntimeError`` naming what is missing when it cannot run here."""
     if name != "nginx+crs":
         raise ValueError(f"unknown built-in peer {name!r}; use {', '.join(BUILTIN_PEERS)}")
-    from loadtests.nginx_peer import start_nginx_peer
+    from rampart.loadtests.nginx_peer import start_nginx_peer
 
     async with start_nginx_peer(upstream, crs=True, paranoia=paranoia) as url:
         yield url

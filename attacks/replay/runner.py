@@ -29,10 +29,11 @@ from typing import Any
 
 import aiohttp
 
-from attacks.cases import Case
-from attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
-from attacks.replay.passes import PassTarget, run_pass
-from attacks.replay.peers import (
+from rampart import __version__
+from rampart.attacks.cases import Case
+from rampart.attacks.replay.configs import CONFIGS, LAYERS, LayerConfig
+from rampart.attacks.replay.passes import PassTarget, run_pass
+from rampart.attacks.replay.peers import (
     IN_APP_PEERS,
     PEER_NAME,
     Peer,
@@ -40,10 +41,9 @@ from attacks.replay.peers import (
     start_builtin_peer,
     start_in_app_peer,
 )
-from attacks.replay.records import Record, write_records
-from attacks.replay.send import reset_lab
-from attacks.summary import DETECT_PASS, block_pass_name, summarize
-from rampart import __version__
+from rampart.attacks.replay.records import Record, write_records
+from rampart.attacks.replay.send import reset_lab
+from rampart.attacks.summary import DETECT_PASS, block_pass_name, summarize
 from rampart.procs import spawn
 
 __all__ = [
@@ -100,7 +100,7 @@ def parse_targets(spec: str) -> Targets:
     """``"lab=http://127.0.0.1:8001,gateway=http://127.0.0.1:8002"`` -> :class:`Targets`.
 
     A name that is not one of :data:`TARGET_KEYS` is a peer (``cloudwaf=URL``): a running
-    layer replayed as a configuration of that name (:mod:`attacks.replay.peers`)."""
+    layer replayed as a configuration of that name (:mod:`rampart.attacks.replay.peers`)."""
     urls: dict[str, str] = {}
     peers: dict[str, str] = {}
     for item in (s.strip() for s in spec.split(",")):

@@ -18,9 +18,9 @@ from urllib.parse import quote
 import aiohttp
 import yarl
 
-from attacks.cases import HttpRequest
-from attacks.replay.configs import LAYERS
-from attacks.replay.records import LayerVerdict
+from rampart.attacks.cases import HttpRequest
+from rampart.attacks.replay.configs import LAYERS
+from rampart.attacks.replay.records import LayerVerdict
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.verdicts import WAF_HEADER, parse_verdict_header
 

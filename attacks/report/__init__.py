@@ -7,17 +7,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from attacks.report.console import print_headline
+from rampart.attacks.report.console import print_headline
 
 __all__ = ["print_headline", "write_report"]
 
 
 def write_report(out_dir: Path) -> list[Path]:
     """Recompute the results from the records in ``out_dir`` and write the three files."""
-    from attacks.replay.records import read_records
-    from attacks.replay.runner import META_FILE, RECORDS_FILE, results_from
-    from attacks.report.html import render_html
-    from attacks.report.markdown import render_markdown
+    from rampart.attacks.replay.records import read_records
+    from rampart.attacks.replay.runner import META_FILE, RECORDS_FILE, results_from
+    from rampart.attacks.report.html import render_html
+    from rampart.attacks.report.markdown import render_markdown
 
     records = read_records(out_dir / RECORDS_FILE)
     meta_path = out_dir / META_FILE

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from attacks.report.figures import fmt_pct, headline, source_blocks
+from rampart.attacks.report.figures import fmt_pct, headline, source_blocks
 
 __all__ = ["print_headline"]
 

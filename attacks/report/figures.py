@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from attacks.cases import BUILTIN_SOURCE, ENDPOINTS
-from attacks.replay.configs import CONFIGS, LAYERS
-from attacks.replay.records import Record
-from attacks.summary import DETECT_PASS
+from rampart.attacks.cases import BUILTIN_SOURCE, ENDPOINTS
+from rampart.attacks.replay.configs import CONFIGS, LAYERS
+from rampart.attacks.replay.records import Record
+from rampart.attacks.summary import DETECT_PASS
 
 __all__ = [
     "ClassRow",

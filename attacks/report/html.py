@@ -11,10 +11,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from attacks.replay.configs import CONFIGS, LAYERS
-from attacks.replay.records import Record
-from attacks.report import charts
-from attacks.report.figures import (
+from rampart.attacks.replay.configs import CONFIGS, LAYERS
+from rampart.attacks.replay.records import Record
+from rampart.attacks.report import charts
+from rampart.attacks.report.figures import (
     class_rows,
     effects_text,
     evasions,
@@ -25,7 +25,7 @@ from attacks.report.figures import (
     source_class_tables,
     verdict_text,
 )
-from attacks.summary import DETECT_PASS
+from rampart.attacks.summary import DETECT_PASS
 
 __all__ = ["EVASIONS_SHOWN", "render_html"]
 
@@ -35,7 +35,7 @@ OVERLAP_COLORS = ("#4e79a7", "#59a14f", "#f28e2b", "#bab0ac")
 
 
 def _template() -> jinja2.Template:
-    source = resources.files("attacks.report").joinpath("template.html").read_text(encoding="utf-8")
+    source = resources.files("rampart.attacks.report").joinpath("template.html").read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(source)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from attacks.replay.configs import LAYERS
-from attacks.replay.records import Record
-from attacks.report.figures import (
+from rampart.attacks.replay.configs import LAYERS
+from rampart.attacks.replay.records import Record
+from rampart.attacks.report.figures import (
     HeadlineRow,
     class_rows,
     evasions,

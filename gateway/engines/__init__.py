@@ -1,6 +1,6 @@
 """Inspection engines by name, imported lazily.
 
-``create_engine("native", settings)`` imports :mod:`gateway.engines.native.combined` only when
+``create_engine("native", settings)`` imports :mod:`rampart.gateway.engines.native.combined` only when
 asked, so ``rampart --help`` and a gateway running the native engine never load libmodsecurity.
 
 The native wing registers three engines so that each can be compared with the others:
@@ -8,7 +8,7 @@ The native wing registers three engines so that each can be compared with the ot
 configuration), ``rules`` (the YAML rules alone) and ``seclang`` (CRS alone on the SecLang
 executor); ``crs`` is CRS on libmodsecurity, the reference.
 An engine class is constructed as ``Engine(settings: EngineSettings)`` and satisfies
-:class:`gateway.model.InspectionEngine`.
+:class:`rampart.gateway.model.InspectionEngine`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import cast
 
-from gateway.model import EngineSettings, InspectionEngine
+from rampart.gateway.model import EngineSettings, InspectionEngine
 from rampart.registry import Registry, UnknownNameError
 
 __all__ = ["UnknownEngineError", "create_engine", "engines", "names", "register"]
@@ -38,11 +38,11 @@ def register(name: str, target: str, *, replace: bool = False) -> None:
     engines.register(name, target, replace=replace)
 
 
-register("native", "gateway.engines.native.combined:CombinedEngine")
-register("rules", "gateway.engines.native.combined:RulesEngine")
-register("crs", "gateway.engines.crs.engine:CrsEngine")
-register("seclang", "gateway.engines.native.seclang.engine:SecLangEngine")
-register("testing", "gateway.engines.testing:LiteralEngine")
+register("native", "rampart.gateway.engines.native.combined:CombinedEngine")
+register("rules", "rampart.gateway.engines.native.combined:RulesEngine")
+register("crs", "rampart.gateway.engines.crs.engine:CrsEngine")
+register("seclang", "rampart.gateway.engines.native.seclang.engine:SecLangEngine")
+register("testing", "rampart.gateway.engines.testing:LiteralEngine")
 
 
 def names() -> tuple[str, ...]:

@@ -5,8 +5,8 @@ thread and the loop share the GIL (measured: benign p95 rises from ~1 ms to 30-1
 1 MiB body is inspected in a thread). Here each worker is a process of its own that builds its
 engine once from a *factory* (a picklable callable: a module-level function or a
 ``functools.partial`` of an engine class and its settings; compiled engines are never
-pickled). The caller ships the :class:`~gateway.model.RawRequest` over a pipe and waits for the
-:class:`~gateway.model.Verdict`; waiting releases the GIL.
+pickled). The caller ships the :class:`~rampart.gateway.model.RawRequest` over a pipe and waits for the
+:class:`~rampart.gateway.model.Verdict`; waiting releases the GIL.
 
 Each worker serves one request at a time. :meth:`EngineProcessPool.inspect` takes an idle
 worker, and:
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from gateway.model import InspectionEngine, RawRequest, Verdict
+from rampart.gateway.model import InspectionEngine, RawRequest, Verdict
 
 __all__ = [
     "EngineFactory",

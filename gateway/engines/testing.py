@@ -13,7 +13,7 @@ import os
 import time
 from urllib.parse import unquote_to_bytes
 
-from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
 __all__ = ["DEFAULT_LITERALS", "LiteralEngine"]
 

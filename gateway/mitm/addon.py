@@ -3,16 +3,16 @@
     mitmdump -s gateway/mitm/addon.py --mode reverse:http://127.0.0.1:8080 \\
         --set rampart_engine=crs --set rampart_mode=block --set rampart_harness=true
 
-The addon builds the same :class:`~gateway.model.RawRequest` the aiohttp gateway builds,
-runs the same engines (``gateway.engines.create_engine``, same :class:`EngineSettings`) and
-decides the same way (:func:`gateway.decision.run_engine` and :func:`gateway.decision.decide`,
+The addon builds the same :class:`~rampart.gateway.model.RawRequest` the aiohttp gateway builds,
+runs the same engines (``rampart.gateway.engines.create_engine``, same :class:`EngineSettings`) and
+decides the same way (:func:`rampart.gateway.decision.run_engine` and :func:`rampart.gateway.decision.decide`,
 the functions the proxy calls): the first engine enforces, the others shadow; verdicts go to
 ``flow.metadata["rampart"]``; incidents go to the shared JSONL schema (layer ``waf``); in
 block mode a blocked request is answered with the proxy's own 403 page
-(:func:`gateway.proxy.pages.render_page`) and security headers; in harness mode
+(:func:`rampart.gateway.proxy.pages.render_page`) and security headers; in harness mode
 ``X-Rampart-Waf`` and one ``X-Rampart-Waf-<Engine>`` header per engine are added. Client
 WebSocket messages are inspected like the proxy inspects them
-(:func:`gateway.proxy.websocket.message_request`); a blocked one is dropped and the flow
+(:func:`rampart.gateway.proxy.websocket.message_request`); a blocked one is dropped and the flow
 killed (mitmproxy offers an addon no way to send a 1008 close frame).
 
 Parsing is kept apart from acting: :func:`parse_options` is pure and raises ``ValueError``;
@@ -29,12 +29,12 @@ from typing import Any, get_args
 
 from mitmproxy import ctx, exceptions, http
 
-from gateway.config import HeaderPolicy
-from gateway.decision import Outcome, RequestFacts, decide, engine_header, run_engine
-from gateway.model import EngineSettings, InspectionEngine, Mode, RawRequest
-from gateway.proxy.pages import render_page
-from gateway.proxy.websocket import message_request, readings
 from rampart import netguard
+from rampart.gateway.config import HeaderPolicy
+from rampart.gateway.decision import Outcome, RequestFacts, decide, engine_header, run_engine
+from rampart.gateway.model import EngineSettings, InspectionEngine, Mode, RawRequest
+from rampart.gateway.proxy.pages import render_page
+from rampart.gateway.proxy.websocket import message_request, readings
 from rampart.incidents import IncidentWriter
 from rampart.procs import ready_line
 from rampart.requestid import HEADER as REQUEST_ID
@@ -103,7 +103,7 @@ def parse_options(
     body_limit: int = 1 << 20,
 ) -> Spec:
     """Validate the ``rampart_*`` option values; ``ValueError`` names the bad one and the fix."""
-    from gateway.engines import names
+    from rampart.gateway.engines import names
 
     engines = tuple(e.strip() for e in engine.split(",") if e.strip())
     if not engines:
@@ -212,7 +212,7 @@ class RampartAddon:
 
     def apply(self, spec: Spec) -> None:
         """Build the engines and the incident writer ``spec`` asks for, replacing the old ones."""
-        from gateway.engines import create_engine
+        from rampart.gateway.engines import create_engine
 
         engines = tuple(create_engine(name, spec.settings) for name in spec.engines)
         self._close()

@@ -1,5 +1,5 @@
 """The reverse proxy: header rewriting, engine runs, the handler, WebSocket relay, pages."""
 
-from gateway.proxy.handler import Gateway, ProxyHandler
+from rampart.gateway.proxy.handler import Gateway, ProxyHandler
 
 __all__ = ["Gateway", "ProxyHandler"]

@@ -17,13 +17,13 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from gateway.audit import log_event
-from gateway.config import AccessLogSettings
+from rampart.gateway.audit import log_event
+from rampart.gateway.config import AccessLogSettings
 from rampart.incidents import FIELD_LIMITS, IncidentWriter, bound
 
 __all__ = ["AccessLog", "access_record"]
 
-_LOG = logging.getLogger("gateway.audit")
+_LOG = logging.getLogger("rampart.gateway.audit")
 
 
 def access_record(

@@ -20,19 +20,19 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.audit import AuditLog, log_event
-from gateway.config import GatewaySettings
-from gateway.decision import Outcome, RequestFacts, decide
-from gateway.metrics import GatewayMetrics
-from gateway.model import RawRequest
-from gateway.proxy.accesslog import AccessLog, access_record
-from gateway.proxy.hardening import Hardening, Rejection, check_body_length, check_request
-from gateway.proxy.headers import HOP_BY_HOP, ClientAddress, TrustedProxies, hop_by_hop_names
-from gateway.proxy.inspection import EngineRunner
-from gateway.proxy.logsummary import EventSummary
-from gateway.proxy.pages import error_page
-from gateway.proxy.ratelimit import RateLimiter, quota_headers
-from gateway.proxy.websocket import (
+from rampart.gateway.audit import AuditLog, log_event
+from rampart.gateway.config import GatewaySettings
+from rampart.gateway.decision import Outcome, RequestFacts, decide
+from rampart.gateway.metrics import GatewayMetrics
+from rampart.gateway.model import RawRequest
+from rampart.gateway.proxy.accesslog import AccessLog, access_record
+from rampart.gateway.proxy.hardening import Hardening, Rejection, check_body_length, check_request
+from rampart.gateway.proxy.headers import HOP_BY_HOP, ClientAddress, TrustedProxies, hop_by_hop_names
+from rampart.gateway.proxy.inspection import EngineRunner
+from rampart.gateway.proxy.logsummary import EventSummary
+from rampart.gateway.proxy.pages import error_page
+from rampart.gateway.proxy.ratelimit import RateLimiter, quota_headers
+from rampart.gateway.proxy.websocket import (
     MessageInspector,
     handshake_free,
     is_websocket_upgrade,
@@ -45,7 +45,7 @@ from rampart.verdicts import RASP_HEADER, WAF_HEADER, format_waf_header
 
 __all__ = ["Gateway", "ProxyHandler"]
 
-logger = logging.getLogger("gateway.proxy")
+logger = logging.getLogger("rampart.gateway.proxy")
 
 # Request headers the gateway replaces or that must not reach the upstream as sent.
 _REPLACED = frozenset(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
-from gateway.config import HeaderPolicy, LimitSettings
+from rampart.gateway.config import HeaderPolicy, LimitSettings
 
 __all__ = ["Hardening", "Rejection", "check_body_length", "check_request", "harden_response_headers"]
 

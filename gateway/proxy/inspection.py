@@ -7,7 +7,7 @@ synchronous CPU work, and where it runs depends on the body:
   common small request); the engine's cooperative budget bounds it;
 * over ``process_body_bytes``, for an engine the gateway can rebuild (a ``factory``: its name
   and settings) and that does not run its own workers (``slow = True``): in a pool of
-  ``processes`` worker *processes* per engine (:mod:`gateway.engines.pool`), so the inspection
+  ``processes`` worker *processes* per engine (:mod:`rampart.gateway.engines.pool`), so the inspection
   does not hold the proxy's GIL. The pool starts on the first such body; while no worker is
   free (starting, being replaced, or every one busy) such bodies take the thread path;
 * otherwise (medium bodies, engines that set ``slow = True``, and engines that say nothing
@@ -31,7 +31,7 @@ An engine is called from several threads at once only when it sets ``thread_safe
 the thread pool while one is there, so the event loop never waits on that lock. A verdict that
 says ``budget_exceeded`` is counted and logged. Any exception, and a worker process that dies,
 fails open: the request is allowed, the failure counted and logged
-(:func:`gateway.decision.run_engine`).
+(:func:`rampart.gateway.decision.run_engine`).
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
-from gateway.audit import log_event
-from gateway.config import EngineRunSettings
-from gateway.decision import run_engine
-from gateway.engines.pool import (
+from rampart.gateway.audit import log_event
+from rampart.gateway.config import EngineRunSettings
+from rampart.gateway.decision import run_engine
+from rampart.gateway.engines.pool import (
     EngineFactory,
     EngineProcessPool,
     PoolBusy,
@@ -56,12 +56,12 @@ from gateway.engines.pool import (
     WorkerCrashed,
     WorkerOverran,
 )
-from gateway.metrics import GatewayMetrics
-from gateway.model import InspectionEngine, RawRequest, RuleMatch, Verdict
+from rampart.gateway.metrics import GatewayMetrics
+from rampart.gateway.model import InspectionEngine, RawRequest, RuleMatch, Verdict
 
 __all__ = ["BUDGET_RULE_ID", "EngineRunner", "NamedEngine"]
 
-logger = logging.getLogger("gateway.engines")
+logger = logging.getLogger("rampart.gateway.engines")
 
 BUDGET_RULE_ID = "budget_exceeded"  # the rule id the native engine gives its own budget stop
 _OFFLOAD_ABOVE = 0.5  # moving share of slow small-request inspections that moves an engine off the loop
@@ -408,7 +408,7 @@ class EngineRunner:
     def replace_engines(self, engines: Sequence[NamedEngine]) -> tuple[NamedEngine, ...]:
         """Swap in ``engines`` (same names, e.g. rebuilt by a reload) for new requests, with
         their own worker-process pools; returns the old ones, which the caller closes (pools
-        included, :func:`gateway.reload.close_engines`) once their in-flight inspections are done."""
+        included, :func:`rampart.gateway.reload.close_engines`) once their in-flight inspections are done."""
         if tuple(e.name for e in engines) != tuple(e.name for e in self.engines):
             raise ValueError("a reload keeps the configured engine names")
         for named in engines:

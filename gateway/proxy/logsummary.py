@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from gateway.audit import log_event
+from rampart.gateway.audit import log_event
 
 __all__ = ["EventSummary"]
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from gateway.config import RateLimitRule, RateLimitSettings
+from rampart.gateway.config import RateLimitRule, RateLimitSettings
 
 __all__ = [
     "BreakerState",

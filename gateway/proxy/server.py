@@ -9,7 +9,7 @@ routed).
 
 :class:`GatewayRunner` is the seam: an ``AppRunner`` whose server builds
 :class:`GatewayRequestHandler` connections, whose ``handle_error`` answers with the gateway's
-own page (:func:`gateway.proxy.pages.render_page`: status and a fresh request id only), the
+own page (:func:`rampart.gateway.proxy.pages.render_page`: status and a fresh request id only), the
 configured security headers, ``Cache-Control: no-store`` and no ``Server`` header.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from gateway.config import HeaderPolicy
-from gateway.proxy.hardening import harden_response_headers
-from gateway.proxy.pages import render_page
+from rampart.gateway.config import HeaderPolicy
+from rampart.gateway.proxy.hardening import harden_response_headers
+from rampart.gateway.proxy.pages import render_page
 from rampart.requestid import HEADER as REQUEST_ID
 from rampart.requestid import mint_request_id
 

@@ -23,12 +23,12 @@ import urllib.parse
 import aiohttp
 from aiohttp import web
 
-from gateway.audit import AuditLog, log_event
-from gateway.config import GatewaySettings
-from gateway.decision import Outcome, RequestFacts, decide
-from gateway.metrics import GatewayMetrics
-from gateway.model import RawRequest
-from gateway.proxy.inspection import EngineRunner
+from rampart.gateway.audit import AuditLog, log_event
+from rampart.gateway.config import GatewaySettings
+from rampart.gateway.decision import Outcome, RequestFacts, decide
+from rampart.gateway.metrics import GatewayMetrics
+from rampart.gateway.model import RawRequest
+from rampart.gateway.proxy.inspection import EngineRunner
 
 __all__ = [
     "MessageInspector",
@@ -41,7 +41,7 @@ __all__ = [
     "relay",
 ]
 
-logger = logging.getLogger("gateway.proxy")
+logger = logging.getLogger("rampart.gateway.proxy")
 
 _HANDSHAKE = frozenset(
     {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"}

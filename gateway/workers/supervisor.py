@@ -1,11 +1,11 @@
 """``rampart gateway --workers N``: N gateway processes sharing one listening port.
 
-The supervisor (this module) reserves the port, starts N :mod:`gateway.workers.worker` processes
+The supervisor (this module) reserves the port, starts N :mod:`rampart.gateway.workers.worker` processes
 that each bind it with ``SO_REUSEPORT`` (the kernel spreads connections over them) and
 build their own engines, and serves the admin listener itself:
 
 - ``/metrics`` is the sum of the workers' own registries, read over each worker's private
-  Unix socket at scrape time (:mod:`gateway.workers.metrics_merge`). Chosen over
+  Unix socket at scrape time (:mod:`rampart.gateway.workers.metrics_merge`). Chosen over
   prometheus_client's multiprocess mode because that mode is switched on process-wide by an
   environment variable before import, keeps mmap files per pid that must be cleaned, and
   would change the per-app registries the tests and in-process gateways rely on; reading
@@ -18,11 +18,11 @@ store each worker counts alone (a warning says so); use ``redis://``.
 SIGHUP re-reads the configuration (file, environment, flags) and the rule files. When only
 rule settings changed (or none: the rule files themselves), the supervisor builds the engines
 once to check every file, then tells each worker to swap its engines in place over its private
-socket (:mod:`gateway.reload`): no process restarts and no connection is touched; a file that
+socket (:mod:`rampart.gateway.reload`): no process restarts and no connection is touched; a file that
 does not load changes nothing and is logged (``reload_failed``, naming file, line and fix).
 Any other change starts a new generation of workers on the same port, and once all of them
 are ready stops the old ones gracefully: they stop accepting and their in-flight requests
-finish (up to :data:`gateway.workers.worker.DRAIN_S`). A configuration or rule file that fails
+finish (up to :data:`rampart.gateway.workers.worker.DRAIN_S`). A configuration or rule file that fails
 (a worker of the new generation cannot start; its error, naming file, line and fix, is on
 stderr) leaves the running workers in place. Connections the kernel had queued on an old
 worker's socket but not handed over yet are reset when it closes unless
@@ -53,15 +53,15 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway.audit import log_event
-from gateway.config import GatewaySettings
-from gateway.workers.metrics_merge import merge_expositions
+from rampart.gateway.audit import log_event
+from rampart.gateway.config import GatewaySettings
+from rampart.gateway.workers.metrics_merge import merge_expositions
 from rampart.ports import PortInUse, port_holder
 from rampart.procs import ready_line
 
 __all__ = ["Supervisor", "WorkerFailed", "reserve_port", "serve_workers"]
 
-logger = logging.getLogger("gateway.workers.supervisor")
+logger = logging.getLogger("rampart.gateway.workers.supervisor")
 START_TIMEOUT_S = 300.0  # the CRS engine takes a while to load its rules
 STOP_GRACE_S = 15.0
 MAX_RESTARTS = 5  # within RESTART_WINDOW_S; more and the gateway stops
@@ -155,7 +155,7 @@ class Supervisor:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "gateway.workers.worker",
+            "rampart.gateway.workers.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -244,7 +244,7 @@ class Supervisor:
 
     def _in_place(self, fresh: GatewaySettings) -> bool:
         """Only rule settings changed (or nothing): the workers can swap engines in place."""
-        from gateway.reload import changed_keys, reloadable
+        from rampart.gateway.reload import changed_keys, reloadable
 
         fixed = {"host", "port", "admin_host", "admin_port"}
         return all(reloadable(k) or k in fixed for k in changed_keys(self.settings, fresh))
@@ -253,7 +253,7 @@ class Supervisor:
         """Build the engines once here to check every rule file, then tell each worker to swap
         its engines (``POST /reload``): no process restarts, no connection is touched. A worker
         that still fails (a file changed in between) makes the whole generation be replaced."""
-        from gateway.reload import build_engines, close_engines
+        from rampart.gateway.reload import build_engines, close_engines
 
         try:
             checked = await asyncio.to_thread(build_engines, fresh, fresh.engines)

@@ -1,4 +1,4 @@
-"""One gateway worker process, started by :mod:`gateway.workers.supervisor` (never by hand).
+"""One gateway worker process, started by :mod:`rampart.gateway.workers.supervisor` (never by hand).
 
 Reads its spec (settings, metrics socket path) as one JSON line on stdin, builds its own
 engines, serves the proxy on the shared port (``SO_REUSEPORT``) and its admin app on a
@@ -6,9 +6,9 @@ private Unix socket the supervisor reads, then prints ``{"pid": N}`` on stdout. 
 stops it gracefully (it stops accepting; in-flight requests get :data:`DRAIN_S` to finish); it
 also gets SIGTERM when the supervisor dies. The supervisor's SIGHUP reaches it as ``POST
 /reload`` on the private socket when only rule settings changed: the engines are swapped in
-place (:mod:`gateway.reload`), nothing is restarted.
+place (:mod:`rampart.gateway.reload`), nothing is restarted.
 
-    python -m gateway.workers.worker < spec.json
+    python -m rampart.gateway.workers.worker < spec.json
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def _die_with_parent() -> None:
 def _admin_app(gw: Any) -> Any:
     """The worker's private admin app (supervisor only, over its Unix socket): ``/healthz``,
     ``/metrics`` and ``POST /reload`` (``{"settings": ...}``: swap the engines in place,
-    :mod:`gateway.reload`; answers ``{"reloaded": bool, "error": str | null}``)."""
+    :mod:`rampart.gateway.reload`; answers ``{"reloaded": bool, "error": str | null}``)."""
     from aiohttp import web
 
-    from gateway.admin import create_admin_app
-    from gateway.config import GatewaySettings
-    from gateway.reload import Reloader
+    from rampart.gateway.admin import create_admin_app
+    from rampart.gateway.config import GatewaySettings
+    from rampart.gateway.reload import Reloader
 
     app = create_admin_app(gw)
     reloader = Reloader(gw)
@@ -74,8 +74,8 @@ def main() -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     spec: dict[str, Any] = json.loads(sys.stdin.readline())
-    from gateway.app import build_gateway, create_app, runner_factory
-    from gateway.config import GatewaySettings
+    from rampart.gateway.app import build_gateway, create_app, runner_factory
+    from rampart.gateway.config import GatewaySettings
     from rampart.serve import Listener, run_forever, serve_apps
 
     settings = GatewaySettings.model_validate(spec["settings"])

@@ -27,7 +27,7 @@ class Detection:
     source: str | None = None  # UserInput.source that caused it, None for sink-only checks
 
 
-# detect(sink_argument, inputs: Sequence[inprocess.context.UserInput], **options) -> Detection | None
+# detect(sink_argument, inputs: Sequence[rampart.inprocess.context.UserInput], **options) -> Detection | None
 Detector = Callable[..., Detection | None]
 
 detectors: Registry[Detector] = Registry("detector")
@@ -53,7 +53,7 @@ def register(name: str, *, replace: bool = False) -> Callable[[Detector], Detect
 
 def _load_all() -> None:
     for mod in _MODULES:
-        importlib.import_module(f"inprocess.detectors.{mod}")
+        importlib.import_module(f"rampart.inprocess.detectors.{mod}")
 
 
 def get(name: str) -> Detector:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection
 
 __all__ = ["EVIDENCE_MAX", "MIN_LEN", "Reporter", "occurrences", "occurring"]
 

@@ -1,6 +1,6 @@
 """Prompt-injection phrase rules: ``(id, weight, pattern)`` over normalised text.
 
-Patterns are written against the folded text :func:`inprocess.detectors.prompt.normalise`
+Patterns are written against the folded text :func:`rampart.inprocess.detectors.prompt.normalise`
 produces: lower-case ASCII (accents folded away, homoglyphs and leetspeak mapped, spaced-out
 letters joined), single spaces, newlines kept. Within a kind the strongest rule counts; kinds
 combine as independent evidence: ``1 - prod(1 - w)``.

@@ -28,9 +28,9 @@ import ast
 import re
 from collections.abc import Sequence
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection, register
-from inprocess.detectors._common import Reporter, occurring
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection, register
+from rampart.inprocess.detectors._common import Reporter, occurring
 
 __all__ = ["SAFE_MODULES", "SAFE_NAMES", "assembles_text", "capabilities", "detect", "is_arithmetic"]
 

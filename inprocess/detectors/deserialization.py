@@ -20,9 +20,9 @@ import pickletools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection, register
-from inprocess.detectors._common import Reporter
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection, register
+from rampart.inprocess.detectors._common import Reporter
 
 __all__ = ["PICKLE_SAFE_GLOBALS", "detect", "pickle_globals", "yaml_python_tags"]
 

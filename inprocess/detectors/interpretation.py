@@ -1,6 +1,6 @@
 """``interpretation``: the request could not be read the way the application will read it.
 
-Not a sink check: capture (``inprocess.frameworks._capture``) records each ambiguity it
+Not a sink check: capture (``rampart.inprocess.frameworks._capture``) records each ambiguity it
 meets on the request context -- a body that parses under no reading (declared JSON that is
 not JSON, multipart without boundary or parts, XML that does not parse, a Content-Encoding
 that cannot be undone), more values or deeper nesting than capture reads whole, a body too
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from inprocess.detectors import Detection, register
+from rampart.inprocess.detectors import Detection, register
 
 __all__ = ["ANOMALIES", "detect", "validate_options"]
 

@@ -16,9 +16,9 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection, register
-from inprocess.detectors._common import Reporter, occurring
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection, register
+from rampart.inprocess.detectors._common import Reporter, occurring
 
 __all__ = ["climbs", "detect"]
 

@@ -6,7 +6,7 @@ mapped, spaced-out letters joined and split back into words). Decoders then buil
 candidate texts, applied to each other's output up to :data:`_MAX_DEPTH` times: base64
 (standard and URL-safe) and hex segments that decode to text, rot13 and reversal of the
 whole text, of each line, or of what follows a "decode this ...:" cue. :func:`score`
-weighs phrase rules (:mod:`inprocess.detectors._prompt_rules`) for instruction override,
+weighs phrase rules (:mod:`rampart.inprocess.detectors._prompt_rules`) for instruction override,
 role manipulation, system-prompt extraction, fake delimiters and decode-and-obey cues, in
 English, Spanish, French, German, Italian and Portuguese, on every candidate and keeps the
 best. :func:`detect` scores only the user-controlled parts of a prompt: the user inputs
@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection, register
-from inprocess.detectors._common import Reporter, occurring
-from inprocess.detectors._prompt_rules import OBFUSCATION, RULES, VOCABULARY, Rule
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection, register
+from rampart.inprocess.detectors._common import Reporter, occurring
+from rampart.inprocess.detectors._prompt_rules import OBFUSCATION, RULES, VOCABULARY, Rule
 
 __all__ = ["THRESHOLD", "candidates", "detect", "normalise", "score"]
 

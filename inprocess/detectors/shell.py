@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from enum import IntEnum
 from typing import Any
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection, register
-from inprocess.detectors._common import Reporter, occurrences, occurring
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection, register
+from rampart.inprocess.detectors._common import Reporter, occurrences, occurring
 
 __all__ = ["Role", "detect", "roles"]
 

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection, register
-from inprocess.detectors._common import Reporter
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection, register
+from rampart.inprocess.detectors._common import Reporter
 
 __all__ = [
     "Allowed",

@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Sequence
 from html.parser import HTMLParser
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection, register
-from inprocess.detectors._common import Reporter, occurrences, occurring
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection, register
+from rampart.inprocess.detectors._common import Reporter, occurrences, occurring
 
 __all__ = ["active_content", "detect", "detect_stored"]
 

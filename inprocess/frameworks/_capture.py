@@ -1,6 +1,6 @@
 """Framework-neutral request capture: query strings (raw, bracket notation as nested
 objects, JSON-looking values decoded), bodies (JSON, forms, text), headers, cookies and path
-parameters, flattened into :class:`~inprocess.context.UserInput` items.
+parameters, flattened into :class:`~rampart.inprocess.context.UserInput` items.
 
 Queries and bodies are read through :mod:`rampart.interpretation`, the reading the gateway
 and the lab share. What cannot be read the way the app will (repeated Content-Type
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from inprocess.context import RequestContext, UserInput, bind, flatten
-from inprocess.errors import Blocked
-from inprocess.guard import Guard, blocked_in
-from inprocess.sinks._taint import tainted
+from rampart.inprocess.context import RequestContext, UserInput, bind, flatten
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.guard import Guard, blocked_in
+from rampart.inprocess.sinks._taint import tainted
 from rampart.interpretation import (
     DEFAULT_LIMITS,
     Anomaly,
@@ -46,7 +46,7 @@ from rampart.interpretation.content_type import TOO_MANY_PARAMETERS
 from rampart.verdicts import Decision, format_rasp_header
 
 if TYPE_CHECKING:
-    from inprocess.config import GuardSettings
+    from rampart.inprocess.config import GuardSettings
 
 __all__ = [
     "BLOCKED_STATUS",
@@ -139,7 +139,7 @@ def flatten_json(
     max_items: int = MAX_ITEMS,
     max_depth: int = DEFAULT_READING.limits.max_depth,
 ) -> None:
-    """:func:`inprocess.context.flatten` for decoded JSON (dict, list, str, int, float, bool,
+    """:func:`rampart.inprocess.context.flatten` for decoded JSON (dict, list, str, int, float, bool,
     None): the same inputs in the same order, with exact-type tests instead of the ``Mapping``
     ABC and union ``isinstance`` checks, which made flattening a two-field body cost more than
     parsing it. Anything else goes to ``flatten``. A container deeper than ``max_depth`` is

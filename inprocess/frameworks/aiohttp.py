@@ -1,9 +1,9 @@
-"""aiohttp integration: :func:`middleware` (``inprocess.install(app)`` adds it outermost).
+"""aiohttp integration: :func:`middleware` (``rampart.inprocess.install(app)`` adds it outermost).
 
 Per request the middleware:
 
 * keeps a valid ``X-Request-ID`` or mints one; the app reads the id the guard uses from
-  ``inprocess.context.current().request_id`` (the lab does) or ``request[REQUEST_ID_KEY]``,
+  ``rampart.inprocess.context.current().request_id`` (the lab does) or ``request[REQUEST_ID_KEY]``,
   so both name the same id. The request's headers are left as sent: rewriting them
   (``request.clone``) cost ~10% of the lab's throughput;
 * captures query (raw, bracket-nested, JSON-decoded), path parameters, JSON / form /
@@ -15,10 +15,10 @@ Per request the middleware:
   ``request.read()`` (cached by aiohttp) and the request gets a fresh body stream holding the
   same bytes, so handlers can still use ``read()``, ``json()``, ``post()``, ``multipart()``
   or ``request.content``; bodies above ``max_body_bytes`` are left unread (and flagged ``body_unread``);
-* binds the :class:`~inprocess.context.RequestContext` while the handler runs;
+* binds the :class:`~rampart.inprocess.context.RequestContext` while the handler runs;
 * judges ``text/html`` responses for reflected and stored XSS;
 * answers ``403 {"error": "blocked", "incident": "<request id>"}`` when a sink was blocked
-  (even if the handler caught :class:`~inprocess.errors.Blocked`), when the response was
+  (even if the handler caught :class:`~rampart.inprocess.errors.Blocked`), when the response was
   judged XSS in block mode, or when the client is banned (``block_session``);
 * in harness mode adds ``X-Rampart-Rasp`` to every response, blocked ones included.
 """
@@ -32,9 +32,9 @@ from typing import Any
 from aiohttp import hdrs, web
 from aiohttp.streams import StreamReader
 
-from inprocess.context import RequestContext, UserInput, bind
-from inprocess.errors import Blocked
-from inprocess.frameworks._capture import (
+from rampart.inprocess.context import RequestContext, UserInput, bind
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.frameworks._capture import (
     BLOCKED_STATUS,
     blocked_payload,
     harness_header,
@@ -45,7 +45,7 @@ from inprocess.frameworks._capture import (
     raw_body_inputs,
     settings_reading,
 )
-from inprocess.guard import Guard, blocked_in
+from rampart.inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
@@ -53,7 +53,7 @@ from rampart.verdicts import RASP_HEADER
 
 __all__ = ["GUARD_KEY", "REQUEST_ID_KEY", "middleware"]
 
-log = logging.getLogger("inprocess.frameworks.aiohttp")
+log = logging.getLogger("rampart.inprocess.frameworks.aiohttp")
 GUARD_KEY: web.AppKey[Guard] = web.AppKey("rampart_guard", Guard)
 REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("rampart_request_id", str)
 

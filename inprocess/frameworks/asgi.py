@@ -3,7 +3,7 @@
 ``app = RampartASGI(app, guard=guard)`` or ``Middleware(RampartASGI, guard=guard)``; build
 the guard with :func:`setup`. Per HTTP request it captures query, path segments, headers,
 cookies and the body (read once, then replayed to the app through ``receive``), binds the
-:class:`~inprocess.context.RequestContext` while the app runs and judges the response:
+:class:`~rampart.inprocess.context.RequestContext` while the app runs and judges the response:
 
 * the ``http.response.start`` message is held until the first body message, so a block
   that the app swallowed (``except Exception``) or that an error middleware turned into a
@@ -19,9 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from inprocess.context import RequestContext, UserInput, bind
-from inprocess.errors import Blocked
-from inprocess.frameworks._capture import (
+from rampart.inprocess.context import RequestContext, UserInput, bind
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.frameworks._capture import (
     BLOCKED_STATUS,
     blocked_payload,
     cookie_header_inputs,
@@ -36,7 +36,7 @@ from inprocess.frameworks._capture import (
     raw_body_inputs,
     settings_reading,
 )
-from inprocess.guard import Guard, blocked_in
+from rampart.inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id
@@ -44,7 +44,7 @@ from rampart.verdicts import RASP_HEADER
 
 __all__ = ["RampartASGI"]
 
-log = logging.getLogger("inprocess.frameworks.asgi")
+log = logging.getLogger("rampart.inprocess.frameworks.asgi")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

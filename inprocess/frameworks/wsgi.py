@@ -3,7 +3,7 @@
 ``app.wsgi_app = RampartWSGI(app.wsgi_app, guard=guard)``; build the guard with
 :func:`setup`. Per request it captures query, path segments, headers, cookies and the body
 (read once from ``wsgi.input`` and replaced by an in-memory copy), binds the
-:class:`~inprocess.context.RequestContext` while the app runs *and* while its response
+:class:`~rampart.inprocess.context.RequestContext` while the app runs *and* while its response
 iterable is consumed (sinks may run lazily), and judges the response. The response is
 buffered so that a block -- raised, swallowed by the app, or turned into a 500 by the
 framework -- or an XSS verdict on ``text/html`` can still become
@@ -16,9 +16,9 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from inprocess.context import RequestContext, UserInput, bind
-from inprocess.errors import Blocked
-from inprocess.frameworks._capture import (
+from rampart.inprocess.context import RequestContext, UserInput, bind
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.frameworks._capture import (
     blocked_payload,
     cookie_header_inputs,
     declared_length,
@@ -32,7 +32,7 @@ from inprocess.frameworks._capture import (
     raw_body_inputs,
     settings_reading,
 )
-from inprocess.guard import Guard, blocked_in
+from rampart.inprocess.guard import Guard, blocked_in
 from rampart.interpretation import Anomaly
 from rampart.requestid import HEADER as REQUEST_ID_HEADER
 from rampart.requestid import is_valid_request_id, mint_request_id

@@ -1,12 +1,12 @@
 """Patched sinks, one module per library family. Each exposes ``patch(patcher)`` listing its
-targets; sinks extract ``(operation, argument)`` and call :func:`inprocess.guard.check`."""
+targets; sinks extract ``(operation, argument)`` and call :func:`rampart.inprocess.guard.check`."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Protocol
 
-from inprocess.patching import Patcher
+from rampart.inprocess.patching import Patcher
 
 __all__ = ["SINKS", "install", "installed", "uninstall"]
 
@@ -42,7 +42,7 @@ def install(names: tuple[str, ...] | None = None) -> None:
         raise ValueError(f"unknown sink(s) {', '.join(unknown)}; known: {', '.join(SINKS)}")
     patcher = Patcher()
     for name in chosen:
-        module: _SinkModule = importlib.import_module(f"inprocess.sinks.{name}")
+        module: _SinkModule = importlib.import_module(f"rampart.inprocess.sinks.{name}")
         module.patch(patcher)
     _patcher, _installed = patcher, tuple(chosen)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from inprocess import guard
-from inprocess.context import RequestContext, current
+from rampart.inprocess import guard
+from rampart.inprocess.context import RequestContext, current
 
 __all__ = ["MAX_READS", "MAX_VALUES", "record_db_values", "tainted"]
 

@@ -24,14 +24,16 @@ from functools import lru_cache
 from types import FrameType
 from typing import Any
 
-from inprocess import guard
-from inprocess.patching import Patcher
+from rampart.inprocess import guard
+from rampart.inprocess.patching import Patcher
 
 __all__ = ["is_library_file", "patch"]
 
 SINK = "code"
 # modules whose frames stand between the application and the compile: skipped when walking
-_TRAMPOLINES = frozenset({"ast", "inprocess.patching", "inprocess.sinks.code", "inprocess.guard"})
+_TRAMPOLINES = frozenset(
+    {"ast", "rampart.inprocess.patching", "rampart.inprocess.sinks.code", "rampart.inprocess.guard"}
+)
 
 
 def _library_roots() -> tuple[str, ...]:

@@ -5,7 +5,7 @@ and every address it resolves to, whatever the spelling of the URL.
   it -- ``socket.create_connection`` (``http.client``/``urllib``, ``httpx`` sync), urllib3
   and ``requests``, and asyncio's ``loop.getaddrinfo`` (``httpx`` async via anyio, aiohttp's
   ``ThreadedResolver``), which runs it in an executor thread that
-  :mod:`inprocess.propagation` keeps in the request context. The detector receives the
+  :mod:`rampart.inprocess.propagation` keeps in the request context. The detector receives the
   requested host (as the client spelled it: ``2130706433``, ``LocalHost``, a hosts-file name)
   and each resolved address, so "came from user input" and "is internal" are both judged.
 * Redirect chains: the client call that starts a chain (``requests.Session.send``,
@@ -38,9 +38,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from inprocess import guard
-from inprocess.errors import Blocked
-from inprocess.patching import Patcher, version_at_least
+from rampart.inprocess import guard
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.patching import Patcher, version_at_least
 
 __all__ = ["patch"]
 

@@ -1,5 +1,5 @@
 """MongoDB sinks: pymongo ``Collection`` (sync; motor delegates to it through its executor,
-which :mod:`inprocess.propagation` keeps in the request context) and pymongo's
+which :mod:`rampart.inprocess.propagation` keeps in the request context) and pymongo's
 ``AsyncCollection``. Each method's query part (filter, update, pipeline, bulk requests) goes
 to the ``nosql`` detector; returned documents feed the stored-XSS taint.
 
@@ -18,12 +18,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from inprocess.context import RequestContext, UserInput, current
-from inprocess.detectors.nosql import client_objects
-from inprocess.errors import Blocked
-from inprocess.guard import active, fail_open, hush, is_quiet, unhush
-from inprocess.patching import Patcher, before, version_at_least
-from inprocess.sinks._taint import check_stored_write, record_db_values
+from rampart.inprocess.context import RequestContext, UserInput, current
+from rampart.inprocess.detectors.nosql import client_objects
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.guard import active, fail_open, hush, is_quiet, unhush
+from rampart.inprocess.patching import Patcher, before, version_at_least
+from rampart.inprocess.sinks._taint import check_stored_write, record_db_values
 
 __all__ = ["METHODS", "patch"]
 

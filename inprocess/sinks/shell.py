@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from inprocess import guard
-from inprocess.patching import Patcher
+from rampart.inprocess import guard
+from rampart.inprocess.patching import Patcher
 
 __all__ = ["patch"]
 

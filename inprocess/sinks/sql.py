@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
-from inprocess import guard
-from inprocess.errors import Blocked
-from inprocess.patching import Patcher, before, version_at_least
-from inprocess.sinks._taint import record_db_values
+from rampart.inprocess import guard
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.patching import Patcher, before, version_at_least
+from rampart.inprocess.sinks._taint import record_db_values
 
 __all__ = ["GuardedConnection", "GuardedCursor", "patch"]
 

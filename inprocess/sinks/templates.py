@@ -7,8 +7,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from inprocess import guard
-from inprocess.patching import Patcher, before, version_at_least
+from rampart.inprocess import guard
+from rampart.inprocess.patching import Patcher, before, version_at_least
 
 __all__ = ["patch"]
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import re2
 
-from labapp.llmsim.decoders import readings
+from rampart.labapp.llmsim.decoders import readings
 
 __all__ = ["INTENTS", "Reading", "interpret", "reply"]
 

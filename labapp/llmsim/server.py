@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from labapp.llmsim.naive_llm import reply
+from rampart.labapp.llmsim.naive_llm import reply
 
 __all__ = ["MODEL_NAME", "build_llm_app"]
 

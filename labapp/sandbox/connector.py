@@ -1,6 +1,6 @@
 """The connector that makes aiohttp's outbound HTTP land on loopback simulators.
 
-Host resolution is left to aiohttp and :class:`~labapp.sandbox.dns.LabResolver`, so code
+Host resolution is left to aiohttp and :class:`~rampart.labapp.sandbox.dns.LabResolver`, so code
 watching ``TCPConnector._resolve_host`` sees the *virtual* address (``169.254.169.254``).
 At connect time :meth:`SandboxConnector._wrap_create_connection` (a private aiohttp hook,
 pinned by tests) records that destination and swaps it for ``127.0.0.1:<simulator port>``;
@@ -20,9 +20,9 @@ from aiohttp.abc import ResolveResult
 from aiohttp.client_reqrep import ClientRequest
 from aiohttp.tracing import Trace
 
-from labapp.sandbox.addresses import IPAddress, Place, classify, literal_address
-from labapp.sandbox.dns import LabResolver
-from labapp.sandbox.simulators import SimulatorKind, simulator_for
+from rampart.labapp.sandbox.addresses import IPAddress, Place, classify, literal_address
+from rampart.labapp.sandbox.dns import LabResolver
+from rampart.labapp.sandbox.simulators import SimulatorKind, simulator_for
 
 __all__ = ["Attempt", "SandboxConnector"]
 

@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from labapp.sandbox.addresses import IPAddress, literal_address
+from rampart.labapp.sandbox.addresses import IPAddress, literal_address
 
 __all__ = ["DEFAULT_TABLE", "LabDNS", "LabResolver", "NameNotFound"]
 

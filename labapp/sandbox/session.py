@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from labapp.canaries import LabSecrets
-from labapp.effects import EffectStore, current_request_id
-from labapp.sandbox.addresses import IPAddress
-from labapp.sandbox.connector import Attempt, SandboxConnector
-from labapp.sandbox.dns import LabDNS, LabResolver
-from labapp.sandbox.simulators import Simulators
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.effects import EffectStore, current_request_id
+from rampart.labapp.sandbox.addresses import IPAddress
+from rampart.labapp.sandbox.connector import Attempt, SandboxConnector
+from rampart.labapp.sandbox.dns import LabDNS, LabResolver
+from rampart.labapp.sandbox.simulators import Simulators
 
 __all__ = ["Sandbox"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from labapp.canaries import LabSecrets
-from labapp.sandbox.addresses import IPAddress, Place
-from labapp.sandbox.dns import DEFAULT_TABLE, PARTNER
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.sandbox.addresses import IPAddress, Place
+from rampart.labapp.sandbox.dns import DEFAULT_TABLE, PARTNER
 
 __all__ = ["SimulatorKind", "Simulators", "build_simulator", "simulator_for"]
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labapp import seed
-from labapp.canaries import LabSecrets
-from labapp.settings import MongoDriver
+from rampart.labapp import seed
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.settings import MongoDriver
 
 __all__ = ["EmbeddedMongo", "Mongo", "open_mongo"]
 

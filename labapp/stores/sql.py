@@ -12,8 +12,8 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from labapp import seed
-from labapp.canaries import LabSecrets
+from rampart.labapp import seed
+from rampart.labapp.canaries import LabSecrets
 
 __all__ = ["SqlBackend", "SqlError", "open_sql"]
 

@@ -20,10 +20,10 @@ __all__ = ["DefaultsHelpFormatter", "build_parser", "main"]
 
 # Parts that contribute subcommands, in help order. A part that is not built yet is skipped.
 PARTS = (
-    "labapp.cli",
-    "gateway.cli",
-    "attacks.cli",
-    "loadtests.cli",
+    "rampart.labapp.cli",
+    "rampart.gateway.cli",
+    "rampart.attacks.cli",
+    "rampart.loadtests.cli",
     "rampart.cli.demo",
     "rampart.cli.list_incidents",
 )

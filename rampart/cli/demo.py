@@ -25,7 +25,7 @@ QUICK_BENIGN = 60
 
 
 def register(sub: Any) -> None:
-    from attacks.cli import add_corpus_options, add_replay_options
+    from rampart.attacks.cli import add_corpus_options, add_replay_options
 
     p: argparse.ArgumentParser = sub.add_parser(
         "demo",
@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
 def _load(args: argparse.Namespace, console: Console, configs: list[str]) -> str | None:
     """Run the load comparison into ``<out>/load.json``; returns why it was skipped, if it was."""
     try:
-        from loadtests.runner import run_load
+        from rampart.loadtests.runner import run_load
     except ImportError as exc:
         return f"load runner not available ({exc})"
     console.rule("load comparison")
@@ -77,16 +77,16 @@ def _load(args: argparse.Namespace, console: Console, configs: list[str]) -> str
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from attacks.cli import make_console, run_replay
-    from attacks.report import print_headline, write_report
+    from rampart.attacks.cli import make_console, run_replay
+    from rampart.attacks.report import print_headline, write_report
 
     console = make_console()
     if args.quick:
         args.limit_per_class = args.limit_per_class or QUICK_PER_CLASS
         args.benign_limit = args.benign_limit if args.benign_limit is not None else QUICK_BENIGN
     if args.configs == "all" and not args.targets and not args.no_peers:
-        from attacks.replay.peers import in_app_peer_missing
-        from loadtests.nginx_peer import available
+        from rampart.attacks.replay.peers import in_app_peer_missing
+        from rampart.loadtests.nginx_peer import available
 
         why = available(crs=True)
         if why is None:

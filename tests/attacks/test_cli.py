@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from attacks.cases import Case
-from attacks.cli import read_case_file
-from attacks.replay.configs import CONFIGS, parse_configs
-from attacks.replay.runner import parse_targets, select_slice
+from rampart.attacks.cases import Case
+from rampart.attacks.cli import read_case_file
+from rampart.attacks.replay.configs import CONFIGS, parse_configs
+from rampart.attacks.replay.runner import parse_targets, select_slice
 from rampart.cli import main
 
 

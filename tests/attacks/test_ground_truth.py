@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from attacks.cases import Case, Expect, HttpRequest
-from attacks.ground_truth import judge
+from rampart.attacks.cases import Case, Expect, HttpRequest
+from rampart.attacks.ground_truth import judge
 
 
 def _case(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from attacks.replay.configs import CONFIGS
-from attacks.replay.records import Record, read_records, write_records
-from attacks.summary import summarize
+from rampart.attacks.replay.configs import CONFIGS
+from rampart.attacks.replay.records import Record, read_records, write_records
+from rampart.attacks.summary import summarize
 from tests.attacks.replay.factory import CLASSES, record, synthetic
 
 RECORDS = synthetic()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from attacks.replay.configs import CONFIGS
-from attacks.replay.records import Record
-from attacks.report.figures import headline, source_blocks
-from attacks.report.markdown import render_markdown
-from attacks.summary import summarize
+from rampart.attacks.replay.configs import CONFIGS
+from rampart.attacks.replay.records import Record
+from rampart.attacks.report.figures import headline, source_blocks
+from rampart.attacks.report.markdown import render_markdown
+from rampart.attacks.summary import summarize
 from tests.attacks.replay.factory import record, synthetic
 
 

@@ -1,4 +1,4 @@
-"""The sink guard in real Flask and Starlette apps (served on loopback, ``inprocess.install``
+"""The sink guard in real Flask and Starlette apps (served on loopback, ``rampart.inprocess.install``
 in block mode): every spelling of an internal destination is refused before the connection,
 redirects from an allowed host included; benign outbound calls to an allowed host, and
 handlers that make the interpreter compile text (logged tracebacks, dataclasses, pydantic
@@ -16,14 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-import inprocess
 from benchmarks import peer_flask, peer_starlette
 from benchmarks.peer_serve import PARTNER_PAGE, SECRET, Simulator, serve_asgi, serve_wsgi, start_simulator
 from benchmarks.peer_sinks import Sinks, install_hosts
-from inprocess import guard as guard_module
-from inprocess.config import load_settings
-from inprocess.install import deactivate
+from rampart import inprocess
 from rampart.incidents import read_incidents
+from rampart.inprocess import guard as guard_module
+from rampart.inprocess.config import load_settings
+from rampart.inprocess.install import deactivate
 
 pytestmark = pytest.mark.timeout(120)
 

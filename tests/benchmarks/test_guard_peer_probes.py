@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from benchmarks.guard_peer_apps import ALLOWED, HOSTS, benign, probes
-from inprocess.detectors.ssrf import canonical_host, parse_ip
+from rampart.inprocess.detectors.ssrf import canonical_host, parse_ip
 
 PORT = 40123
 

@@ -1,4 +1,4 @@
-"""The one-worker reload (:mod:`gateway.reload`) step by step, in process: new engines are
+"""The one-worker reload (:mod:`rampart.gateway.reload`) step by step, in process: new engines are
 built from freshly read settings and swapped in while an inspection of the old engine is still
 running in the thread pool; the old engine is closed only after that inspection returns; keys
 a reload cannot change are named; a failing build keeps the running engines."""
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import engines
-from gateway.app import build_gateway
-from gateway.config import GatewaySettings, load_settings
-from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
-from gateway.reload import Reloader, changed_keys
+from rampart.gateway import engines
+from rampart.gateway.app import build_gateway
+from rampart.gateway.config import GatewaySettings, load_settings
+from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from rampart.gateway.reload import Reloader, changed_keys
 
 ENTERED = threading.Event()
 RELEASE = threading.Event()
@@ -104,7 +104,7 @@ async def test_swap_while_an_old_inspection_runs_then_close_the_old_engine(
         held = asyncio.ensure_future(runner.inspect(_get("/hold?q=alpha")))
         await _until(ENTERED.is_set)
         (tmp_path / "word").write_text("beta")
-        caplog.set_level(logging.INFO, logger="gateway.reload")
+        caplog.set_level(logging.INFO, logger="rampart.gateway.reload")
         assert await reloader.reload() is True
         assert runner.engines[0].engine is not old
 

@@ -9,13 +9,13 @@ from typing import cast
 
 import pytest
 
-from attacks.ftw.runner import FiringEngine
-from gateway.cli import _overrides, _settings
-from gateway.config import ConfigError, load_settings
-from gateway.engines import create_engine
-from gateway.engines.crs.config import CrsLayoutError, resolve_layout
-from gateway.model import EngineSettings, RawRequest
+from rampart.attacks.ftw.runner import FiringEngine
 from rampart.cli import build_parser
+from rampart.gateway.cli import _overrides, _settings
+from rampart.gateway.config import ConfigError, load_settings
+from rampart.gateway.engines import create_engine
+from rampart.gateway.engines.crs.config import CrsLayoutError, resolve_layout
+from rampart.gateway.model import EngineSettings, RawRequest
 from tests.conftest import need
 
 HEADERS = (("Host", "localhost"), ("User-Agent", "rampart tests"), ("Accept", "*/*"))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engines.native.ruleset import load_rules
 from rampart.cli import build_parser, main
+from rampart.gateway.engines.native.ruleset import load_rules
 
 Cap = pytest.CaptureFixture[str]
 

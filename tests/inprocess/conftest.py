@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from inprocess import guard as runtime
-from inprocess.config import load_settings
-from inprocess.context import RequestContext, UserInput, flatten
-from inprocess.guard import Guard
-from inprocess.install import activate, deactivate
+from rampart.inprocess import guard as runtime
+from rampart.inprocess.config import load_settings
+from rampart.inprocess.context import RequestContext, UserInput, flatten
+from rampart.inprocess.guard import Guard
+from rampart.inprocess.install import activate, deactivate
 
 GuardFactory = Callable[..., Guard]
 

@@ -1,4 +1,4 @@
-"""The front door ``inprocess.install``: which apps it recognises, what it returns, the
+"""The front door ``rampart.inprocess.install``: which apps it recognises, what it returns, the
 precedence of ``mode`` over settings, and the order activate/deactivate work in."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import pytest
 from aiohttp import web
 from starlette.applications import Starlette
 
-import inprocess
-from inprocess import guard as guard_module
-from inprocess import propagation, sinks
-from inprocess.config import load_settings
-from inprocess.frameworks.aiohttp import GUARD_KEY
-from inprocess.frameworks.asgi import RampartASGI
-from inprocess.frameworks.wsgi import RampartWSGI
-from inprocess.install import activate, build_guard, deactivate
+from rampart import inprocess
+from rampart.inprocess import guard as guard_module
+from rampart.inprocess import propagation, sinks
+from rampart.inprocess.config import load_settings
+from rampart.inprocess.frameworks.aiohttp import GUARD_KEY
+from rampart.inprocess.frameworks.asgi import RampartASGI
+from rampart.inprocess.frameworks.wsgi import RampartWSGI
+from rampart.inprocess.install import activate, build_guard, deactivate
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_mode_off_touches_nothing(cleanup: None) -> None:
 
 def test_explicit_mode_wins_and_none_keeps_the_settings(caplog: pytest.LogCaptureFixture) -> None:
     settings = load_settings(mode="detect")
-    with caplog.at_level("INFO", logger="inprocess.install"):
+    with caplog.at_level("INFO", logger="rampart.inprocess.install"):
         assert build_guard("block", settings=settings).mode == "block"
     assert "overrides" in caplog.text
     assert build_guard(None, settings=settings).mode == "detect"

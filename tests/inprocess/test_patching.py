@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from inprocess import guard as guard_module
-from inprocess.context import bind
-from inprocess.detectors import Detection
-from inprocess.errors import Blocked
-from inprocess.patching import after, before
+from rampart.inprocess import guard as guard_module
+from rampart.inprocess.context import bind
+from rampart.inprocess.detectors import Detection
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.patching import after, before
 
 from .conftest import request_ctx
 

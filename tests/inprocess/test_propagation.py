@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp.resolver import ThreadedResolver
 
-from inprocess import propagation
-from inprocess.context import bind, current
-from inprocess.patching import Patcher
+from rampart.inprocess import propagation
+from rampart.inprocess.context import bind, current
+from rampart.inprocess.patching import Patcher
 
 from .conftest import request_ctx
 

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from inprocess import detectors
-from inprocess import guard as runtime
-from inprocess.config import Action, load_settings
-from inprocess.context import bind
-from inprocess.detectors import Detection
-from inprocess.errors import Blocked, GuardConfigError
-from inprocess.findings import GuardDetection
-from inprocess.install import deactivate
-from inprocess.policy import decide
 from rampart.incidents import read_incidents
+from rampart.inprocess import detectors
+from rampart.inprocess import guard as runtime
+from rampart.inprocess.config import Action, load_settings
+from rampart.inprocess.context import bind
+from rampart.inprocess.detectors import Detection
+from rampart.inprocess.errors import Blocked, GuardConfigError
+from rampart.inprocess.findings import GuardDetection
+from rampart.inprocess.install import deactivate
+from rampart.inprocess.policy import decide
 
 from .conftest import request_ctx
 

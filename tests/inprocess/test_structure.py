@@ -9,13 +9,13 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-import inprocess
+from rampart import inprocess
 
 ROOT = Path(inprocess.__file__).parent
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    parts = ("rampart", *path.relative_to(ROOT.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -85,7 +85,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_inprocess_has_no_import_cycle() -> None:
     graph = _graph()
-    assert {"inprocess.guard", "inprocess.install"} <= set(graph)
+    assert {"rampart.inprocess.guard", "rampart.inprocess.install"} <= set(graph)
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
@@ -95,8 +95,13 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 
 def test_guard_imports_no_sink_and_no_installer() -> None:
-    imported = _graph()["inprocess.guard"]
-    parts = ("inprocess.sinks", "inprocess.install", "inprocess.propagation", "inprocess.patching")
+    imported = _graph()["rampart.inprocess.guard"]
+    parts = (
+        "rampart.inprocess.sinks",
+        "rampart.inprocess.install",
+        "rampart.inprocess.propagation",
+        "rampart.inprocess.patching",
+    )
     assert not any(m.startswith(parts) for m in imported)
 
 
@@ -108,7 +113,7 @@ def test_sinks_use_only_the_public_guard_api() -> None:
 
 
 def test_front_door_keeps_its_name_after_every_submodule_is_imported() -> None:
-    for info in pkgutil.walk_packages(inprocess.__path__, "inprocess."):
+    for info in pkgutil.walk_packages(inprocess.__path__, "rampart.inprocess."):
         importlib.import_module(info.name)
     assert callable(inprocess.install)
-    assert inprocess.install.__module__ == "inprocess.install"
+    assert inprocess.install.__module__ == "rampart.inprocess.install"

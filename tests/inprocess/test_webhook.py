@@ -14,9 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from inprocess.config import WebhookSettings
-from inprocess.context import bind
-from inprocess.webhook import WebhookSender
+from rampart.inprocess.config import WebhookSettings
+from rampart.inprocess.context import bind
+from rampart.inprocess.webhook import WebhookSender
 
 from .conftest import request_ctx
 

@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from labapp.lifecycle import LabHandle, start_lab
-from labapp.settings import LabSettings
+from rampart.labapp.lifecycle import LabHandle, start_lab
+from rampart.labapp.settings import LabSettings
 
 
 @contextmanager

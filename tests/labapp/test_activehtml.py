@@ -1,6 +1,6 @@
 import pytest
 
-from labapp.activehtml import find_active_html
+from rampart.labapp.activehtml import find_active_html
 
 ACTIVE = [
     "<script>alert(1)</script>",

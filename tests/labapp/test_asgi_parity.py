@@ -18,14 +18,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from attacks.cases import Case
-from attacks.corpus import case_class, load_cases
-from attacks.replay.passes import PassTarget, run_pass
-from attacks.replay.records import Record
-from attacks.replay.runner import select_slice
-from attacks.replay.send import reset_lab
-from labapp.lifecycle import LabHandle
-from labapp.settings import LabSettings
+from rampart.attacks.cases import Case
+from rampart.attacks.corpus import case_class, load_cases
+from rampart.attacks.replay.passes import PassTarget, run_pass
+from rampart.attacks.replay.records import Record
+from rampart.attacks.replay.runner import select_slice
+from rampart.attacks.replay.send import reset_lab
+from rampart.labapp.lifecycle import LabHandle
+from rampart.labapp.settings import LabSettings
 from tests.labapp.conftest import lab_in_thread
 
 pytestmark = [pytest.mark.slow]

@@ -68,7 +68,7 @@ async def test_refuses_non_loopback_bind(host):
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("inprocess.frameworks.aiohttp") is None, reason="sink guard not built"
+    importlib.util.find_spec("rampart.inprocess.frameworks.aiohttp") is None, reason="sink guard not built"
 )
 async def test_guard_block_stops_the_effect():
     args = ["lab", "--port", "0", "--guard", "block", "--harness"]
@@ -89,7 +89,7 @@ async def test_guard_block_stops_the_effect():
 
 async def test_guard_unavailable_is_a_clear_error():
     code = (
-        "import sys; sys.modules['inprocess.frameworks.aiohttp'] = None; "
+        "import sys; sys.modules['rampart.inprocess.frameworks.aiohttp'] = None; "
         "from rampart.cli import main; sys.exit(main(['lab', '--port', '0', '--guard', 'detect']))"
     )
     proc = await asyncio.create_subprocess_exec(
@@ -111,7 +111,7 @@ async def test_guard_unavailable_is_a_clear_error():
     ],
 )
 def test_socket_guard_unless_a_database_is_elsewhere(mongo, sql, guarded):
-    from labapp.cli import _services_on_loopback
-    from labapp.settings import LabSettings
+    from rampart.labapp.cli import _services_on_loopback
+    from rampart.labapp.settings import LabSettings
 
     assert _services_on_loopback(LabSettings(mongodb_url=mongo, database_url=sql)) is guarded

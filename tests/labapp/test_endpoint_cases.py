@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from labapp.canaries import LabSecrets
-from labapp.endpoint_cases import (
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.endpoint_cases import (
     CASES_FILE,
     EndpointCaseError,
     SecretText,

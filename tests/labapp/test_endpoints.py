@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from labapp.canaries import LabSecrets
-from labapp.endpoint_cases import EndpointCase, Expected, load_endpoint_cases
 from rampart import netguard
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.endpoint_cases import EndpointCase, Expected, load_endpoint_cases
 
 MARKER = "rmp1337x"
 _META = "/latest/meta-data/iam/security-credentials/lab-role"

@@ -1,7 +1,7 @@
 import pytest
 
-from labapp.querystring import parse_query
 from rampart.interpretation import DEFAULT_LIMITS
+from rampart.labapp.querystring import parse_query
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from labapp.settings import LabSettings, is_loopback_bind
+from rampart.labapp.settings import LabSettings, is_loopback_bind
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from labapp.lifecycle import LabHandle
-from labapp.settings import LabSettings
+from rampart.labapp.lifecycle import LabHandle
+from rampart.labapp.settings import LabSettings
 from tests.labapp.conftest import Client, lab_in_thread
 
 VARIANTS = [("motor", "sqlite"), ("pymongo", "postgresql"), ("motor", "postgresql")]
@@ -109,7 +109,7 @@ async def test_stored_comment(vclient):
 
 async def test_external_mongodb_url():
     """``MONGODB_URL`` replaces the embedded database (here: another SecantusDB)."""
-    from labapp.stores.mongo import EmbeddedMongo
+    from rampart.labapp.stores.mongo import EmbeddedMongo
 
     external = EmbeddedMongo()
     await external.start()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import _overrides, _settings
-from loadtests.clients import client_address
-from loadtests.compose_topology import COMPOSE_FILE, load_compose, localize, run_topology
 from rampart.cli import build_parser
+from rampart.gateway.cli import _overrides, _settings
+from rampart.loadtests.clients import client_address
+from rampart.loadtests.compose_topology import COMPOSE_FILE, load_compose, localize, run_topology
 
 DOCKERFILE = COMPOSE_FILE.with_name("Dockerfile")
 SERVICES = load_compose()

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from loadtests.nginx_peer import available, modsec_conf, start_nginx_peer
+from rampart.loadtests.nginx_peer import available, modsec_conf, start_nginx_peer
 from tests.conftest import need
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.runner import LoadResult, combine, load_targets, parse_locust_stats, run_load
+from rampart.loadtests.runner import LoadResult, combine, load_targets, parse_locust_stats, run_load
 
 STATS_HEADER = (
     "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
@@ -97,7 +97,7 @@ async def test_real_locust_run_alternates_rounds_and_keeps_locust_reports(tmp_pa
 
 
 def test_summary_puts_cpu_per_request_beside_rps() -> None:
-    from loadtests.cli import summary_table
+    from rampart.loadtests.cli import summary_table
 
     table = summary_table({
         "none": LoadResult("none", 100, 0, 50.0, 3.0, 9.0, 14.0, 0.0, 2.0, 4, cpu_us_per_request=310.0),

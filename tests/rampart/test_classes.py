@@ -33,9 +33,9 @@ def test_a_bad_name_lists_the_known_ones(bad: object) -> None:
 
 
 def test_the_corpus_and_rule_models_hold_the_enum() -> None:
-    from attacks.cases import Case
-    from gateway.engines.native.exclusions import Exclusion
-    from gateway.engines.native.ruleset import RuleSpec
+    from rampart.attacks.cases import Case
+    from rampart.gateway.engines.native.exclusions import Exclusion
+    from rampart.gateway.engines.native.ruleset import RuleSpec
 
     case = Case.model_validate(
         {

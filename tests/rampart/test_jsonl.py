@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from attacks.cases import Case, HttpRequest
-from attacks.cli import read_case_file
-from attacks.importers import read_cases, write_jsonl
-from attacks.replay.records import Record, read_records, write_records
+from rampart.attacks.cases import Case, HttpRequest
+from rampart.attacks.cli import read_case_file
+from rampart.attacks.importers import read_cases, write_jsonl
+from rampart.attacks.replay.records import Record, read_records, write_records
 from rampart.jsonl import dumps_line, iter_lines, read_lines, write_lines
 
 TRICKY = "a\u2028b\u2029c\u0085d\x1ce\x1df\x1eg\x0bh\x0ci\rj"

@@ -74,14 +74,14 @@ def test_own_error_class_and_case_folding() -> None:
 
 
 def test_the_project_registries_share_the_idiom() -> None:
-    from attacks.importers import FORMATS, importers
-    from attacks.mutators.placements import placements
-    from attacks.mutators.registry import encoders
-    from gateway.engines import UnknownEngineError, engines
-    from gateway.engines.native import operators, transforms
-    from gateway.engines.native.seclang import operators as sec_operators
-    from gateway.engines.native.seclang import transforms as sec_transforms
-    from inprocess.detectors import detectors, names
+    from rampart.attacks.importers import FORMATS, importers
+    from rampart.attacks.mutators.placements import placements
+    from rampart.attacks.mutators.registry import encoders
+    from rampart.gateway.engines import UnknownEngineError, engines
+    from rampart.gateway.engines.native import operators, transforms
+    from rampart.gateway.engines.native.seclang import operators as sec_operators
+    from rampart.gateway.engines.native.seclang import transforms as sec_transforms
+    from rampart.inprocess.detectors import detectors, names
 
     names()  # loads every detector module
     registries: list[Registry[Any]] = [

@@ -72,10 +72,10 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_gateway_and_guard_settings_use_the_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.config import GatewaySettings
-    from gateway.config import load_settings as load_gateway
-    from inprocess.config import GuardSettings
-    from inprocess.config import load_settings as load_guard
+    from rampart.gateway.config import GatewaySettings
+    from rampart.gateway.config import load_settings as load_gateway
+    from rampart.inprocess.config import GuardSettings
+    from rampart.inprocess.config import load_settings as load_guard
 
     assert issubclass(GatewaySettings, TomlEnvSettings)
     assert issubclass(GuardSettings, TomlEnvSettings)

@@ -80,11 +80,11 @@ import sys
 sys.modules["secantus"] = None  # as if SecantusDB were not installed
 sys.modules["secantusdb"] = None
 import asyncio
-import gateway.app, gateway.workers.supervisor, gateway.engines.native.engine
-import inprocess, labapp.app, loadtests.runner
+import rampart.gateway.app, rampart.gateway.workers.supervisor, rampart.gateway.engines.native.engine
+import inprocess, rampart.labapp.app, rampart.loadtests.runner
 from rampart.cli import build_parser
 build_parser()
-from labapp.stores.mongo import EmbeddedMongo
+from rampart.labapp.stores.mongo import EmbeddedMongo
 try:
     asyncio.run(EmbeddedMongo().start())
 except RuntimeError as exc:

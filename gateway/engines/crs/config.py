@@ -1,7 +1,7 @@
 """Which OWASP CRS files the ``crs`` engine loads, in which order, and the SecLanguage it adds.
 
-Pure functions of :class:`~gateway.model.EngineSettings`: nothing here touches libmodsecurity,
-so the load plan is testable on its own and printable (``python -m gateway.engines.crs.config``).
+Pure functions of :class:`~rampart.gateway.model.EngineSettings`: nothing here touches libmodsecurity,
+so the load plan is testable on its own and printable (``python -m rampart.gateway.engines.crs.config``).
 
 Load order (the order ``owasp-crs.load`` uses, minus what a request-only inspector can skip):
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.model import EngineSettings
+from rampart.gateway.model import EngineSettings
 
 __all__ = [
     "ARGUMENTS_CAP",

@@ -4,7 +4,7 @@ Rules compile once per engine (one shared ``RulesSet``); each request gets its o
 ``Transaction`` driven through connection, URI, headers and body (phases 1-2 only: the
 response phases are neither loaded nor run). CRS runs in ``DetectionOnly`` so it scores
 every request completely; the engine reads CRS's inbound anomaly total from a reporting
-rule at the end of phase 2 (:mod:`gateway.engines.crs.config`) and decides itself:
+rule at the end of phase 2 (:mod:`rampart.gateway.engines.crs.config`) and decides itself:
 
 - ``block`` mode and total >= threshold -> ``block``;
 - ``detect`` mode and total >= threshold -> ``detect``;
@@ -22,7 +22,7 @@ Where the work runs: the binding holds the GIL for a whole transaction, so a thr
 adds hand-off latency without freeing the event loop. In-process (``processes=0``, the
 default) the engine therefore tells the proxy to run it inline (``slow = False``). With
 ``processes=N`` (or ``RAMPART_CRS_PROCESSES=N``) each inspection runs in one of N worker
-processes (:mod:`gateway.engines.crs.pool`); the calling thread just waits, GIL released, so the
+processes (:mod:`rampart.gateway.engines.crs.pool`); the calling thread just waits, GIL released, so the
 engine asks to be offloaded (``slow = True``) and may be called from many threads at once
 (``thread_safe = True``). Figures: docs/CRS.md.
 """
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from libmodsecurity import ModSecurity, RuleMessage, RulesSet, Transaction
 
-from gateway.engines.crs.config import (
+from rampart.gateway.engines.crs.config import (
     BODY_ERROR_RULE_ID,
     BODY_ERROR_SCORE,
     LOCAL_RULE_IDS,
@@ -51,11 +51,17 @@ from gateway.engines.crs.config import (
     resolve_layout,
     tuning_directives,
 )
-from gateway.engines.crs.mapping import failed_open, is_bookkeeping, parse_total, read_text, to_rule_match
-from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from rampart.gateway.engines.crs.mapping import (
+    failed_open,
+    is_bookkeeping,
+    parse_total,
+    read_text,
+    to_rule_match,
+)
+from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
 if TYPE_CHECKING:
-    from gateway.engines.crs.pool import CrsProcessPool
+    from rampart.gateway.engines.crs.pool import CrsProcessPool
 
 __all__ = ["PROCESSES_ENV", "CrsEngine", "CrsLoadError"]
 
@@ -127,7 +133,7 @@ class CrsEngine:
         self.processes = _processes(processes)
         self._pool: CrsProcessPool | None = None
         if self.processes > 0:
-            from gateway.engines.crs.pool import CrsProcessPool
+            from rampart.gateway.engines.crs.pool import CrsProcessPool
 
             self._pool = CrsProcessPool(
                 functools.partial(CrsEngine, settings, processes=0), self.processes, timeout=timeout

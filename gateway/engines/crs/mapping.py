@@ -1,4 +1,4 @@
-"""Turn libmodsecurity rule messages into the shared :class:`~gateway.model.RuleMatch`.
+"""Turn libmodsecurity rule messages into the shared :class:`~rampart.gateway.model.RuleMatch`.
 
 Attack classes come from three registries, most specific first:
 
@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.engines.crs.config import LOCAL_RULE_IDS, REPORT_RULE_ID
-from gateway.model import RawRequest, RuleMatch, Verdict
+from rampart.gateway.engines.crs.config import LOCAL_RULE_IDS, REPORT_RULE_ID
+from rampart.gateway.model import RawRequest, RuleMatch, Verdict
 from rampart.incidents import escape_controls
 
 __all__ = [

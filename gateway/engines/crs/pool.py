@@ -6,7 +6,7 @@ gets about a quarter of its normal progress while another thread inspects), so m
 of JSON fields (hundreds of milliseconds in CRS) stalls every connection. Each worker process
 compiles its own rule set once; the calling thread only waits, which releases the GIL.
 
-This is the generic :class:`gateway.engines.pool.EngineProcessPool` with the CRS engine's
+This is the generic :class:`rampart.gateway.engines.pool.EngineProcessPool` with the CRS engine's
 calling convention: the pool starts before the engine is used, a call waits for a worker
 being replaced, and a worker that died surfaces as ``BrokenProcessPool`` (the call that found
 it fails open like any engine error; the next call gets the replacement).
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from concurrent.futures.process import BrokenProcessPool
 
-from gateway.engines.pool import EngineFactory, EngineProcessPool, WorkerCrashed, WorkerOverran
-from gateway.model import RawRequest, Verdict
+from rampart.gateway.engines.pool import EngineFactory, EngineProcessPool, WorkerCrashed, WorkerOverran
+from rampart.gateway.model import RawRequest, Verdict
 
 __all__ = ["CrsProcessPool", "EngineFactory"]
 

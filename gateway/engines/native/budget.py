@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from gateway.model import EngineSettings, RuleMatch
+from rampart.gateway.model import EngineSettings, RuleMatch
 
 __all__ = ["BUDGET_RULE_ID", "Deadline", "OverBudget", "budget_match"]
 

@@ -1,10 +1,10 @@
 """The ``native`` engine: OWASP CRS on the SecLang executor, with rampart's YAML rules beside it.
 
-Two rule sets inspect every request and give one :class:`~gateway.model.Verdict`:
+Two rule sets inspect every request and give one :class:`~rampart.gateway.model.Verdict`:
 
-* ``crs``: OWASP CRS, unchanged, on :class:`~gateway.engines.native.seclang.engine.SecLangEngine`
+* ``crs``: OWASP CRS, unchanged, on :class:`~rampart.gateway.engines.native.seclang.engine.SecLangEngine`
   (Debian's ``/usr/share/modsecurity-crs`` by default, ``EngineSettings.crs_dir`` otherwise);
-* ``rampart``: the YAML rules of :class:`~gateway.engines.native.engine.NativeEngine`, which cover
+* ``rampart``: the YAML rules of :class:`~rampart.gateway.engines.native.engine.NativeEngine`, which cover
   what CRS lacks (MongoDB operators, template syntax, prompt injection, code and
   deserialisation payloads, SSRF by address class).
 
@@ -41,15 +41,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from gateway.engines.native.engine import NativeEngine
-from gateway.engines.native.operators.detect_sqli import SqliDetector, find_sqli
-from gateway.engines.native.operators.detect_xss import XssDetector, find_xss
-from gateway.engines.native.operators.rx import Regex
-from gateway.engines.native.parsing import ParseLimits, Target, parse_request
-from gateway.engines.native.seclang.engine import SecLangEngine
-from gateway.engines.native.transforms import transform_for_scan
-from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
-from inprocess.detectors.shell import Role, roles
+from rampart.gateway.engines.native.engine import NativeEngine
+from rampart.gateway.engines.native.operators.detect_sqli import SqliDetector, find_sqli
+from rampart.gateway.engines.native.operators.detect_xss import XssDetector, find_xss
+from rampart.gateway.engines.native.operators.rx import Regex
+from rampart.gateway.engines.native.parsing import ParseLimits, Target, parse_request
+from rampart.gateway.engines.native.seclang.engine import SecLangEngine
+from rampart.gateway.engines.native.transforms import transform_for_scan
+from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from rampart.inprocess.detectors.shell import Role, roles
 
 __all__ = [
     "CONFIRMABLE",

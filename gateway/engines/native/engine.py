@@ -41,14 +41,14 @@ from typing import Any
 
 import hyperscan
 
-from gateway.engines.native import transforms
-from gateway.engines.native.budget import Deadline, OverBudget, budget_match
-from gateway.engines.native.exclusions import Exclusion, load_exclusions, yaml_exclusion_files
-from gateway.engines.native.operators import Operator
-from gateway.engines.native.parsing import ParseLimits, Target, parse_request
-from gateway.engines.native.ruleset import LoadedRule, load_rule_set, parse_selector
-from gateway.engines.native.transforms import transform_for_scan
-from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from rampart.gateway.engines.native import transforms
+from rampart.gateway.engines.native.budget import Deadline, OverBudget, budget_match
+from rampart.gateway.engines.native.exclusions import Exclusion, load_exclusions, yaml_exclusion_files
+from rampart.gateway.engines.native.operators import Operator
+from rampart.gateway.engines.native.parsing import ParseLimits, Target, parse_request
+from rampart.gateway.engines.native.ruleset import LoadedRule, load_rule_set, parse_selector
+from rampart.gateway.engines.native.transforms import transform_for_scan
+from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
 __all__ = ["NativeEngine"]
 

@@ -19,9 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gateway.engines.native.parsing import Target
-from gateway.engines.native.ruleset import RuleClass, Selectors, parse_selector
-from gateway.model import EngineSettings
+from rampart.gateway.engines.native.parsing import Target
+from rampart.gateway.engines.native.ruleset import RuleClass, Selectors, parse_selector
+from rampart.gateway.model import EngineSettings
 
 __all__ = [
     "SECLANG_SUFFIXES",

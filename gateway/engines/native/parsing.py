@@ -1,4 +1,4 @@
-"""Request parsing and normalisation: a :class:`~gateway.model.RawRequest` becomes a flat list of
+"""Request parsing and normalisation: a :class:`~rampart.gateway.model.RawRequest` becomes a flat list of
 named :class:`Target` values (CRS-style collection names) plus protocol *flags*.
 
 Collections: ``REQUEST_METHOD``, ``REQUEST_URI`` (normalised path: repeated percent-decoding,
@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from gateway.engines.native.transforms.path import normalise_path_str
-from gateway.engines.native.transforms.url import url_decode_once
-from gateway.model import RawRequest
+from rampart.gateway.engines.native.transforms.path import normalise_path_str
+from rampart.gateway.engines.native.transforms.url import url_decode_once
+from rampart.gateway.model import RawRequest
 from rampart.interpretation import (
     DEFAULT_LIMITS,
     Anomaly,

@@ -46,11 +46,11 @@ from pydantic import (
     field_validator,
 )
 
-from gateway.engines.native import operators, transforms
-from gateway.engines.native.operators import Operator
-from gateway.engines.native.parsing import ALIASES, COLLECTIONS
-from gateway.model import RawRequest
 from rampart.classes import ATTACK_CLASSES, AttackClass, known_classes
+from rampart.gateway.engines.native import operators, transforms
+from rampart.gateway.engines.native.operators import Operator
+from rampart.gateway.engines.native.parsing import ALIASES, COLLECTIONS
+from rampart.gateway.model import RawRequest
 
 __all__ = [
     "DEFAULT_RULES_DIR",

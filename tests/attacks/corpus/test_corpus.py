@@ -11,9 +11,9 @@ from collections import Counter
 
 import pytest
 
-from attacks.corpus import case_class, corpus_stats, load_base_payloads, load_benign, load_cases
-from attacks.corpus.expand import fingerprint
-from attacks.mutators import ENDPOINT_SPECS
+from rampart.attacks.corpus import case_class, corpus_stats, load_base_payloads, load_benign, load_cases
+from rampart.attacks.corpus.expand import fingerprint
+from rampart.attacks.mutators import ENDPOINT_SPECS
 from rampart.classes import ATTACK_CLASSES
 
 
@@ -79,7 +79,7 @@ def test_two_loads_are_equal_and_seed_changes_only_benign() -> None:
 def test_load_is_deterministic_across_processes() -> None:
     """Another interpreter (another hash seed) builds byte-identical cases."""
     code = (
-        "import hashlib, json; from attacks.corpus import load_cases; "
+        "import hashlib, json; from rampart.attacks.corpus import load_cases; "
         "print(hashlib.sha256(json.dumps([c.dump() for c in load_cases()], sort_keys=True,"
         " default=str).encode()).hexdigest())"
     )
@@ -132,7 +132,7 @@ def test_breaking_evasions_are_labelled(cases) -> None:
 def test_full_load_is_fast() -> None:
     """CPU time, so a busy machine does not fail it: ~0.4 s on the 2-core dev box."""
     code = (
-        "import time; import attacks.corpus as ac; t = time.process_time(); ac.load_cases(); "
+        "import time; import rampart.attacks.corpus as ac; t = time.process_time(); ac.load_cases(); "
         "print(time.process_time() - t)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -149,7 +149,7 @@ def test_reflected_markers_are_tagged(cases) -> None:
 
 
 def test_every_declared_chain_is_used(cases) -> None:
-    from attacks.corpus.expand import CHAINS
+    from rampart.attacks.corpus.expand import CHAINS
 
     used = {tuple(c.encodings) for c in cases if len(c.encodings) > 1}
     for chain in CHAINS:

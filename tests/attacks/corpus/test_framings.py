@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from attacks.cases import HttpRequest
-from attacks.corpus.expand import fingerprint
-from attacks.mutators import ENDPOINT_SPECS, get_placement, wire_query
-from attacks.replay.send import send
+from rampart.attacks.cases import HttpRequest
+from rampart.attacks.corpus.expand import fingerprint
+from rampart.attacks.mutators import ENDPOINT_SPECS, get_placement, wire_query
+from rampart.attacks.replay.send import send
 from rampart.interpretation import DEFAULT_LIMITS, read_json
 
 PAYLOAD = {"$ne": None}

@@ -6,11 +6,13 @@ import importlib.util
 
 import pytest
 
-from attacks.corpus import load_cases
-from attacks.corpus.verify import verify_cases
+from rampart.attacks.corpus import load_cases
+from rampart.attacks.corpus.verify import verify_cases
 from rampart.procs import spawn
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("labapp.cli") is None, reason="labapp not built")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("rampart.labapp.cli") is None, reason="labapp not built"
+)
 
 SAMPLE = {
     "nosql_injection": ["nosql.l1.ne-null", "nosql.l1.regex-prefix", "nosql.l2.ne"],

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from attacks.cases import Case, Expect, HttpRequest
-from attacks.corpus import load_cases
-from attacks.lint import (
+from rampart.attacks.cases import Case, Expect, HttpRequest
+from rampart.attacks.corpus import load_cases
+from rampart.attacks.lint import (
     RULES,
     check_host_names,
     check_python,

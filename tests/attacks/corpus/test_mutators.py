@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from attacks import mutators
-from attacks.cases import ENDPOINTS
-from attacks.mutators import ENDPOINT_SPECS, UnknownNameError, get, get_placement, wire_query
+from rampart.attacks import mutators
+from rampart.attacks.cases import ENDPOINTS
+from rampart.attacks.mutators import ENDPOINT_SPECS, UnknownNameError, get, get_placement, wire_query
 
 ENCODER_TABLE = [
     ("url", "../secret.txt", "%2E%2E%2Fsecret%2Etxt"),

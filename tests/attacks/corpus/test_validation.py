@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks.corpus import CorpusError, load_base_payloads, load_benign, load_cases
+from rampart.attacks.corpus import CorpusError, load_base_payloads, load_benign, load_cases
 
 GOOD_ITEM = """\
   - id: sql.l3.demo

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks.ftw import FtwFormatError, apply_overrides, load_dir, load_file, load_overrides
+from rampart.attacks.ftw import FtwFormatError, apply_overrides, load_dir, load_file, load_overrides
 from tests.conftest import need
 
 CRS = Path("/work/shared/crs")

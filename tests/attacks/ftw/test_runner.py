@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from attacks.ftw.__main__ import main
-from attacks.ftw.reader import FtwStage, FtwTest
-from attacks.ftw.runner import CRS_VERSIONS, classify, family_of, load_tests, run, stage_request
+from rampart.attacks.ftw.__main__ import main
+from rampart.attacks.ftw.reader import FtwStage, FtwTest
+from rampart.attacks.ftw.runner import CRS_VERSIONS, classify, family_of, load_tests, run, stage_request
 from tests.conftest import need
 
 STAGE = FtwStage(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks.cli import read_case_file
+from rampart.attacks.cli import read_case_file
 from rampart.cli import main
 
 DATA = Path(__file__).parent / "data"

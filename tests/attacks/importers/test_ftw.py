@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from attacks.ftw.runner import shared_crs
-from attacks.importers import SuiteImportError, detect_suite_format, import_any
-from attacks.importers.ftw import import_ftw, version_of
+from rampart.attacks.ftw.runner import shared_crs
+from rampart.attacks.importers import SuiteImportError, detect_suite_format, import_any
+from rampart.attacks.importers.ftw import import_ftw, version_of
 from tests.conftest import need
 
 FTW = """\
@@ -134,7 +134,7 @@ def test_crs_regression_suites_import(version: str) -> None:
     assert sum(c.label == "benign" for c in cases) > 20
     assert len({c.id for c in cases}) == len(cases)
     # every stage is accounted for: a case or a skipped line with its reason
-    from attacks.ftw import load_dir
+    from rampart.attacks.ftw import load_dir
 
     stages = sum(len(t.stages) for t in load_dir(_crs_tests(version)))
     assert len(cases) + len(result.skipped) == stages

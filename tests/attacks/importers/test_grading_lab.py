@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attacks.corpus.verify import verify_cases
-from attacks.importers.gotestwaf import import_gotestwaf
-from attacks.importers.payloads import import_payload_list
+from rampart.attacks.corpus.verify import verify_cases
+from rampart.attacks.importers.gotestwaf import import_gotestwaf
+from rampart.attacks.importers.payloads import import_payload_list
 from rampart.procs import spawn
 
 DATA = Path(__file__).parent / "data"

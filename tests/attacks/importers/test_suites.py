@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from attacks.cases import Case
-from attacks.importers import SuiteImportError, detect_suite_format, import_any
-from attacks.importers.gotestwaf import ENCODERS, import_gotestwaf, type_class
-from attacks.importers.grading import Shot, build_case, delivered, js_unicode, suite_request, xml_entities
-from attacks.importers.payloads import class_from_name, import_payload_list
+from rampart.attacks.cases import Case
+from rampart.attacks.importers import SuiteImportError, detect_suite_format, import_any
+from rampart.attacks.importers.gotestwaf import ENCODERS, import_gotestwaf, type_class
+from rampart.attacks.importers.grading import (
+    Shot,
+    build_case,
+    delivered,
+    js_unicode,
+    suite_request,
+    xml_entities,
+)
+from rampart.attacks.importers.payloads import class_from_name, import_payload_list
 
 DATA = Path(__file__).parent / "data"
 GTW = DATA / "gotestwaf"

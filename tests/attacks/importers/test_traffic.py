@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from attacks.cases import Case
-from attacks.importers import (
+from rampart.attacks.cases import Case
+from rampart.attacks.importers import (
     Exchange,
     TrafficImportError,
     exchange_to_case,
@@ -27,7 +27,7 @@ from attacks.importers import (
     import_traffic,
     write_jsonl,
 )
-from attacks.replay.send import send
+from rampart.attacks.replay.send import send
 from rampart.jsonl import read_lines
 
 MITMDUMP = Path(sys.executable).parent / "mitmdump"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from attacks.replay.records import LayerVerdict, Record
+from rampart.attacks.replay.records import LayerVerdict, Record
 from rampart.verdicts import Decision
 
 CLASSES = ("sql_injection", "xss", "ssrf", "command_injection")

@@ -14,12 +14,18 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from attacks.cases import Case
-from attacks.corpus import load_cases
-from attacks.replay import peers
-from attacks.replay.peers import BUILTIN_PEERS, Peer, in_app_peer_missing, peer_verdict, start_in_app_peer
-from attacks.replay.records import LayerVerdict
-from attacks.replay.runner import ReplayOptions, replay
+from rampart.attacks.cases import Case
+from rampart.attacks.corpus import load_cases
+from rampart.attacks.replay import peers
+from rampart.attacks.replay.peers import (
+    BUILTIN_PEERS,
+    Peer,
+    in_app_peer_missing,
+    peer_verdict,
+    start_in_app_peer,
+)
+from rampart.attacks.replay.records import LayerVerdict
+from rampart.attacks.replay.runner import ReplayOptions, replay
 from tests.conftest import need
 
 HAVE_AIKIDO = importlib.util.find_spec("aikido_zen") is not None
@@ -60,7 +66,7 @@ async def test_a_replay_without_the_product_skips_the_peer_and_says_why(
 async def test_the_launcher_exits_cleanly_without_the_product() -> None:
     code = (
         "import sys; sys.modules['aikido_zen'] = None\n"
-        "from labapp.peers import main\n"
+        "from rampart.labapp.peers import main\n"
         "sys.exit(main(['aikido', '--port', '0']))\n"
     )
     proc = await asyncio.create_subprocess_exec(

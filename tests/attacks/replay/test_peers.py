@@ -10,13 +10,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from attacks.cases import Case
-from attacks.corpus import load_cases
-from attacks.replay.peers import BUILTIN_PEERS, Peer, peer_verdict
-from attacks.replay.records import LayerVerdict
-from attacks.replay.runner import ReplayOptions, parse_targets, replay
-from attacks.summary import peer_records
-from loadtests.nginx_peer import available
+from rampart.attacks.cases import Case
+from rampart.attacks.corpus import load_cases
+from rampart.attacks.replay.peers import BUILTIN_PEERS, Peer, peer_verdict
+from rampart.attacks.replay.records import LayerVerdict
+from rampart.attacks.replay.runner import ReplayOptions, parse_targets, replay
+from rampart.attacks.summary import peer_records
+from rampart.loadtests.nginx_peer import available
 from rampart.procs import spawn
 from tests.attacks.replay.factory import record
 from tests.conftest import need

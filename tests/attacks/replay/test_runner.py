@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from attacks.cases import Case
-from attacks.corpus import corpus_stats, load_cases
-from attacks.replay.records import read_records
-from attacks.replay.runner import ReplayOptions, parse_targets, replay, select_slice
+from rampart.attacks.cases import Case
+from rampart.attacks.corpus import corpus_stats, load_cases
+from rampart.attacks.replay.records import read_records
+from rampart.attacks.replay.runner import ReplayOptions, parse_targets, replay, select_slice
 from tests.attacks.replay.procscan import TAG_VAR, tagged_pids
 
 pytestmark = [pytest.mark.slow]

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from attacks.cases import HttpRequest
-from attacks.replay.send import build_url, fetch_effects, make_request_id, parse_verdicts, send
+from rampart.attacks.cases import HttpRequest
+from rampart.attacks.replay.send import build_url, fetch_effects, make_request_id, parse_verdicts, send
 from rampart.requestid import is_valid_request_id
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from attacks.replay.runner import machine, versions, write_results
-from attacks.report import write_report
+from rampart.attacks.replay.runner import machine, versions, write_results
+from rampart.attacks.report import write_report
 from tests.attacks.replay.factory import record, synthetic
 
 EVIL = '</pre><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'

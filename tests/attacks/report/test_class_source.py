@@ -8,10 +8,10 @@ import json
 import re
 from pathlib import Path
 
-from attacks.replay.records import Record
-from attacks.replay.runner import machine, versions, write_results
-from attacks.report import write_report
-from attacks.report.figures import source_class_tables
+from rampart.attacks.replay.records import Record
+from rampart.attacks.replay.runner import machine, versions, write_results
+from rampart.attacks.report import write_report
+from rampart.attacks.report.figures import source_class_tables
 from tests.attacks.replay.factory import record, synthetic
 
 IMPORTED = "crs-regression"

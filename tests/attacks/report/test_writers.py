@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from attacks.report.charts import grouped_bars, hbars, stacked_hbars
-from attacks.report.markdown import md_cell
+from rampart.attacks.report.charts import grouped_bars, hbars, stacked_hbars
+from rampart.attacks.report.markdown import md_cell
 from tests.attacks.report.conftest import EVIL, build_report
 
 

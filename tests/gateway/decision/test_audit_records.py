@@ -7,10 +7,10 @@ import logging
 import urllib.parse
 from pathlib import Path
 
-from gateway.audit import incidents_for
-from gateway.engines import create_engine
-from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
-from gateway.proxy.logsummary import EventSummary
+from rampart.gateway.audit import incidents_for
+from rampart.gateway.engines import create_engine
+from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from rampart.gateway.proxy.logsummary import EventSummary
 from rampart.incidents import FIELD_LIMITS, Incident, IncidentWriter, read_incidents
 
 

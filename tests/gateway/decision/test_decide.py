@@ -1,13 +1,13 @@
-"""``gateway.decision``: the one fail-open and the one mode-meets-verdicts function, run on
+"""``rampart.gateway.decision``: the one fail-open and the one mode-meets-verdicts function, run on
 the shipped testing engine's real verdicts."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.decision import RequestFacts, decide, engine_header, run_engine
-from gateway.engines.testing import LiteralEngine
-from gateway.model import EngineSettings, RawRequest, Verdict
+from rampart.gateway.decision import RequestFacts, decide, engine_header, run_engine
+from rampart.gateway.engines.testing import LiteralEngine
+from rampart.gateway.model import EngineSettings, RawRequest, Verdict
 from rampart.verdicts import WAF_HEADER, parse_verdict_header
 
 ATTACK = RawRequest("GET", "/search?q=%3Cscript%3E", (("Host", "shop.test"),), request_id="rid-1")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_settings
-from gateway.engines import create_engine, names
-from gateway.engines.native.combined import (
+from rampart.gateway.config import ConfigError, load_settings
+from rampart.gateway.engines import create_engine, names
+from rampart.gateway.engines.native.combined import (
     NATIVE_SETUP,
     UNCONFIRMED_TAG,
     CombinedEngine,
@@ -26,9 +26,9 @@ from gateway.engines.native.combined import (
     looks_like_code,
     values_at,
 )
-from gateway.engines.native.parsing import ParseLimits, parse_request
-from gateway.engines.native.seclang.engine import SecLangEngine
-from gateway.model import EngineSettings, RawRequest
+from rampart.gateway.engines.native.parsing import ParseLimits, parse_request
+from rampart.gateway.engines.native.seclang.engine import SecLangEngine
+from rampart.gateway.model import EngineSettings, RawRequest
 
 HEADERS: tuple[tuple[str, str], ...] = (
     ("Host", "127.0.0.1:8080"),
@@ -296,7 +296,7 @@ def test_a_closed_engine_fails_open(crs_dir: Path, native: CombinedEngine) -> No
 
 
 def test_confirmation_counts_a_match_it_cannot_place_among_many_values() -> None:
-    from gateway.model import RuleMatch
+    from rampart.gateway.model import RuleMatch
 
     query = "&".join(f"p{i}=plain%20words" for i in range(100))
     targets = parse_request(get("/x?" + query), ParseLimits()).targets

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from attacks.cases import Case, HttpRequest
 from benchmarks.waf_composition import COLUMNS, case_request, measure_source
-from gateway.engines.native.combined import CombinedEngine
-from gateway.model import EngineSettings
+from rampart.attacks.cases import Case, HttpRequest
+from rampart.gateway.engines.native.combined import CombinedEngine
+from rampart.gateway.model import EngineSettings
 from tests.conftest import need
 
 CLASSES = {"L1": "nosql_injection", "L4": "sql_injection"}
@@ -60,7 +60,7 @@ def test_case_request_sends_query_cookies_and_body_as_the_harness_does() -> None
 @pytest.fixture(scope="module")
 def engines(crs_dir: Path) -> Iterator[tuple[CombinedEngine, object]]:
     need(importlib.util.find_spec("libmodsecurity") is not None, "libmodsecurity (the crs extra)")
-    from gateway.engines.crs.engine import CrsEngine
+    from rampart.gateway.engines.crs.engine import CrsEngine
 
     settings = EngineSettings(mode="block", confirm=("sqli", "xss", "rce"))
     native, crs = CombinedEngine(settings), CrsEngine(settings, processes=0)

@@ -13,15 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.engines.pool import (
+from rampart.gateway.engines.pool import (
     EngineProcessPool,
     PoolUnavailable,
     WorkerCrashed,
     WorkerOverran,
     _cpu_seconds,
 )
-from gateway.engines.testing import LiteralEngine
-from gateway.model import EngineSettings, RawRequest, Verdict
+from rampart.gateway.engines.testing import LiteralEngine
+from rampart.gateway.model import EngineSettings, RawRequest, Verdict
 
 
 class SleepyEngine(LiteralEngine):

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.mitm.addon import engine_header, parse_options
+from rampart.gateway.mitm.addon import engine_header, parse_options
 from rampart.incidents import read_incidents
 from rampart.procs import ServerProcess, spawn
 from rampart.verdicts import WAF_HEADER, parse_verdict_header
@@ -26,10 +26,10 @@ XSS = "/greet?name=%3Cscript%3Ealert(1)%3C/script%3E"
 
 def native_engine_works() -> bool:
     """The native engine is written in parallel; the shadow test needs it to construct."""
-    from gateway.engines import create_engine
-    from gateway.model import EngineSettings
+    from rampart.gateway.engines import create_engine
+    from rampart.gateway.model import EngineSettings
 
-    if importlib.util.find_spec("gateway.engines.native.engine") is None:
+    if importlib.util.find_spec("rampart.gateway.engines.native.engine") is None:
         return False
     try:
         create_engine("native", EngineSettings()).close()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mitmproxy.test import taddons, tflow, tutils
 
-from gateway.mitm.addon import METADATA_KEY, RampartAddon, raw_request
+from rampart.gateway.mitm.addon import METADATA_KEY, RampartAddon, raw_request
 from rampart.verdicts import WAF_HEADER
 
 

@@ -9,11 +9,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.app import build_gateway, create_app, runner_factory
-from gateway.config import GatewaySettings, load_settings
-from gateway.engines.testing import LiteralEngine
-from gateway.proxy import Gateway
-from gateway.proxy.inspection import NamedEngine
+from rampart.gateway.app import build_gateway, create_app, runner_factory
+from rampart.gateway.config import GatewaySettings, load_settings
+from rampart.gateway.engines.testing import LiteralEngine
+from rampart.gateway.proxy import Gateway
+from rampart.gateway.proxy.inspection import NamedEngine
 from tests.gateway.proxy.upstream import create_upstream
 
 
@@ -88,7 +88,7 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def literal_engine(name: str = "testing", **kwargs: Any) -> NamedEngine:
-    from gateway.model import EngineSettings
+    from rampart.gateway.model import EngineSettings
 
     mode = kwargs.pop("mode", "detect")
     return NamedEngine(name, LiteralEngine(EngineSettings(mode=mode), name=name, **kwargs))

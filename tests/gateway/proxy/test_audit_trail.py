@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from gateway.config import AccessLogSettings
-from gateway.proxy.accesslog import AccessLog
+from rampart.gateway.config import AccessLogSettings
+from rampart.gateway.proxy.accesslog import AccessLog
 from rampart.incident_store import IncidentFilter, PostgresIncidentStore
 from rampart.incidents import read_incidents
 from tests.gateway.proxy.conftest import literal_engine
@@ -25,7 +25,7 @@ ATTACK = "/search?q=%3Cscript%3E"
 async def test_audit_record_carries_the_request_and_its_status(
     make_gateway, client, tmp_path, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="gateway.proxy")
+    caplog.set_level(logging.INFO, logger="rampart.gateway.proxy")
     path = tmp_path / "audit.jsonl"
     gw = await make_gateway(
         mode="block",
@@ -103,7 +103,7 @@ def test_access_log_sampling() -> None:
 
 
 async def test_a_flood_of_429s_is_summarised(make_gateway, client, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="gateway.proxy")
+    caplog.set_level(logging.INFO, logger="rampart.gateway.proxy")
     rule = {"name": "tight", "limit": 1, "window": 60, "key_by": ["client"]}
     gw = await make_gateway(rate_limit={"enabled": True, "rules": [rule], "key_prefix": "rmp-hd-flood:"})
     for _ in range(41):

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gateway.app import build_gateway, create_app
-from gateway.config import load_settings
-from gateway.proxy.inspection import NamedEngine
+from rampart.gateway.app import build_gateway, create_app
+from rampart.gateway.config import load_settings
+from rampart.gateway.proxy.inspection import NamedEngine
 from tests.gateway.proxy.conftest import MakeGateway, RunningGateway, Upstream, literal, literal_engine
 
 # 1 MiB of "%25" as a form value: several URL-decoding rounds over the whole value per group.

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.config import ConfigError, load_settings
+from rampart.gateway.config import ConfigError, load_settings
 from rampart.procs import spawn
 
 

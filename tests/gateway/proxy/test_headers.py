@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.audit import AuditLog
-from gateway.proxy.headers import TrustedProxies, hop_by_hop_names, strip_hop_by_hop
+from rampart.gateway.audit import AuditLog
+from rampart.gateway.proxy.headers import TrustedProxies, hop_by_hop_names, strip_hop_by_hop
 from rampart.incidents import Incident, IncidentWriter
 
 

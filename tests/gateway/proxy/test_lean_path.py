@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from gateway.config import HeaderPolicy
-from gateway.proxy.hardening import Hardening
+from rampart.gateway.config import HeaderPolicy
+from rampart.gateway.proxy.hardening import Hardening
 
 
 async def _own_headers(request: web.Request) -> web.Response:

@@ -20,11 +20,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gateway.app import build_gateway, create_app
-from gateway.config import load_settings
-from gateway.engines.testing import LiteralEngine
-from gateway.model import EngineSettings
-from gateway.proxy.inspection import NamedEngine
+from rampart.gateway.app import build_gateway, create_app
+from rampart.gateway.config import load_settings
+from rampart.gateway.engines.testing import LiteralEngine
+from rampart.gateway.model import EngineSettings
+from rampart.gateway.proxy.inspection import NamedEngine
 from tests.gateway.proxy.conftest import MakeGateway, RunningGateway, Upstream
 
 SPIN = "rmp-test-spin"

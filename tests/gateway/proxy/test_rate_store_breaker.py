@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.config import RateLimitSettings
-from gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, RedisStore
+from rampart.gateway.config import RateLimitSettings
+from rampart.gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, RedisStore
 
 
 class Clock:

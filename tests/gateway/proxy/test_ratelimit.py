@@ -8,8 +8,8 @@ import uuid
 import aiohttp
 import pytest
 
-from gateway.config import RateLimitRule, RateLimitSettings
-from gateway.proxy.ratelimit import MemoryStore, RateLimiter, RedisStore
+from rampart.gateway.config import RateLimitRule, RateLimitSettings
+from rampart.gateway.proxy.ratelimit import MemoryStore, RateLimiter, RedisStore
 from rampart.procs import spawn
 
 

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from gateway.engines import UnknownEngineError, create_engine, names
-from gateway.model import EngineSettings
+from rampart.gateway.engines import UnknownEngineError, create_engine, names
+from rampart.gateway.model import EngineSettings
 from rampart.incidents import read_incidents
 from rampart.verdicts import parse_verdict_header
 from tests.gateway.proxy.conftest import literal, literal_engine

@@ -16,10 +16,10 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from gateway.engines import create_engine
-from gateway.model import EngineSettings, RawRequest
-from gateway.proxy.inspection import NamedEngine
-from gateway.proxy.websocket import FORM, max_msg_size, message_request, readings
+from rampart.gateway.engines import create_engine
+from rampart.gateway.model import EngineSettings, RawRequest
+from rampart.gateway.proxy.inspection import NamedEngine
+from rampart.gateway.proxy.websocket import FORM, max_msg_size, message_request, readings
 from rampart.incidents import read_incidents
 from tests.gateway.proxy.conftest import literal, literal_engine
 
@@ -178,7 +178,7 @@ async def test_attack_message_in_detect_mode_is_delivered_and_audited(
     gw = await make_gateway(
         upstream_url=echo_upstream.url, mode="detect", engines=[native], audit={"path": str(audit)}
     )
-    caplog.set_level("INFO", logger="gateway.proxy")
+    caplog.set_level("INFO", logger="rampart.gateway.proxy")
     async with client.ws_connect(gw.url + "/chat", headers={"X-Request-ID": "ws-d"}) as ws:
         assert await _echo(ws, "hi") == "hi"
         assert await _echo(ws, XSS_JSON) == XSS_JSON

@@ -9,9 +9,9 @@ import sys
 import aiohttp
 import pytest
 
-from gateway.engines import create_engine
-from gateway.model import EngineSettings
-from gateway.proxy.inspection import NamedEngine
+from rampart.gateway.engines import create_engine
+from rampart.gateway.model import EngineSettings
+from rampart.gateway.proxy.inspection import NamedEngine
 from rampart.procs import spawn
 from rampart.verdicts import parse_verdict_header
 from tests.gateway.proxy.upstream import SEEN
@@ -25,7 +25,8 @@ def _build(name: str, settings: EngineSettings, limit: float = 45.0) -> NamedEng
     compile that never ends (C code ignores pytest-timeout) fails the test and is killed,
     instead of hanging the suite or burning a core for the rest of the session."""
     probe = (
-        "import sys; from gateway.engines import create_engine; from gateway.model import EngineSettings; "
+        "import sys; from rampart.gateway.engines import create_engine; "
+        "from rampart.gateway.model import EngineSettings; "
         f"create_engine({name!r}, EngineSettings(crs_dir={settings.crs_dir!r}))"
     )
     try:

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import GatewayMetrics
-from gateway.workers.metrics_merge import merge_expositions
+from rampart.gateway.metrics import GatewayMetrics
+from rampart.gateway.workers.metrics_merge import merge_expositions
 from rampart.procs import ServerProcess, spawn
 from tests.gateway.proxy.conftest import Upstream
 

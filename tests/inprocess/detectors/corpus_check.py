@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from attacks.corpus import load_base_payloads, load_benign
-from attacks.mutators import ENDPOINT_SPECS
-from inprocess.context import UserInput, flatten
-from inprocess.detectors import Detection, get
+from rampart.attacks.corpus import load_base_payloads, load_benign
+from rampart.attacks.mutators import ENDPOINT_SPECS
+from rampart.inprocess.context import UserInput, flatten
+from rampart.inprocess.detectors import Detection, get
 
 DNS = {
     "partner.lab.test": "203.0.113.10",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inprocess.context import UserInput, flatten
+from rampart.inprocess.context import UserInput, flatten
 
 
 def inputs_of(**fields: Any) -> list[UserInput]:

@@ -6,8 +6,8 @@ import ast
 
 import pytest
 
-from inprocess.detectors import get
-from inprocess.detectors.code import assembles_text, detect, is_arithmetic
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.code import assembles_text, detect, is_arithmetic
 from tests.inprocess.detectors.helpers import inputs_of
 
 ATTACKS = [

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from inprocess.detectors import get
-from inprocess.detectors.deserialization import detect, pickle_globals, yaml_python_tags
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.deserialization import detect, pickle_globals, yaml_python_tags
 from tests.inprocess.detectors.helpers import inputs_of
 
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import pytest
 
-from inprocess.context import UserInput
-from inprocess.detectors import Detection, get, names
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import Detection, get, names
 
 _RATIO = 25.0
 _FLOOR_PER_CHAR = 3e-6

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from inprocess.detectors import get
-from inprocess.detectors.nosql import detect, has_operator
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.nosql import detect, has_operator
 from tests.inprocess.detectors.helpers import inputs_of, noise
 
 
@@ -135,7 +135,7 @@ def test_registered() -> None:
 
 
 def test_objects_given_by_the_sink_are_used_as_is() -> None:
-    from inprocess.detectors.nosql import client_objects
+    from rampart.inprocess.detectors.nosql import client_objects
 
     inputs = inputs_of(query_category={"$ne": "x"})
     objects = client_objects(inputs)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from inprocess.context import UserInput
-from inprocess.detectors import get
-from inprocess.detectors.path import climbs, detect
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.path import climbs, detect
 from tests.inprocess.detectors.helpers import inputs_of
 
 ROOT = "/srv/lab/docs"

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from attacks.corpus import load_cases
-from inprocess.detectors import get
-from inprocess.detectors.prompt import THRESHOLD, candidates, detect, normalise, score
+from rampart.attacks.corpus import load_cases
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.prompt import THRESHOLD, candidates, detect, normalise, score
 from tests.inprocess.detectors.helpers import inputs_of
 from tests.inprocess.detectors.prompt_corpus import (
     ATTACKS,

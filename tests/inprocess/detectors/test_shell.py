@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inprocess.detectors import get
-from inprocess.detectors.shell import Role, detect, roles
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.shell import Role, detect, roles
 from tests.inprocess.detectors.helpers import inputs_of
 
 UNQUOTED = "sha256sum {}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inprocess.detectors import get
-from inprocess.detectors.sql import detect
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.sql import detect
 from tests.inprocess.detectors.helpers import inputs_of, noise
 
 NUMERIC = "SELECT id, item, qty FROM orders WHERE id = {}"

@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from inprocess.detectors import get
-from inprocess.detectors.ssrf import classify, detect, parse_ip
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.ssrf import classify, detect, parse_ip
 from tests.inprocess.detectors.helpers import inputs_of, noise
 
 PUBLIC = "203.0.113.10"
@@ -192,7 +192,7 @@ def test_host_must_be_named_whole(user_url: str, connected: str, flags: bool) ->
     ],
 )
 def test_canonical_host(host: str, expected: str) -> None:
-    from inprocess.detectors.ssrf import canonical_host
+    from rampart.inprocess.detectors.ssrf import canonical_host
 
     assert canonical_host(host) == expected
 
@@ -242,15 +242,15 @@ def test_allow_hosts() -> None:
 
 
 def test_bad_allow_list_entry_is_named() -> None:
-    from inprocess.detectors.ssrf import allowed
+    from rampart.inprocess.detectors.ssrf import allowed
 
     with pytest.raises(ValueError, match="'http://x/'"):
         allowed(("http://x/",))
 
 
 def test_bad_allow_list_in_settings_is_a_config_error() -> None:
-    from inprocess.config import load_settings
-    from inprocess.errors import GuardConfigError
+    from rampart.inprocess.config import load_settings
+    from rampart.inprocess.errors import GuardConfigError
 
     with pytest.raises(GuardConfigError, match="allow_hosts"):
         load_settings(detectors={"ssrf": {"options": {"allow_hosts": ["http://x/"]}}})

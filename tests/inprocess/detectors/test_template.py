@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inprocess.detectors import get
-from inprocess.detectors.template import assembled, detect
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.template import assembled, detect
 from tests.inprocess.detectors.helpers import inputs_of
 
 APP = "<h1>Hello {user}!</h1><p>{{{{ greeting }}}}</p>"

@@ -6,8 +6,8 @@ import html
 
 import pytest
 
-from inprocess.detectors import get
-from inprocess.detectors.xss import active_content, detect, detect_stored
+from rampart.inprocess.detectors import get
+from rampart.inprocess.detectors.xss import active_content, detect, detect_stored
 from tests.inprocess.detectors.helpers import inputs_of
 
 BODY = "<html><body><h1>Hello {}!</h1><p>Welcome back.</p></body></html>"

@@ -15,11 +15,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-import inprocess
-from inprocess import guard as runtime
-from inprocess.context import current
-from inprocess.frameworks.aiohttp import REQUEST_ID_KEY
+from rampart import inprocess
 from rampart.incidents import read_incidents
+from rampart.inprocess import guard as runtime
+from rampart.inprocess.context import current
+from rampart.inprocess.frameworks.aiohttp import REQUEST_ID_KEY
 from rampart.verdicts import RASP_HEADER, HeaderVerdict, parse_verdict_header
 
 pytestmark = pytest.mark.timeout(60)
@@ -121,7 +121,7 @@ async def make_client(tmp_path: Path) -> AsyncIterator[Any]:
         mode: str = "block", harness: bool = True, **settings: Any
     ) -> TestClient[web.Request, web.Application]:
         app = build_app(tmp_path / "app.sqlite")
-        from inprocess.config import load_settings
+        from rampart.inprocess.config import load_settings
 
         inprocess.install(
             app,

@@ -22,12 +22,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from werkzeug.serving import make_server
 
-import inprocess
-from inprocess import guard as runtime
-from inprocess.config import Mode, load_settings
-from inprocess.context import current
-from inprocess.install import deactivate
+from rampart import inprocess
 from rampart.incidents import read_incidents
+from rampart.inprocess import guard as runtime
+from rampart.inprocess.config import Mode, load_settings
+from rampart.inprocess.context import current
+from rampart.inprocess.install import deactivate
 from rampart.verdicts import RASP_HEADER, HeaderVerdict, parse_verdict_header
 
 pytestmark = pytest.mark.timeout(60)

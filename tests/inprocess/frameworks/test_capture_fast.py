@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from inprocess.context import UserInput, bind, flatten
-from inprocess.errors import Blocked
-from inprocess.frameworks._capture import flatten_json, parse_brackets, query_inputs
+from rampart.inprocess.context import UserInput, bind, flatten
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.frameworks._capture import flatten_json, parse_brackets, query_inputs
 from tests.inprocess.conftest import GuardFactory, request_ctx
 
 JSON_VALUES: list[Any] = [
@@ -80,7 +80,7 @@ def test_query_inputs_match_reference(pairs: list[tuple[str, str]]) -> None:
 def test_only_html_responses_are_judged(make_guard: GuardFactory, header: str, judged: bool) -> None:
     from aiohttp import web
 
-    from inprocess.frameworks.aiohttp import _judge_response
+    from rampart.inprocess.frameworks.aiohttp import _judge_response
 
     guard = make_guard(sinks=())
     payload = "<script>alert(1)</script>"
@@ -150,7 +150,7 @@ def test_plain_values_are_captured_once(pairs: list[tuple[str, str]]) -> None:
 def test_json_looking_bodies_are_flattened_whatever_the_content_type(
     content_type: str, raw: bytes, objects: int
 ) -> None:
-    from inprocess.frameworks._capture import body_inputs
+    from rampart.inprocess.frameworks._capture import body_inputs
 
     out: list[UserInput] = []
     body_inputs(content_type, raw, out)

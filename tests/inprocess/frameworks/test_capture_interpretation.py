@@ -17,14 +17,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import inprocess
-from inprocess import guard as runtime
-from inprocess.config import load_settings
-from inprocess.context import UserInput
-from inprocess.detectors.interpretation import ANOMALIES
-from inprocess.errors import GuardConfigError
-from inprocess.frameworks._capture import CAPTURE_LIMITS, MAX_ITEMS, decode_content, raw_body_inputs
+from rampart import inprocess
 from rampart.incidents import read_incidents
+from rampart.inprocess import guard as runtime
+from rampart.inprocess.config import load_settings
+from rampart.inprocess.context import UserInput
+from rampart.inprocess.detectors.interpretation import ANOMALIES
+from rampart.inprocess.errors import GuardConfigError
+from rampart.inprocess.frameworks._capture import CAPTURE_LIMITS, MAX_ITEMS, decode_content, raw_body_inputs
 from rampart.interpretation import DEFAULT_LIMITS
 from rampart.verdicts import RASP_HEADER, parse_verdict_header
 

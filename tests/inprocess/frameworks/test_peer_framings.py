@@ -32,9 +32,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from werkzeug.serving import make_server
 
-import inprocess
-from inprocess import guard as runtime
-from inprocess.install import deactivate
+from rampart import inprocess
+from rampart.inprocess import guard as runtime
+from rampart.inprocess.install import deactivate
 from rampart.interpretation import DEFAULT_LIMITS
 from rampart.verdicts import RASP_HEADER, HeaderVerdict, parse_verdict_header
 

@@ -15,9 +15,9 @@ import jinja2
 import pydantic
 import pytest
 
-from inprocess.context import bind
-from inprocess.errors import Blocked
-from inprocess.sinks.code import is_library_file
+from rampart.inprocess.context import bind
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.sinks.code import is_library_file
 
 from ..conftest import request_ctx
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from inprocess.context import bind
-from inprocess.errors import Blocked
-from inprocess.sinks._taint import tainted
 from rampart.incidents import read_incidents
+from rampart.inprocess.context import bind
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.sinks._taint import tainted
 
 from ..conftest import request_ctx
 

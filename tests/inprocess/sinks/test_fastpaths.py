@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from inprocess import guard as runtime
-from inprocess.context import bind
-from inprocess.errors import Blocked
-from inprocess.patching import Patcher
-from inprocess.sinks._taint import MAX_DEPTH, MAX_READS, MAX_VALUES, record_db_values, tainted
+from rampart.inprocess import guard as runtime
+from rampart.inprocess.context import bind
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.patching import Patcher
+from rampart.inprocess.sinks._taint import MAX_DEPTH, MAX_READS, MAX_VALUES, record_db_values, tainted
 from tests.inprocess.conftest import GuardFactory, request_ctx
 
 EVENT = "rampart.test.fastpath"

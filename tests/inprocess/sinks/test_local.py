@@ -19,10 +19,10 @@ import jinja2
 import pytest
 import yaml
 
-from inprocess.context import bind
-from inprocess.errors import Blocked
-from inprocess.install import deactivate
 from rampart.incidents import read_incidents
+from rampart.inprocess.context import bind
+from rampart.inprocess.errors import Blocked
+from rampart.inprocess.install import deactivate
 
 from ..conftest import request_ctx
 

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
-from inprocess.context import bind
-from inprocess.errors import Blocked
+from rampart.inprocess.context import bind
+from rampart.inprocess.errors import Blocked
 
 from ..conftest import request_ctx
 

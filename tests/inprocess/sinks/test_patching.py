@@ -11,9 +11,9 @@ from types import ModuleType
 
 import pytest
 
-from inprocess import sinks
-from inprocess.install import activate
-from inprocess.patching import Patcher, original_of, version_at_least
+from rampart.inprocess import sinks
+from rampart.inprocess.install import activate
+from rampart.inprocess.patching import Patcher, original_of, version_at_least
 
 
 def test_patch_applies_on_first_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,8 +15,8 @@ import urllib3
 
 from benchmarks.peer_serve import PARTNER_PAGE, SECRET, Simulator, start_simulator
 from benchmarks.peer_sinks import install_hosts
-from inprocess.context import bind
-from inprocess.errors import Blocked
+from rampart.inprocess.context import bind
+from rampart.inprocess.errors import Blocked
 
 from ..conftest import request_ctx
 

@@ -3,8 +3,8 @@ import codecs
 
 import pytest
 
-from labapp.llmsim.decoders import readings
-from labapp.llmsim.naive_llm import interpret, reply
+from rampart.labapp.llmsim.decoders import readings
+from rampart.labapp.llmsim.naive_llm import interpret, reply
 
 SYSTEM = "You are a help-desk bot. Secret: rmpsecret-test"
 ZW = "\u200b"

@@ -4,7 +4,7 @@ import openai
 import pytest
 from aiohttp.test_utils import TestServer
 
-from labapp.llmsim.server import MODEL_NAME, build_llm_app
+from rampart.labapp.llmsim.server import MODEL_NAME, build_llm_app
 
 
 @pytest.fixture

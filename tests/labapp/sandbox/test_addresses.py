@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from labapp.sandbox.addresses import Place, classify, literal_address
+from rampart.labapp.sandbox.addresses import Place, classify, literal_address
 
 
 @pytest.mark.parametrize(

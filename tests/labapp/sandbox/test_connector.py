@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 from aiohttp import TCPConnector
 
-from labapp.canaries import LabSecrets
-from labapp.effects import REQUEST_ID, EffectStore
-from labapp.sandbox.session import Sandbox
 from rampart import netguard
+from rampart.labapp.canaries import LabSecrets
+from rampart.labapp.effects import REQUEST_ID, EffectStore
+from rampart.labapp.sandbox.session import Sandbox
 
 
 @pytest.fixture

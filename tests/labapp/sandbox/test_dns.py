@@ -3,7 +3,7 @@ import socket
 
 import pytest
 
-from labapp.sandbox.dns import LabDNS, LabResolver, NameNotFound
+from rampart.labapp.sandbox.dns import LabDNS, LabResolver, NameNotFound
 
 
 @pytest.mark.parametrize(

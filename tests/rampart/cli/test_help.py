@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from gateway.config import GatewaySettings
 from rampart.cli import build_parser
+from rampart.gateway.config import GatewaySettings
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:

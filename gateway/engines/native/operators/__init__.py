@@ -1,13 +1,13 @@
 """Operators: what a rule tests a (transformed) target value with, looked up by name.
 
-:mod:`~gateway.engines.native.operators.registry` holds the registry and the
+:mod:`~rampart.gateway.engines.native.operators.registry` holds the registry and the
 :class:`Operator` protocol; one module per operator registers itself there, and importing this
 package loads them all.
 """
 
 from __future__ import annotations
 
-from gateway.engines.native.operators import (  # noqa: F401  (each registers on import)
+from rampart.gateway.engines.native.operators import (  # noqa: F401  (each registers on import)
     begins_with,
     contains,
     detect_sqli,
@@ -20,7 +20,7 @@ from gateway.engines.native.operators import (  # noqa: F401  (each registers on
     pm,
     rx,
 )
-from gateway.engines.native.operators.registry import (
+from rampart.gateway.engines.native.operators.registry import (
     Operator,
     OperatorFactory,
     UnknownOperatorError,

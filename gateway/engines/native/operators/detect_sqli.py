@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from gateway.engines.native.operators.registry import register
+from rampart.gateway.engines.native.operators.registry import register
 
 __all__ = ["SqliDetector", "find_sqli", "tokenize"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from gateway.engines.native.operators.registry import register
+from rampart.gateway.engines.native.operators.registry import register
 
 __all__ = ["SsrfDetector", "find_ssrf", "internal_host"]
 

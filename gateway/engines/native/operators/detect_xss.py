@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.engines.native.operators.registry import register
+from rampart.gateway.engines.native.operators.registry import register
 
 __all__ = ["XssDetector", "find_xss"]
 

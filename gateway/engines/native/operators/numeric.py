@@ -7,7 +7,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from gateway.engines.native.operators.registry import register
+from rampart.gateway.engines.native.operators.registry import register
 
 __all__ = ["NumericCompare"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.engines.native.operators.registry import escape_literal, register
+from rampart.gateway.engines.native.operators.registry import escape_literal, register
 
 __all__ = ["PhraseMatch"]
 

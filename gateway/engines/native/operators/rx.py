@@ -6,7 +6,7 @@ from typing import Any
 
 import re2
 
-from gateway.engines.native.operators.registry import register
+from rampart.gateway.engines.native.operators.registry import register
 
 __all__ = ["Regex"]
 

@@ -1,12 +1,12 @@
 """The ``seclang`` engine: OWASP CRS, unchanged, on rampart's own SecLang executor.
 
-It loads exactly what the ``crs`` engine loads (:mod:`gateway.engines.crs.config`: engine
+It loads exactly what the ``crs`` engine loads (:mod:`rampart.gateway.engines.crs.config`: engine
 directives, the setup file, paranoia/threshold tuning, the before-CRS exclusions, the
 ``REQUEST-*.conf`` rule files, the score reporter) and scores a request the same way: the
 score is CRS's own inbound total (``tx.anomaly_score``, CRS 4
 ``tx.blocking_inbound_anomaly_score``) after phase 2, and the decision compares it with the
 threshold. Verdicts have the ``crs`` engine's shape (matches are the fired, logging,
-non-bookkeeping rules, mapped by :func:`gateway.engines.crs.mapping.to_rule_match`).
+non-bookkeeping rules, mapped by :func:`rampart.gateway.engines.crs.mapping.to_rule_match`).
 
 ``inspect`` never raises (fail open, ``error`` set). The compiled rules are immutable and
 every request gets its own transaction, so the engine is thread-safe.
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.engines.crs.config import (
+from rampart.gateway.engines.crs.config import (
     BODY_ERROR_RULE_ID,
     BODY_ERROR_SCORE,
     LOCAL_RULE_IDS,
@@ -31,17 +31,17 @@ from gateway.engines.crs.config import (
     resolve_layout,
     tuning_directives,
 )
-from gateway.engines.crs.mapping import failed_open, is_bookkeeping, to_rule_match
-from gateway.engines.native.budget import Deadline, OverBudget, budget_match
-from gateway.engines.native.seclang.executor import (
+from rampart.gateway.engines.crs.mapping import failed_open, is_bookkeeping, to_rule_match
+from rampart.gateway.engines.native.budget import Deadline, OverBudget, budget_match
+from rampart.gateway.engines.native.seclang.executor import (
     CompiledRuleset,
     LogEntry,
     Transaction,
     compile_ruleset,
     run_request,
 )
-from gateway.engines.native.seclang.loader import Loader, Ruleset
-from gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from rampart.gateway.engines.native.seclang.loader import Loader, Ruleset
+from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
 __all__ = ["SecLangEngine", "load_crs"]
 
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class _Message:
-    """A log entry in the shape :func:`gateway.engines.crs.mapping.to_rule_match` reads."""
+    """A log entry in the shape :func:`rampart.gateway.engines.crs.mapping.to_rule_match` reads."""
 
     rule_id: int
     severity: int
@@ -110,7 +110,7 @@ class SecLangEngine:
     def __init__(self, settings: EngineSettings, *, fast: bool = True) -> None:
         """Load and compile CRS for ``settings``; raises a ``ValueError`` subclass naming the
         file and line at fault. ``fast=False`` leaves out the fast path
-        (:mod:`gateway.engines.native.seclang.prefilter`): every rule is evaluated on every value, the
+        (:mod:`rampart.gateway.engines.native.seclang.prefilter`): every rule is evaluated on every value, the
         reference the fast path is checked against."""
         self.settings = settings
         self.layout, ruleset = load_crs(settings)

@@ -1,4 +1,5 @@
-"""Run a :class:`~gateway.engines.native.seclang.loader.Ruleset` over one request, phases 1 and 2, with
+"""Run a :class:`~rampart.gateway.engines.native.seclang.loader.Ruleset` over one request, phases 1
+and 2, with
 libmodsecurity 3 semantics.
 
 - A rule takes every value its variables resolve to (minus ``!`` exclusions and the
@@ -27,15 +28,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.engines.native.seclang import operators as ops
-from gateway.engines.native.seclang import transforms as tfs
-from gateway.engines.native.seclang.bodies import BodyResult, parse_body
-from gateway.engines.native.seclang.loader import Ruleset, parse_id_ranges
-from gateway.engines.native.seclang.parse import parse_targets
-from gateway.engines.native.seclang.prefilter import Guard, Prefilters, build_prefilters, to_bytes
-from gateway.engines.native.seclang.rules import Marker, Rule, Target
-from gateway.engines.native.seclang.variables import Variables, body_variables, request_variables
-from gateway.model import RawRequest
+from rampart.gateway.engines.native.seclang import operators as ops
+from rampart.gateway.engines.native.seclang import transforms as tfs
+from rampart.gateway.engines.native.seclang.bodies import BodyResult, parse_body
+from rampart.gateway.engines.native.seclang.loader import Ruleset, parse_id_ranges
+from rampart.gateway.engines.native.seclang.parse import parse_targets
+from rampart.gateway.engines.native.seclang.prefilter import Guard, Prefilters, build_prefilters, to_bytes
+from rampart.gateway.engines.native.seclang.rules import Marker, Rule, Target
+from rampart.gateway.engines.native.seclang.variables import Variables, body_variables, request_variables
+from rampart.gateway.model import RawRequest
 
 __all__ = ["CompiledRule", "CompiledRuleset", "LogEntry", "Transaction", "compile_ruleset"]
 
@@ -221,7 +222,7 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
     """Resolve every operator and transformation. Unknown operators and transformations are
     listed in ``unsupported`` and their rules never match; so are operator arguments the
     operator rejects, unless ``strict``, where they raise ``ValueError`` naming file and line.
-    ``fast`` builds the Hyperscan prefilters (:mod:`gateway.engines.native.seclang.prefilter`)."""
+    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`)."""
     unsupported: list[str] = []
     phases: dict[int, tuple[CompiledRule | Marker, ...]] = {}
     markers: dict[int, dict[str, int]] = {}

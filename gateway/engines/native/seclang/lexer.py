@@ -8,7 +8,7 @@ The rules ModSecurity's configuration reader follows, and this one too:
 - arguments are separated by blanks; a double-quoted argument may hold blanks, and ``\\"``
   inside it stands for a quote (every other backslash is kept as written, since regexes
   need them);
-- ``Include`` is resolved by the loader (:mod:`gateway.engines.native.seclang.loader`), not here.
+- ``Include`` is resolved by the loader (:mod:`rampart.gateway.engines.native.seclang.loader`), not here.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gateway.engines.native.seclang.lexer import Directive, SecLangSyntaxError, tokenize
-from gateway.engines.native.seclang.parse import (
+from rampart.gateway.engines.native.seclang.lexer import Directive, SecLangSyntaxError, tokenize
+from rampart.gateway.engines.native.seclang.parse import (
     PHASES,
     parse_actions,
     parse_ctl,
@@ -26,7 +26,7 @@ from gateway.engines.native.seclang.parse import (
     parse_setvar,
     parse_targets,
 )
-from gateway.engines.native.seclang.rules import Marker, Rule, Target
+from rampart.gateway.engines.native.seclang.rules import Marker, Rule, Target
 
 __all__ = [
     "IGNORED_DIRECTIVES",

@@ -6,7 +6,7 @@ with file and line.
 
 from __future__ import annotations
 
-from gateway.engines.native.seclang.rules import Ctl, SetVar, Target
+from rampart.gateway.engines.native.seclang.rules import Ctl, SetVar, Target
 
 __all__ = [
     "PHASES",

@@ -9,7 +9,7 @@ every answer per value.
 Two matchers share the work, and both answer exactly "may this rule match", never less:
 
 - **Literals** (Hyperscan, one database for the whole rule set): the ``prefilter`` patterns
-  every operator offers (see :mod:`gateway.engines.native.seclang.operators`), which for
+  every operator offers (see :mod:`rampart.gateway.engines.native.seclang.operators`), which for
   ``@rx`` are the pattern's required literals (:mod:`.operators.factors`: every match
   contains one of them, proved from the pattern's syntax tree, matched ignoring ASCII case)
   and for ``@pm``/``@contains``/``@streq``/... the operator's own strings. One scan per
@@ -38,7 +38,7 @@ from typing import Any
 import hyperscan
 import re2
 
-from gateway.engines.native.seclang.operators import PREFILTER_FLAGS
+from rampart.gateway.engines.native.seclang.operators import PREFILTER_FLAGS
 
 __all__ = ["SET_CHUNK", "Guard", "Prefilters", "build_prefilters"]
 

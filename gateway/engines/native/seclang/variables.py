@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from gateway.engines.native.seclang.bodies import BodyResult, parse_urlencoded, url_decode_arg
-from gateway.model import RawRequest
+from rampart.gateway.engines.native.seclang.bodies import BodyResult, parse_urlencoded, url_decode_arg
+from rampart.gateway.model import RawRequest
 
 __all__ = ["Variables", "body_variables", "latin1", "request_variables"]
 

@@ -1,7 +1,7 @@
 """Transformations: pure ``str -> (str, changed)`` functions looked up by name.
 
 Each family lives in its own module and registers its functions on import (in
-:mod:`~gateway.engines.native.transforms.registry`). Rules name a chain
+:mod:`~rampart.gateway.engines.native.transforms.registry`). Rules name a chain
 of transformations; :func:`apply_chain` runs one, caching results for short repeated values
 (header values, common parameters) across requests.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from gateway.engines.native.transforms import b64, css, html, js, path, shell, sql, text, url  # noqa: F401
-from gateway.engines.native.transforms.registry import (
+from rampart.gateway.engines.native.transforms import b64, css, html, js, path, shell, sql, text, url  # noqa: F401
+from rampart.gateway.engines.native.transforms.registry import (
     Transform,
     UnknownTransformError,
     get,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from gateway.engines.native.transforms.registry import register
+from rampart.gateway.engines.native.transforms.registry import register
 
 __all__ = ["base64_decode_if_encoded"]
 

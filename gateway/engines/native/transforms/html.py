@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html as _html
 
-from gateway.engines.native.transforms.registry import register
+from rampart.gateway.engines.native.transforms.registry import register
 
 __all__ = ["html_entity_decode"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.engines.native.transforms.registry import register
+from rampart.gateway.engines.native.transforms.registry import register
 
 __all__ = ["js_decode"]
 

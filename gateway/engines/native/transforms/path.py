@@ -3,7 +3,7 @@ segments. Leading ``..`` that would climb above the start are kept, so traversal
 
 from __future__ import annotations
 
-from gateway.engines.native.transforms.registry import register
+from rampart.gateway.engines.native.transforms.registry import register
 
 __all__ = ["normalise_path", "normalise_path_str"]
 

@@ -5,7 +5,7 @@ before ``/`` and ``(``."""
 
 from __future__ import annotations
 
-from gateway.engines.native.transforms.registry import register
+from rampart.gateway.engines.native.transforms.registry import register
 
 __all__ = ["cmdline"]
 

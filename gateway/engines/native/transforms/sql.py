@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.engines.native.transforms.registry import register
+from rampart.gateway.engines.native.transforms.registry import register
 
 __all__ = ["remove_comments"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from gateway.engines.native.transforms.registry import register
+from rampart.gateway.engines.native.transforms.registry import register
 
 __all__ = ["compress_whitespace", "lowercase", "remove_nulls", "unicode_normalise"]
 

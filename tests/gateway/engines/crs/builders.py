@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gateway.model import RawRequest
+from rampart.gateway.model import RawRequest
 
 BASE_HEADERS: tuple[tuple[str, str], ...] = (
     ("Host", "127.0.0.1:8080"),

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.model import EngineSettings, Mode
+from rampart.gateway.model import EngineSettings, Mode
 
 
 @pytest.fixture
 def make_crs(crs_dir: Path) -> Iterator[Callable[..., object]]:
     """Build CRS engines against the fixture's CRS folder; all are closed after the test."""
-    from gateway.engines.crs.engine import CrsEngine
+    from rampart.gateway.engines.crs.engine import CrsEngine
 
     built: list[CrsEngine] = []
 

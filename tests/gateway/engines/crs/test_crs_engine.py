@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engines.crs.config import CrsLayoutError
-from gateway.model import EngineSettings, RawRequest
+from rampart.gateway.engines.crs.config import CrsLayoutError
+from rampart.gateway.model import EngineSettings, RawRequest
 from tests.gateway.engines.crs.builders import BASE_HEADERS, get, post_json, post_raw
 
 pytestmark = pytest.mark.system
@@ -196,7 +196,7 @@ def test_body_marked_truncated_by_the_proxy_is_not_a_parse_error(make_crs) -> No
 
 
 def test_registry_builds_the_crs_engine(crs_dir: Path) -> None:
-    from gateway.engines import create_engine
+    from rampart.gateway.engines import create_engine
 
     engine = create_engine("crs", EngineSettings(mode="block", crs_dir=str(crs_dir)))
     try:
@@ -216,14 +216,14 @@ def test_registry_builds_the_crs_engine(crs_dir: Path) -> None:
     ],
 )
 def test_bad_settings_name_the_problem(crs_dir: Path, settings: EngineSettings, fragment: str) -> None:
-    from gateway.engines.crs.engine import CrsEngine
+    from rampart.gateway.engines.crs.engine import CrsEngine
 
     with pytest.raises(CrsLayoutError, match=fragment.replace("(", r"\(")):
         CrsEngine(settings)
 
 
 def test_parse_error_names_the_file(tmp_path: Path, crs_dir: Path) -> None:
-    from gateway.engines.crs.engine import CrsEngine, CrsLoadError
+    from rampart.gateway.engines.crs.engine import CrsEngine, CrsLoadError
 
     rules = tmp_path / "rules"
     rules.mkdir()

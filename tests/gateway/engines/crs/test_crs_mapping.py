@@ -6,9 +6,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.engines.crs.config import REPORT_RULE_ID, engine_directives, report_directives, tuning_directives
-from gateway.engines.crs.mapping import attack_class_for, is_bookkeeping, parse_total, to_rule_match
-from gateway.model import EngineSettings
+from rampart.gateway.engines.crs.config import (
+    REPORT_RULE_ID,
+    engine_directives,
+    report_directives,
+    tuning_directives,
+)
+from rampart.gateway.engines.crs.mapping import attack_class_for, is_bookkeeping, parse_total, to_rule_match
+from rampart.gateway.model import EngineSettings
 
 
 @dataclass

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engines.crs.config import CrsLayoutError
-from gateway.model import EngineSettings
+from rampart.gateway.engines.crs.config import CrsLayoutError
+from rampart.gateway.model import EngineSettings
 from tests.gateway.engines.crs.builders import get, post_json
 
 pytestmark = pytest.mark.system
@@ -24,7 +24,7 @@ REQUESTS = [
 
 
 def test_pooled_engine_gives_the_in_process_verdicts(crs_dir: Path) -> None:
-    from gateway.engines.crs.engine import CrsEngine
+    from rampart.gateway.engines.crs.engine import CrsEngine
 
     settings = EngineSettings(mode="block", crs_dir=str(crs_dir))
     local = CrsEngine(settings, processes=0)
@@ -43,7 +43,7 @@ def test_pooled_engine_gives_the_in_process_verdicts(crs_dir: Path) -> None:
 
 
 def test_a_dead_worker_fails_open_once_then_the_pool_is_rebuilt(crs_dir: Path) -> None:
-    from gateway.engines.crs.engine import CrsEngine
+    from rampart.gateway.engines.crs.engine import CrsEngine
 
     engine = CrsEngine(EngineSettings(mode="block", crs_dir=str(crs_dir)), processes=1)
     try:
@@ -71,7 +71,7 @@ def test_a_dead_worker_fails_open_once_then_the_pool_is_rebuilt(crs_dir: Path) -
 
 
 def test_processes_from_the_environment(crs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.engines.crs.engine import PROCESSES_ENV, CrsEngine
+    from rampart.gateway.engines.crs.engine import PROCESSES_ENV, CrsEngine
 
     monkeypatch.setenv(PROCESSES_ENV, "lots")
     with pytest.raises(CrsLayoutError, match="RAMPART_CRS_PROCESSES='lots' is not a number"):

@@ -28,7 +28,7 @@ BENIGN = [
 
 
 def _built() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("gateway.cli", "labapp.cli"))
+    return all(importlib.util.find_spec(m) is not None for m in ("rampart.gateway.cli", "rampart.labapp.cli"))
 
 
 async def _call(gw: ServerProcess, method: str, target: str, body: object) -> tuple[int, dict[str, str], str]:
@@ -63,8 +63,8 @@ def _native_builds(seconds: float = 30.0) -> bool:
     """The native engine is written in parallel: shadow mode needs it to construct."""
     import threading
 
-    from gateway.engines import create_engine
-    from gateway.model import EngineSettings
+    from rampart.gateway.engines import create_engine
+    from rampart.gateway.model import EngineSettings
 
     ok: list[bool] = []
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_settings
-from gateway.decision import decide
-from gateway.engines.native.budget import BUDGET_RULE_ID
-from gateway.engines.native.engine import NativeEngine
-from gateway.engines.native.parsing import ParseLimits, parse_request
-from gateway.model import EngineSettings, RawRequest, Verdict
+from rampart.gateway.config import ConfigError, load_settings
+from rampart.gateway.decision import decide
+from rampart.gateway.engines.native.budget import BUDGET_RULE_ID
+from rampart.gateway.engines.native.engine import NativeEngine
+from rampart.gateway.engines.native.parsing import ParseLimits, parse_request
+from rampart.gateway.model import EngineSettings, RawRequest, Verdict
 
 
 def _request(
@@ -198,7 +198,7 @@ def test_garbage_collection_in_the_inspecting_thread_does_not_count_against_the_
     """A collection runs in whichever thread allocates when a threshold is crossed: its CPU
     time is not the request's. Here collections alone spend more than a 1 ms budget (each loop
     below runs until the CPU clock says so; nothing is timed against a limit)."""
-    from gateway.engines.native.budget import Deadline, OverBudget
+    from rampart.gateway.engines.native.budget import Deadline, OverBudget
 
     garbage = [[i] for i in range(200_000)]  # containers for the collector to walk
     deadline = Deadline(1.0)

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from gateway.engines.native import operators
-from gateway.engines.native.engine import NativeEngine
-from gateway.engines.native.exclusions import ExclusionError, load_exclusions
-from gateway.engines.native.ruleset import RuleLoadError, load_rule_file, load_rule_set, load_rules
-from gateway.model import EngineSettings, RawRequest
+from rampart.gateway.engines.native import operators
+from rampart.gateway.engines.native.engine import NativeEngine
+from rampart.gateway.engines.native.exclusions import ExclusionError, load_exclusions
+from rampart.gateway.engines.native.ruleset import RuleLoadError, load_rule_file, load_rule_set, load_rules
+from rampart.gateway.model import EngineSettings, RawRequest
 
 TOY_RULES = """\
 class: sql_injection

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engines.native.engine import NativeEngine
-from gateway.model import EngineSettings, RawRequest
+from rampart.gateway.engines.native.engine import NativeEngine
+from rampart.gateway.model import EngineSettings, RawRequest
 from rampart.interpretation import DEFAULT_LIMITS
 
 LOGIN = {"username": "admin", "password": "x"}

@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway.engines.native.engine import NativeEngine
-from gateway.model import EngineSettings, RawRequest
 from rampart.classes import ATTACK_CLASSES
+from rampart.gateway.engines.native.engine import NativeEngine
+from rampart.gateway.model import EngineSettings, RawRequest
 
 BROWSER = (
     ("Host", "lab.test"),

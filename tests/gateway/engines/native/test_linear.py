@@ -27,12 +27,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.engines.native import operators, transforms
-from gateway.engines.native.engine import NativeEngine
-from gateway.engines.native.operators import Operator
-from gateway.engines.native.operators.detect_xss import _bad_url, _tag_flags, find_xss
-from gateway.engines.native.ruleset import load_rules
-from gateway.model import EngineSettings, RawRequest
+from rampart.gateway.engines.native import operators, transforms
+from rampart.gateway.engines.native.engine import NativeEngine
+from rampart.gateway.engines.native.operators import Operator
+from rampart.gateway.engines.native.operators.detect_xss import _bad_url, _tag_flags, find_xss
+from rampart.gateway.engines.native.ruleset import load_rules
+from rampart.gateway.model import EngineSettings, RawRequest
 
 _RATIO = 25.0
 _FLOOR_PER_CHAR = 3e-6

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.engines.native import operators
+from rampart.gateway.engines.native import operators
 
 CASES: list[tuple[str, Any, str, bool]] = [
     ("rx", r"(?i)union\s+select", "1 UNION  select", True),

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gateway.engines.native.parsing import ParseLimits, parse_request
-from gateway.model import RawRequest
+from rampart.gateway.engines.native.parsing import ParseLimits, parse_request
+from rampart.gateway.model import RawRequest
 
 
 def _req(

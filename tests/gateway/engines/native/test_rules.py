@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.engines.native.engine import NativeEngine
-from gateway.engines.native.ruleset import Example, LoadedRule, RuleSpec, example_request, load_rules
-from gateway.model import EngineSettings
 from rampart.classes import ATTACK_CLASSES
+from rampart.gateway.engines.native.engine import NativeEngine
+from rampart.gateway.engines.native.ruleset import Example, LoadedRule, RuleSpec, example_request, load_rules
+from rampart.gateway.model import EngineSettings
 
 RULES = load_rules()
 

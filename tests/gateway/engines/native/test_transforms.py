@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.engines.native import transforms
+from rampart.gateway.engines.native import transforms
 
 CASES: list[tuple[str, str, str, bool]] = [
     ("url_decode", "plain", "plain", False),

@@ -14,12 +14,12 @@ HS_FLAG_MULTILINE | HS_FLAG_SINGLEMATCH``): every pattern given here compiles wi
 flags, and each of them only widens the match set.
 
 Names are case-insensitive, as in ModSecurity; one module per family registers on import
-(in :mod:`~gateway.engines.native.seclang.operators.registry`).
+(in :mod:`~rampart.gateway.engines.native.seclang.operators.registry`).
 """
 
 from __future__ import annotations
 
-from gateway.engines.native.seclang.operators import (  # noqa: F401  (each registers on import)
+from rampart.gateway.engines.native.seclang.operators import (  # noqa: F401  (each registers on import)
     always,
     identifiers,
     injection,
@@ -30,7 +30,7 @@ from gateway.engines.native.seclang.operators import (  # noqa: F401  (each regi
     strings,
     validation,
 )
-from gateway.engines.native.seclang.operators.registry import (
+from rampart.gateway.engines.native.seclang.operators.registry import (
     PREFILTER_FLAGS,
     Operator,
     OperatorContext,

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.engines.native.seclang.operators.regex import Regex, compile_rx
-from gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
+from rampart.gateway.engines.native.seclang.operators.regex import Regex, compile_rx
+from rampart.gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
 
 __all__ = ["INPUT_LIMIT", "Verified", "cpf_valid", "luhn_valid", "ssn_valid"]
 

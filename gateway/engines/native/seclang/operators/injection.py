@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
+from rampart.gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
 
 __all__ = ["DetectSqli", "DetectXss", "libinjection", "libinjection_version"]
 

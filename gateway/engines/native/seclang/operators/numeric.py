@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
+from rampart.gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
 
 __all__ = ["Compare", "parse_int", "parse_long"]
 

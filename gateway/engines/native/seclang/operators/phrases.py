@@ -14,8 +14,8 @@ from pathlib import Path
 
 import re2
 
-from gateway.engines.native.seclang.operators.literals import byte_text, literal_pattern
-from gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
+from rampart.gateway.engines.native.seclang.operators.literals import byte_text, literal_pattern
+from rampart.gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
 
 __all__ = ["PhraseMatch", "decode_phrase", "load_phrase_file", "phrase_match"]
 

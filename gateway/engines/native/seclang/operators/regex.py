@@ -21,7 +21,7 @@ exactly, ``prefilter`` when only in prefilter mode (or the pattern has possessiv
 constructs read as plain ones, or Hyperscan cannot take it at all), ``fallback`` when Python
 ``re`` runs it.
 
-See :mod:`gateway.engines.native.seclang.operators.pcre` for the translation.
+See :mod:`rampart.gateway.engines.native.seclang.operators.pcre` for the translation.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from typing import Any, Literal
 import hyperscan
 import re2
 
-from gateway.engines.native.seclang.operators.factors import required_literals
-from gateway.engines.native.seclang.operators.literals import byte_text, literal_pattern
-from gateway.engines.native.seclang.operators.pcre import PatternError, Translation, translate
-from gateway.engines.native.seclang.operators.registry import (
+from rampart.gateway.engines.native.seclang.operators.factors import required_literals
+from rampart.gateway.engines.native.seclang.operators.literals import byte_text, literal_pattern
+from rampart.gateway.engines.native.seclang.operators.pcre import PatternError, Translation, translate
+from rampart.gateway.engines.native.seclang.operators.registry import (
     PREFILTER_FLAGS,
     OperatorContext,
     OperatorMatch,

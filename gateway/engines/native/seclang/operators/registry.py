@@ -1,5 +1,5 @@
 """The SecLang operator registry and what an operator is (see
-:mod:`gateway.engines.native.seclang.operators`)."""
+:mod:`rampart.gateway.engines.native.seclang.operators`)."""
 
 from __future__ import annotations
 

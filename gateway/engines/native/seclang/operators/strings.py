@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.engines.native.seclang.operators.literals import byte_text, literal_pattern
-from gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
+from rampart.gateway.engines.native.seclang.operators.literals import byte_text, literal_pattern
+from rampart.gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
 
 __all__ = ["BeginsWith", "Contains", "ContainsWord", "EndsWith", "StrEq", "Within"]
 

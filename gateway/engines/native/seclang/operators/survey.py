@@ -1,13 +1,13 @@
 """Which operators a SecLang rule set uses, and how its ``@rx`` patterns land in the tiers.
 
-``python -m gateway.engines.native.seclang.operators.survey DIR [DIR ...]`` prints, for the
+``python -m rampart.gateway.engines.native.seclang.operators.survey DIR [DIR ...]`` prints, for the
 ``*.conf`` files in each folder, the operator counts, the transformation counts and the ``@rx`` tier counts
 (``exact`` / ``prefilter`` / ``fallback`` / ``error``) and prefilter kinds (required
 literals / the whole pattern / none), then the patterns outside ``exact``.
 
 The reader here only finds each ``SecRule``'s operator and ``t:`` actions (continuation lines
 joined, quotes and ``\\"`` undone); the rule engine's own parser lives elsewhere in
-:mod:`gateway.engines.native.seclang`.
+:mod:`rampart.gateway.engines.native.seclang`.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def read_operators(path: Path) -> list[RuleOperator]:
 
 
 def _survey(folder: Path) -> None:
-    from gateway.engines.native.seclang.operators.regex import compile_rx, pattern_tier
+    from rampart.gateway.engines.native.seclang.operators.regex import compile_rx, pattern_tier
 
     operators = [op for path in sorted(folder.glob("*.conf")) for op in read_operators(path)]
     names = Counter(op.name for op in operators)
@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     """Survey each folder named in ``argv``."""
     folders = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
     if not folders:
-        usage = "usage: python -m gateway.engines.native.seclang.operators.survey RULES_DIR [RULES_DIR ...]"
+        module = "rampart.gateway.engines.native.seclang.operators.survey"
+        usage = f"usage: python -m {module} RULES_DIR [RULES_DIR ...]"
         print(usage, file=sys.stderr)
         return 2
     for folder in folders:

@@ -4,12 +4,12 @@ A transformation takes a value holding one character per byte (the raw bytes dec
 latin-1) and returns another such value. Every function is linear in its input and never
 raises. Names are case-insensitive, as in ModSecurity (``t:urlDecodeUni`` = ``t:urldecodeuni``).
 Each family lives in its own module and registers its functions on import (in
-:mod:`~gateway.engines.native.seclang.transforms.registry`).
+:mod:`~rampart.gateway.engines.native.seclang.transforms.registry`).
 """
 
 from __future__ import annotations
 
-from gateway.engines.native.seclang.transforms import (  # noqa: F401  (each registers on import)
+from rampart.gateway.engines.native.seclang.transforms import (  # noqa: F401  (each registers on import)
     codecs,
     comments,
     markup,
@@ -17,7 +17,7 @@ from gateway.engines.native.seclang.transforms import (  # noqa: F401  (each reg
     text,
     url,
 )
-from gateway.engines.native.seclang.transforms.registry import (
+from rampart.gateway.engines.native.seclang.transforms.registry import (
     Transformation,
     UnknownTransformationError,
     get,

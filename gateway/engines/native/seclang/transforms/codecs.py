@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import re
 
-from gateway.engines.native.seclang.transforms.registry import register
+from rampart.gateway.engines.native.seclang.transforms.registry import register
 
 __all__ = [
     "base64_decode",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.engines.native.seclang.transforms.registry import register
+from rampart.gateway.engines.native.seclang.transforms.registry import register
 
 __all__ = ["cmd_line", "remove_comments", "remove_comments_char", "replace_comments"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.engines.native.seclang.transforms.registry import register
+from rampart.gateway.engines.native.seclang.transforms.registry import register
 
 __all__ = ["css_decode", "escape_seq_decode", "html_entity_decode", "js_decode"]
 

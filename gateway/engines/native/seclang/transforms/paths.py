@@ -10,7 +10,7 @@ libmodsecurity itself.
 
 from __future__ import annotations
 
-from gateway.engines.native.seclang.transforms.registry import register
+from rampart.gateway.engines.native.seclang.transforms.registry import register
 
 __all__ = ["normalise_path", "normalise_path_win"]
 

@@ -1,4 +1,4 @@
-"""The SecLang transformation registry; see :mod:`gateway.engines.native.seclang.transforms`."""
+"""The SecLang transformation registry; see :mod:`rampart.gateway.engines.native.seclang.transforms`."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.engines.native.seclang.transforms.registry import register
+from rampart.gateway.engines.native.seclang.transforms.registry import register
 
 __all__ = [
     "compress_whitespace",

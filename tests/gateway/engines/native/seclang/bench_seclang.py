@@ -15,11 +15,11 @@ from pathlib import Path
 
 import hyperscan
 
-from attacks.ftw.runner import shared_crs
-from gateway.engines.native.seclang import transforms
-from gateway.engines.native.seclang.operators import PREFILTER_FLAGS
-from gateway.engines.native.seclang.operators.regex import Regex, compile_rx
-from gateway.engines.native.seclang.operators.survey import read_operators
+from rampart.attacks.ftw.runner import shared_crs
+from rampart.gateway.engines.native.seclang import transforms
+from rampart.gateway.engines.native.seclang.operators import PREFILTER_FLAGS
+from rampart.gateway.engines.native.seclang.operators.regex import Regex, compile_rx
+from rampart.gateway.engines.native.seclang.operators.survey import read_operators
 from tests.gateway.engines.native.seclang.crs_inputs import crs_payloads
 
 SHARED = shared_crs()

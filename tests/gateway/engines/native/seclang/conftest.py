@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from attacks.ftw.runner import shared_crs as shared_crs_folder
-from gateway.engines.native.seclang.operators import Operator, OperatorContext, get
+from rampart.attacks.ftw.runner import shared_crs as shared_crs_folder
+from rampart.gateway.engines.native.seclang.operators import Operator, OperatorContext, get
 from tests.conftest import need
 from tests.gateway.engines.native.seclang.crs_inputs import crs_payloads
 

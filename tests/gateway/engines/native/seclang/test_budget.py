@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engines.native.budget import BUDGET_RULE_ID
-from gateway.engines.native.combined import CombinedEngine
-from gateway.engines.native.seclang.engine import SecLangEngine
-from gateway.model import EngineSettings, OverBudget, RawRequest
+from rampart.gateway.engines.native.budget import BUDGET_RULE_ID
+from rampart.gateway.engines.native.combined import CombinedEngine
+from rampart.gateway.engines.native.seclang.engine import SecLangEngine
+from rampart.gateway.model import EngineSettings, OverBudget, RawRequest
 
 pytestmark = pytest.mark.system
 

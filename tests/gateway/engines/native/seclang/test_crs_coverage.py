@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.engines.native.seclang import operators, transforms
-from gateway.engines.native.seclang.operators import OperatorContext
-from gateway.engines.native.seclang.operators.survey import read_operators
+from rampart.gateway.engines.native.seclang import operators, transforms
+from rampart.gateway.engines.native.seclang.operators import OperatorContext
+from rampart.gateway.engines.native.seclang.operators.survey import read_operators
 from tests.gateway.engines.native.seclang.conftest import build
 
 pytestmark = pytest.mark.system

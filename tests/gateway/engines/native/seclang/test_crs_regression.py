@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks.ftw.runner import CRS_VERSIONS, agreement, load_tests, run
+from rampart.attacks.ftw.runner import CRS_VERSIONS, agreement, load_tests, run
 from tests.conftest import need
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -40,8 +40,8 @@ def test_native_engine_passes_what_libmodsecurity_passes(version: str) -> None:
 
 @pytest.mark.parametrize("version", ["3.3.4", "4.28.0"])
 def test_crs_loads_unchanged_with_every_operator_and_transformation(version: str) -> None:
-    from gateway.engines.native.seclang.engine import SecLangEngine
-    from gateway.model import EngineSettings
+    from rampart.gateway.engines.native.seclang.engine import SecLangEngine
+    from rampart.gateway.model import EngineSettings
 
     crs_dir = CRS_VERSIONS[version].crs_dir
     need(Path(crs_dir, "rules").is_dir(), f"CRS {version} rules in {crs_dir}")

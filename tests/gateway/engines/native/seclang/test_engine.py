@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engines import create_engine
-from gateway.engines.native.seclang.engine import SecLangEngine
-from gateway.model import EngineSettings, RawRequest
+from rampart.gateway.engines import create_engine
+from rampart.gateway.engines.native.seclang.engine import SecLangEngine
+from rampart.gateway.model import EngineSettings, RawRequest
 
 pytestmark = pytest.mark.system
 
@@ -40,7 +40,7 @@ def engine(settings: EngineSettings) -> Iterator[SecLangEngine]:
 
 @pytest.fixture(scope="module")
 def crs(settings: EngineSettings) -> Iterator[object]:
-    from gateway.engines.crs.engine import CrsEngine
+    from rampart.gateway.engines.crs.engine import CrsEngine
 
     built = CrsEngine(settings, processes=0)
     yield built

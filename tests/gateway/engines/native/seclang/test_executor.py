@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from gateway.engines.native.seclang.executor import Transaction, compile_ruleset, run_request
-from gateway.engines.native.seclang.loader import Loader
-from gateway.model import RawRequest
+from rampart.gateway.engines.native.seclang.executor import Transaction, compile_ruleset, run_request
+from rampart.gateway.engines.native.seclang.loader import Loader
+from rampart.gateway.model import RawRequest
 
 HOST = (("Host", "localhost"),)
 

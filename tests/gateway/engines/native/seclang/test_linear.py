@@ -29,13 +29,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attacks.ftw.runner import shared_crs
-from gateway.engines.native.seclang import operators, transforms
-from gateway.engines.native.seclang.engine import SecLangEngine
-from gateway.engines.native.seclang.executor import CompiledRule
-from gateway.engines.native.seclang.operators import Operator, OperatorContext
-from gateway.engines.native.seclang.rules import Marker
-from gateway.model import EngineSettings, RawRequest
+from rampart.attacks.ftw.runner import shared_crs
+from rampart.gateway.engines.native.seclang import operators, transforms
+from rampart.gateway.engines.native.seclang.engine import SecLangEngine
+from rampart.gateway.engines.native.seclang.executor import CompiledRule
+from rampart.gateway.engines.native.seclang.operators import Operator, OperatorContext
+from rampart.gateway.engines.native.seclang.rules import Marker
+from rampart.gateway.model import EngineSettings, RawRequest
 from tests.conftest import need
 
 _RATIO = 25.0

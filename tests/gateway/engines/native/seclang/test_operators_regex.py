@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING
 import hyperscan
 import pytest
 
-from gateway.engines.native.seclang.operators import PREFILTER_FLAGS
-from gateway.engines.native.seclang.operators.factors import required_literals
-from gateway.engines.native.seclang.operators.pcre import split_lookbehinds, translate
-from gateway.engines.native.seclang.operators.regex import FALLBACK_COUNTS, FALLBACK_INPUT_LIMIT, compile_rx
-from gateway.engines.native.seclang.operators.survey import read_operators
+from rampart.gateway.engines.native.seclang.operators import PREFILTER_FLAGS
+from rampart.gateway.engines.native.seclang.operators.factors import required_literals
+from rampart.gateway.engines.native.seclang.operators.pcre import split_lookbehinds, translate
+from rampart.gateway.engines.native.seclang.operators.regex import (
+    FALLBACK_COUNTS,
+    FALLBACK_INPUT_LIMIT,
+    compile_rx,
+)
+from rampart.gateway.engines.native.seclang.operators.survey import read_operators
 from tests.gateway.engines.native.seclang.conftest import build
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gateway.engines.native.seclang.operators import OperatorContext, get
-from gateway.engines.native.seclang.operators.injection import libinjection
-from gateway.engines.native.seclang.operators.numeric import parse_int, parse_long
+from rampart.gateway.engines.native.seclang.operators import OperatorContext, get
+from rampart.gateway.engines.native.seclang.operators.injection import libinjection
+from rampart.gateway.engines.native.seclang.operators.numeric import parse_int, parse_long
 from tests.conftest import need
 from tests.gateway.engines.native.seclang.conftest import build
 

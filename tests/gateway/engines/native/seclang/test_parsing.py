@@ -7,10 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engines.native.seclang.lexer import SecLangSyntaxError, split_arguments, tokenize
-from gateway.engines.native.seclang.loader import Loader, SecLangLoadError, parse_id_ranges
-from gateway.engines.native.seclang.parse import parse_actions, parse_operator, parse_setvar, parse_targets
-from gateway.engines.native.seclang.rules import Marker, Rule, SetVar, Target
+from rampart.gateway.engines.native.seclang.lexer import SecLangSyntaxError, split_arguments, tokenize
+from rampart.gateway.engines.native.seclang.loader import Loader, SecLangLoadError, parse_id_ranges
+from rampart.gateway.engines.native.seclang.parse import (
+    parse_actions,
+    parse_operator,
+    parse_setvar,
+    parse_targets,
+)
+from rampart.gateway.engines.native.seclang.rules import Marker, Rule, SetVar, Target
 
 
 def _load(text: str) -> Loader:

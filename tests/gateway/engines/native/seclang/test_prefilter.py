@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from gateway.engines.native.seclang.executor import compile_ruleset, run_request
-from gateway.engines.native.seclang.loader import Loader
-from gateway.model import RawRequest
+from rampart.gateway.engines.native.seclang.executor import compile_ruleset, run_request
+from rampart.gateway.engines.native.seclang.loader import Loader
+from rampart.gateway.model import RawRequest
 
 RULES = r"""
 SecDefaultAction "phase:2,log,pass"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.engines.native.seclang import operators, transforms
-from gateway.engines.native.seclang.operators import OperatorContext, UnknownOperatorError
-from gateway.engines.native.seclang.transforms import UnknownTransformationError
+from rampart.gateway.engines.native.seclang import operators, transforms
+from rampart.gateway.engines.native.seclang.operators import OperatorContext, UnknownOperatorError
+from rampart.gateway.engines.native.seclang.transforms import UnknownTransformationError
 
 
 def test_operator_names_are_case_insensitive(context: OperatorContext) -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.engines.native.seclang import transforms
+from rampart.gateway.engines.native.seclang import transforms
 
 # (transformation, input, libmodsecurity's output), all as bytes.
 CASES: list[tuple[str, bytes, bytes]] = [

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gateway.engines.native.seclang import transforms
+from rampart.gateway.engines.native.seclang import transforms
 from tests.gateway.engines.native.seclang.test_transforms import CASES
 
 if TYPE_CHECKING:
