@@ -23,13 +23,13 @@ from multidict import CIMultiDict
 
 from rampart.gateway.audit import AuditLog, BatchSink, log_event
 from rampart.gateway.config import GatewaySettings
-from rampart.gateway.engines import create_engine
 from rampart.gateway.metrics import GatewayMetrics
 from rampart.gateway.proxy import Gateway, ProxyHandler
 from rampart.gateway.proxy.accesslog import AccessLog
 from rampart.gateway.proxy.inspection import EngineRunner, NamedEngine
 from rampart.gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, create_store
 from rampart.gateway.proxy.server import GatewayRunner
+from rampart.gateway.reload import build_engines
 from rampart.incidents import IncidentWriter
 
 __all__ = [
@@ -122,15 +122,7 @@ def build_gateway(settings: GatewaySettings, engines: Sequence[NamedEngine] | No
     """Construct engines (unless given), metrics, audit log and rate limiter."""
     metrics = GatewayMetrics()
     if engines is None:
-        engine_settings = settings.engine_settings()
-        engines = [
-            NamedEngine(
-                name,
-                create_engine(name, engine_settings),
-                factory=functools.partial(create_engine, name, engine_settings),  # for worker processes
-            )
-            for name in settings.engines
-        ]
+        engines = build_engines(settings, settings.engines)
     runner = EngineRunner(engines, settings.engine, metrics, threshold=settings.threshold)
     a = settings.audit
     sinks: dict[str, BatchSink] = {}

@@ -112,8 +112,9 @@ def close_engines(engines: Sequence[NamedEngine]) -> None:
 
 
 def build_engines(settings: GatewaySettings, names: Sequence[str]) -> tuple[NamedEngine, ...]:
-    """Construct the named engines for ``settings`` (blocking: call it in a thread); raises the
-    first engine's load error, with the ones already built closed."""
+    """Construct the named engines for ``settings``, each with the factory its worker processes
+    build it from (blocking: at start, or in a thread on reload); raises the first engine's load
+    error, with the ones already built closed."""
     engine_settings = settings.engine_settings()
     built: list[NamedEngine] = []
     try:

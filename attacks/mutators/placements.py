@@ -444,8 +444,6 @@ JSON_FRAMINGS: tuple[Placement, ...] = (
         combines=False,
         doc="the JSON body gzip-compressed (Content-Encoding: gzip)",
     ),
-)
-JSON_FRAMINGS += (
     Placement(
         "json_gzip_chunked",
         ("json",),

@@ -153,11 +153,12 @@ class SecLangEngine:
             try:
                 tx = self.transaction(request, deadline.check)
             except OverBudget:
+                over = budget_match(self.settings, deadline.spent())
                 return Verdict(
                     engine=self.name,
-                    score=self.settings.threshold if self.settings.over_budget == "block" else 0,
+                    score=over.score,
                     threshold=self.settings.threshold,
-                    matches=(budget_match(self.settings, deadline.spent()),),
+                    matches=(over,),
                     elapsed_us=(time.perf_counter() - start) * 1e6,
                     budget_exceeded=True,
                 )

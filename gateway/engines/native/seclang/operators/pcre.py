@@ -38,6 +38,15 @@ _HSPACE = "\\t \\xa0"
 _NOT_HSPACE = "\\x00-\\x08\\x0a-\\x1f\\x21-\\x9f\\xa1-\\xff"
 _VSPACE = "\\n\\x0b\\f\\r\\x85"
 _NOT_VSPACE = "\\x00-\\x09\\x0e-\\x84\\x86-\\xff"
+# PCRE's class escapes, spelled out as byte classes every backend reads alike
+_CLASS_ESCAPES = {
+    "s": _SPACE,
+    "S": _NOT_SPACE,
+    "h": _HSPACE,
+    "H": _NOT_HSPACE,
+    "v": _VSPACE,
+    "V": _NOT_VSPACE,
+}
 _HEX = "0123456789abcdefABCDEF"
 _OCT = "01234567"
 
@@ -313,18 +322,8 @@ class _Translator:
             self.i = j
         elif letter in "dDwWbBA":
             self.out.all("\\" + letter)
-        elif letter == "s":
-            self.out.all(f"[{_SPACE}]")
-        elif letter == "S":
-            self.out.all(f"[{_NOT_SPACE}]")
-        elif letter == "h":
-            self.out.all(f"[{_HSPACE}]")
-        elif letter == "H":
-            self.out.all(f"[{_NOT_HSPACE}]")
-        elif letter == "v":
-            self.out.all(f"[{_VSPACE}]")
-        elif letter == "V":
-            self.out.all(f"[{_NOT_VSPACE}]")
+        elif letter in _CLASS_ESCAPES:
+            self.out.all(f"[{_CLASS_ESCAPES[letter]}]")
         elif letter == "R":
             self.out.all(f"(?:\\r\\n|[{_VSPACE}])")
         elif letter == "z":
