@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,6 +55,11 @@ HOSTS = {
     "rebind.lab.test": "127.0.0.1",
 }
 ALLOWED = ["partner.lab.test"]
+_URL_PREFIX = "serving at "
+# Statuses of requests without an answer: the app was not listening (it died), or it took the
+# request and dropped the connection (an exception in the handler, under uvicorn).
+_UNREACHABLE = 599
+_DROPPED = 598
 MARKER = "rmp1337x"
 _ROUTES = {
     "sql_injection": "/sql",
@@ -78,7 +84,7 @@ import sys, time
 from secantus import SecantusDBServer
 server = SecantusDBServer(port=0, storage_path=sys.argv[1], replica_set_name=None)
 server.start()
-print(server.uri, flush=True)
+print("serving at " + server.uri, flush=True)
 while True:
     time.sleep(3600)
 """
@@ -228,15 +234,18 @@ def benign(sim_port: int) -> list[Probe]:
 
 
 def _send(client: httpx.Client, probe: Probe) -> httpx.Response:
-    """Send ``probe``; a dropped connection (an app that died on the payload) reads as 599."""
+    """Send ``probe``; a refused connection reads as 599, a dropped one as 598."""
     try:
         if probe.method == "GET":
             return client.get(probe.path, params=probe.params)
         if isinstance(probe.body, dict):
             return client.post(probe.path, json=probe.body)
         return client.post(probe.path, content=str(probe.body).encode())
+    except httpx.ConnectError as exc:
+        return httpx.Response(_UNREACHABLE, text=f"{type(exc).__name__}: {exc}")
     except httpx.TransportError as exc:
-        return httpx.Response(599, text=f"{type(exc).__name__}: {exc}")
+        # The app took the request and dropped the connection (it raised): no effect shown.
+        return httpx.Response(_DROPPED, text=f"{type(exc).__name__}: {exc}")
 
 
 # -- the app process ---------------------------------------------------------------------
@@ -266,7 +275,7 @@ def serve(framework: str, protection: str, workdir: Path, mongo_uri: str | None)
         allow = {"ssrf": {"options": {"allow_hosts": ALLOWED}}}
         app = inprocess.install(app, settings=load_settings(mode="block", detectors=allow))
     served = serve_wsgi(app) if framework == "flask" else serve_asgi(app)
-    print(served.base, flush=True)
+    print(f"{_URL_PREFIX}{served.base}", flush=True)
     while True:
         time.sleep(3600)
 
@@ -282,10 +291,15 @@ def _process(args: list[str]) -> Iterator[str]:
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line:
+        # A protection may print its own lines first (Aikido Zen logs to stdout): wait for ours.
+        for line in proc.stdout:
+            if line.startswith(_URL_PREFIX):
+                # Keep reading what it prints, so a full pipe never stalls the app.
+                threading.Thread(target=proc.stdout.read, daemon=True).start()
+                yield line.removeprefix(_URL_PREFIX).strip()
+                break
+        else:
             raise RuntimeError(f"{' '.join(args)} did not start")
-        yield line
     finally:
         proc.terminate()
         try:
@@ -335,12 +349,20 @@ def _measure(urls: dict[str, str], sim_port: int, n: int) -> dict[str, Any]:
         worked: dict[str, list[Probe]] = {}
         stopped: dict[str, dict[str, int]] = {p: {} for p in urls if p != "none"}
         missed: dict[str, list[str]] = {p: [] for p in stopped}
+        # A refused connection is not a stop: it means the protected app is not serving.
+        unreachable: dict[str, list[str]] = {p: [] for p in urls}
         for probe in attacks:
-            if not probe.worked(_send(clients["none"], probe)):
+            answer = _send(clients["none"], probe)
+            if answer.status_code == _UNREACHABLE:
+                unreachable["none"].append(probe.case)
+            if not probe.worked(answer):
                 continue
             worked.setdefault(probe.attack_class, []).append(probe)
             for name, counts in stopped.items():
-                if probe.worked(_send(clients[name], probe)):
+                answer = _send(clients[name], probe)
+                if answer.status_code == _UNREACHABLE:
+                    unreachable[name].append(probe.case)
+                elif probe.worked(answer):
                     missed[name].append(probe.case)
                 else:
                     counts[probe.attack_class] = counts.get(probe.attack_class, 0) + 1
@@ -366,7 +388,16 @@ def _measure(urls: dict[str, str], sim_port: int, n: int) -> dict[str, Any]:
                 if name != "none"
             }
             cost[probe.case] = {"none_median_us": round(base, 1), **added}
-        return {"detection": detection, "missed": missed, "false_positives": false_positives, "cost": cost}
+        dead = {name: cases for name, cases in unreachable.items() if cases}
+        if dead:
+            print(f"warning: apps did not answer some requests: {dead}", file=sys.stderr)
+        return {
+            "detection": detection,
+            "missed": missed,
+            "unreachable": dead,
+            "false_positives": false_positives,
+            "cost": cost,
+        }
     finally:
         for client in clients.values():
             client.close()

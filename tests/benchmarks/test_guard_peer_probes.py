@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from benchmarks.guard_peer_apps import ALLOWED, HOSTS, benign, probes
+import httpx
+
+from benchmarks.guard_peer_apps import (
+    _UNREACHABLE,
+    _URL_PREFIX,
+    ALLOWED,
+    HOSTS,
+    _process,
+    _send,
+    benign,
+    probes,
+)
 from rampart.inprocess.detectors.ssrf import canonical_host, parse_ip
 
 PORT = 40123
@@ -47,3 +58,19 @@ def test_probes_cover_the_corpus_classes_the_apps_expose() -> None:
 def test_benign_probes_reach_every_route_family() -> None:
     paths = {p.path for p in benign(PORT)}
     assert {"/log", "/model", "/page", "/fetch", "/fetch-httpx", "/mongo/login"} <= paths
+
+
+def test_app_process_url_is_found_after_a_protections_own_output() -> None:
+    """A protection that prints to stdout first (Aikido Zen logs there) does not become the URL."""
+    script = (
+        "import time; print('Zen: 13:31:18 | WARNING | no token', flush=True); "
+        f"print({_URL_PREFIX!r} + 'http://127.0.0.1:1', flush=True); time.sleep(30)"
+    )
+    with _process(["-c", script]) as url:
+        assert url == "http://127.0.0.1:1"
+
+
+def test_a_refused_connection_is_not_counted_as_a_stop() -> None:
+    with httpx.Client(base_url="http://127.0.0.1:1", timeout=2) as client:
+        answer = _send(client, benign(PORT)[0])
+    assert answer.status_code == _UNREACHABLE
