@@ -1,11 +1,12 @@
 """Proxy overhead benchmark: the upstream directly, a bare aiohttp pass-through proxy and the
-gateway (test engine, native rules, native rules at 2 workers), measured with wrk in one run
-on loopback and reported as ratios to the bare proxy, with the CPU each stage adds.
+gateway (test engine, a rule engine — ``rules``, the YAML rules alone, unless ``--engine`` names
+another — and that engine at 2 workers), measured with wrk in one run on loopback and reported
+as ratios to the bare proxy, with the CPU each stage adds.
 
     .venv/bin/python -m benchmarks.proxy_overhead --duration 4 --rounds 3
     .venv/bin/python -m benchmarks.proxy_overhead --baseline /tmp/rampart-before
 
-``--baseline DIR`` adds the gateway (test engine, native rules) as the source tree in DIR has it
+``--baseline DIR`` adds the gateway (test engine, rule engine) as the source tree in DIR has it
 (e.g. ``git archive <commit> | tar -x -C DIR``), run from there, so a change is measured
 before and after in the same run.
 
@@ -228,7 +229,7 @@ def _engine_costs(engine_name: str) -> list[tuple[str, float]]:
     return out
 
 
-def _gateways(baseline: Path | None) -> list[tuple[str, list[str]]]:
+def _gateways(baseline: Path | None, engine: str, workers: bool) -> list[tuple[str, list[str]]]:
     """(target name, command line) of every gateway measured. The baseline's runs the CLI
     with the baseline tree first on ``sys.path`` (``python -m`` would put this tree first)."""
     gw = ["gateway", "--port", "0", "--mode", "block", "--admin-port", "0"]
@@ -239,17 +240,18 @@ def _gateways(baseline: Path | None) -> list[tuple[str, list[str]]]:
         before = [sys.executable, "-c", boot, *gw]
         out += [
             ("baseline gateway, test engine", [*before, "--engine", "testing"]),
-            ("baseline gateway, native rules", [*before, "--engine", "native"]),
+            ("baseline gateway, rule engine", [*before, "--engine", engine]),
         ]
     out += [
         ("gateway, test engine", [*gw, "--engine", "testing"]),
-        ("gateway, native rules", [*gw, "--engine", "native"]),
-        ("gateway, native rules, 2 workers", [*gw, "--engine", "native", "--workers", "2"]),
+        ("gateway, rule engine", [*gw, "--engine", engine]),
     ]
+    if workers:
+        out.append(("gateway, rule engine, 2 workers", [*gw, "--engine", engine, "--workers", "2"]))
     return out
 
 
-async def _stage_costs(upstream: str, rounds: int = 2000) -> list[tuple[str, float]]:
+async def _stage_costs(upstream: str, engine: str, rounds: int = 2000) -> list[tuple[str, float]]:
     """Median microseconds of each step the gateway adds per request, timed in this process on
     a real request (the benchmark's GET, received by a loopback server) and a real upstream
     answer, each step repeated ``rounds`` times; the engines through the gateway's own runner
@@ -274,11 +276,11 @@ async def _stage_costs(upstream: str, rounds: int = 2000) -> list[tuple[str, flo
     out: list[tuple[str, float]] = []
     gateways = {
         name: build_gateway(load_settings(None, upstream=upstream, engines=(name,), mode="block"))
-        for name in ("testing", "native")
+        for name in ("testing", engine)
     }
 
     async def measure(request: web.Request) -> web.Response:
-        gw = gateways["native"]
+        gw = gateways[engine]
         handler = ProxyHandler(gw)
         rid = mint_request_id()
         client = handler._client(request)
@@ -307,7 +309,7 @@ async def _stage_costs(upstream: str, rounds: int = 2000) -> list[tuple[str, flo
                 start = time.perf_counter()
                 verdicts = await each.runner.inspect(raw)
                 timings.append(time.perf_counter() - start)
-            label = "test engine" if name == "testing" else "native rules"
+            label = "test engine" if name == "testing" else f"`{engine}` engine"
             out.append((f"{label}, through the engine runner", statistics.median(timings) * 1e6))
         facts = RequestFacts(rid, client.ip, request.method, request.host, request.path)
         out.append(
@@ -315,7 +317,7 @@ async def _stage_costs(upstream: str, rounds: int = 2000) -> list[tuple[str, flo
                 "decision (allow)",
                 median_us(
                     lambda: decide(
-                        verdicts, mode="block", harness=False, names=("native",), facts=facts, audit_limit=20
+                        verdicts, mode="block", harness=False, names=(engine,), facts=facts, audit_limit=20
                     )
                 ),
             )
@@ -366,7 +368,7 @@ async def _bench(
         up = await stack.enter_async_context(spawn([*me, "serve-upstream"]))
         bare = await stack.enter_async_context(spawn([*me, "serve-bare", "--upstream", up.url]))
         servers = {}
-        for name, command in _gateways(args.baseline):
+        for name, command in _gateways(args.baseline, args.engine, args.workers):
             servers[name] = await stack.enter_async_context(
                 spawn([*command, "--upstream", up.url], timeout=300)
             )
@@ -390,7 +392,7 @@ async def _bench(
                 rps, latency, n, errors = measured
                 rounds[name].append(Round(rps, latency, n, errors, spent / max(n, 1) * 1e6))
         load_after = os.getloadavg()[0]
-        stages = await _stage_costs(up.url)
+        stages = await _stage_costs(up.url, args.engine)
     results = [Result(name, tuple(rounds[name]), stalled[name]) for name, _, _ in targets]
     return results, (load_before, load_after), stages
 
@@ -407,7 +409,7 @@ def _report(
 ) -> str:
     by = {r.name: r for r in results}
     direct, bare = by["upstream direct"], by["bare aiohttp proxy"]
-    noop, native = by["gateway, test engine"], by["gateway, native rules"]
+    noop, native = by["gateway, test engine"], by["gateway, rule engine"]
     try:
         import uvloop  # noqa: F401
 
@@ -425,7 +427,9 @@ def _report(
         "",
         "```",
         f".venv/bin/python -m benchmarks.proxy_overhead --duration {args.duration:g} --rounds {args.rounds} "
-        f"--connections {args.connections}" + (f" --baseline {args.baseline}" if args.baseline else ""),
+        f"--connections {args.connections} --engine {args.engine}"
+        + ("" if args.workers else " --no-workers")
+        + (f" --baseline {args.baseline}" if args.baseline else ""),
         "```",
         "",
         f"wrk -t1 -c{args.connections}, {args.rounds} interleaved rounds of {args.duration:g} s per target. "
@@ -451,18 +455,18 @@ def _report(
         "",
         f"- proxy hop (bare proxy over the upstream alone): {bare.cpu_us - direct.cpu_us:+.0f} µs",
         f"- gateway machinery and test engine, over the bare proxy: {noop.cpu_us - bare.cpu_us:+.0f} µs",
-        f"- native rules instead of the test engine: {native.cpu_us - noop.cpu_us:+.0f} µs",
+        f"- the `{args.engine}` engine instead of the test engine: {native.cpu_us - noop.cpu_us:+.0f} µs",
     ]
-    if "baseline gateway, native rules" in by:
-        before = by["baseline gateway, native rules"]
+    if "baseline gateway, rule engine" in by:
+        before = by["baseline gateway, rule engine"]
         before_noop = by["baseline gateway, test engine"]
         lines += [
             f"- baseline gateway machinery with the test engine: {before_noop.cpu_us - bare.cpu_us:+.0f} µs; "
-            f"native rules instead: {before.cpu_us - before_noop.cpu_us:+.0f} µs",
+            f"the `{args.engine}` engine instead: {before.cpu_us - before_noop.cpu_us:+.0f} µs",
         ]
     lines += [
         "",
-        "`native` engine, `inspect` alone on the benchmark's requests (median of 500): "
+        f"`{args.engine}` engine, `inspect` alone on the benchmark's requests (median of 500): "
         + ", ".join(f"{label} {us:.0f} µs" for label, us in costs),
         "",
         "Each step the gateway adds, timed alone in the benchmark process on the benchmark's GET "
@@ -488,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the targets")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument(
+        "--engine", default="rules", help="the rule engine measured beside the test engine (default: rules)"
+    )
+    parser.add_argument(
+        "--no-workers", dest="workers", action="store_false", help="leave out the 2-worker gateway"
+    )
+    parser.add_argument(
         "--baseline", type=Path, help="also measure the gateway of the source tree in this folder"
     )
     parser.add_argument("--write", type=Path, help="also write the markdown report to this file")
@@ -506,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         script = Path(tmp) / "mix.lua"
         script.write_text(_WRK_SCRIPT % json.dumps(_COMMENT), encoding="utf-8")
         results, load, stages = asyncio.run(_bench(args, script))
-    report = _report(args, results, load, _engine_costs("native"), stages)
+    report = _report(args, results, load, _engine_costs(args.engine), stages)
     print(report)
     if args.write is not None:
         args.write.parent.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,17 @@
 rule's operator, score.
 
 Rules are loaded and compiled once. They are grouped by transformation chain; each group owns
-one Hyperscan database holding every pre-filter pattern of its rules. Per request, each group
-transforms the values of the targets its rules look at (results cached across requests for
-short values), scans them all in one call (values joined by ``\n\x00\n``; multiline mode keeps
-``^``/``$`` a superset of RE2's), and only the (rule, target) pairs the scan flagged reach the
-operator. A long value is scanned alone against a twin database compiled with
+one Hyperscan database holding every pre-filter pattern of its rules. A value's pre-filter hits
+depend on the value and the group alone, so they are kept across requests for short values
+(the *value cache*: per value, the groups it was scanned with and the patterns each one hit;
+most values of benign traffic, header values above all, repeat and hit nothing). Per request,
+every value a group's pre-filtered rules read is looked up there; the groups a value still
+needs transform it (results cached across requests for short values) and scan the values
+they need in one call (values joined by ``\n\x00\n``; multiline mode keeps ``^``/``$`` at
+value boundaries, no pattern uses ``\A`` or ``\z``, so a value's hits in the joined scan are
+those it has alone, plus any match spanning a separator, which the operator then refuses).
+Only groups with a hit confirm: the (rule, target) pairs a hit flagged reach the
+operator, in the order of the patterns and of the values over the group's collections. A long value is scanned alone against a twin database compiled with
 ``HS_FLAG_SINGLEMATCH``: each pattern reports once, so 1 MiB of ``//`` costs one callback per
 pattern instead of one per occurrence. Rules without pre-filter (negations, numeric tests) run
 on every selected target.
@@ -25,7 +31,8 @@ transformation or operator call finishes first, which is why each is linear in i
 
 The engine is safe to call from several threads at once (``thread_safe``): compiled rules are
 read-only, Hyperscan scratch space is per thread, the transformation caches are a bounded
-``lru_cache`` and per-group dicts whose single operations are atomic.
+``lru_cache`` and per-group dicts whose single operations are atomic, and a value cache record
+is immutable (replaced whole, so a lost race costs a rescan, never a hit).
 """
 
 from __future__ import annotations
@@ -62,7 +69,10 @@ _SEPARATOR_LEN = len(_SEPARATOR)
 _CACHEABLE_VALUE = 512
 _JOINED_VALUE = 4096  # longer values are scanned alone, each pattern reporting once
 _CACHE_ENTRIES = 8192
+_VALUE_ENTRIES = 8192  # values whose pre-filter hits are kept (the cache is dropped whole when full)
 _HS_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_MULTILINE
+
+
 @dataclass(frozen=True, slots=True)
 class _Rule:
     id: int
@@ -126,6 +136,9 @@ class _Group:
 
 
 _Steps = dict[tuple[tuple[str, ...], str], str]  # (chain prefix, long value) -> its result, per request
+# A value's pre-filter record: (groups it was scanned with, groups it hit, the pattern ids it hit
+# per group). Immutable: a record is replaced whole, never updated in place.
+_Record = tuple[int, int, tuple[tuple[int, ...], ...]]
 
 _DATABASES: dict[tuple[str, ...], Any] = {}
 _DATABASES_LOCK = threading.Lock()
@@ -240,10 +253,24 @@ class NativeEngine:
         self._groups = _build_groups(self.rules, settings.paranoia)
         self.active_rule_count = sum(len(g.rules) for g in self._groups)
         self._local = threading.local()
+        # collection -> the groups whose pre-filtered rules select it (bit i: group i)
+        self._scan_masks: dict[str, int] = {}
+        for index, group in enumerate(self._groups):
+            for rule in group.rules:
+                if rule.negate or not rule.prefilter:
+                    continue
+                for collection, _ in rule.selectors:
+                    self._scan_masks[collection] = self._scan_masks.get(collection, 0) | 1 << index
+        self._always_collections = frozenset(c for g in self._groups for c in g.always)
+        self._no_hits: tuple[tuple[int, ...], ...] = ((),) * len(self._groups)
+        self._values: dict[str, _Record] = {}  # short value -> its pre-filter record
 
     def close(self) -> None:
         """Nothing to release; present for the protocol."""
         self._groups = []
+        self._scan_masks = {}
+        self._always_collections = frozenset()
+        self._values = {}
 
     def inspect(self, request: RawRequest) -> Verdict:
         """Inspect one request; never raises."""
@@ -280,63 +307,151 @@ class NativeEngine:
         return budget_match(self.settings, elapsed)
 
     def _evaluate(self, request: RawRequest, deadline: Deadline, fired: dict[int, RuleMatch]) -> None:
+        """Look every scanned value up in the value cache, scan the values (or the groups of
+        a value) it does not know, then confirm the groups that hit and run the rules without
+        pre-filter, group by group in rule-file order."""
         parsed = parse_request(request, self.limits, deadline.check)
-        by_collection: dict[str, list[Target]] = {}
+        masks = self._scan_masks
+        always_collections = self._always_collections
+        known = self._values
+        hit = 0  # groups with a pre-filter hit on a value of a collection they scan
+        hot: dict[str, _Record] = {}  # value -> its record, for the values that hit a group
+        wanted: dict[str, int] | None = None  # value -> groups it needs, for values not fully known
+        always: dict[str, list[Target]] | None = None
         for target in parsed.targets:
-            by_collection.setdefault(target.collection, []).append(target)
+            collection = target.collection
+            if collection in always_collections:
+                if always is None:
+                    always = {}
+                always.setdefault(collection, []).append(target)
+            need = masks.get(collection, 0)
+            if not need:
+                continue
+            value = target.value
+            record = known.get(value)
+            if record is not None and record[0] & need == need:
+                if record[1] & need:
+                    hit |= record[1] & need
+                    hot[value] = record
+                continue
+            if wanted is None:
+                wanted = {}
+            wanted[value] = wanted.get(value, 0) | need
+        if wanted:
+            hit |= self._scan_unknown(wanted, hot, deadline)
         excluded = self.exclusions.active(parsed.path, request.method) if self.exclusions.entries else ()
         steps: _Steps = {}
-        for group in self._groups:
+        by_collection: dict[str, list[Target]] | None = None
+        for index, group in enumerate(self._groups):
             deadline.check()
-            self._run_group(
-                group, by_collection, excluded=excluded, fired=fired, deadline=deadline, steps=steps
-            )
+            if hit >> index & 1:
+                if by_collection is None:
+                    by_collection = {}
+                    for target in parsed.targets:
+                        by_collection.setdefault(target.collection, []).append(target)
+                self._confirm(
+                    group,
+                    index,
+                    by_collection=by_collection,
+                    hot=hot,
+                    excluded=excluded,
+                    fired=fired,
+                    deadline=deadline,
+                    steps=steps,
+                )
+            if always is not None and group.always:
+                for collection, rules in group.always.items():
+                    for target in always.get(collection, ()):
+                        deadline.check()
+                        text = group.transform(target.value, deadline, steps)[0]
+                        for rule in rules:
+                            self._try(rule, target, text, excluded, fired)
 
-    def _run_group(
+    def _scan_unknown(self, wanted: dict[str, int], hot: dict[str, _Record], deadline: Deadline) -> int:
+        """Scan each value of ``wanted`` with the groups it needs and does not have in the value
+        cache (the values of one group in one joined scan); store the records (short values
+        only) and put those with hits in ``hot``. Returns the groups that hit."""
+        known = self._values
+        records: dict[str, list[Any]] = {}
+        for value in wanted:
+            record = known.get(value)
+            if record is None:
+                records[value] = [0, 0, list(self._no_hits)]
+            else:
+                records[value] = [record[0], record[1], list(record[2])]
+        steps: _Steps = {}
+        for index, group in enumerate(self._groups):
+            bit = 1 << index
+            todo = [v for v, need in wanted.items() if need & bit and not records[v][0] & bit]
+            if not todo:
+                continue
+            cache = group.cache
+            encoded: list[bytes] = []
+            for value in todo:
+                found = cache.get(value)
+                if found is None:
+                    deadline.check()
+                    found = group.transform(value, deadline, steps)
+                encoded.append(found[1])
+            deadline.check()
+            by_slot: dict[int, list[int]] = {}
+            for pattern, slot in self._scan(group, encoded, deadline):
+                by_slot.setdefault(slot, []).append(pattern)
+            for slot, value in enumerate(todo):
+                draft = records[value]
+                draft[0] |= bit
+                patterns = by_slot.get(slot)
+                if patterns:
+                    draft[1] |= bit
+                    draft[2][index] = tuple(sorted(patterns))
+        hit = 0
+        for value, need in wanted.items():
+            a, b, c = records[value]
+            done: _Record = (a, b, tuple(c))
+            if len(value) <= _CACHEABLE_VALUE:
+                if len(known) >= _VALUE_ENTRIES:
+                    known.clear()
+                known[value] = done
+            if b & need:
+                hit |= b & need
+                hot[value] = done
+        return hit
+
+    def _confirm(
         self,
         group: _Group,
-        by_collection: dict[str, list[Target]],
+        index: int,
         *,
+        by_collection: dict[str, list[Target]],
+        hot: dict[str, _Record],
         excluded: tuple[Exclusion, ...],
         fired: dict[int, RuleMatch],
         deadline: Deadline,
         steps: _Steps,
     ) -> None:
-        """Transform the distinct values of the group's collections, scan them in one call, and
-        confirm the pre-filter hits (plus the group's rules without pre-filter)."""
+        """Run the rules of ``group`` whose pre-filter patterns hit, on the targets holding the
+        value they hit, in (pattern, value) order over the group's collections."""
         present = [by_collection[c] for c in group.collections if c in by_collection]
-        if not present:
-            return
         distinct = list(dict.fromkeys(t.value for targets in present for t in targets))
-        cache = group.cache
-        transformed: list[tuple[str, bytes]] = []
-        for value in distinct:
-            found = cache.get(value)
-            if found is None:
-                deadline.check()
-                found = group.transform(value, deadline, steps)
-            transformed.append(found)
-        deadline.check()
-        if group.database is not None:
-            hits = self._scan(group, [raw for _, raw in transformed], deadline)
-            if hits:
-                owners: dict[str, list[Target]] = {}
-                for targets in present:
-                    for target in targets:
-                        owners.setdefault(target.value, []).append(target)
-                for pattern, slot in sorted(hits):
-                    deadline.check()
-                    text = transformed[slot][0]
-                    for rule in group.pattern_rules[pattern]:
-                        for target in owners[distinct[slot]]:
-                            self._try(rule, target, text, excluded, fired)
-        if group.always:
-            texts = dict(zip(distinct, (text for text, _ in transformed), strict=True))
-            for collection, rules in group.always.items():
-                for target in by_collection.get(collection, ()):
-                    deadline.check()
-                    for rule in rules:
-                        self._try(rule, target, texts[target.value], excluded, fired)
+        bit = 1 << index
+        hits: list[tuple[int, int]] = []
+        for slot, value in enumerate(distinct):
+            record = hot.get(value)
+            if record is not None and record[1] & bit:
+                hits.extend((pattern, slot) for pattern in record[2][index])
+        if not hits:
+            return
+        owners: dict[str, list[Target]] = {}
+        for targets in present:
+            for target in targets:
+                owners.setdefault(target.value, []).append(target)
+        for pattern, slot in sorted(hits):
+            deadline.check()
+            value = distinct[slot]
+            text = group.transform(value, deadline, steps)[0]
+            for rule in group.pattern_rules[pattern]:
+                for target in owners[value]:
+                    self._try(rule, target, text, excluded, fired)
 
     def _scan(self, group: _Group, encoded: list[bytes], deadline: Deadline) -> set[tuple[int, int]]:
         """(pattern, value index) pairs the group's pre-filters flagged: short values in one

@@ -4,16 +4,27 @@ fail-open, rule-file errors."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from rampart.gateway.engines.native import engine as engine_module
 from rampart.gateway.engines.native import operators
 from rampart.gateway.engines.native.engine import NativeEngine
 from rampart.gateway.engines.native.exclusions import ExclusionError, load_exclusions
-from rampart.gateway.engines.native.ruleset import RuleLoadError, load_rule_file, load_rule_set, load_rules
-from rampart.gateway.model import EngineSettings, RawRequest
+from rampart.gateway.engines.native.ruleset import (
+    Example,
+    RuleLoadError,
+    RuleSpec,
+    example_request,
+    load_rule_file,
+    load_rule_set,
+    load_rules,
+)
+from rampart.gateway.model import EngineSettings, RawRequest, Verdict
 
 TOY_RULES = """\
 class: sql_injection
@@ -433,3 +444,58 @@ def test_bad_exclusion_entry_names_file_line_and_fix(tmp_path: Path) -> None:
     assert f"{path}:4: exclusion 2: " in str(err.value)
     assert "unknown class 'nope'" in str(err.value)
     assert "Fix:" in str(err.value)
+
+
+# -- the value cache: each value's pre-filter hits are kept across requests -------------------
+
+
+def _every_rule() -> NativeEngine:
+    return NativeEngine(EngineSettings(mode="block", paranoia=4, budget_ms=0))
+
+
+def _seen(verdict: Verdict) -> list[tuple[str, str, str, int]]:
+    return [(m.rule_id, m.target, m.matched, m.score) for m in verdict.matches]
+
+
+def test_a_value_known_from_a_header_is_still_scanned_as_an_argument() -> None:
+    """Fewer rule groups read headers than arguments: a value first seen in a header has a
+    record for those groups only, and the others still scan it when it comes as an argument."""
+    payload = "1 union select null,null from information_schema.tables"
+    request = _get("q=" + quote(payload))
+    expected = _seen(_every_rule().inspect(request))
+    assert {"3002", "3004"} <= {rule for rule, *_ in expected}
+    engine = _every_rule()
+    engine.inspect(_get("q=x", headers=(("X-Note", payload),)))
+    assert _seen(engine.inspect(request)) == expected
+
+
+def test_rule_examples_give_the_same_verdicts_cold_and_warm() -> None:
+    """Every rule example inspected in order, again with every value known, and in reverse
+    order by another engine: the same matches (rule, target, matched text, score) each time."""
+    requests = [example_request(e[1], e[2]) for e in _rule_examples()]
+    engine = _every_rule()
+    cold = [_seen(engine.inspect(r)) for r in requests]
+    warm = [_seen(engine.inspect(r)) for r in requests]
+    other = _every_rule()
+    backwards = [_seen(other.inspect(r)) for r in reversed(requests)][::-1]
+    assert sum(1 for seen in cold if seen) > 100  # the examples do fire
+    assert warm == cold
+    assert backwards == cold
+
+
+def test_the_value_cache_stays_bounded_and_correct(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "_VALUE_ENTRIES", 8)
+    engine = _every_rule()
+    attack = _get("q=" + quote("' or '1'='1"))
+    first = _seen(engine.inspect(attack))
+    assert first
+    for n in range(50):
+        assert not engine.inspect(_get(f"q=plain{n}&r=value{n}")).matches
+        assert len(engine._values) <= 8
+    assert _seen(engine.inspect(attack)) == first
+
+
+def _rule_examples() -> Iterator[tuple[str, RuleSpec, Example]]:
+    for rule in load_rules():
+        for example in (*rule.spec.examples.attack, *rule.spec.examples.benign):
+            yield str(rule.spec.id), rule.spec, example
