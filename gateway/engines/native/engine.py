@@ -6,13 +6,14 @@ one Hyperscan database holding every pre-filter pattern of its rules. A value's 
 depend on the value and the group alone, so they are kept across requests for short values
 (the *value cache*: per value, the groups it was scanned with and the patterns each one hit;
 most values of benign traffic, header values above all, repeat and hit nothing). Per request,
-every value a group's pre-filtered rules read is looked up there; the groups a value still
-needs transform it (results cached across requests for short values) and scan the values
-they need in one call (values joined by ``\n\x00\n``; multiline mode keeps ``^``/``$`` at
-value boundaries, no pattern uses ``\A`` or ``\z``, so a value's hits in the joined scan are
-those it has alone, plus any match spanning a separator, which the operator then refuses).
-Only groups with a hit confirm: the (rule, target) pairs a hit flagged reach the
-operator, in the order of the patterns and of the values over the group's collections. A long value is scanned alone against a twin database compiled with
+every value a group's pre-filtered rules read is looked up there; each group transforms the
+values it still has to scan (results cached across requests for short values) and scans them
+in one call (values joined by ``\n\x00\n``; multiline mode keeps ``^``/``$`` at value
+boundaries and no pattern uses ``\\A`` or ``\\z``, so a value's hits in the joined scan are the
+ones it has alone, plus any match spanning a separator, which only reaches an operator that
+judges the value alone). Only groups with a hit confirm: the (rule, target) pairs a hit
+flagged reach the operator, in the order of the patterns and of the values over the group's
+collections. A long value is scanned alone against a twin database compiled with
 ``HS_FLAG_SINGLEMATCH``: each pattern reports once, so 1 MiB of ``//`` costs one callback per
 pattern instead of one per occurrence. Rules without pre-filter (negations, numeric tests) run
 on every selected target.

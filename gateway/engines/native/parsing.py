@@ -21,6 +21,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from rampart.gateway.engines.native.transforms.path import normalise_path_str
@@ -85,7 +86,8 @@ class Target(NamedTuple):
         return f"{self.collection}:{self.key}" if self.key else self.collection
 
 
-_make_target = Target._make
+# Target((c, k, v)) without the Python frame of ``Target._make`` (a call per value of every request)
+_make_target: Callable[[tuple[str, str, str]], Target] = partial(tuple.__new__, Target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,9 @@ def _has_invalid_escape(text: str) -> bool:
     """A ``%`` not followed by two hex digits (nor ``u``, the ``%uXXXX`` form): one regex scan,
     linear, instead of a Python step per escape (1 MiB of escapes cost 0.19 s that way)."""
     return "%" in text and _INVALID_ESCAPE.search(text) is not None
+
+
+_NO_PARTS: list[str] = []  # never changed
 
 
 def _bracket_parts(name: str) -> list[str]:
@@ -228,14 +233,21 @@ def _parse_pairs(b: _Builder, text: str, values: str, names: str, *, encoding: s
         b.flag(Anomaly.TOO_MANY_VALUES)
     b.check()
     deep = b.limits.json_depth
+    targets = b.targets
+    append = targets.append
+    ceiling = b.limits.max_targets - 2
     for index, (name, value) in enumerate(reading.pairs):
         if index % _CHECK_EVERY == _CHECK_EVERY - 1:
             b.check()
         if "\0" in value or "%00" in value:
             b.flag("null_byte_in_value")
-        b.add(values, name, value)
-        b.add(names, name, name)
-        parts = _bracket_parts(name)
+        if len(targets) <= ceiling:  # room for both, as add would find
+            append(_make_target((values, name, value)))
+            append(_make_target((names, name, name)))
+        else:
+            b.add(values, name, value)
+            b.add(names, name, name)
+        parts = _bracket_parts(name) if "[" in name else _NO_PARTS
         if len(parts) > deep + 1:
             b.flag(Anomaly.TOO_DEEP)
         for part in parts:
@@ -374,26 +386,56 @@ def _decode_body(b: _Builder, raw: bytes, ctype: ContentType) -> str:
     return text
 
 
-def _parse_headers(b: _Builder, request: RawRequest) -> None:
-    for name, value in request.headers:
+def _parse_headers(b: _Builder, request: RawRequest) -> list[str]:
+    """Headers and cookies as targets, the framing flags; returns the Content-Type values (one
+    pass over the headers)."""
+    add = b.add
+    targets = b.targets
+    append = targets.append
+    content_types: list[str] = []
+    lengths = 0
+    chunked = False
+    headers = request.headers
+    room = len(targets) + 2 * len(headers) <= b.limits.max_targets  # for every header, as add would
+    for name, value in headers:
         lname = name.lower()
-        b.add("REQUEST_HEADERS", lname, value)
-        b.add("REQUEST_HEADERS_NAMES", lname, lname)
+        if room:
+            append(_make_target(("REQUEST_HEADERS", lname, value)))
+            append(_make_target(("REQUEST_HEADERS_NAMES", lname, lname)))
+        else:
+            add("REQUEST_HEADERS", lname, value)
+            add("REQUEST_HEADERS_NAMES", lname, lname)
         if lname == "cookie":
             for crumb in value.split(";"):
                 cname, _, cvalue = crumb.strip().partition("=")
                 if cname:
-                    b.add("REQUEST_COOKIES", cname, cvalue)
-                    b.add("REQUEST_COOKIES_NAMES", cname, cname)
-    if len(request.header_all("content-type")) > 1:
+                    add("REQUEST_COOKIES", cname, cvalue)
+                    add("REQUEST_COOKIES_NAMES", cname, cname)
+        elif lname == "content-type":
+            content_types.append(value)
+        elif lname == "content-length":
+            lengths += 1
+        elif lname == "transfer-encoding":
+            chunked = True
+    if len(content_types) > 1:
         b.flag("multiple_content_type")
-    if len(request.header_all("content-length")) > 1:
+    if lengths > 1:
         b.flag("multiple_content_length")
-    if request.header("transfer-encoding") is not None and request.header("content-length") is not None:
+    if chunked and lengths:
         b.flag("cl_and_te")
+    return content_types
+
+
+_CACHED_PATH = 512  # raw paths up to this length have their normal form cached
 
 
 def _normalise_path(raw_path: str) -> str:
+    if len(raw_path) <= _CACHED_PATH:
+        return _normalise_path_cached(raw_path)
+    return _normalise_path_uncached(raw_path)
+
+
+def _normalise_path_uncached(raw_path: str) -> str:
     path = raw_path
     for _ in range(4):
         decoded = url_decode_once(path, plus_as_space=False)
@@ -403,7 +445,10 @@ def _normalise_path(raw_path: str) -> str:
     return normalise_path_str(path) or "/"
 
 
-def _parse_body(b: _Builder, request: RawRequest, limits: ParseLimits) -> None:
+_normalise_path_cached = lru_cache(maxsize=4096)(_normalise_path_uncached)
+
+
+def _parse_body(b: _Builder, request: RawRequest, limits: ParseLimits, content_types: list[str]) -> None:
     """The body under its declared type and, because applications parse what they are sent
     (aiohttp's ``json()`` ignores the declared type), as JSON whenever it looks like JSON and
     as raw text (``REQUEST_BODY``) always. The charset is the one aiohttp decodes with (the
@@ -414,7 +459,6 @@ def _parse_body(b: _Builder, request: RawRequest, limits: ParseLimits) -> None:
         raw = raw[: limits.body_limit]
     if not raw:
         return
-    content_types = request.header_all("content-type")
     ctype = parse_content_type(content_types[0] if content_types else None)
     if not content_types:
         b.flag("body_without_content_type")
@@ -432,6 +476,9 @@ def _parse_body(b: _Builder, request: RawRequest, limits: ParseLimits) -> None:
         _json_document(b, text, "$", 0, values="ARGS_POST", names="ARGS_POST_NAMES")
 
 
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2", "2.0": "HTTP/2.0"}
+
+
 def parse_request(
     request: RawRequest, limits: ParseLimits | None = None, check: Callable[[], None] | None = None
 ) -> ParsedRequest:
@@ -444,17 +491,25 @@ def parse_request(
     b = _Builder(limits, check=check or _no_check)
     raw_path, _, query = request.target.partition("?")
     path = _normalise_path(raw_path)
-    b.add("REQUEST_METHOD", "", request.method)
-    b.add("REQUEST_URI", "", path)
-    b.add("REQUEST_URI_RAW", "", request.target)
-    b.add("REQUEST_PROTOCOL", "", f"HTTP/{request.http_version}")
+    version = request.http_version
+    first = (
+        _make_target(("REQUEST_METHOD", "", request.method)),
+        _make_target(("REQUEST_URI", "", path)),
+        _make_target(("REQUEST_URI_RAW", "", request.target)),
+        _make_target(("REQUEST_PROTOCOL", "", _PROTOCOLS.get(version) or f"HTTP/{version}")),
+    )
+    if limits.max_targets >= len(first):
+        b.targets.extend(first)
+    else:
+        for target in first:
+            b.add(*target)
     if "\0" in path:
         b.flag("null_byte_in_path")
     if query:
         _parse_pairs(b, query, "ARGS_GET", "ARGS_GET_NAMES")
-    _parse_headers(b, request)
+    content_types = _parse_headers(b, request)
     b.check()
-    _parse_body(b, request, limits)
+    _parse_body(b, request, limits, content_types)
     for flag in b.flags:
         b.targets.append(Target("PROTOCOL_FLAGS", flag, flag))
     return ParsedRequest(path=path, targets=tuple(b.targets), flags=tuple(b.flags))
