@@ -13,7 +13,9 @@ boundaries and no pattern uses ``\\A`` or ``\\z``, so a value's hits in the join
 ones it has alone, plus any match spanning a separator, which only reaches an operator that
 judges the value alone). Only groups with a hit confirm: the (rule, target) pairs a hit
 flagged reach the operator, in the order of the patterns and of the values over the group's
-collections. A long value is scanned alone against a twin database compiled with
+collections; a short value an operator refused is remembered per rule (the *refusal cache*: a
+hex session id that looks like the start of SQL to a pre-filter is tokenized once, not on
+every request). A long value is scanned alone against a twin database compiled with
 ``HS_FLAG_SINGLEMATCH``: each pattern reports once, so 1 MiB of ``//`` costs one callback per
 pattern instead of one per occurrence. Rules without pre-filter (negations, numeric tests) run
 on every selected target.
@@ -71,6 +73,7 @@ _CACHEABLE_VALUE = 512
 _JOINED_VALUE = 4096  # longer values are scanned alone, each pattern reporting once
 _CACHE_ENTRIES = 8192
 _VALUE_ENTRIES = 8192  # values whose pre-filter hits are kept (the cache is dropped whole when full)
+_REFUSED_ENTRIES = 8192  # (rule, value) pairs an operator refused, kept likewise
 _HS_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_MULTILINE
 
 
@@ -106,6 +109,7 @@ class _Group:
     pattern_rules: list[list[_Rule]] = field(default_factory=list)
     always: dict[str, list[_Rule]] = field(default_factory=dict)
     cache: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    rank: dict[str, int] = field(default_factory=dict)  # collection -> its place in collections
 
     def transform(self, value: str, deadline: Deadline, steps: _Steps) -> tuple[str, bytes]:
         """The chain applied to ``value`` and its UTF-8 bytes; short values are cached per group
@@ -205,6 +209,7 @@ def _build_groups(rules: Sequence[LoadedRule], paranoia: int) -> list[_Group]:
             if collection not in group.collections:
                 group.collections.append(collection)
     for group in groups.values():
+        group.rank = {collection: place for place, collection in enumerate(group.collections)}
         patterns: dict[str, int] = {}
         for rule in group.rules:
             prefilter = rule.prefilter
@@ -221,6 +226,14 @@ def _build_groups(rules: Sequence[LoadedRule], paranoia: int) -> list[_Group]:
             group.database = _compile_database(list(patterns))
             group.single = _compile_database(list(patterns), single=True)
     return list(groups.values())
+
+
+def _by_place(owner: tuple[int, int, Target]) -> tuple[int, int]:
+    return owner[0], owner[1]
+
+
+def _by_hit(hit: tuple[int, tuple[int, int], str]) -> tuple[int, tuple[int, int]]:
+    return hit[0], hit[1]
 
 
 def _on_match(
@@ -262,7 +275,19 @@ class NativeEngine:
                     continue
                 for collection, _ in rule.selectors:
                     self._scan_masks[collection] = self._scan_masks.get(collection, 0) | 1 << index
+        # collection -> per group, the patterns (bit p: pattern p) that some rule reading it owns
+        self._relevant: dict[str, list[int]] = {}
+        for index, group in enumerate(self._groups):
+            for pattern, owners in enumerate(group.pattern_rules):
+                for rule in owners:
+                    for collection, _ in rule.selectors:
+                        bits = self._relevant.setdefault(collection, [0] * len(self._groups))
+                        bits[index] |= 1 << pattern
         self._always_collections = frozenset(c for g in self._groups for c in g.always)
+        # (rule id, transformed value) -> None: short values the rule's operator refused after
+        # a pre-filter hit (operators judge the value alone; a hex session id that looks like
+        # the start of SQL to a pre-filter is tokenized once, not on every request)
+        self._refused: dict[tuple[int, str], None] = {}
         self._no_hits: tuple[tuple[int, ...], ...] = ((),) * len(self._groups)
         self._values: dict[str, _Record] = {}  # short value -> its pre-filter record
 
@@ -272,19 +297,20 @@ class NativeEngine:
         self._scan_masks = {}
         self._always_collections = frozenset()
         self._values = {}
+        self._relevant = {}
+        self._refused = {}
 
     def inspect(self, request: RawRequest) -> Verdict:
         """Inspect one request; never raises."""
         started = time.perf_counter()
-        cpu_started = time.thread_time()
-        deadline = Deadline(self.settings.budget_ms)
+        deadline = Deadline(self.settings.budget_ms)  # reads the thread's CPU clock (a system call) once
         fired: dict[int, RuleMatch] = {}
         over = False
         try:
             self._evaluate(request, deadline, fired)
         except OverBudget:
             over = True
-            fired[-1] = self._budget_match(time.thread_time() - cpu_started)
+            fired[-1] = self._budget_match(time.thread_time() - deadline.cpu_start)
         except Exception as exc:  # fail open, loudly: the proxy counts verdicts with error set
             log.exception("native engine failed on request %s", request.request_id or "-")
             return Verdict(
@@ -294,12 +320,12 @@ class NativeEngine:
                 elapsed_us=(time.perf_counter() - started) * 1e6,
                 error=f"{type(exc).__name__}: {exc}",
             )
-        matches = list(fired.values())
+        matches = tuple(fired.values())
         return Verdict(
             engine=self.name,
-            score=sum(m.score for m in matches),
+            score=sum(m.score for m in matches) if matches else 0,
             threshold=self.settings.threshold,
-            matches=tuple(matches),
+            matches=matches,
             elapsed_us=(time.perf_counter() - started) * 1e6,
             budget_exceeded=over,
         )
@@ -332,28 +358,33 @@ class NativeEngine:
             record = known.get(value)
             if record is not None and record[0] & need == need:
                 if record[1] & need:
-                    hit |= record[1] & need
-                    hot[value] = record
+                    found = self._hits_for(record, need, collection)
+                    if found:
+                        hit |= found
+                        hot[value] = record
                 continue
             if wanted is None:
                 wanted = {}
             wanted[value] = wanted.get(value, 0) | need
         if wanted:
-            hit |= self._scan_unknown(wanted, hot, deadline)
+            scanned = self._scan_unknown(wanted, deadline)
+            for target in parsed.targets:
+                record = scanned.get(target.value)
+                if record is not None and record[1]:
+                    collection = target.collection
+                    found = self._hits_for(record, masks.get(collection, 0), collection)
+                    if found:
+                        hit |= found
+                        hot[target.value] = record
         excluded = self.exclusions.active(parsed.path, request.method) if self.exclusions.entries else ()
         steps: _Steps = {}
-        by_collection: dict[str, list[Target]] | None = None
         for index, group in enumerate(self._groups):
             deadline.check()
             if hit >> index & 1:
-                if by_collection is None:
-                    by_collection = {}
-                    for target in parsed.targets:
-                        by_collection.setdefault(target.collection, []).append(target)
                 self._confirm(
                     group,
                     index,
-                    by_collection=by_collection,
+                    targets=parsed.targets,
                     hot=hot,
                     excluded=excluded,
                     fired=fired,
@@ -368,10 +399,23 @@ class NativeEngine:
                         for rule in rules:
                             self._try(rule, target, text, excluded, fired)
 
-    def _scan_unknown(self, wanted: dict[str, int], hot: dict[str, _Record], deadline: Deadline) -> int:
+    def _hits_for(self, record: _Record, need: int, collection: str) -> int:
+        """The groups of ``need`` in which ``record`` hit a pattern that a rule reading
+        ``collection`` owns (a header value can hit a pattern only argument rules own)."""
+        relevant = self._relevant.get(collection)
+        if relevant is None:
+            return 0
+        out = 0
+        groups = record[1] & need
+        for index, patterns in enumerate(record[2]):
+            if groups >> index & 1 and any(relevant[index] >> pattern & 1 for pattern in patterns):
+                out |= 1 << index
+        return out
+
+    def _scan_unknown(self, wanted: dict[str, int], deadline: Deadline) -> dict[str, _Record]:
         """Scan each value of ``wanted`` with the groups it needs and does not have in the value
         cache (the values of one group in one joined scan); store the records (short values
-        only) and put those with hits in ``hot``. Returns the groups that hit."""
+        only) and return them all."""
         known = self._values
         records: dict[str, list[Any]] = {}
         for value in wanted:
@@ -405,25 +449,22 @@ class NativeEngine:
                 if patterns:
                     draft[1] |= bit
                     draft[2][index] = tuple(sorted(patterns))
-        hit = 0
-        for value, need in wanted.items():
-            a, b, c = records[value]
+        out: dict[str, _Record] = {}
+        for value, (a, b, c) in records.items():
             done: _Record = (a, b, tuple(c))
+            out[value] = done
             if len(value) <= _CACHEABLE_VALUE:
                 if len(known) >= _VALUE_ENTRIES:
                     known.clear()
                 known[value] = done
-            if b & need:
-                hit |= b & need
-                hot[value] = done
-        return hit
+        return out
 
     def _confirm(
         self,
         group: _Group,
         index: int,
         *,
-        by_collection: dict[str, list[Target]],
+        targets: tuple[Target, ...],
         hot: dict[str, _Record],
         excluded: tuple[Exclusion, ...],
         fired: dict[int, RuleMatch],
@@ -431,28 +472,32 @@ class NativeEngine:
         steps: _Steps,
     ) -> None:
         """Run the rules of ``group`` whose pre-filter patterns hit, on the targets holding the
-        value they hit, in (pattern, value) order over the group's collections."""
-        present = [by_collection[c] for c in group.collections if c in by_collection]
-        distinct = list(dict.fromkeys(t.value for targets in present for t in targets))
+        value they hit: patterns in id order, values in the order they first appear over the
+        group's collections (collection by collection, each in request order), and each value's
+        targets in that order too."""
         bit = 1 << index
-        hits: list[tuple[int, int]] = []
-        for slot, value in enumerate(distinct):
-            record = hot.get(value)
+        rank = group.rank
+        owners: dict[str, list[tuple[int, int, Target]]] = {}
+        for position, target in enumerate(targets):
+            record = hot.get(target.value)
             if record is not None and record[1] & bit:
-                hits.extend((pattern, slot) for pattern in record[2][index])
-        if not hits:
+                place = rank.get(target.collection)
+                if place is not None:
+                    owners.setdefault(target.value, []).append((place, position, target))
+        if not owners:
             return
-        owners: dict[str, list[Target]] = {}
-        for targets in present:
-            for target in targets:
-                owners.setdefault(target.value, []).append(target)
-        for pattern, slot in sorted(hits):
+        hits: list[tuple[int, tuple[int, int], str]] = []
+        for value, places in owners.items():
+            places.sort(key=_by_place)
+            first = places[0][:2]
+            hits.extend((pattern, first, value) for pattern in hot[value][2][index])
+        hits.sort(key=_by_hit)
+        for pattern, _, value in hits:
             deadline.check()
-            value = distinct[slot]
             text = group.transform(value, deadline, steps)[0]
             for rule in group.pattern_rules[pattern]:
-                for target in owners[value]:
-                    self._try(rule, target, text, excluded, fired)
+                for _, _, target in owners[value]:
+                    self._try(rule, target, text, excluded, fired, refused=self._refused)
 
     def _scan(self, group: _Group, encoded: list[bytes], deadline: Deadline) -> set[tuple[int, int]]:
         """(pattern, value index) pairs the group's pre-filters flagged: short values in one
@@ -497,13 +542,32 @@ class NativeEngine:
 
     @staticmethod
     def _try(
-        rule: _Rule, target: Target, value: str, excluded: tuple[Exclusion, ...], fired: dict[int, RuleMatch]
+        rule: _Rule,
+        target: Target,
+        value: str,
+        excluded: tuple[Exclusion, ...],
+        fired: dict[int, RuleMatch],
+        *,
+        refused: dict[tuple[int, str], None] | None = None,
     ) -> None:
+        """Run ``rule`` on ``target`` (its ``value`` transformed); ``refused``: the cache of
+        short values the rule's operator refused (for rules that are not negated)."""
         if rule.id in fired or not rule.selects(target):
             return
         if excluded and any(e.covers(rule.id, rule.attack_class, target) for e in excluded):
             return
-        found = rule.operator.match(value)
+        if refused is not None and not rule.negate and len(value) <= _CACHEABLE_VALUE:
+            key = (rule.id, value)
+            if key in refused:
+                return
+            found = rule.operator.match(value)
+            if found is None:
+                if len(refused) >= _REFUSED_ENTRIES:
+                    refused.clear()
+                refused[key] = None
+                return
+        else:
+            found = rule.operator.match(value)
         if rule.negate:
             if found is not None:
                 return

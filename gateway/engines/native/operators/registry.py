@@ -4,7 +4,9 @@ A factory takes the rule's ``argument`` and returns an :class:`Operator`, raisin
 for a bad argument. An operator may declare ``prefilter`` patterns (linear-time regexes, in the
 common subset of Hyperscan and RE2): the engine compiles them into one Hyperscan database per
 transformation chain and only calls :meth:`Operator.match` on values where one of them hit.
-``prefilter = None`` means "always evaluate".
+``prefilter = None`` means "always evaluate". ``match`` judges the value alone (the same value
+always gets the same answer): the engine keeps the short values an operator refused after a
+pre-filter hit and does not ask again.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pytest
@@ -499,3 +499,43 @@ def _rule_examples() -> Iterator[tuple[str, RuleSpec, Example]]:
     for rule in load_rules():
         for example in (*rule.spec.examples.attack, *rule.spec.examples.benign):
             yield str(rule.spec.id), rule.spec, example
+
+
+class _Counting:
+    """An operator that counts its calls: pre-filter ``x``, matches ``xx``."""
+
+    prefilter: tuple[str, ...] | None = ("x",)
+    calls: ClassVar[list[str]] = []
+
+    def __init__(self, argument: Any) -> None:
+        del argument
+
+    def match(self, value: str) -> str | None:
+        _Counting.calls.append(value)
+        return None if "xx" not in value else "xx"
+
+
+def test_an_operator_refusal_is_kept_per_rule_and_value(tmp_path: Path) -> None:
+    """A value the pre-filter flags and the operator refuses is judged once (a session id
+    that looks like SQL to the pre-filter); other values, and the same value for another
+    rule, are still judged, and a value that matches fires every time."""
+    operators.register("test_counting", _Counting, replace=True)
+    (tmp_path / "count.yaml").write_text(
+        "class: xss\nid_range: [7000, 7999]\nrules:\n"
+        + "".join(
+            f"  - id: {rule}\n    message: counting\n    severity: critical\n"
+            "    targets: [ARGS, REQUEST_COOKIES]\n    operator: test_counting\n"
+            for rule in (7901, 7902)
+        )
+    )
+    engine = NativeEngine(EngineSettings(rules_dir=str(tmp_path), shipped_rules=False, mode="block"))
+    _Counting.calls.clear()
+    for _ in range(3):
+        assert not engine.inspect(_get("q=box", headers=(("Cookie", "sid=x1"),))).matches
+    assert sorted(_Counting.calls) == ["box", "box", "x1", "x1"]  # each value once per rule
+    _Counting.calls.clear()
+    for _ in range(2):
+        verdict = engine.inspect(_get("q=boxx", headers=(("Cookie", "sid=x1"),)))
+        assert verdict.rule_ids == ("7901", "7902")
+        assert [m.target for m in verdict.matches] == ["ARGS_GET:q", "ARGS_GET:q"]
+    assert _Counting.calls == ["boxx", "boxx"] * 2  # a match is never cached
