@@ -342,27 +342,37 @@ class ProxyHandler:
 
         raw = self._raw_request(request, body, more, client, rid)
         verdicts = await self.gw.runner.inspect(raw)
-        facts = None  # what an incident or an access-log line says about the request
-        if self._access or any(v.flagged for v in verdicts):
-            facts = RequestFacts(rid, client.ip, method, request.host, path)
+        flagged = False
+        for verdict in verdicts:
+            if verdict.flagged:
+                flagged = True
+        outcome: Outcome | None = None  # None: allowed, no verdict header, nothing to audit
+        if flagged or s.harness:
+            facts = None  # what an incident or an access-log line says about the request
+            if self._access or flagged:
+                facts = RequestFacts(rid, client.ip, method, request.host, path)
+                if self._access:
+                    request[_FACTS] = facts
+            outcome = decide(
+                verdicts,
+                mode=s.mode,
+                harness=s.harness,
+                names=self._engine_names,
+                facts=facts,
+                audit_limit=s.audit.max_per_request,
+            )
             if self._access:
-                request[_FACTS] = facts
-        outcome = decide(
-            verdicts,
-            mode=s.mode,
-            harness=s.harness,
-            names=self._engine_names,
-            facts=facts,
-            audit_limit=s.audit.max_per_request,
-        )
-        if self._access:
-            request[_DECISION] = outcome.decision
-        if outcome.decision != "allow" and facts is not None:  # not allow: flagged, so facts
-            self._log_outcome(outcome, facts)
-        extra.update(outcome.headers)
-        if outcome.status is not None:
-            self._audit(outcome, outcome.status)
-            return self._refuse(request, outcome.status, "blocked", "engine", extra, close=more)
+                request[_DECISION] = outcome.decision
+            if outcome.decision != "allow" and facts is not None:  # not allow: flagged, so facts
+                self._log_outcome(outcome, facts)
+            extra.update(outcome.headers)
+            if outcome.status is not None:
+                self._audit(outcome, outcome.status)
+                return self._refuse(request, outcome.status, "blocked", "engine", extra, close=more)
+        elif self._access:
+            # what decide would say of verdicts none of which is flagged (the access log reads it)
+            request[_FACTS] = RequestFacts(rid, client.ip, method, request.host, path)
+            request[_DECISION] = "allow"
 
         headers = self._upstream_headers(request, client, rid)
         url = URL(self.base + request.raw_path, encoded=True)
@@ -379,8 +389,8 @@ class ProxyHandler:
         self._audit(outcome, resp.status)
         return resp
 
-    def _audit(self, outcome: Outcome, status: int) -> None:
-        if outcome.incidents:
+    def _audit(self, outcome: Outcome | None, status: int) -> None:
+        if outcome is not None and outcome.incidents:
             self.gw.audit.submit(outcome.audit_records(status))
 
     def _raw_request(
@@ -560,7 +570,7 @@ class ProxyHandler:
         extra: dict[str, str],
         upgrade: RawRequest,
         *,
-        outcome: Outcome,
+        outcome: Outcome | None,
     ) -> web.StreamResponse:
         session = self.gw.session
         assert session is not None
