@@ -314,7 +314,7 @@ async def _stage_costs(upstream: str, engine: str, rounds: int = 2000) -> list[t
         facts = RequestFacts(rid, client.ip, request.method, request.host, request.path)
         out.append(
             (
-                "decision (allow)",
+                "decision (allow; since the lean path only for a flagged verdict or in harness mode)",
                 median_us(
                     lambda: decide(
                         verdicts, mode="block", harness=False, names=(engine,), facts=facts, audit_limit=20
