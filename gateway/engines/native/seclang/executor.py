@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rampart.gateway.engines.native.seclang import operators as ops
 from rampart.gateway.engines.native.seclang import transforms as tfs
@@ -38,7 +38,7 @@ from rampart.gateway.engines.native.seclang.rules import Marker, Rule, Target
 from rampart.gateway.engines.native.seclang.variables import Variables, body_variables, request_variables
 from rampart.gateway.model import RawRequest
 
-__all__ = ["CompiledRule", "CompiledRuleset", "LogEntry", "Transaction", "compile_ruleset"]
+__all__ = ["CompiledRule", "CompiledRuleset", "Folded", "LogEntry", "Transaction", "compile_ruleset"]
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,23 @@ _MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
+class Folded:
+    """A rule's outcome for every request (see :mod:`.plan`): its ``TX`` writes in order
+    (``None``: delete), the ``MATCHED_VAR`` it leaves (``uri``: a ``SecAction``'s, the
+    transformed ``REQUEST_URI``) and the index its phase continues at; ``removable``: a
+    ``ctl`` of an earlier rule may remove it (checked per request)."""
+
+    writes: tuple[tuple[str, tuple[str, str] | None], ...]
+    matched_var: tuple[str, str] | None
+    uri: bool
+    next: int
+    removable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledRuleset:
-    """Compiled rules per phase plus where each marker sits."""
+    """Compiled rules per phase plus where each marker sits; ``folded``: per phase, per item,
+    the outcome of the rules that is the same for every request (:mod:`.plan`)."""
 
     phases: dict[int, tuple[CompiledRule | Marker, ...]]
     markers: dict[int, dict[str, int]]
@@ -114,6 +129,7 @@ class CompiledRuleset:
     unsupported: tuple[str, ...]
     prefilters: Prefilters | None = None
     arguments_limit: int | None = None
+    folded: dict[int, tuple[Folded | None, ...]] = field(default_factory=dict)
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -222,7 +238,9 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
     """Resolve every operator and transformation. Unknown operators and transformations are
     listed in ``unsupported`` and their rules never match; so are operator arguments the
     operator rejects, unless ``strict``, where they raise ``ValueError`` naming file and line.
-    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`)."""
+    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`)
+    and folds the rules whose outcome is the same for every request
+    (:mod:`rampart.gateway.engines.native.seclang.plan`)."""
     unsupported: list[str] = []
     phases: dict[int, tuple[CompiledRule | Marker, ...]] = {}
     markers: dict[int, dict[str, int]] = {}
@@ -239,9 +257,14 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
         markers[phase] = where
     guards = _guards(phases)
     prefilters = build_prefilters(guards) if fast else None
-    return CompiledRuleset(
+    out = CompiledRuleset(
         phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters, ruleset.arguments_limit
     )
+    if not fast:
+        return out
+    from rampart.gateway.engines.native.seclang.plan import fold
+
+    return replace(out, folded=fold(out))
 
 
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
@@ -762,13 +785,32 @@ class Transaction:
     def run_phase(self, phase: int) -> None:
         items = self.ruleset.phases.get(phase, ())
         markers = self.ruleset.markers.get(phase, {})
+        folded = self.ruleset.folded.get(phase) or (None,) * len(items)
+        tx = self.tx
         i = 0
         check = self.check
         while i < len(items) and self.engine_on and not self.allowed:
             item = items[i]
+            done = folded[i]
             i += 1
             if check is not None and not i & 7:
                 check()
+            if done is not None:
+                if done.removable and self._removed(item.rule):  # type: ignore[union-attr]
+                    continue
+                for key, entry in done.writes:
+                    if entry is None:
+                        tx.pop(key, None)
+                    else:
+                        tx[key] = entry
+                if done.matched_var is not None:
+                    self.matched_var = done.matched_var
+                elif done.uri:
+                    assert isinstance(item, CompiledRule)
+                    uri = self.vars["REQUEST_URI"][0][1]
+                    self.matched_var = ("REQUEST_URI", self._node(item.chain_id, uri))
+                i = done.next
+                continue
             if isinstance(item, Marker):
                 continue
             rule = item.rule
