@@ -431,7 +431,7 @@ class Transaction:
         self._pieces: dict[int, _Piece] = {}
         self._index: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self._literals: dict[str, frozenset[int]] = {}
-        self._sets: dict[tuple[int, str], frozenset[int]] = {}
+        self._sets: dict[int, dict[str, frozenset[int]]] = {}  # RE2 set -> value -> hits
         self._shared: dict[int, list[tuple[str, list[str]]]] = {}
 
     # ----------------------------------------------------------------- variables
@@ -634,13 +634,10 @@ class Transaction:
             cache = self._transformed.get(node)
             if cache is None:
                 cache = self._transformed[node] = {}
-            out = []
-            for value in before:
-                done = cache.get(value)
-                if done is None:
-                    done = cache[value] = fn(value)
-                out.append(done)
-            self._lists[key] = out
+            get, put = cache.get, cache.setdefault
+            out = self._lists[key] = [
+                done if (done := get(value)) is not None else put(value, fn(value)) for value in before
+            ]
         return out
 
     def _transform(self, compiled: CompiledRule, value: str) -> list[str]:
@@ -782,11 +779,13 @@ class Transaction:
         return found
 
     def _set_hits(self, index: int, value: str) -> frozenset[int]:
-        key = (index, value)
-        found = self._sets.get(key)
+        cache = self._sets.get(index)
+        if cache is None:
+            cache = self._sets[index] = {}
+        found = cache.get(value)
         if found is None:
             assert self.ruleset.prefilters is not None
-            found = self._sets[key] = self.ruleset.prefilters.set_hits(index, to_bytes(value))
+            found = cache[value] = self.ruleset.prefilters.set_hits(index, to_bytes(value))
         return found
 
     def _may_match(self, slot: int, value: str) -> bool:
