@@ -110,8 +110,9 @@ class SecLangEngine:
     def __init__(self, settings: EngineSettings, *, fast: bool = True) -> None:
         """Load and compile CRS for ``settings``; raises a ``ValueError`` subclass naming the
         file and line at fault. ``fast=False`` leaves out the fast path
-        (:mod:`rampart.gateway.engines.native.seclang.prefilter`): every rule is evaluated on every value, the
-        reference the fast path is checked against."""
+        (:mod:`rampart.gateway.engines.native.seclang.prefilter`) and the folding of rules whose
+        outcome is the same for every request (:mod:`rampart.gateway.engines.native.seclang.plan`):
+        every rule is evaluated on every value, the reference both are checked against."""
         self.settings = settings
         self.layout, ruleset = load_crs(settings)
         self.ruleset: CompiledRuleset = compile_ruleset(ruleset, fast=fast)

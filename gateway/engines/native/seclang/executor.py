@@ -17,6 +17,12 @@ libmodsecurity 3 semantics.
   from the Content-Type, ``JSON``/``XML`` when a phase-1 ``ctl:requestBodyProcessor`` asks)
   runs before phase 2.
 
+Speed without changing any of that: rules whose outcome is the same for every request (CRS's
+setup, 901's defaults, the paranoia-level jumps) are folded when the rule set is compiled
+(:mod:`.plan`) and only their effect is replayed; a guarded rule whose patterns occur in none
+of its values (:mod:`.prefilter`) is skipped by the walk without being evaluated; each target's
+values are transformed once per chain node and phase, shared by every rule naming them.
+
 A :class:`CompiledRuleset` is immutable once built and shared by all threads; each request
 gets its own :class:`Transaction`.
 """
