@@ -349,7 +349,7 @@ def _fold_one(
     sandbox.rule = rule
     try:
         matched = sandbox._evaluate(compiled, rule)
-    except _Unknown:
+    except Exception:  # _Unknown, or anything the sandbox cannot answer: evaluate it per request
         return None
     if matched and (rule.log or rule.disruptive == "allow" or any(link.ctls for link in rule.links())):
         return None
