@@ -420,6 +420,7 @@ class Transaction:
         self.removed_tags: list[re.Pattern[str]] = []
         self.removed_targets: dict[int, list[Target]] = {}
         self.removed_targets_by_tag: list[tuple[re.Pattern[str], Target]] = []
+        self._retargeted_by_tag: dict[int, bool] = {}  # id(rule) -> a tag pattern above names it
         self.content_type = next(
             (v for k, v in self.vars["REQUEST_HEADERS"] if k.lower() == "content-type"), ""
         )
@@ -602,6 +603,7 @@ class Transaction:
                     tag, _, targets = value.partition(";")
                     pattern = re.compile(tag)
                     self.removed_targets_by_tag.extend((pattern, t) for t in parse_targets(targets))
+                    self._retargeted_by_tag.clear()
                 elif c.name == "ruleengine":
                     if value.lower() == "off":
                         self.engine_on = False
@@ -703,7 +705,7 @@ class Transaction:
         value of a list it gets)."""
         rule = compiled.rule
         key = compiled.share_key
-        if key is None or rule.id in self.removed_targets or self.removed_targets_by_tag:
+        if key is None or ((self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule)):
             return [(label, self._transform(compiled, raw)) for label, raw in self.resolve(compiled)]
         if guarded and compiled.guard and not self._candidate(compiled):
             return []
@@ -802,6 +804,21 @@ class Transaction:
             return slot in self._literal_hits(value)
         return slot in self._set_hits(prefilters.set_of[slot], value)
 
+    def _retargeted(self, rule: Rule) -> bool:
+        """Whether a ``ctl:ruleRemoveTargetById`` / ``ByTag`` changed this rule's (or chain
+        link's) targets: only then does it need its own values (see :meth:`resolve`)."""
+        if rule.id in self.removed_targets:
+            return True
+        tagged = self.removed_targets_by_tag
+        if not tagged:
+            return False
+        hit = self._retargeted_by_tag.get(id(rule))
+        if hit is None:
+            hit = self._retargeted_by_tag[id(rule)] = any(
+                p.search(tag) for p, _ in tagged for tag in rule.tags
+            )
+        return hit
+
     def _removed(self, rule: Rule) -> bool:
         if not self.removed_ids and not self.removed_tags:
             return False
@@ -866,8 +883,7 @@ class Transaction:
                 continue
             if (
                 item.guard
-                and not self.removed_targets_by_tag
-                and rule.id not in self.removed_targets
+                and not ((self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule))
                 and not self._candidate(item)
             ):
                 continue  # what _evaluate would find: none of the rule's patterns in its values
