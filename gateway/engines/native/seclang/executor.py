@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from rampart.gateway.engines.native.seclang import operators as ops
 from rampart.gateway.engines.native.seclang import transforms as tfs
@@ -271,9 +271,9 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
     """Resolve every operator and transformation. Unknown operators and transformations are
     listed in ``unsupported`` and their rules never match; so are operator arguments the
     operator rejects, unless ``strict``, where they raise ``ValueError`` naming file and line.
-    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`)
-    and folds the rules whose outcome is the same for every request
-    (:mod:`rampart.gateway.engines.native.seclang.plan`)."""
+    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`).
+    :func:`rampart.gateway.engines.native.seclang.plan.compile_plan` also folds the rules whose
+    outcome is the same for every request."""
     unsupported: list[str] = []
     phases: dict[int, tuple[CompiledRule | Marker, ...]] = {}
     markers: dict[int, dict[str, int]] = {}
@@ -292,14 +292,9 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
     prefilters = build_prefilters(guards) if fast else None
     if prefilters is not None:
         _mark_guards(phases, prefilters)
-    out = CompiledRuleset(
+    return CompiledRuleset(
         phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters, ruleset.arguments_limit
     )
-    if not fast:
-        return out
-    from rampart.gateway.engines.native.seclang.plan import fold
-
-    return replace(out, folded=fold(out))
 
 
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}

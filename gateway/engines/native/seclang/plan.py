@@ -26,15 +26,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rampart.gateway.engines.native.seclang.executor import CompiledRule, CompiledRuleset, Folded, Transaction
-from rampart.gateway.engines.native.seclang.loader import parse_id_ranges
+from rampart.gateway.engines.native.seclang.executor import (
+    CompiledRule,
+    CompiledRuleset,
+    Folded,
+    Transaction,
+    compile_ruleset,
+)
+from rampart.gateway.engines.native.seclang.loader import Ruleset, parse_id_ranges
 from rampart.gateway.engines.native.seclang.rules import Marker, Rule, Target
 from rampart.gateway.model import RawRequest
 
-__all__ = ["fold"]
+__all__ = ["compile_plan", "fold"]
 
 Entry = tuple[str, str]
 
@@ -361,3 +367,10 @@ def _fold_one(
     next_index = _next_index(rule, index, items, markers) if matched else index + 1
     folded = Folded(tuple(tx.writes), matched_var, uri and matched, next_index, removals.removes(rule))
     return folded, after
+
+
+def compile_plan(ruleset: Ruleset, *, strict: bool = False, fast: bool = True) -> CompiledRuleset:
+    """:func:`~rampart.gateway.engines.native.seclang.executor.compile_ruleset`, then (with
+    ``fast``) the folded rules: what the engine runs."""
+    compiled = compile_ruleset(ruleset, strict=strict, fast=fast)
+    return replace(compiled, folded=fold(compiled)) if fast else compiled

@@ -12,10 +12,10 @@ from rampart.attacks.ftw import runner
 from rampart.gateway.engines.native.seclang.executor import (
     CompiledRule,
     CompiledRuleset,
-    compile_ruleset,
     run_request,
 )
 from rampart.gateway.engines.native.seclang.loader import Loader
+from rampart.gateway.engines.native.seclang.plan import compile_plan
 from rampart.gateway.engines.native.seclang.rules import Marker
 from rampart.gateway.model import RawRequest
 from tests.conftest import need
@@ -65,7 +65,7 @@ BODIES = [b"", b"hello", b"pl2", b"attack", b"pl2 attack", b"keep attack", b"a",
 def _compile(rules: str, fast: bool = True) -> CompiledRuleset:
     loader = Loader()
     loader.load_text(_BASE + rules, "plan.conf")
-    return compile_ruleset(loader.finish(), strict=True, fast=fast)
+    return compile_plan(loader.finish(), strict=True, fast=fast)
 
 
 def _request(body: bytes) -> RawRequest:
