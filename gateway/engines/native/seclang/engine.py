@@ -37,10 +37,10 @@ from rampart.gateway.engines.native.seclang.executor import (
     CompiledRuleset,
     LogEntry,
     Transaction,
-    compile_ruleset,
     run_request,
 )
 from rampart.gateway.engines.native.seclang.loader import Loader, Ruleset
+from rampart.gateway.engines.native.seclang.plan import compile_plan
 from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
 __all__ = ["SecLangEngine", "load_crs"]
@@ -110,11 +110,12 @@ class SecLangEngine:
     def __init__(self, settings: EngineSettings, *, fast: bool = True) -> None:
         """Load and compile CRS for ``settings``; raises a ``ValueError`` subclass naming the
         file and line at fault. ``fast=False`` leaves out the fast path
-        (:mod:`rampart.gateway.engines.native.seclang.prefilter`): every rule is evaluated on every value, the
-        reference the fast path is checked against."""
+        (:mod:`rampart.gateway.engines.native.seclang.prefilter`) and the folding of rules whose
+        outcome is the same for every request (:mod:`rampart.gateway.engines.native.seclang.plan`):
+        every rule is evaluated on every value, the reference both are checked against."""
         self.settings = settings
         self.layout, ruleset = load_crs(settings)
-        self.ruleset: CompiledRuleset = compile_ruleset(ruleset, fast=fast)
+        self.ruleset: CompiledRuleset = compile_plan(ruleset, fast=fast)
         self.rule_count = len(ruleset.rules())
         self.unsupported = self.ruleset.unsupported
         for entry in self.unsupported[:20]:

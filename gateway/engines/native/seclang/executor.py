@@ -17,6 +17,12 @@ libmodsecurity 3 semantics.
   from the Content-Type, ``JSON``/``XML`` when a phase-1 ``ctl:requestBodyProcessor`` asks)
   runs before phase 2.
 
+Speed without changing any of that: rules whose outcome is the same for every request (CRS's
+setup, 901's defaults, the paranoia-level jumps) are folded when the rule set is compiled
+(:mod:`.plan`) and only their effect is replayed; a guarded rule whose patterns occur in none
+of its values (:mod:`.prefilter`) is skipped by the walk without being evaluated; each target's
+values are transformed once per chain node and phase, shared by every rule naming them.
+
 A :class:`CompiledRuleset` is immutable once built and shared by all threads; each request
 gets its own :class:`Transaction`.
 """
@@ -38,7 +44,7 @@ from rampart.gateway.engines.native.seclang.rules import Marker, Rule, Target
 from rampart.gateway.engines.native.seclang.variables import Variables, body_variables, request_variables
 from rampart.gateway.model import RawRequest
 
-__all__ = ["CompiledRule", "CompiledRuleset", "LogEntry", "Transaction", "compile_ruleset"]
+__all__ = ["CompiledRule", "CompiledRuleset", "Folded", "LogEntry", "Transaction", "compile_ruleset"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ _LIVE = frozenset(
     | {"MATCHED_VAR_NAME", "MATCHED_VARS_NAMES", "REQBODY_PROCESSOR"}
 )
 _MAX_CAPTURES = 10
+_NOTHING: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +90,13 @@ class CompiledRule:
     # the transformation chain's node after each step (see :data:`_NODES`); chain_id: the last
     prefix_nodes: tuple[int, ...] = ()
     chain_id: int = 0
-    # per selecting target of a shareable rule: (piece id, target, its collection's exclusions)
+    # per selecting target of a shareable rule: (piece id, target, its collection's exclusions);
+    # sources: the id of each (target, exclusions), the untransformed values pieces share
     pieces: tuple[tuple[int, Target, Exclusions | None], ...] = ()
+    sources: tuple[int, ...] = ()
+    # a shareable rule the fast path guards: 1 by the literal database, 2 by RE2 set ``set_index``
+    guard: int = 0
+    set_index: int = -1
 
     def operator_for(self, arg: str) -> ops.Operator | None:
         """The operator for a macro-expanded argument (built once per distinct argument)."""
@@ -105,8 +117,23 @@ _MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
+class Folded:
+    """A rule's outcome for every request (see :mod:`.plan`): its ``TX`` writes in order
+    (``None``: delete), the ``MATCHED_VAR`` it leaves (``uri``: a ``SecAction``'s, the
+    transformed ``REQUEST_URI``) and the index its phase continues at; ``removable``: a
+    ``ctl`` of an earlier rule may remove it (checked per request)."""
+
+    writes: tuple[tuple[str, tuple[str, str] | None], ...]
+    matched_var: tuple[str, str] | None
+    uri: bool
+    next: int
+    removable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledRuleset:
-    """Compiled rules per phase plus where each marker sits."""
+    """Compiled rules per phase plus where each marker sits; ``folded``: per phase, per item,
+    the outcome of the rules that is the same for every request (:mod:`.plan`)."""
 
     phases: dict[int, tuple[CompiledRule | Marker, ...]]
     markers: dict[int, dict[str, int]]
@@ -114,6 +141,7 @@ class CompiledRuleset:
     unsupported: tuple[str, ...]
     prefilters: Prefilters | None = None
     arguments_limit: int | None = None
+    folded: dict[int, tuple[Folded | None, ...]] = field(default_factory=dict)
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -163,6 +191,7 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
     excluded = exclusions([t for t in rule.targets if t.exclude])
     share_key: int | None = None
     pieces: list[tuple[int, Target, Exclusions | None]] = []
+    sources: list[int] = []
     if not live and not rule.multi_match:
         shape = (rule.targets, chain_key)
         share_key = _SHARE_IDS.setdefault(shape, len(_SHARE_IDS))
@@ -171,6 +200,10 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
                 ex = excluded.get(target.collection)
                 piece = (target, ex, chain_id)
                 pieces.append((_PIECE_IDS.setdefault(piece, len(_PIECE_IDS)), target, ex))
+                source = _SOURCE_IDS.setdefault((target, ex), len(_SOURCE_IDS))
+                if source == len(_SOURCE_COLLECTIONS):
+                    _SOURCE_COLLECTIONS.append(target.collection)
+                sources.append(source)
     chain = _compile_rule(rule.chain, unsupported, strict) if rule.chain is not None else None
     return CompiledRule(
         rule,
@@ -186,6 +219,7 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         prefix_nodes=tuple(nodes),
         chain_id=chain_id,
         pieces=tuple(pieces),
+        sources=tuple(sources),
     )
 
 
@@ -218,11 +252,28 @@ def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]
     return out
 
 
+def _mark_guards(phases: dict[int, tuple[CompiledRule | Marker, ...]], prefilters: Prefilters) -> None:
+    """Tell the rules that share their values which matcher guards them (the walk skips a
+    chain starter that cannot match without evaluating it)."""
+    for items in phases.values():
+        for item in items:
+            link = item if isinstance(item, CompiledRule) else None
+            while link is not None:
+                if link.share_key is not None:
+                    if link.slot in prefilters.literal_slots:
+                        link.guard = 1
+                    elif link.slot in prefilters.set_of:
+                        link.guard, link.set_index = 2, prefilters.set_of[link.slot]
+                link = link.chain
+
+
 def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True) -> CompiledRuleset:
     """Resolve every operator and transformation. Unknown operators and transformations are
     listed in ``unsupported`` and their rules never match; so are operator arguments the
     operator rejects, unless ``strict``, where they raise ``ValueError`` naming file and line.
-    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`)."""
+    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`).
+    :func:`rampart.gateway.engines.native.seclang.plan.compile_plan` also folds the rules whose
+    outcome is the same for every request."""
     unsupported: list[str] = []
     phases: dict[int, tuple[CompiledRule | Marker, ...]] = {}
     markers: dict[int, dict[str, int]] = {}
@@ -239,6 +290,8 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
         markers[phase] = where
     guards = _guards(phases)
     prefilters = build_prefilters(guards) if fast else None
+    if prefilters is not None:
+        _mark_guards(phases, prefilters)
     return CompiledRuleset(
         phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters, ruleset.arguments_limit
     )
@@ -266,6 +319,9 @@ def _chain_node(parent: int, name: str, fn: tfs.Transformation) -> int:
 
 # (target, exclusions of its collection, chain) -> a small number: rules share its values
 _PIECE_IDS: dict[tuple[Target, Exclusions | None, int], int] = {}
+# (target, exclusions of its collection) -> a small number: pieces with any chain share its values
+_SOURCE_IDS: dict[tuple[Target, Exclusions | None], int] = {}
+_SOURCE_COLLECTIONS: list[str] = []  # source id -> its collection
 
 
 def _pattern(text: str) -> re.Pattern[str] | None:
@@ -325,23 +381,13 @@ def _default_processor(content_type: str) -> str:
 
 
 @dataclass(slots=True)
-class _Shared:
-    """Transformed values that rules with equal variables and transformations share in one
-    phase, with the fast path's answers over all of them (per matcher, filled on demand)."""
-
-    prepared: list[tuple[str, list[str]]]
-    pieces: tuple[int, ...]  # the piece ids the list is made of
-    literal: frozenset[int] | None = None
-    sets: dict[int, frozenset[int]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
 class _Piece:
     """One selecting target's transformed values (see :meth:`Transaction._piece`), with the
     fast path's answers over all of them (per matcher, filled on demand)."""
 
     collection: str
-    prepared: list[tuple[str, list[str]]]
+    labels: list[str]
+    values: list[str]
     literal: frozenset[int] | None = None
     sets: dict[int, frozenset[int]] = field(default_factory=dict)
 
@@ -369,6 +415,7 @@ class Transaction:
         self.removed_tags: list[re.Pattern[str]] = []
         self.removed_targets: dict[int, list[Target]] = {}
         self.removed_targets_by_tag: list[tuple[re.Pattern[str], Target]] = []
+        self._retargeted_by_tag: dict[int, bool] = {}  # id(rule) -> a tag pattern above names it
         self.content_type = next(
             (v for k, v in self.vars["REQUEST_HEADERS"] if k.lower() == "content-type"), ""
         )
@@ -380,12 +427,14 @@ class Transaction:
         self.matched_vars: list[tuple[str, str]] = []
         self.rule: Rule | None = None
         self.logged: list[LogEntry] = []
-        self._transformed: dict[tuple[int, str], str] = {}
+        self._transformed: dict[int, dict[str, str]] = {}  # chain node -> value -> result
+        self._sources: dict[int, tuple[list[str], list[str]]] = {}  # source -> (labels, values)
+        self._lists: dict[tuple[int, int], list[str]] = {}  # (chain node, source) -> its values
         self._pieces: dict[int, _Piece] = {}
         self._index: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self._literals: dict[str, frozenset[int]] = {}
-        self._sets: dict[tuple[int, str], frozenset[int]] = {}
-        self._shared: dict[int, _Shared] = {}
+        self._sets: dict[int, dict[str, frozenset[int]]] = {}  # RE2 set -> value -> hits
+        self._shared: dict[int, list[tuple[str, list[str]]]] = {}
 
     # ----------------------------------------------------------------- variables
     def collection(self, name: str) -> list[tuple[str, str]]:
@@ -549,6 +598,7 @@ class Transaction:
                     tag, _, targets = value.partition(";")
                     pattern = re.compile(tag)
                     self.removed_targets_by_tag.extend((pattern, t) for t in parse_targets(targets))
+                    self._retargeted_by_tag.clear()
                 elif c.name == "ruleengine":
                     if value.lower() == "off":
                         self.engine_on = False
@@ -565,11 +615,32 @@ class Transaction:
         are the nodes on its way to the root, so chains that share one share its results)."""
         if node == 0:
             return value
-        key = (node, value)
-        out = self._transformed.get(key)
+        cache = self._transformed.get(node)
+        if cache is None:
+            cache = self._transformed[node] = {}
+        out = cache.get(value)
         if out is None:
             parent, fn = _NODES[node]
-            out = self._transformed[key] = fn(self._node(parent, value))
+            out = cache[value] = fn(self._node(parent, value))
+        return out
+
+    def _node_list(self, node: int, source: int, values: list[str]) -> list[str]:
+        """A source's ``values`` through the chain ``node``, as :meth:`_node` gives each (the
+        list is kept per node and source, so chains with a common prefix share its list)."""
+        if node == 0:
+            return values
+        key = (node, source)
+        out = self._lists.get(key)
+        if out is None:
+            parent, fn = _NODES[node]
+            before = self._node_list(parent, source, values)
+            cache = self._transformed.get(node)
+            if cache is None:
+                cache = self._transformed[node] = {}
+            get, put = cache.get, cache.setdefault
+            out = self._lists[key] = [
+                done if (done := get(value)) is not None else put(value, fn(value)) for value in before
+            ]
         return out
 
     def _transform(self, compiled: CompiledRule, value: str) -> list[str]:
@@ -629,45 +700,79 @@ class Transaction:
         value of a list it gets)."""
         rule = compiled.rule
         key = compiled.share_key
-        if key is None or rule.id in self.removed_targets or self.removed_targets_by_tag:
+        if key is None or ((self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule)):
             return [(label, self._transform(compiled, raw)) for label, raw in self.resolve(compiled)]
+        if guarded and compiled.guard and not self._candidate(compiled):
+            return []
         shared = self._shared.get(key)
         if shared is None:
-            prepared: list[tuple[str, list[str]]] = []
-            for piece_id, target, ex in compiled.pieces:
-                piece = self._pieces.get(piece_id)
-                if piece is None:
-                    piece = self._pieces[piece_id] = _Piece(
-                        target.collection, self._piece(compiled, target, ex)
-                    )
-                prepared += piece.prepared
-            shared = self._shared[key] = _Shared(prepared, tuple(p for p, _, _ in compiled.pieces))
-        if not guarded:
-            return shared.prepared
-        return shared.prepared if self._may_match_any(compiled.slot, shared) else []
-
-    def _piece(
-        self, compiled: CompiledRule, target: Target, ex: Exclusions | None
-    ) -> list[tuple[str, list[str]]]:
-        """One selecting target's values, transformed: what :meth:`resolve` gives for it."""
-        entries = self._entries(compiled, target)
-        if ex is not None and entries:
-            entries = [(k, v) for k, v in entries if ex.keeps(k)]
-        if target.count:
-            return [(f"&{target.label()}", [str(len(entries))])]
-        name = target.collection
-        if compiled.rule.multi_match or not compiled.chain_id:
-            return [
-                (f"{name}:{key}" if key else name, self._transform(compiled, value)) for key, value in entries
+            shared = self._shared[key] = [
+                (label, [value])
+                for n, (piece_id, _, _) in enumerate(compiled.pieces)
+                for piece in (self._pieces.get(piece_id) or self._piece(compiled, n),)
+                for label, value in zip(piece.labels, piece.values, strict=True)
             ]
-        node, cache = compiled.chain_id, self._transformed
-        out: list[tuple[str, list[str]]] = []
-        for key, value in entries:
-            done = cache.get((node, value))
-            out.append(
-                (f"{name}:{key}" if key else name, [self._node(node, value) if done is None else done])
+        return shared
+
+    def _piece(self, compiled: CompiledRule, n: int) -> _Piece:
+        """A shareable rule's ``n``-th selecting target's values, transformed: what
+        :meth:`resolve` gives for it (no ``multiMatch``; the values are fixed for the phase)."""
+        piece_id, target, ex = compiled.pieces[n]
+        source = compiled.sources[n]
+        found = self._sources.get(source)
+        if found is None:
+            entries = self._entries(compiled, target)
+            if ex is not None and entries:
+                entries = [(k, v) for k, v in entries if ex.keeps(k)]
+            name = target.collection
+            found = self._sources[source] = (
+                [f"{name}:{key}" if key else name for key, _ in entries],
+                [value for _, value in entries],
             )
-        return out
+        labels, values = found
+        if target.count:
+            piece = _Piece(target.collection, [f"&{target.label()}"], [str(len(values))])
+        elif not values:
+            piece = _Piece(target.collection, [], [], _NOTHING)
+        else:
+            piece = _Piece(target.collection, labels, self._node_list(compiled.chain_id, source, values))
+        self._pieces[piece_id] = piece
+        return piece
+
+    def _candidate(self, compiled: CompiledRule) -> bool:
+        """Whether a guarded shareable rule may match one of its values: the matchers'
+        answers per piece, each computed once per matcher and piece (pieces recur in many
+        rules). Literals: one scan of a piece's values joined by newlines (a literal in a
+        value is in the join; one that spans a newline only costs the rule an evaluation, each
+        value is checked again then)."""
+        slot = compiled.slot
+        pieces = self._pieces
+        if compiled.guard == 1:
+            for n, (piece_id, _, _) in enumerate(compiled.pieces):
+                piece = pieces.get(piece_id) or self._piece(compiled, n)
+                hits = piece.literal
+                if hits is None:
+                    values = piece.values
+                    # one value is scanned (and cached) as itself: pieces whose chains leave
+                    # a value the same share the scan, and so do the per-value checks
+                    hits = piece.literal = self._literal_hits(
+                        values[0] if len(values) == 1 else "\n".join(values)
+                    )
+                if slot in hits:
+                    return True
+            return False
+        index = compiled.set_index
+        for n, (piece_id, _, _) in enumerate(compiled.pieces):
+            piece = pieces.get(piece_id) or self._piece(compiled, n)
+            if not piece.values:
+                continue
+            hits = piece.sets.get(index)
+            if hits is None:
+                found = (self._set_hits(index, v) for v in piece.values)
+                hits = piece.sets[index] = frozenset().union(*found)
+            if slot in hits:
+                return True
+        return False
 
     def _literal_hits(self, value: str) -> frozenset[int]:
         found = self._literals.get(value)
@@ -677,11 +782,13 @@ class Transaction:
         return found
 
     def _set_hits(self, index: int, value: str) -> frozenset[int]:
-        key = (index, value)
-        found = self._sets.get(key)
+        cache = self._sets.get(index)
+        if cache is None:
+            cache = self._sets[index] = {}
+        found = cache.get(value)
         if found is None:
             assert self.ruleset.prefilters is not None
-            found = self._sets[key] = self.ruleset.prefilters.set_hits(index, to_bytes(value))
+            found = cache[value] = self.ruleset.prefilters.set_hits(index, to_bytes(value))
         return found
 
     def _may_match(self, slot: int, value: str) -> bool:
@@ -692,44 +799,20 @@ class Transaction:
             return slot in self._literal_hits(value)
         return slot in self._set_hits(prefilters.set_of[slot], value)
 
-    def _may_match_any(self, slot: int, shared: _Shared) -> bool:
-        """Whether the guarded rule in ``slot`` may match one of a shared list's values: the
-        union of the matchers' answers over the list's pieces, each computed once per matcher
-        and piece (pieces recur in many lists)."""
-        prefilters = self.ruleset.prefilters
-        assert prefilters is not None
-        if slot in prefilters.literal_slots:
-            if shared.literal is None:
-                found: set[int] = set()
-                for piece_id in shared.pieces:
-                    found |= self._piece_literals(self._pieces[piece_id])
-                shared.literal = frozenset(found)
-            return slot in shared.literal
-        index = prefilters.set_of[slot]
-        union = shared.sets.get(index)
-        if union is None:
-            found = set()
-            for piece_id in shared.pieces:
-                piece = self._pieces[piece_id]
-                hits = piece.sets.get(index)
-                if hits is None:
-                    hits = piece.sets[index] = frozenset().union(
-                        *(self._set_hits(index, v) for _, values in piece.prepared for v in values)
-                    )
-                found |= hits
-            union = shared.sets[index] = frozenset(found)
-        return slot in union
-
-    def _piece_literals(self, piece: _Piece) -> frozenset[int]:
-        """The literal-guarded slots with a literal in one of the piece's values: one scan of
-        the values joined by newlines (a literal in a value is in the join; one that spans a
-        newline only costs the rule an evaluation, each value is checked again then)."""
-        if piece.literal is None:
-            values = [v for _, values in piece.prepared for v in values]
-            # one value is scanned (and cached) as itself: pieces whose chains leave a value
-            # the same share the scan, and so do the per-value checks
-            piece.literal = self._literal_hits(values[0] if len(values) == 1 else "\n".join(values))
-        return piece.literal
+    def _retargeted(self, rule: Rule) -> bool:
+        """Whether a ``ctl:ruleRemoveTargetById`` / ``ByTag`` changed this rule's (or chain
+        link's) targets: only then does it need its own values (see :meth:`resolve`)."""
+        if rule.id in self.removed_targets:
+            return True
+        tagged = self.removed_targets_by_tag
+        if not tagged:
+            return False
+        hit = self._retargeted_by_tag.get(id(rule))
+        if hit is None:
+            hit = self._retargeted_by_tag[id(rule)] = any(
+                p.search(tag) for p, _ in tagged for tag in rule.tags
+            )
+        return hit
 
     def _removed(self, rule: Rule) -> bool:
         if not self.removed_ids and not self.removed_tags:
@@ -762,18 +845,43 @@ class Transaction:
     def run_phase(self, phase: int) -> None:
         items = self.ruleset.phases.get(phase, ())
         markers = self.ruleset.markers.get(phase, {})
+        folded = self.ruleset.folded.get(phase) or (None,) * len(items)
+        tx = self.tx
         i = 0
         check = self.check
         while i < len(items) and self.engine_on and not self.allowed:
             item = items[i]
+            done = folded[i]
             i += 1
             if check is not None and not i & 7:
                 check()
+            if done is not None:
+                if done.removable and self._removed(item.rule):  # type: ignore[union-attr]
+                    continue
+                for key, entry in done.writes:
+                    if entry is None:
+                        tx.pop(key, None)
+                    else:
+                        tx[key] = entry
+                if done.matched_var is not None:
+                    self.matched_var = done.matched_var
+                elif done.uri:
+                    assert isinstance(item, CompiledRule)
+                    uri = self.vars["REQUEST_URI"][0][1]
+                    self.matched_var = ("REQUEST_URI", self._node(item.chain_id, uri))
+                i = done.next
+                continue
             if isinstance(item, Marker):
                 continue
             rule = item.rule
-            if self._removed(rule):
+            if (self.removed_ids or self.removed_tags) and self._removed(rule):
                 continue
+            if (
+                item.guard
+                and not ((self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule))
+                and not self._candidate(item)
+            ):
+                continue  # what _evaluate would find: none of the rule's patterns in its values
             self.rule = rule
             self.matched_vars = []
             if not self._evaluate(item, rule):
@@ -811,6 +919,10 @@ class Transaction:
             del self._index[name]
         for piece_id in [i for i, piece in self._pieces.items() if piece.collection in changed]:
             del self._pieces[piece_id]
+        for source in [s for s in self._sources if _SOURCE_COLLECTIONS[s] in changed]:
+            del self._sources[source]
+        for key in [k for k in self._lists if _SOURCE_COLLECTIONS[k[1]] in changed]:
+            del self._lists[key]
         self._shared.clear()
 
     def run(self) -> None:

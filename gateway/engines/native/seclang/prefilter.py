@@ -43,6 +43,7 @@ from rampart.gateway.engines.native.seclang.operators import PREFILTER_FLAGS
 __all__ = ["SET_CHUNK", "Guard", "Prefilters", "build_prefilters"]
 
 SET_CHUNK = 16
+_NONE: frozenset[int] = frozenset()
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ class Prefilters:
         """The rule slots of RE2 set ``index`` whose pattern matches ``data``."""
         matcher, slots = self.sets[index]
         # the wrapped set's own Match (re2.Set.Match only adds a type check around it)
-        return frozenset(slots[i] for i in matcher._set.Match(data))
+        found = matcher._set.Match(data)
+        return frozenset(slots[i] for i in found) if found else _NONE
 
     def candidates(self, slot: int, value: str) -> bool:
         """Whether the rule in ``slot`` may match ``value`` (uncached; True if unguarded)."""

@@ -76,6 +76,11 @@ class ModSecOracle:
         rules = self._rules(key, text)
         return {rule_id - 1 for rule_id, _ in self._run(rules, body)}
 
+    def fired(self, rules: str, body: bytes) -> set[int]:
+        """The ids of the logging rules of ``rules`` (SecLang text) that fire on a ``text/plain``
+        POST to ``/oracle`` with ``body``."""
+        return {rule_id for rule_id, _ in self._run(self._rules(("r", rules), rules), body)}
+
     @cached_property
     def version(self) -> str:
         return self._modsec.who_am_i()

@@ -63,3 +63,33 @@ def test_the_fast_path_guards_literals_with_hyperscan_and_other_rx_with_re2_sets
     assert not prefilters.candidates(select, "x=(sel")
     assert prefilters.candidates(zz, "zzz")
     assert not prefilters.candidates(zz, "zzza")
+
+
+RETARGET = r"""
+SecDefaultAction "phase:2,log,pass"
+SecRule REQUEST_METHOD "@streq POST" "id:10,phase:2,nolog,ctl:ruleRemoveTargetByTag=skip-a;ARGS:a"
+SecRule ARGS "@rx attack" "id:11,phase:2,tag:skip-a"
+SecRule ARGS "@rx attack" "id:12,phase:2,tag:other"
+SecRule ARGS "@pm shadow" "id:13,phase:2,t:none,t:lowercase,tag:other"
+"""
+
+
+def test_a_target_removed_by_tag_leaves_the_other_rules_guarded_and_exact() -> None:
+    """Only the rules the ctl's tag names get their own values; the others keep the shared,
+    guarded ones, and every rule fires as without the fast path."""
+    loader = Loader()
+    loader.load_text(RETARGET, "retarget.conf")
+    parsed = loader.finish()
+    fast, slow = compile_ruleset(parsed, strict=True), compile_ruleset(parsed, strict=True, fast=False)
+    expected = {
+        "a=attack": {12},
+        "b=attack": {11, 12},
+        "a=attack&b=/etc/SHADOW": {12, 13},
+        "a=x": set(),
+    }
+    for body, fires in expected.items():
+        request = RawRequest(
+            "POST", "/", (("Host", "h"), ("Content-Type", "application/x-www-form-urlencoded")), body.encode()
+        )
+        for ruleset in (fast, slow):
+            assert {e.rule_id for e in run_request(ruleset, request, request.body, "u").logged} == fires, body
