@@ -233,7 +233,7 @@ class EngineRunSettings(_Strict):
     # native: CRS families counted only when rampart's tokenizer confirms them (docs/CRS.md);
     # SQL and command families by default: CRS alone flags 3.9% of the corpus's benign requests,
     # confirmed 2.0%; confirming XSS too saves two more but loses working XSS of CRS's own suites
-    confirm: tuple[Literal["sqli", "xss", "rce"], ...] = ("sqli", "rce")
+    confirm: tuple[Literal["sqli", "xss", "rce", "path", "php"], ...] = ("sqli", "rce")
 
     @field_validator("exclusions", mode="before")
     @classmethod
