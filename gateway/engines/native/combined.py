@@ -48,6 +48,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
+from rampart.gateway.engines.native.attributes import runs_script
 from rampart.gateway.engines.native.engine import NativeEngine
 from rampart.gateway.engines.native.operators.detect_sqli import SqliDetector, find_sqli
 from rampart.gateway.engines.native.operators.detect_xss import XssDetector, find_xss
@@ -88,6 +89,7 @@ CONFIRMABLE: dict[str, tuple[str, ...]] = {
     "rce": ("932",),
     "path": ("930100", "930110"),  # the traversal rules; 930120/930130 (file names) stay as CRS says
     "php": ("933",),
+    "attr": ("941100",),  # libinjection's XSS; before "xss" (941) when both are on
 }
 # CRS's Windows command (cmd) and PowerShell rules, 3.3.4 and 4.x: a backquote is no expansion there
 _WINDOWS_RULES = frozenset({"932110", "932115", "932120", "932125", "932140", "932370", "932371", "932380"})
@@ -161,6 +163,10 @@ def _rce_windows(value: str) -> bool:
     return _rce(value.replace("`", " "))
 
 
+def _attr(value: str) -> bool:
+    return runs_script(value)
+
+
 def _path(value: str) -> bool:
     return escapes(value)
 
@@ -180,12 +186,13 @@ _CHECKS: dict[str, Callable[[str], bool]] = {
     "rce-windows": _rce_windows,
     "path": _path,
     "php": _php,
+    "attr": _attr,
 }
 
 
 def looks_like_code(family: str, value: str) -> bool:
     """Whether rampart's reading for ``family`` (``sqli``, ``xss``, ``rce``, ``path``, ``php``,
-    or ``rce-windows``: ``rce`` as CRS's Windows rules are confirmed) takes ``value`` for an
+    ``attr``, or ``rce-windows``: ``rce`` as CRS's Windows rules are confirmed) takes ``value`` for an
     attack rather than data."""
     return _CHECKS[family](value[:_CONFIRM_VALUE_LIMIT])
 

@@ -309,12 +309,12 @@ def test_confirmation_counts_a_match_it_cannot_place_among_many_values() -> None
 
 # --- path traversal (930100/930110), PHP (933) and CRS's Windows command rules -----------------
 
-ALL_CONFIRMED = ("sqli", "rce", "path", "php")
+ALL_CONFIRMED = ("sqli", "rce", "path", "php", "attr")
 
 
 @pytest.fixture(scope="module")
 def confirming_all(native: CombinedEngine) -> CombinedEngine:
-    """The same rule sets with the SQL, command, path and PHP families confirmed, CRS always run."""
+    """The same rule sets with the gateway's default confirmation, CRS always run."""
     return CombinedEngine(
         replace(native.settings, confirm=ALL_CONFIRMED), crs=native.crs, rules=native.rules, exhaustive=True
     )
@@ -453,5 +453,59 @@ def test_new_confirm_names_are_accepted_and_validated() -> None:
     assert confirms(["path", "php"]) == {"930100": "path", "930110": "path", "933": "php"}
     settings = load_settings(None, upstream="http://127.0.0.1:9", engine={"confirm": ["path", "php"]})
     assert settings.engine_settings().confirm == ("path", "php")
-    with pytest.raises(UnknownConfirmError, match=r"'lfi'.*any of: sqli, xss, rce, path, php"):
+    with pytest.raises(UnknownConfirmError, match=r"'lfi'.*any of: sqli, xss, rce, path, php, attr"):
         confirms(["lfi"])
+
+
+def test_attribute_confirmation_lets_prose_that_starts_like_an_attribute_pass(
+    native: CombinedEngine, confirming_all: CombinedEngine
+) -> None:
+    body = json.dumps({"text": "onload= is an attribute name, right?", "author": "U"}).encode()
+    prose = post("/api/comments", body, "application/json")
+    assert native.scores(prose)["crs"] >= 5  # libinjection, 941100
+    verdict = confirming_all.inspect(prose)
+    assert not verdict.flagged
+    assert any(m.rule_id == "941100" and UNCONFIRMED_TAG in m.tags for m in verdict.matches)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '" onmouseover="alert(1)',  # out of a double-quoted value
+        "' autofocus onfocus=alert`1` x='",  # out of a single-quoted value
+        "x onerror=alert(1)",  # out of an unquoted value
+        '"onzoom=',  # a handler the page's own text completes
+        "%22%20onmouseover%3D%22alert(1)",  # percent-encoded
+        "&quot; onmouseover=&quot;alert(1)",  # entity-encoded
+        "<svg onload=alert(1)>",  # markup: not judged by the attribute reading, counts
+    ],
+)
+def test_attribute_confirmation_keeps_attribute_injection(confirming_all: CombinedEngine, text: str) -> None:
+    body = json.dumps({"text": text, "author": "M"}).encode()
+    verdict = confirming_all.inspect(post("/api/comments", body, "application/json"))
+    assert verdict.flagged
+    assert not [m for m in verdict.matches if m.rule_id == "941100" and UNCONFIRMED_TAG in m.tags]
+
+
+@pytest.mark.parametrize(
+    ("value", "script"),
+    [
+        ("onload= is an attribute name, right?", False),  # the handler's code is the name `is`
+        ("hello world", False),
+        ('I said "onload is fine"', False),
+        ('" onmouseover="alert(1)', True),
+        ("onerror=alert", True),  # left open: the page completes it
+        ('pay=div style="', True),  # a style left open
+        ("javascript:alert(1)", True),  # a whole script URL, for an href
+        ("a href=javascript:alert(1)", True),
+    ],
+)
+def test_runs_script(value: str, script: bool) -> None:
+    from rampart.gateway.engines.native.attributes import runs_script
+
+    assert runs_script(value) is script
+
+
+def test_gateway_default_confirms_every_family_that_keeps_its_exploits() -> None:
+    settings = load_settings(None, upstream="http://127.0.0.1:9")
+    assert settings.engine_settings().confirm == ("sqli", "rce", "path", "php", "attr")
