@@ -19,18 +19,22 @@ rules run first; when they already reach the threshold the request is decided an
 run (its matches are then not listed; ``exhaustive=True`` runs it anyway).
 
 **Tokenizer confirmation** (``EngineSettings.confirm``, any of ``sqli``, ``xss``, ``rce``,
-``path``, ``php``): a match of a confirmed CRS family only counts when rampart's own reading of
-the input it matched agrees that it is an attack rather than data: the SQL lexer for SQL (942:
-``detect_sqli``, the input leaves a literal and builds SQL), the HTML tag scanner for XSS (941:
-``detect_xss``, markup that runs script), the ``sh`` lexer of the sink guard for remote command
-execution (932: the input, read bare, in single or in double quotes, holds a shell operator or
-expansion; for CRS's Windows and PowerShell rules a backquote is not one, since neither ``cmd``,
-outside ``FOR /F "usebackq"``, nor PowerShell substitutes it), the path reader of
-:mod:`~rampart.gateway.engines.native.traversal` for path traversal (930100 and 930110: some
-decoding of the input climbs above its start or lands in a system location) and an arithmetic
-check for PHP injection (933: a match on a value that is only numbers and arithmetic, such as
-``(1 + 2) * (3 + 4)``, calls no function). An unconfirmed match stays in the verdict with score
-0 and the tag ``unconfirmed``; its points are taken off CRS's total.
+``path``, ``php``, ``attr``): a match of a confirmed CRS family only counts when rampart's own
+reading of the input it matched agrees that it is an attack rather than data: the SQL lexer for
+SQL (942: ``detect_sqli``, the input leaves a literal and builds SQL), the HTML tag scanner for
+XSS (941: ``detect_xss``, markup that runs script), the ``sh`` lexer of the sink guard for
+remote command execution (932: the input, read bare, in single or in double quotes, holds a
+shell operator or expansion; for CRS's Windows and PowerShell rules a backquote is not one,
+since neither ``cmd``, outside ``FOR /F "usebackq"``, nor PowerShell substitutes it), the path
+reader of :mod:`~rampart.gateway.engines.native.traversal` for path traversal (930100 and
+930110: some decoding of the input climbs above its start or lands in a system location) and an
+arithmetic check for PHP injection (933: a match on a value that is only numbers and arithmetic,
+such as ``(1 + 2) * (3 + 4)``, calls no function) and, for libinjection's XSS (941100), the
+attribute reader of :mod:`~rampart.gateway.engines.native.attributes` (the input holds markup,
+or adds an attribute that runs script to the tag it is written into). An unconfirmed match stays
+in the verdict with score 0 and the tag ``unconfirmed``; its points are taken off CRS's total,
+once for every place of the request where the rule may have matched
+(:meth:`CombinedEngine.confirmed`).
 
 ``inspect`` never raises. When one rule set fails, the other's verdict still decides and the
 failure is listed as a match ``<ruleset>.error`` with score 0 (counted in ``failures``); when
@@ -192,8 +196,8 @@ _CHECKS: dict[str, Callable[[str], bool]] = {
 
 def looks_like_code(family: str, value: str) -> bool:
     """Whether rampart's reading for ``family`` (``sqli``, ``xss``, ``rce``, ``path``, ``php``,
-    ``attr``, or ``rce-windows``: ``rce`` as CRS's Windows rules are confirmed) takes ``value`` for an
-    attack rather than data."""
+    ``attr``, or ``rce-windows``: ``rce`` as CRS's Windows rules are confirmed) takes ``value``
+    for an attack rather than data."""
     return _CHECKS[family](value[:_CONFIRM_VALUE_LIMIT])
 
 
