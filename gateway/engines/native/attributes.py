@@ -17,7 +17,7 @@ quote), and tokenizes the attributes as an HTML parser would. It says yes when o
 
 A value that holds ``<`` is markup and is not judged here (the match counts), nor is a value that
 is itself a script URL (written into an ``href``). Entities and percent-escapes are decoded
-first.
+first, up to three layers deep.
 """
 
 from __future__ import annotations
@@ -56,12 +56,18 @@ _STYLE_CODE = re.compile(
 )
 _SPACE = " \t\n\r\f"
 _MAX_ATTRIBUTES = 256
+_MAX_LAYERS = 3
 
 
 def _decoded(value: str) -> str:
-    text = unquote(value) if "%" in value else value
-    if "&" in text:
-        text = html.unescape(text)
+    text = value
+    for _ in range(_MAX_LAYERS):  # double and triple encoding, as a lenient application decodes
+        decoded = unquote(text) if "%" in text else text
+        if "&" in decoded:
+            decoded = html.unescape(decoded)
+        if decoded == text:
+            break
+        text = decoded
     return unicodedata.normalize("NFKC", text)
 
 

@@ -509,3 +509,10 @@ def test_runs_script(value: str, script: bool) -> None:
 def test_gateway_default_confirms_every_family_that_keeps_its_exploits() -> None:
     settings = load_settings(None, upstream="http://127.0.0.1:9")
     assert settings.engine_settings().confirm == ("sqli", "rce", "path", "php", "attr")
+
+
+def test_attribute_reading_decodes_layers_before_looking_for_markup() -> None:
+    from rampart.gateway.engines.native.attributes import runs_script
+
+    assert runs_script("%253Cscript%253Ealert(1)%253C/script%253E")  # double encoded markup
+    assert runs_script("&amp;lt;svg onload=x&amp;gt;")
