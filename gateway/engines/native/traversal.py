@@ -7,8 +7,9 @@ an application, a web server or a file system might before it opens the path, an
 whether any reading ends outside the place it starts, or at a sensitive absolute location:
 
 * decodings, up to four layers deep: ``%xx`` (double encoding is two layers), IIS ``%uXXXX``,
-  overlong UTF-8 (``%c0%ae``, ``%e0%80%ae``), ``0x2e``/``0x2f``/``0x5c``, HTML entities, and
-  NFKC (fullwidth ``．．／``) and IIS's best-fit separators (``%u2215``); NUL bytes dropped;
+  overlong UTF-8 (``%c0%ae``, ``%e0%80%ae``; a U+FFFD that an earlier strict decoder left may
+  have been an overlong ``/``), ``0x2e``/``0x2f``/``0x5c``, HTML entities, NFKC (fullwidth
+  ``．．／``) and IIS's best-fit separators (``%u2215``); NUL bytes dropped;
 * wildcards: a segment of two or three dots and ``?`` (``/???/``) may be ``..``, since ``?``
   stands for any character (CRS 930100 reads it so);
 * separators: ``/`` and Windows ``\\``; a segment's ``;parameters`` dropped (Tomcat's ``..;/``);
@@ -88,7 +89,8 @@ def readings(value: str) -> list[str]:
     out: list[str] = []
     for layer in layers:
         text = layer.replace("\x00", "")
-        slashed = text.replace("\\", "/")
+        # U+FFFD: bytes a strict decoder refused, which a lenient one may read as an overlong '/'
+        slashed = text.replace("\\", "/").replace("\ufffd", "/")
         for reading in (text, slashed, slashed.replace("../", "")):
             if reading not in out:
                 out.append(reading)

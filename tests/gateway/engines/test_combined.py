@@ -354,6 +354,7 @@ def test_path_confirmation_lets_dot_segments_that_stay_inside_pass(
         "/api/preview?url=file:///var/www/../../etc/passwd",
         "/api/files?name=a/..;/..;/etc/passwd",  # Tomcat path parameters
         "/api/files?name=guides/../returns.md&other=../../etc/shadow",  # one value climbs
+        "/api/files?name=%EF%BC%8E%EF%BC%8E%C0%AFsecret%C0%AEtxt",  # fullwidth dots, overlong '/'
     ],
 )
 def test_path_confirmation_keeps_every_escape(confirming_all: CombinedEngine, target: str) -> None:
