@@ -18,14 +18,23 @@ Every match carries its rule set in ``RuleMatch.ruleset`` (``crs`` or ``rampart`
 rules run first; when they already reach the threshold the request is decided and CRS is not
 run (its matches are then not listed; ``exhaustive=True`` runs it anyway).
 
-**Tokenizer confirmation** (``EngineSettings.confirm``, any of ``sqli``, ``xss``, ``rce``): a
-match of CRS's SQL (942), XSS (941) or remote command execution (932) family only counts when
-rampart's own tokenizer agrees that the input it matched looks like code: the SQL lexer
-(``detect_sqli``: the input leaves a literal and builds SQL), the HTML tag scanner
-(``detect_xss``: markup that runs script) or the ``sh`` lexer of the sink guard (the input,
-read bare, in single or in double quotes, holds a shell operator or expansion). An unconfirmed
-match stays in the verdict with score 0 and the tag ``unconfirmed``; its points are taken
-off CRS's total.
+**Tokenizer confirmation** (``EngineSettings.confirm``, any of ``sqli``, ``xss``, ``rce``,
+``path``, ``php``, ``attr``): a match of a confirmed CRS family only counts when rampart's own
+reading of the input it matched agrees that it is an attack rather than data: the SQL lexer for
+SQL (942: ``detect_sqli``, the input leaves a literal and builds SQL), the HTML tag scanner for
+XSS (941: ``detect_xss``, markup that runs script), the ``sh`` lexer of the sink guard for
+remote command execution (932: the input, read bare, in single or in double quotes, holds a
+shell operator or expansion; for CRS's Windows and PowerShell rules a backquote is not one,
+since neither ``cmd``, outside ``FOR /F "usebackq"``, nor PowerShell substitutes it), the path
+reader of :mod:`~rampart.gateway.engines.native.traversal` for path traversal (930100 and
+930110: some decoding of the input climbs above its start or lands in a system location) and an
+arithmetic check for PHP injection (933: a match on a value that is only numbers and arithmetic,
+such as ``(1 + 2) * (3 + 4)``, calls no function) and, for libinjection's XSS (941100), the
+attribute reader of :mod:`~rampart.gateway.engines.native.attributes` (the input holds markup,
+or adds an attribute that runs script to the tag it is written into). An unconfirmed match stays
+in the verdict with score 0 and the tag ``unconfirmed``; its points are taken off CRS's total,
+once for every place of the request where the rule may have matched
+(:meth:`CombinedEngine.confirmed`).
 
 ``inspect`` never raises. When one rule set fails, the other's verdict still decides and the
 failure is listed as a match ``<ruleset>.error`` with score 0 (counted in ``failures``); when
@@ -35,12 +44,15 @@ both fail, the verdict fails open with ``error`` set.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import unquote
 
+from rampart.gateway.engines.native.attributes import runs_script
 from rampart.gateway.engines.native.engine import NativeEngine
 from rampart.gateway.engines.native.operators.detect_sqli import SqliDetector, find_sqli
 from rampart.gateway.engines.native.operators.detect_xss import XssDetector, find_xss
@@ -48,7 +60,9 @@ from rampart.gateway.engines.native.operators.rx import Regex
 from rampart.gateway.engines.native.parsing import ParseLimits, Target, parse_request
 from rampart.gateway.engines.native.seclang.engine import SecLangEngine
 from rampart.gateway.engines.native.transforms import transform_for_scan
+from rampart.gateway.engines.native.traversal import escapes
 from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
+from rampart.inprocess.detectors.code import is_arithmetic
 from rampart.inprocess.detectors.shell import Role, roles
 
 __all__ = [
@@ -61,6 +75,7 @@ __all__ = [
     "confirms",
     "crs_settings",
     "looks_like_code",
+    "places_of",
     "values_at",
 ]
 
@@ -70,8 +85,18 @@ CRS = "crs"
 RAMPART = "rampart"
 UNCONFIRMED_TAG = "unconfirmed"
 
-# confirm name -> the CRS rule family (first three digits of the id) it applies to
-CONFIRMABLE: dict[str, str] = {"sqli": "942", "xss": "941", "rce": "932"}
+# confirm name -> the CRS rules it applies to: a family (the first three digits of the id) or
+# single rules (a whole id)
+CONFIRMABLE: dict[str, tuple[str, ...]] = {
+    "sqli": ("942",),
+    "xss": ("941",),
+    "rce": ("932",),
+    "path": ("930100", "930110"),  # the traversal rules; 930120/930130 (file names) stay as CRS says
+    "php": ("933",),
+    "attr": ("941100",),  # libinjection's XSS; before "xss" (941) when both are on
+}
+# CRS's Windows command (cmd) and PowerShell rules, 3.3.4 and 4.x: a backquote is no expansion there
+_WINDOWS_RULES = frozenset({"932110", "932115", "932120", "932125", "932140", "932370", "932371", "932380"})
 
 _TEXT_CHAIN = ("url_decode", "html_entity_decode", "unicode_normalise", "lowercase", "remove_nulls")
 _SHELL_CHAIN = ("url_decode", "unicode_normalise")
@@ -134,18 +159,52 @@ def _rce(value: str) -> bool:
     return False
 
 
-_CHECKS: dict[str, Callable[[str], bool]] = {"sqli": _sqli, "xss": _xss, "rce": _rce}
+def _rce_windows(value: str) -> bool:
+    # PowerShell reads a backquote as its escape character and cmd literally, except inside
+    # FOR /F "usebackq" (...), where a backquoted string is a command run
+    if "usebackq" in value.lower():
+        return _rce(value)
+    return _rce(value.replace("`", " "))
+
+
+def _attr(value: str) -> bool:
+    return runs_script(value)
+
+
+def _path(value: str) -> bool:
+    return escapes(value)
+
+
+_ARITHMETIC_CHARS = re.compile(r"[0-9A-Fa-fxXoObBjJ_.\s+\-*/%()~^&|<>]*")
+
+
+def _php(value: str) -> bool:
+    text = value.strip()
+    return not (_ARITHMETIC_CHARS.fullmatch(text) is not None and is_arithmetic(text))
+
+
+_CHECKS: dict[str, Callable[[str], bool]] = {
+    "sqli": _sqli,
+    "xss": _xss,
+    "rce": _rce,
+    "rce-windows": _rce_windows,
+    "path": _path,
+    "php": _php,
+    "attr": _attr,
+}
 
 
 def looks_like_code(family: str, value: str) -> bool:
-    """Whether rampart's tokenizer for ``family`` (``sqli``, ``xss`` or ``rce``) reads ``value``
-    as code rather than data."""
+    """Whether rampart's reading for ``family`` (``sqli``, ``xss``, ``rce``, ``path``, ``php``,
+    ``attr``, or ``rce-windows``: ``rce`` as CRS's Windows rules are confirmed) takes ``value``
+    for an attack rather than data."""
     return _CHECKS[family](value[:_CONFIRM_VALUE_LIMIT])
 
 
 def confirms(names: Iterable[str]) -> dict[str, str]:
-    """``["sqli", "rce"]`` -> ``{"942": "sqli", "932": "rce"}``; an unknown name is an error
-    listing the known ones."""
+    """``["sqli", "rce"]`` -> ``{"942": "sqli", "932": "rce"}`` (a family, or a whole rule id:
+    ``path`` gives ``930100`` and ``930110``); an unknown name is an error listing the known
+    ones."""
     wanted = [n.strip().lower() for n in names if n.strip()]
     unknown = [n for n in wanted if n not in CONFIRMABLE]
     if unknown:
@@ -153,7 +212,7 @@ def confirms(names: Iterable[str]) -> dict[str, str]:
             f"cannot confirm {', '.join(repr(n) for n in unknown)}; "
             f"engine.confirm takes any of: {', '.join(CONFIRMABLE)}"
         )
-    return {CONFIRMABLE[n]: n for n in wanted}
+    return {prefix: n for n in wanted for prefix in CONFIRMABLE[n]}
 
 
 def _canonical(key: str) -> str:
@@ -204,6 +263,41 @@ def values_at(targets: Sequence[Target], crs_target: str) -> list[str]:
     if not found:
         found = [t.value for t in targets if t.collection != "PROTOCOL_FLAGS"]
     return list(dict.fromkeys(found))
+
+
+# where CRS's request variables come from, once each (REQUEST_URI_RAW stands for the URI)
+_PLACE_COLLECTIONS = frozenset(
+    {
+        "REQUEST_URI_RAW",
+        "ARGS_GET",
+        "ARGS_POST",
+        "ARGS_GET_NAMES",
+        "ARGS_POST_NAMES",
+        "REQUEST_HEADERS",
+        "REQUEST_COOKIES",
+        "REQUEST_COOKIES_NAMES",
+        "FILES",
+    }
+)
+
+
+def places_of(targets: Sequence[Target], matched: str) -> list[str]:
+    """The request's values (URI, arguments and their names, headers, cookies, files) that
+    hold ``matched``, a CRS match's data, as sent or percent-decoded, ignoring case: the places
+    where the rule may have matched and added its points. Empty for matched data shorter than
+    two characters."""
+    needle = matched.lower()
+    if len(needle) < 2:
+        return []
+    found: list[str] = []
+    for target in targets:
+        if target.collection not in _PLACE_COLLECTIONS:
+            continue
+        value = target.value
+        lowered = value.lower()
+        if needle in lowered or ("%" in value and needle in unquote(value).lower()):
+            found.append(value)
+    return found
 
 
 def _tagged(match: RuleMatch, ruleset: str) -> RuleMatch:
@@ -319,24 +413,40 @@ class CombinedEngine:
 
     def confirmed(self, request: RawRequest, verdict: Verdict) -> Verdict:
         """``verdict`` with the matches of the confirmed families that rampart's tokenizer
-        does not read as code set to score 0 and their points taken off the total."""
-        suspects = [m for m in verdict.matches if m.rule_id[:3] in self.confirm and len(m.rule_id) == 6]
-        if not suspects:
+        does not read as code set to score 0 and their points taken off the total.
+
+        CRS adds a rule's points once per variable it matched but logs the rule once, naming
+        one variable. So an unconfirmed rule is judged at every place of the request that holds
+        the text it matched (:func:`places_of`): code at any of them and the rule counts;
+        otherwise its points come off once per such place. The total never drops below the
+        points of the matches that still count."""
+        if not any(self._family(m.rule_id) for m in verdict.matches):
             return verdict
         targets = parse_request(request, self.limits).targets
         kept: list[RuleMatch] = []
         removed = 0
         cache: dict[tuple[str, str], bool] = {}
         for match in verdict.matches:
-            family = self.confirm.get(match.rule_id[:3]) if len(match.rule_id) == 6 else None
+            family = self._family(match.rule_id)
             if family is None or self._code_at(family, targets, match, cache):
                 kept.append(match)
                 continue
-            removed += match.score
+            places = places_of(targets, match.matched)
+            if self._code_in(family, match.rule_id, places, cache):
+                kept.append(match)
+                continue
+            removed += match.score * max(1, len(places))
             with self._lock:
                 self.unconfirmed[family] += 1
             kept.append(replace(match, score=0, tags=(*match.tags, UNCONFIRMED_TAG)))
-        return replace(verdict, score=max(verdict.score - removed, 0), matches=tuple(kept))
+        counted = min(sum(m.score for m in kept if m.score > 0), max(verdict.score, 0))
+        return replace(verdict, score=max(verdict.score - removed, counted), matches=tuple(kept))
+
+    def _family(self, rule_id: str) -> str | None:
+        """The confirm name that applies to CRS rule ``rule_id`` (a six-digit id), if any."""
+        if len(rule_id) != 6:
+            return None
+        return self.confirm.get(rule_id) or self.confirm.get(rule_id[:3])
 
     @staticmethod
     def _code_at(
@@ -345,7 +455,17 @@ class CombinedEngine:
         candidates = values_at(targets, match.target)
         if len(candidates) > _MAX_CONFIRM_VALUES:
             return True  # too many places to look: the match counts, as CRS scored it
-        for value in candidates:
+        return CombinedEngine._code_in(family, match.rule_id, candidates, cache)
+
+    @staticmethod
+    def _code_in(
+        family: str, rule_id: str, values: Sequence[str], cache: dict[tuple[str, str], bool]
+    ) -> bool:
+        if len(values) > _MAX_CONFIRM_VALUES:
+            return True
+        if family == "rce" and rule_id in _WINDOWS_RULES:
+            family = "rce-windows"
+        for value in values:
             key = (family, value)
             if key not in cache:
                 cache[key] = looks_like_code(family, value)

@@ -24,6 +24,7 @@ from rampart.gateway.engines.native.combined import (
     confirms,
     crs_settings,
     looks_like_code,
+    places_of,
     values_at,
 )
 from rampart.gateway.engines.native.parsing import ParseLimits, parse_request
@@ -304,3 +305,215 @@ def test_confirmation_counts_a_match_it_cannot_place_among_many_values() -> None
     assert CombinedEngine._code_at("sqli", targets, unplaced, {})  # 100 places: counted unexamined
     few = parse_request(get("/x?p=plain%20words"), ParseLimits()).targets
     assert not CombinedEngine._code_at("sqli", few, unplaced, {})  # one place, examined: prose
+
+
+# --- path traversal (930100/930110), PHP (933) and CRS's Windows command rules -----------------
+
+ALL_CONFIRMED = ("sqli", "rce", "path", "php", "attr")
+
+
+@pytest.fixture(scope="module")
+def confirming_all(native: CombinedEngine) -> CombinedEngine:
+    """The same rule sets with the gateway's default confirmation, CRS always run."""
+    return CombinedEngine(
+        replace(native.settings, confirm=ALL_CONFIRMED), crs=native.crs, rules=native.rules, exhaustive=True
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/files?name=guides/../returns.md",  # stays inside its start
+        "/api/preview?url=http://partner.lab.test/a/../products",  # inside the host's root
+        "/api/files?name=docs/2024/../2025/report.pdf",
+    ],
+)
+def test_path_confirmation_lets_dot_segments_that_stay_inside_pass(
+    native: CombinedEngine, confirming_all: CombinedEngine, target: str
+) -> None:
+    request = get(target)
+    assert native.scores(request)["crs"] >= 5  # CRS 930100/930110 on their own
+    verdict = confirming_all.inspect(request)
+    assert not verdict.flagged
+    dropped = [m for m in verdict.matches if m.rule_id in ("930100", "930110")]
+    assert dropped
+    assert all(m.score == 0 and UNCONFIRMED_TAG in m.tags for m in dropped)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/files?name=../../etc/passwd",
+        "/api/files?name=..%252f..%252fetc%252fpasswd",  # double encoded
+        "/api/files?name=%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/api/files?name=....//....//etc/passwd",  # a naive filter that strips ../ once
+        "/api/files?name=..%5c..%5cwindows%5cwin.ini",  # Windows separators
+        "/api/files?name=%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",  # overlong UTF-8
+        "/api/files?name=%uff0e%uff0e%u2215%uff0e%uff0e%u2215etc",  # IIS %u, fullwidth dots
+        "/api/files?name=/var/www/images/../../../etc/passwd",  # absolute, lands in /etc
+        "/api/preview?url=file:///var/www/../../etc/passwd",
+        "/api/files?name=a/..;/..;/etc/passwd",  # Tomcat path parameters
+        "/api/files?name=guides/../returns.md&other=../../etc/shadow",  # one value climbs
+        "/api/files?name=%EF%BC%8E%EF%BC%8E%C0%AFsecret%C0%AEtxt",  # fullwidth dots, overlong '/'
+    ],
+)
+def test_path_confirmation_keeps_every_escape(confirming_all: CombinedEngine, target: str) -> None:
+    request = get(target)
+    assert confirming_all.scores(request)["crs"] >= 5
+    verdict = confirming_all.inspect(request)
+    assert verdict.flagged
+    assert not [m for m in verdict.matches if m.rule_id.startswith("930") and UNCONFIRMED_TAG in m.tags]
+
+
+@pytest.mark.parametrize(
+    ("value", "escapes_"),
+    [
+        ("../../etc/passwd", True),
+        ("..", True),
+        ("/???/??t", True),  # '?' may be a dot, as CRS 930100 reads it
+        ("http://h/a/../../../etc/passwd", True),  # above the host's root
+        ("c:\\inetpub\\..\\windows\\win.ini", True),
+        ("&#46;&#46;/&#46;&#46;/etc", True),
+        ("guides/../returns.md", False),
+        ("http://partner.lab.test/a/../products", False),
+        ("/api/files?name=guides/../returns.md", False),
+        ("what?/x", False),
+    ],
+)
+def test_escapes(value: str, escapes_: bool) -> None:
+    from rampart.gateway.engines.native.traversal import escapes
+
+    assert escapes(value) is escapes_
+
+
+def test_php_confirmation_lets_arithmetic_pass_and_keeps_calls(
+    native: CombinedEngine, confirming_all: CombinedEngine
+) -> None:
+    arithmetic = get("/api/calc?expr=(1%20%2B%202)%20*%20(3%20%2B%204)")  # CRS 933210
+    assert native.scores(arithmetic)["crs"] >= 5
+    verdict = confirming_all.inspect(arithmetic)
+    assert not verdict.flagged
+    assert any(m.rule_id == "933210" and UNCONFIRMED_TAG in m.tags for m in verdict.matches)
+    for target in (
+        "/api/calc?expr=(system)(%22id%22)",  # a variable function call
+        "/x?a=%3C%3Fphp%20system(%24_GET%5B1%5D)%3B",  # an open tag
+    ):
+        assert confirming_all.inspect(get(target)).flagged
+
+
+def test_windows_rules_do_not_take_a_backquote_for_a_command(
+    native: CombinedEngine, confirming_all: CombinedEngine
+) -> None:
+    comment = post(
+        "/api/comments",
+        json.dumps({"text": "`SELECT * FROM reviews` is how I'd rate this: 5/5", "author": "F"}).encode(),
+        "application/json",
+    )
+    assert native.scores(comment)["crs"] >= 5  # CRS 932115, Windows command injection
+    verdict = confirming_all.inspect(comment)
+    assert not verdict.flagged
+    assert any(m.rule_id == "932115" and UNCONFIRMED_TAG in m.tags for m in verdict.matches)
+    for target in (
+        "/x?foo=for%20%2ff%20%22usebackq%22%20%25v%20in%20(%60command%60)%20do%20command",  # cmd runs it
+        "/x?foo=a%26net%20user",  # an operator cmd knows
+        "/x?foo=%60whoami%60",  # a Unix command substitution
+    ):
+        assert confirming_all.inspect(get(target)).flagged, target
+
+
+@pytest.mark.parametrize(
+    ("family", "value", "code"),
+    [
+        ("php", "(1 + 2) * (3 + 4)", False),
+        ("php", "(system)('id')", True),
+        ("rce-windows", "`SELECT * FROM reviews` is how I'd rate this", False),
+        ("rce-windows", 'for /f "usebackq" %v in (`command`) do command', True),
+        ("rce-windows", "a;net user", True),
+        ("path", "guides/../returns.md", False),
+        ("path", "../../etc/passwd", True),
+    ],
+)
+def test_looks_like_code_new_readings(family: str, value: str, code: bool) -> None:
+    assert looks_like_code(family, value) is code
+
+
+def test_a_rule_matched_at_several_places_loses_all_its_points_only_when_none_is_code(
+    confirming_all: CombinedEngine,
+) -> None:
+    # CRS adds 930100's and 930110's points for the argument and for the URI: 20 in all
+    stays_inside = get("/api/files?name=guides/../returns.md")
+    assert confirming_all.scores(stays_inside)["crs"] == 0
+    targets = parse_request(stays_inside, ParseLimits()).targets
+    assert len(places_of(targets, "/../")) == 2  # the URI and the argument
+    # the URI climbs while the argument stays inside: the rule counts
+    climbing = get("/static/../../../etc/passwd?name=guides/../returns.md")
+    assert confirming_all.inspect(climbing).flagged
+
+
+def test_new_confirm_names_are_accepted_and_validated() -> None:
+    assert confirms(["path", "php"]) == {"930100": "path", "930110": "path", "933": "php"}
+    settings = load_settings(None, upstream="http://127.0.0.1:9", engine={"confirm": ["path", "php"]})
+    assert settings.engine_settings().confirm == ("path", "php")
+    with pytest.raises(UnknownConfirmError, match=r"'lfi'.*any of: sqli, xss, rce, path, php, attr"):
+        confirms(["lfi"])
+
+
+def test_attribute_confirmation_lets_prose_that_starts_like_an_attribute_pass(
+    native: CombinedEngine, confirming_all: CombinedEngine
+) -> None:
+    body = json.dumps({"text": "onload= is an attribute name, right?", "author": "U"}).encode()
+    prose = post("/api/comments", body, "application/json")
+    assert native.scores(prose)["crs"] >= 5  # libinjection, 941100
+    verdict = confirming_all.inspect(prose)
+    assert not verdict.flagged
+    assert any(m.rule_id == "941100" and UNCONFIRMED_TAG in m.tags for m in verdict.matches)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '" onmouseover="alert(1)',  # out of a double-quoted value
+        "' autofocus onfocus=alert`1` x='",  # out of a single-quoted value
+        "x onerror=alert(1)",  # out of an unquoted value
+        '"onzoom=',  # a handler the page's own text completes
+        "%22%20onmouseover%3D%22alert(1)",  # percent-encoded
+        "&quot; onmouseover=&quot;alert(1)",  # entity-encoded
+        "<svg onload=alert(1)>",  # markup: not judged by the attribute reading, counts
+    ],
+)
+def test_attribute_confirmation_keeps_attribute_injection(confirming_all: CombinedEngine, text: str) -> None:
+    body = json.dumps({"text": text, "author": "M"}).encode()
+    verdict = confirming_all.inspect(post("/api/comments", body, "application/json"))
+    assert verdict.flagged
+    assert not [m for m in verdict.matches if m.rule_id == "941100" and UNCONFIRMED_TAG in m.tags]
+
+
+@pytest.mark.parametrize(
+    ("value", "script"),
+    [
+        ("onload= is an attribute name, right?", False),  # the handler's code is the name `is`
+        ("hello world", False),
+        ('I said "onload is fine"', False),
+        ('" onmouseover="alert(1)', True),
+        ("onerror=alert", True),  # left open: the page completes it
+        ('pay=div style="', True),  # a style left open
+        ("javascript:alert(1)", True),  # a whole script URL, for an href
+        ("a href=javascript:alert(1)", True),
+    ],
+)
+def test_runs_script(value: str, script: bool) -> None:
+    from rampart.gateway.engines.native.attributes import runs_script
+
+    assert runs_script(value) is script
+
+
+def test_gateway_default_confirms_every_family_that_keeps_its_exploits() -> None:
+    settings = load_settings(None, upstream="http://127.0.0.1:9")
+    assert settings.engine_settings().confirm == ("sqli", "rce", "path", "php", "attr")
+
+
+def test_attribute_reading_decodes_layers_before_looking_for_markup() -> None:
+    from rampart.gateway.engines.native.attributes import runs_script
+
+    assert runs_script("%253Cscript%253Ealert(1)%253C/script%253E")  # double encoded markup
+    assert runs_script("&amp;lt;svg onload=x&amp;gt;")
