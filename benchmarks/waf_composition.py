@@ -1,7 +1,7 @@
 """False positives and detection of the native engine's rule sets, alone and composed, in one run.
 
     .venv/bin/python -m benchmarks.waf_composition [--paranoia 1] [--sources all]
-        [--confirm sqli,xss,rce] [--sample 0] [--json out.json]
+        [--confirm sqli,rce,path,php,attr] [--sample 0] [--json out.json]
 
 Every request of every source goes, in process, through rampart's YAML rules (``rules``), CRS on
 the SecLang executor (``seclang``) and CRS on libmodsecurity (``crs``); from those verdicts the
@@ -199,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="all",
         help="comma-separated: corpus, gotestwaf, crs-3.3.4, crs-4.28.0 (default all)",
     )
-    parser.add_argument("--confirm", default="sqli,xss,rce", help="families confirmed (default sqli,xss,rce)")
+    parser.add_argument(
+        "--confirm",
+        default="sqli,rce,path,php,attr",
+        help="families confirmed (default: the gateway's, sqli,rce,path,php,attr)",
+    )
     parser.add_argument("--sample", type=int, default=0, help="at most N requests per source, evenly spread")
     parser.add_argument(
         "--groups", action="store_true", help="one row per class / CRS family, not only the totals"

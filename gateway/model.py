@@ -114,8 +114,8 @@ class EngineSettings:
     body_limit: int = 1 << 20  # bytes inspected at most
     budget_ms: float = 250.0  # native: inspection time per request at most (0: no budget)
     over_budget: OverBudget = "block"  # native: a request over budget scores the threshold, or not
-    confirm: tuple[str, ...] = ()  # native: CRS families ("sqli", "xss", "rce") counted only when
-    # rampart's tokenizer confirms the matched input looks like code
+    confirm: tuple[str, ...] = ()  # native: CRS families ("sqli", "xss", "rce", "path", "php",
+    # "attr") counted only when rampart's reading confirms the matched input (docs/CRS.md)
 
 
 class InspectionEngine(Protocol):
