@@ -6,5 +6,6 @@ cd "$(dirname "$0")"
 bash scripts/bootstrap.sh
 bash scripts/system-deps.sh
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy rampart benchmarks tests
 exec .venv/bin/python -m pytest "$@"

@@ -93,7 +93,10 @@ def _wrk(
     try:
         out = subprocess.run(
             ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", url + _PATH],
-            capture_output=True, text=True, check=True, timeout=duration + 15,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=duration + 15,
         ).stdout
     except subprocess.TimeoutExpired:
         return None
@@ -103,8 +106,11 @@ def _wrk(
     latency = float(lat.group(1)) * scale[lat.group(2)] if lat else 0.0
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = 0
-    for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), "
-                    r"write (\d+), timeout (\d+)"):
+    for pattern in (
+        r"Non-2xx or 3xx responses: (\d+)",
+        r"Socket errors: connect (\d+), read (\d+), "
+        r"write (\d+), timeout (\d+)",
+    ):
         if m := re.search(pattern, out):
             errors += sum(int(g) for g in m.groups())
     return rps, latency, total, errors

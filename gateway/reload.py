@@ -86,9 +86,7 @@ def reloadable(key: str) -> bool:
 
 def _merged(current: GatewaySettings, fresh: GatewaySettings) -> GatewaySettings:
     """``current`` with the reloadable keys taken from ``fresh``."""
-    engine = current.engine.model_copy(
-        update={k: getattr(fresh.engine, k) for k in RELOADABLE_ENGINE_KEYS}
-    )
+    engine = current.engine.model_copy(update={k: getattr(fresh.engine, k) for k in RELOADABLE_ENGINE_KEYS})
     return current.model_copy(update={"paranoia": fresh.paranoia, "engine": engine})
 
 

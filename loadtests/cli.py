@@ -19,17 +19,27 @@ def register(sub: Any) -> None:
         "p50/p95/p99, failure ratio, server CPU per request), DIR/load-meta.json and Locust's own "
         "CSV and HTML reports under DIR/locust/.",
     )
-    p.add_argument("--configs", default="none,waf,rasp,waf+rasp",
-                   help="comma-separated: none, waf, crs, rasp, waf+rasp, crs+rasp, "
-                   "nginx, nginx+crs (perimeter peers), or all")
-    p.add_argument("--duration", type=float, default=10.0,
-                   help="seconds per configuration and round (max 120)")
-    p.add_argument("--rounds", type=int, default=2,
-                   help="times over every configuration, alternating (max 10)")
+    p.add_argument(
+        "--configs",
+        default="none,waf,rasp,waf+rasp",
+        help="comma-separated: none, waf, crs, rasp, waf+rasp, crs+rasp, "
+        "nginx, nginx+crs (perimeter peers), or all",
+    )
+    p.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per configuration and round (max 120)"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=2, help="times over every configuration, alternating (max 10)"
+    )
     p.add_argument("--users", type=int, default=16, help="concurrent Locust users (max 200)")
     p.add_argument("--mode", choices=("detect", "block"), default="block", help="mode of the layers")
-    p.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
-                   help="folder for load.json and Locust's reports (like replay --out)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("report"),
+        metavar="DIR",
+        help="folder for load.json and Locust's reports (like replay --out)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -57,13 +67,23 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     out: Path = args.out
     if out.suffix == ".json" or (out.exists() and not out.is_dir()):
-        print(f"rampart load: --out names a folder (load.json and Locust's reports go inside it), "
-              f"got {out}; try --out {out.parent if out.suffix == '.json' else out.with_suffix('')}",
-              file=sys.stderr)
+        print(
+            f"rampart load: --out names a folder (load.json and Locust's reports go inside it), "
+            f"got {out}; try --out {out.parent if out.suffix == '.json' else out.with_suffix('')}",
+            file=sys.stderr,
+        )
         return 2
     try:
-        results = asyncio.run(run_load(configs, duration_s=args.duration, users=args.users,
-                                       rounds=args.rounds, out_dir=out, mode=args.mode))
+        results = asyncio.run(
+            run_load(
+                configs,
+                duration_s=args.duration,
+                users=args.users,
+                rounds=args.rounds,
+                out_dir=out,
+                mode=args.mode,
+            )
+        )
     except (RuntimeError, OSError) as exc:
         print(f"rampart load: {exc}", file=sys.stderr)
         return 1

@@ -215,10 +215,28 @@ async def run_topology(
             lenv = {**os.environ, **master.environment, "RAMPART_LOOPBACK_ONLY": "1"}
             margv = [
                 *_locust_argv(master.command, urls),
-                "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-                "--web-host", "127.0.0.1", "--web-port", str(web_port), "--autostart", "--autoquit", "0",
-                "-u", str(users), "-r", str(users), "-t", f"{duration_s:g}s",
-                "--csv", str(workdir / "compose"), "--only-summary", "--loglevel", "WARNING",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(master_port),
+                "--web-host",
+                "127.0.0.1",
+                "--web-port",
+                str(web_port),
+                "--autostart",
+                "--autoquit",
+                "0",
+                "-u",
+                str(users),
+                "-r",
+                str(users),
+                "-t",
+                f"{duration_s:g}s",
+                "--csv",
+                str(workdir / "compose"),
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
             ]
             progress(f"starting locust-master and {worker.replicas} workers ({users} users, {duration_s:g}s)")
             mproc = await asyncio.create_subprocess_exec(
@@ -291,10 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = asyncio.run(run_topology(duration_s=args.duration, users=args.users, redis_url=args.redis))
     r = result.load
-    print(f"services: {', '.join(result.started)}; health: "
-          + ", ".join(f"{k} {'ok' if v is None else v}" for k, v in result.health.items()))
-    print(f"{r.requests} requests, {r.rps:.1f} req/s, p95 {r.p95_ms:g} ms, failures {r.failure_ratio:.2%}, "
-          f"rate-limited answers {result.rate_limited:.0f}")
+    print(
+        f"services: {', '.join(result.started)}; health: "
+        + ", ".join(f"{k} {'ok' if v is None else v}" for k, v in result.health.items())
+    )
+    print(
+        f"{r.requests} requests, {r.rps:.1f} req/s, p95 {r.p95_ms:g} ms, failures {r.failure_ratio:.2%}, "
+        f"rate-limited answers {result.rate_limited:.0f}"
+    )
     healthy = all(v is None for v in result.health.values())
     return 0 if healthy and r.requests and r.failure_ratio < args.budget else 3
 

@@ -66,16 +66,16 @@ def nginx_conf(root: Path, *, port: int, upstream: str, crs: bool) -> str:
     )
     load = f"load_module {MODULE};\n" if crs else ""
     return f"""{load}worker_processes 1;
-pid {root / 'nginx.pid'};
-error_log {root / 'error.log'} warn;
+pid {root / "nginx.pid"};
+error_log {root / "error.log"} warn;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
-    client_body_temp_path {root / 'body'};
-    proxy_temp_path {root / 'proxy'};
-    fastcgi_temp_path {root / 'fastcgi'};
-    uwsgi_temp_path {root / 'uwsgi'};
-    scgi_temp_path {root / 'scgi'};
+    client_body_temp_path {root / "body"};
+    proxy_temp_path {root / "proxy"};
+    fastcgi_temp_path {root / "fastcgi"};
+    uwsgi_temp_path {root / "uwsgi"};
+    scgi_temp_path {root / "scgi"};
     upstream app {{ server {host_port}; keepalive 32; }}
     server {{
         listen 127.0.0.1:{port};
@@ -102,8 +102,15 @@ async def start_nginx_peer(upstream: str, *, crs: bool = True, paranoia: int = 1
         conf = root / "nginx.conf"
         conf.write_text(nginx_conf(root, port=port, upstream=upstream, crs=crs), encoding="utf-8")
         proc = await asyncio.create_subprocess_exec(
-            "nginx", "-p", str(root), "-c", str(conf), "-g", "daemon off;",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            "nginx",
+            "-p",
+            str(root),
+            "-c",
+            str(conf),
+            "-g",
+            "daemon off;",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
         try:

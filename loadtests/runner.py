@@ -155,18 +155,35 @@ async def _target(name: str, mode: str) -> AsyncIterator[Target]:
         yield Target(name, url, tuple(sorted({*port_pids(_port(url)), lab.proc.pid})))
 
 
-async def run_one(
-    target: Target, *, duration_s: float, users: int, prefix: Path
-) -> tuple[LoadResult, float]:
+async def run_one(target: Target, *, duration_s: float, users: int, prefix: Path) -> tuple[LoadResult, float]:
     """One bounded headless Locust run against ``target``; Locust's CSV and HTML reports are
     written next to ``prefix``. Returns the figures and the servers' CPU seconds meanwhile."""
     duration_s = min(max(duration_s, 1.0), MAX_DURATION_S)
     users = min(max(users, 1), MAX_USERS)
     argv = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "-u", str(users), "-r", str(users), "-t", f"{duration_s:g}s", "--stop-timeout", "2",
-        "--host", target.url, "--csv", str(prefix), "--html", f"{prefix}.html",
-        "--only-summary", "--loglevel", "WARNING",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{duration_s:g}s",
+        "--stop-timeout",
+        "2",
+        "--host",
+        target.url,
+        "--csv",
+        str(prefix),
+        "--html",
+        f"{prefix}.html",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
     ]
     servers = with_descendants(target.pids)
     cpu_before = cpu_seconds(servers)
@@ -246,19 +263,29 @@ async def run_load(
                 await _warm_up(target.url)
             for r in range(1, rounds + 1):
                 for i, target in enumerate(running, 1):
-                    progress(f"load round {r}/{rounds}, {i}/{len(running)}: {target.name} "
-                             f"({users} users, {duration_s:g}s)")
+                    progress(
+                        f"load round {r}/{rounds}, {i}/{len(running)}: {target.name} "
+                        f"({users} users, {duration_s:g}s)"
+                    )
                     prefix = reports / f"{target.name.replace('+', '_')}-r{r}"
                     result, cpu = await run_one(target, duration_s=duration_s, users=users, prefix=prefix)
                     runs[target.name].append((result, cpu))
                     per_req = f", server CPU {cpu / max(result.requests, 1) * 1e6:.0f} µs/req"
-                    progress(f"  {result.rps:.0f} req/s, p50 {result.p50_ms:g} ms, p95 {result.p95_ms:g} ms, "
-                             f"p99 {result.p99_ms:g} ms, failures {result.failure_ratio:.2%}{per_req}")
+                    progress(
+                        f"  {result.rps:.0f} req/s, p50 {result.p50_ms:g} ms, p95 {result.p95_ms:g} ms, "
+                        f"p99 {result.p99_ms:g} ms, failures {result.failure_ratio:.2%}{per_req}"
+                    )
     results = {name: combine(found) for name, found in runs.items()}
     if out_dir is not None:
         write_load_json(results, out_dir / LOAD_FILE)
-        meta = {"warnings": [warning], "rounds": rounds, "duration_s": duration_s, "users": users,
-                "cores": os.cpu_count(), "locust_reports": "locust/"}
+        meta = {
+            "warnings": [warning],
+            "rounds": rounds,
+            "duration_s": duration_s,
+            "users": users,
+            "cores": os.cpu_count(),
+            "locust_reports": "locust/",
+        }
         (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return results
 

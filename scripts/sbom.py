@@ -76,9 +76,23 @@ def _vendored(site: Path) -> dict[str, list[dict[str, Any]]]:
 
 def main() -> int:
     done = subprocess.run(
-        [sys.executable, "-m", "cyclonedx_py", "requirements", "--pyproject", str(ROOT / "pyproject.toml"),
-         "--output-reproducible", "--of", "JSON", "-o", "-", str(LOCK)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "cyclonedx_py",
+            "requirements",
+            "--pyproject",
+            str(ROOT / "pyproject.toml"),
+            "--output-reproducible",
+            "--of",
+            "JSON",
+            "-o",
+            "-",
+            str(LOCK),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         print(done.stderr, file=sys.stderr)

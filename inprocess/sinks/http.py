@@ -188,9 +188,14 @@ def _wrap_loop_connect(original: Any) -> Any:
 def _wrap_loop_sock_connect(original: Any) -> Any:
     @functools.wraps(original)
     async def sock_connect(self: Any, sock: Any, address: Any) -> Any:
-        if isinstance(address, tuple) and address and getattr(sock, "family", None) in (
-            socket.AF_INET,
-            socket.AF_INET6,
+        if (
+            isinstance(address, tuple)
+            and address
+            and getattr(sock, "family", None)
+            in (
+                socket.AF_INET,
+                socket.AF_INET6,
+            )
         ):
             try:
                 _judge_literal("loop.sock_connect", address[0], address[1] if len(address) > 1 else None)

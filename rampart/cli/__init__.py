@@ -89,4 +89,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     result = func(args)
     return int(result or 0)
-

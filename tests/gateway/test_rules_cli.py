@@ -198,9 +198,7 @@ tests:
 
 
 @pytest.mark.system
-def test_ftw_folder_runs_through_the_seclang_engine(
-    crs_dir: Path, tmp_path: Path, capsys: Cap
-) -> None:
+def test_ftw_folder_runs_through_the_seclang_engine(crs_dir: Path, tmp_path: Path, capsys: Cap) -> None:
     rule = _write(
         tmp_path,
         "team.conf",

@@ -34,8 +34,13 @@ def _parse(command: tuple[str, ...]) -> argparse.Namespace | None:
     if program == "rampart":
         return build_parser().parse_args(args)
     if program == "locust":
-        done = subprocess.run([sys.executable, "-c", _LOCUST_PARSE, *args], capture_output=True, text=True,
-                              timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", _LOCUST_PARSE, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if done.returncode != 0:
             raise SystemExit(f"locust {' '.join(args)}: {done.stderr.strip().splitlines()[-1:]}")
         return None
@@ -107,8 +112,9 @@ def test_paced_clients_are_distinct_benchmark_addresses() -> None:
 async def test_the_compose_topology_runs_as_processes_under_one_percent_failures(
     redis_url: str, tmp_path: Path
 ) -> None:
-    result = await run_topology(duration_s=8, users=6, redis_url=redis_url, workdir=tmp_path,
-                                progress=lambda _: None)
+    result = await run_topology(
+        duration_s=8, users=6, redis_url=redis_url, workdir=tmp_path, progress=lambda _: None
+    )
     assert set(result.started) == {"lab", "gateway-native", "gateway-crs"}
     assert result.health == dict.fromkeys(
         ("lab", "gateway-native", "gateway-crs", "locust-master", "locust-worker")

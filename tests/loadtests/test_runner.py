@@ -99,10 +99,12 @@ async def test_real_locust_run_alternates_rounds_and_keeps_locust_reports(tmp_pa
 def test_summary_puts_cpu_per_request_beside_rps() -> None:
     from rampart.loadtests.cli import summary_table
 
-    table = summary_table({
-        "none": LoadResult("none", 100, 0, 50.0, 3.0, 9.0, 14.0, 0.0, 2.0, 4, cpu_us_per_request=310.0),
-        "waf": LoadResult("waf", 100, 0, 25.0, 3.0, 12.0, 14.0, 0.0, 2.0, 4, cpu_us_per_request=720.0),
-    })
+    table = summary_table(
+        {
+            "none": LoadResult("none", 100, 0, 50.0, 3.0, 9.0, 14.0, 0.0, 2.0, 4, cpu_us_per_request=310.0),
+            "waf": LoadResult("waf", 100, 0, 25.0, 3.0, 12.0, 14.0, 0.0, 2.0, 4, cpu_us_per_request=720.0),
+        }
+    )
     lines = table.splitlines()
     assert "CPU µs/req" in lines[0]
     assert lines[1].split() == ["none", "50.0", "9", "0.00%", "310", "1.00"]

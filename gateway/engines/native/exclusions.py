@@ -164,9 +164,7 @@ def _load_one(source: Path) -> list[Exclusion]:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'entry'}: {err['msg']}" for err in exc.errors()
             )
-            raise ExclusionError(
-                f"{source}:{line}: exclusion {index + 1}: {problems}. Fix: {_FIX}"
-            ) from None
+            raise ExclusionError(f"{source}:{line}: exclusion {index + 1}: {problems}. Fix: {_FIX}") from None
     return entries
 
 

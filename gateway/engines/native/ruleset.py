@@ -309,9 +309,7 @@ def _collect(paths: Sequence[Path], *, fix: str) -> tuple[LoadedRule, ...]:
 def load_rules(directory: str | Path | None = None) -> tuple[LoadedRule, ...]:
     """Every rule of every ``*.yaml`` file in ``directory`` (default: the shipped rules), ids unique."""
     folder = Path(directory) if directory is not None else DEFAULT_RULES_DIR
-    return _collect(
-        _rule_files(folder, "rules_dir"), fix="give each rule a unique id in its file's range"
-    )
+    return _collect(_rule_files(folder, "rules_dir"), fix="give each rule a unique id in its file's range")
 
 
 def load_rule_set(custom: str | Path | None = None, *, shipped: bool = True) -> tuple[LoadedRule, ...]:

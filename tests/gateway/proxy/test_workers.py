@@ -65,8 +65,22 @@ async def two_workers(
         '[[rate_limit.rules]]\nname = "per-client"\nlimit = 25\nwindow = 120\n',
         encoding="utf-8",
     )
-    args = ["gateway", "--upstream", upstream.url, "--port", "0", "--workers", "2", "--engine", "testing",
-            "--harness", "--admin-port", "0", "--config", str(config)]
+    args = [
+        "gateway",
+        "--upstream",
+        upstream.url,
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--engine",
+        "testing",
+        "--harness",
+        "--admin-port",
+        "0",
+        "--config",
+        str(config),
+    ]
     async with spawn(args, timeout=120) as gw:
         yield gw, config, prefix
     import redis
@@ -163,25 +177,47 @@ def test_merge_sums_counters_and_histograms_of_real_registries():
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_port_in_use_names_the_holder_and_exits_2(workers):
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); "
-         "print(s.getsockname()[1], flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); "
+            "print(s.getsockname()[1], flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None
         port = int(holder.stdout.readline())
         done = subprocess.run(
-            [sys.executable, "-m", "rampart.cli", "gateway", "--upstream", "http://127.0.0.1:9",
-             "--port", str(port), "--workers", workers, "--engine", "testing"],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "rampart.cli",
+                "gateway",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--port",
+                str(port),
+                "--workers",
+                workers,
+                "--engine",
+                "testing",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     finally:
         holder.kill()
         holder.wait()
     assert done.returncode == 2, done.stderr
-    assert re.search(rf"cannot listen on 127\.0\.0\.1:{port}: address already in use, held by pid "
-                     rf"{holder.pid} \(.*python.*\); .*--port", done.stderr), done.stderr
+    assert re.search(
+        rf"cannot listen on 127\.0\.0\.1:{port}: address already in use, held by pid "
+        rf"{holder.pid} \(.*python.*\); .*--port",
+        done.stderr,
+    ), done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -193,17 +229,43 @@ def test_a_second_supervised_gateway_does_not_share_the_port():
         s.listen()
         port = s.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "rampart.cli", "gateway", "--upstream", "http://127.0.0.1:9",
-             "--port", str(port), "--workers", "2", "--engine", "testing"],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "rampart.cli",
+                "gateway",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--engine",
+                "testing",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     assert done.returncode == 2
     assert f"pid {os.getpid()}" in done.stderr
 
 
 async def test_a_worker_that_dies_is_replaced(upstream: Upstream):
-    args = ["gateway", "--upstream", upstream.url, "--port", "0", "--workers", "2", "--engine", "testing",
-            "--admin-port", "0"]
+    args = [
+        "gateway",
+        "--upstream",
+        upstream.url,
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--engine",
+        "testing",
+        "--admin-port",
+        "0",
+    ]
     async with spawn(args, timeout=120) as gw, aiohttp.ClientSession() as session:
         async with session.get(_admin(gw) + "/healthz") as resp:
             before = {w["pid"] for w in (await resp.json())["workers"]}
@@ -228,9 +290,22 @@ async def test_a_worker_that_dies_is_replaced(upstream: Upstream):
 def test_a_worker_that_cannot_start_stops_the_gateway_with_exit_2(tmp_path: Path):
     missing = tmp_path / "no-such-rules"
     done = subprocess.run(
-        [sys.executable, "-m", "rampart.cli", "gateway", "--upstream", "http://127.0.0.1:9", "--port", "0",
-         "--workers", "2"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "rampart.cli",
+            "gateway",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--port",
+            "0",
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "RAMPART_GATEWAY_ENGINE__RULES_DIR": str(missing)},
     )
     assert done.returncode == 2, done.stderr

@@ -19,12 +19,15 @@ from tests.inprocess.conftest import GuardFactory, request_ctx
 EVENT = "rampart.test.fastpath"
 
 
-@pytest.mark.parametrize(("needs_request", "in_request", "runs"), [
-    (True, False, False),
-    (True, True, True),
-    (False, False, True),
-    (False, True, True),
-])
+@pytest.mark.parametrize(
+    ("needs_request", "in_request", "runs"),
+    [
+        (True, False, False),
+        (True, True, True),
+        (False, False, True),
+        (False, True, True),
+    ],
+)
 def test_audit_route_outside_a_request(needs_request: bool, in_request: bool, runs: bool) -> None:
     import sys
 

@@ -41,8 +41,13 @@ def _shown_default(parser: argparse.ArgumentParser, option: str) -> str:
 def test_gateway_help_defaults_are_the_settings_defaults() -> None:
     text = _subparsers()["gateway"]
     fields = GatewaySettings.model_fields
-    for option, key in (("--port", "port"), ("--host", "host"), ("--workers", "workers"),
-                        ("--paranoia", "paranoia"), ("--threshold", "threshold")):
+    for option, key in (
+        ("--port", "port"),
+        ("--host", "host"),
+        ("--workers", "workers"),
+        ("--paranoia", "paranoia"),
+        ("--threshold", "threshold"),
+    ):
         assert _shown_default(text, option) == str(fields[key].default)
     assert _shown_default(text, "--engine") == ",".join(fields["engines"].default)
     assert _shown_default(text, "--mode") == fields["mode"].default
@@ -59,7 +64,10 @@ def test_lab_on_a_held_port_names_the_holder_and_exits_2() -> None:
         port = s.getsockname()[1]
         done = subprocess.run(
             [sys.executable, "-m", "rampart.cli", "lab", "--port", str(port)],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
     assert done.returncode == 2, done.stderr
     assert f"rampart lab: cannot listen on 127.0.0.1:{port}: address already in use" in done.stderr

@@ -23,9 +23,20 @@ from rampart.gateway.engines.native.seclang.operators.survey import read_operato
 from tests.gateway.engines.native.seclang.crs_inputs import crs_payloads
 
 SHARED = shared_crs()
-TRANSFORMATIONS = ("urlDecodeUni", "htmlEntityDecode", "jsDecode", "cssDecode", "utf8toUnicode",
-                   "cmdLine", "lowercase", "removeNulls", "compressWhitespace", "normalisePath",
-                   "replaceComments", "removeWhitespace")
+TRANSFORMATIONS = (
+    "urlDecodeUni",
+    "htmlEntityDecode",
+    "jsDecode",
+    "cssDecode",
+    "utf8toUnicode",
+    "cmdLine",
+    "lowercase",
+    "removeNulls",
+    "compressWhitespace",
+    "normalisePath",
+    "replaceComments",
+    "removeWhitespace",
+)
 
 
 def _database(regexes: list[Regex], only_literal: bool) -> tuple[hyperscan.Database, float, int]:
@@ -58,10 +69,14 @@ def main(argv: list[str]) -> int:
             fn(value)
         elapsed = time.perf_counter() - start
         print(f"  t:{name:20} {elapsed * 1e6 / len(values):6.1f} us/value {size / elapsed / 1e6:7.1f} MB/s")
-    patterns = list(dict.fromkeys(
-        op.argument for path in sorted(folder.glob("*.conf")) for op in read_operators(path)
-        if op.name.lower() == "rx" and "%{" not in op.argument
-    ))
+    patterns = list(
+        dict.fromkeys(
+            op.argument
+            for path in sorted(folder.glob("*.conf"))
+            for op in read_operators(path)
+            if op.name.lower() == "rx" and "%{" not in op.argument
+        )
+    )
     start = time.perf_counter()
     regexes = [compile_rx(p) for p in patterns]
     print(f"{len(patterns)} @rx patterns in {folder}: built in {time.perf_counter() - start:.1f} s")
