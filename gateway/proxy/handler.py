@@ -342,17 +342,14 @@ class ProxyHandler:
 
         raw = self._raw_request(request, body, more, client, rid)
         verdicts = await self.gw.runner.inspect(raw)
-        flagged = False
-        for verdict in verdicts:
-            if verdict.flagged:
-                flagged = True
+        flagged = any(v.flagged for v in verdicts)
+        facts = None  # what an incident or an access-log line says about the request
+        if self._access or flagged:
+            facts = RequestFacts(rid, client.ip, method, request.host, path)
+            if self._access:
+                request[_FACTS] = facts
         outcome: Outcome | None = None  # None: allowed, no verdict header, nothing to audit
-        if flagged or s.harness:
-            facts = None  # what an incident or an access-log line says about the request
-            if self._access or flagged:
-                facts = RequestFacts(rid, client.ip, method, request.host, path)
-                if self._access:
-                    request[_FACTS] = facts
+        if flagged or s.harness:  # decide has nothing to add for unflagged verdicts otherwise
             outcome = decide(
                 verdicts,
                 mode=s.mode,
@@ -361,18 +358,15 @@ class ProxyHandler:
                 facts=facts,
                 audit_limit=s.audit.max_per_request,
             )
-            if self._access:
-                request[_DECISION] = outcome.decision
+        if self._access:
+            request[_DECISION] = "allow" if outcome is None else outcome.decision
+        if outcome is not None:
             if outcome.decision != "allow" and facts is not None:  # not allow: flagged, so facts
                 self._log_outcome(outcome, facts)
             extra.update(outcome.headers)
             if outcome.status is not None:
                 self._audit(outcome, outcome.status)
                 return self._refuse(request, outcome.status, "blocked", "engine", extra, close=more)
-        elif self._access:
-            # what decide would say of verdicts none of which is flagged (the access log reads it)
-            request[_FACTS] = RequestFacts(rid, client.ip, method, request.host, path)
-            request[_DECISION] = "allow"
 
         headers = self._upstream_headers(request, client, rid)
         url = URL(self.base + request.raw_path, encoded=True)

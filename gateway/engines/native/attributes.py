@@ -27,29 +27,13 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
+from rampart.gateway.engines.native.operators.detect_xss import URL_ATTRIBUTES
+
 __all__ = ["runs_script"]
 
 _INERT = re.compile(r"^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*;?$")
-_URL_ATTRS = frozenset(
-    {
-        "href",
-        "src",
-        "action",
-        "formaction",
-        "data",
-        "xlink:href",
-        "background",
-        "lowsrc",
-        "dynsrc",
-        "poster",
-        "codebase",
-        "to",
-        "from",
-        "values",
-        "by",
-        "ping",
-    }
-)
+# the perimeter XSS reader's URL attributes but ``content``, a URL only in a ``<meta>`` refresh
+_URL_ATTRS = URL_ATTRIBUTES - {"content"}
 _SCRIPT_URL = re.compile(r"^(?:javascript|vbscript|livescript|data)\s*:", re.IGNORECASE)
 _STYLE_CODE = re.compile(
     r"expression\s*\(|(?:javascript|vbscript)\s*:|-moz-binding|behavior\s*:", re.IGNORECASE

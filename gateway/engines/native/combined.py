@@ -167,14 +167,6 @@ def _rce_windows(value: str) -> bool:
     return _rce(value.replace("`", " "))
 
 
-def _attr(value: str) -> bool:
-    return runs_script(value)
-
-
-def _path(value: str) -> bool:
-    return escapes(value)
-
-
 _ARITHMETIC_CHARS = re.compile(r"[0-9A-Fa-fxXoObBjJ_.\s+\-*/%()~^&|<>]*")
 
 
@@ -188,9 +180,9 @@ _CHECKS: dict[str, Callable[[str], bool]] = {
     "xss": _xss,
     "rce": _rce,
     "rce-windows": _rce_windows,
-    "path": _path,
+    "path": escapes,
     "php": _php,
-    "attr": _attr,
+    "attr": runs_script,
 }
 
 

@@ -14,12 +14,13 @@ from typing import Any
 
 from rampart.gateway.engines.native.operators.registry import register
 
-__all__ = ["XssDetector", "find_xss"]
+__all__ = ["URL_ATTRIBUTES", "XssDetector", "find_xss"]
 
 _EXEC_TAGS = frozenset(
     {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "import", "portal"}
 )
-_URL_ATTRS = frozenset(
+# attributes whose value a browser loads or follows as a URL
+URL_ATTRIBUTES = frozenset(
     {
         "href",
         "src",
@@ -114,7 +115,7 @@ def _tag_flags(text: str, start: int) -> int | None:
             if (
                 (attr.startswith("on") and len(attr) > 2 and attr[2:].isalpha())
                 or attr == "srcdoc"
-                or (attr in _URL_ATTRS and _bad_url(value))
+                or (attr in URL_ATTRIBUTES and _bad_url(value))
                 or (attr == "style" and ("expression(" in value.lower() or "javascript:" in value.lower()))
             ):
                 dangerous = True
