@@ -256,9 +256,8 @@ async def _stage_costs(upstream: str, engine: str, rounds: int = 2000) -> list[t
     a real request (the benchmark's GET, received by a loopback server) and a real upstream
     answer, each step repeated ``rounds`` times; the engines through the gateway's own runner
     (its metrics included)."""
-    from yarl import URL
 
-    from rampart.gateway.app import build_gateway
+    from rampart.gateway.app import build_gateway, lean_upstream
     from rampart.gateway.config import load_settings
     from rampart.gateway.decision import RequestFacts, decide
     from rampart.gateway.proxy.handler import ProxyHandler
@@ -325,12 +324,21 @@ async def _stage_costs(upstream: str, engine: str, rounds: int = 2000) -> list[t
         out.append(
             ("upstream request headers", median_us(lambda: handler._upstream_headers(request, client, rid)))
         )
-        out.append(("upstream URL", median_us(lambda: URL(handler.base + request.raw_path, encoded=True))))
+        pool = lean_upstream(gw.settings)
+        assert pool is not None
+        head = handler._upstream_headers(request, client, rid)
+        out.append(
+            (
+                "upstream request head (lean client)",
+                median_us(lambda: pool.head(request.method, request.raw_path, head, None)),
+            )
+        )
         async with aiohttp.ClientSession() as session, session.get(upstream + request.raw_path) as answer:
             await answer.read()
             extra = {"X-Request-ID": rid}
+            items = answer.headers.items()
             out.append(
-                ("response headers, hardened", median_us(lambda: handler._response_headers(answer, extra)))
+                ("response headers, hardened", median_us(lambda: handler._response_headers(items, extra)))
             )
         latency, forwarded = gw.metrics.latency, gw.metrics.requests.labels("forwarded")
 

@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -29,6 +30,7 @@ from rampart.gateway.proxy.accesslog import AccessLog
 from rampart.gateway.proxy.inspection import EngineRunner, NamedEngine
 from rampart.gateway.proxy.ratelimit import CircuitBreaker, RateLimiter, create_store
 from rampart.gateway.proxy.server import GatewayRunner
+from rampart.gateway.proxy.upstream import UpstreamPool
 from rampart.gateway.reload import build_engines
 from rampart.incidents import IncidentWriter
 
@@ -201,6 +203,26 @@ async def check_rate_store(limiter: RateLimiter) -> bool:
     return False
 
 
+def lean_upstream(settings: GatewaySettings) -> UpstreamPool | None:
+    """The lean upstream client (:mod:`rampart.gateway.proxy.upstream`) for a plain-HTTP
+    upstream; None for ``https://`` (aiohttp's client carries TLS). Call on the running loop."""
+    parts = urlsplit(settings.upstream)
+    if parts.scheme != "http" or parts.hostname is None:
+        return None
+    port = parts.port or 80
+    t = settings.timeouts
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return UpstreamPool(
+        parts.hostname,
+        port,
+        limit=settings.upstream_connections,
+        connect_timeout=t.upstream_connect,
+        read_timeout=t.upstream_read,
+        # the Host aiohttp's client would send: the upstream's own, unless the client's is kept
+        host_header=None if settings.preserve_host else (host if port == 80 else f"{host}:{port}"),
+    )
+
+
 def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> web.Application:
     """The proxy app. ``gateway`` injects prebuilt parts (tests pass their own engines)."""
     gw = gateway if gateway is not None else build_gateway(settings)
@@ -222,6 +244,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
             skip_auto_headers=_SKIP_AUTO,
             request_class=_UpstreamRequest,
         )
+        gw.upstream = lean_upstream(settings)
         await _prepare_sinks(gw.audit)
         gw.audit.start()
         if gw.access is not None:
@@ -238,6 +261,8 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
             for summary in gw.summaries.values():
                 summary.flush()
             await gw.session.close()
+            if gw.upstream is not None:
+                await gw.upstream.close()
             await gw.audit.close()
             if gw.access is not None:
                 await gw.access.close()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +34,7 @@ from rampart.gateway.proxy.inspection import EngineRunner
 from rampart.gateway.proxy.logsummary import EventSummary
 from rampart.gateway.proxy.pages import error_page
 from rampart.gateway.proxy.ratelimit import RateLimiter, quota_headers
+from rampart.gateway.proxy.upstream import UpstreamDisconnected, UpstreamError, UpstreamPool
 from rampart.gateway.proxy.websocket import (
     MessageInspector,
     handshake_free,
@@ -85,6 +88,14 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _Body(Protocol):
+    """A response body as it arrives: aiohttp's ``StreamReader`` or :class:`UpstreamResponse`."""
+
+    async def readany(self) -> bytes: ...
+
+    def at_eof(self) -> bool: ...
+
+
 class _RelayedResponse(web.StreamResponse):
     """A streamed response whose head goes out with the first body chunk (or at EOF), so
     a small response costs one socket write instead of two; still never buffered. Its
@@ -104,6 +115,7 @@ class Gateway:
     audit: AuditLog
     limiter: RateLimiter | None = None
     session: aiohttp.ClientSession | None = None
+    upstream: UpstreamPool | None = None  # the lean client, for a plain-HTTP upstream (see _forward)
     access: AccessLog | None = None
     trusted: TrustedProxies = field(init=False)
     summaries: dict[str, EventSummary] = field(init=False)
@@ -131,6 +143,8 @@ class ProxyHandler:
         s = gateway.settings
         self.settings = s
         self.base = s.upstream
+        self._base_path = urlsplit(s.upstream).path  # the lean client's targets start with it
+        self._preserve_host = s.preserve_host
         # Everything below is read once per app, not per request: the header names each
         # direction drops (lower case), the hardening policy, the bound metric children.
         drop = set(_REPLACED)
@@ -441,23 +455,41 @@ class ProxyHandler:
         headers.append((REQUEST_ID, rid))
         return headers
 
-    def _response_headers(self, upstream: aiohttp.ClientResponse, extra: dict[str, str]) -> CIMultiDict[str]:
-        """The upstream's headers minus hop-by-hop ones, ``Proxy-*``, verdict headers it must
-        not forge and the fingerprinting ones the policy drops; then ``extra`` (request id,
-        quota, verdicts) and the security headers: one pass over the upstream's headers."""
-        received = upstream.headers
+    def _response_headers(
+        self, received: Iterable[tuple[str, str]], extra: dict[str, str]
+    ) -> CIMultiDict[str]:
+        """The upstream's headers minus hop-by-hop ones (and those ``Connection`` names),
+        ``Proxy-*``, verdict headers it must not forge and the fingerprinting ones the policy
+        drops; then ``extra`` (request id, quota, verdicts) and the security headers."""
         drop = self._drop_down
-        if "Connection" in received:
-            drop = drop | hop_by_hop_names(("Connection", v) for v in received.getall("Connection"))
-        headers: CIMultiDict[str] = CIMultiDict()
-        add = headers.add
-        for k, v in received.items():
+        kept: list[tuple[str, str, str]] = []
+        connection: list[str] | None = None
+        for k, v in received:
             low = k.lower()
-            if low not in drop and not low.startswith(_DOWN_PREFIXES):
-                add(k, v)
+            if low == "connection":
+                connection = [v] if connection is None else [*connection, v]
+            elif low not in drop and not low.startswith(_DOWN_PREFIXES):
+                kept.append((low, k, v))
+        if connection is not None:
+            named = hop_by_hop_names(("Connection", v) for v in connection)
+            headers: CIMultiDict[str] = CIMultiDict([(k, v) for low, k, v in kept if low not in named])
+        else:
+            headers = CIMultiDict([(k, v) for _, k, v in kept])
         headers.update(extra)
         self._hardening.add(headers)
         return headers
+
+    def _lean_target(self, request: web.BaseRequest, more: bool) -> str | None:
+        """The request target for the lean upstream client, or None when aiohttp's client
+        must carry the request: no lean client (an ``https://`` upstream), ``HEAD``, a body
+        streamed past the inspection limit, an asterisk or absolute target, or a preserved
+        ``Host`` the client did not send."""
+        if self.gw.upstream is None or more or request.method == "HEAD":
+            return None
+        raw = request.raw_path
+        if not raw.startswith("/") or (self._preserve_host and "Host" not in request.headers):
+            return None
+        return self._base_path + raw
 
     async def _forward(
         self,
@@ -471,16 +503,50 @@ class ProxyHandler:
         start: float,
         more: bool,
     ) -> web.StreamResponse:
-        session = self.gw.session
-        assert session is not None, "the upstream session opens with the app"
         method = request.method
         retries = 1 if not more and method in _IDEMPOTENT else 0  # a streamed body cannot be resent
+        target = self._lean_target(request, more)
+        if target is not None:
+            pool = self.gw.upstream
+            assert pool is not None
+            assert not isinstance(data, AsyncIterator)
+            try:
+                lean = await pool.send(method, target, headers, data, resend=bool(retries))
+            except UpstreamDisconnected:
+                return self._upstream_failed(request, 502, "disconnected", extra)
+            except UpstreamError as exc:
+                status = 504 if exc.kind == "timeout" else 502
+                return self._upstream_failed(request, status, exc.kind, extra)
+            try:
+                return await self._relay(
+                    request,
+                    status=lean.status,
+                    reason=lean.reason,
+                    received=lean.headers,
+                    content=lean,
+                    extra=extra,
+                    client=client,
+                    start=start,
+                )
+            finally:
+                lean.release()
+        session = self.gw.session
+        assert session is not None, "the upstream session opens with the app"
         while True:
             try:
                 async with session.request(
                     method, url, headers=headers, data=data, allow_redirects=False
                 ) as upstream:
-                    return await self._relay(request, upstream, extra, client, start)
+                    return await self._relay(
+                        request,
+                        status=upstream.status,
+                        reason=upstream.reason or "",
+                        received=upstream.headers.items(),
+                        content=upstream.content,
+                        extra=extra,
+                        client=client,
+                        start=start,
+                    )
             except aiohttp.ServerDisconnectedError:
                 if retries:
                     retries -= 1  # a pooled keep-alive connection the upstream had closed
@@ -505,20 +571,23 @@ class ProxyHandler:
     async def _relay(
         self,
         request: web.Request,
-        upstream: aiohttp.ClientResponse,
+        *,
+        status: int,
+        reason: str,
+        received: Iterable[tuple[str, str]],
+        content: _Body,
         extra: dict[str, str],
         client: ClientAddress,
         start: float,
     ) -> web.StreamResponse:
         limiter = self.gw.limiter
         if limiter is not None:
-            await limiter.record_status(client.ip, request.method, request.path, upstream.status)
+            await limiter.record_status(client.ip, request.method, request.path, status)
         resp = _RelayedResponse(
-            status=upstream.status, reason=upstream.reason, headers=self._response_headers(upstream, extra)
+            status=status, reason=reason or None, headers=self._response_headers(received, extra)
         )
         self._latency.observe(time.perf_counter() - start)
         self._forwarded.inc()
-        content = upstream.content
         try:
             await resp.prepare(request)
             chunk = await content.readany()
@@ -528,7 +597,12 @@ class ProxyHandler:
             await resp.write_eof(chunk)  # the last chunk goes with the end (one write for a small answer)
         except ConnectionError as exc:  # writing to the client failed: it reset or closed
             self._client_gone(extra[REQUEST_ID], request, exc)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientConnectionError,
+            TimeoutError,
+            UpstreamError,
+        ) as exc:
             self.gw.metrics.upstream_errors.labels("mid_stream").inc()
             log_event(
                 logger,
