@@ -15,6 +15,7 @@ trap 'rm -f "$tmp"' EXIT
 PIP_FIND_LINKS= PIP_CONFIG_FILE=/dev/null .venv/bin/pip-compile --quiet \
     --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
     --extra all --extra dev --no-emit-index-url --no-emit-find-links \
+    --constraint scripts/lock-constraints.txt \
     --output-file "$tmp" "$@" pyproject.toml
 # The extras name rampart itself ("rampart[lab,...]"); the project is installed from the
 # work tree with --no-deps after the lock, so its own line (a local path) is dropped.
@@ -29,3 +30,4 @@ assert "rampart @" not in text, "the project's own line is still in the lock"
 open(sys.argv[2], "w", encoding="utf-8").write(text)
 PY
 echo "wrote requirements.lock ($(grep -c '^[a-zA-Z]' requirements.lock) packages)"
+bash scripts/check-lock.sh
