@@ -38,6 +38,15 @@ from rampart.gateway.engines.native.seclang import operators as ops
 from rampart.gateway.engines.native.seclang import transforms as tfs
 from rampart.gateway.engines.native.seclang.bodies import BodyResult, parse_body
 from rampart.gateway.engines.native.seclang.loader import Ruleset, parse_id_ranges
+from rampart.gateway.engines.native.seclang.operators import (
+    injection,
+    network,
+    numeric,
+    phrases,
+    strings,
+    validation,
+)
+from rampart.gateway.engines.native.seclang.operators.regex import Regex
 from rampart.gateway.engines.native.seclang.parse import parse_targets
 from rampart.gateway.engines.native.seclang.prefilter import Guard, Prefilters, build_prefilters, to_bytes
 from rampart.gateway.engines.native.seclang.rules import Marker, Rule, Target
@@ -56,6 +65,51 @@ _LIVE = frozenset(
 )
 _MAX_CAPTURES = 10
 _NOTHING: frozenset[int] = frozenset()
+
+CACHE_ENTRIES = 8192
+"""Entries each cross-request cache of :class:`ValueCaches` holds before it is emptied."""
+CACHE_VALUE_CHARS = 512
+"""Longer values are never kept across requests (they are rarely repeated and cost memory)."""
+_REMOVAL_STATES = 64  # distinct removal lists kept
+
+
+class ValueCaches:
+    """Answers that depend on a value alone, kept across requests (one set per compiled rule
+    set, shared by every thread): a transformation step's output per (chain node, input),
+    the literal matcher's hits per value, an RE2 set's hits per (set, value), an operator's
+    refusal per (rule slot, value) for operators that read nothing but the value, and which
+    rules a ``ctl`` removal list removes. Only values of at most :data:`CACHE_VALUE_CHARS`
+    characters are kept; a cache that reaches :data:`CACHE_ENTRIES` entries is emptied whole
+    (a lost update between threads only costs a recomputation: every entry is a correct
+    answer, written whole)."""
+
+    __slots__ = ("literals", "refused", "removals", "sets", "transformed")
+
+    def __init__(self) -> None:
+        self.transformed: dict[tuple[int, str], str] = {}
+        self.literals: dict[str, frozenset[int]] = {}
+        self.sets: dict[tuple[int, str], frozenset[int]] = {}
+        self.refused: set[tuple[int, str]] = set()
+        # (removed id ranges, removed tag patterns) -> id(rule) -> removed
+        self.removals: dict[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], dict[int, bool]] = {}
+
+    def clear(self) -> None:
+        """Forget everything (the answers are recomputed on demand)."""
+        self.transformed.clear()
+        self.literals.clear()
+        self.sets.clear()
+        self.refused.clear()
+        self.removals.clear()
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries each cache holds."""
+        return {
+            "transformed": len(self.transformed),
+            "literals": len(self.literals),
+            "sets": len(self.sets),
+            "refused": len(self.refused),
+            "removals": len(self.removals),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +151,11 @@ class CompiledRule:
     # a shareable rule the fast path guards: 1 by the literal database, 2 by RE2 set ``set_index``
     guard: int = 0
     set_index: int = -1
+    # per transaction, the guarded rules with the same values and matcher share one answer
+    # (the slots that may match one of the values): share_key << 16 + set_index + 1
+    union_key: int = -1
+    # the operator reads nothing but the value (its refusals may be kept across requests)
+    pure: bool = False
 
     def operator_for(self, arg: str) -> ops.Operator | None:
         """The operator for a macro-expanded argument (built once per distinct argument)."""
@@ -142,6 +201,7 @@ class CompiledRuleset:
     prefilters: Prefilters | None = None
     arguments_limit: int | None = None
     folded: dict[int, tuple[Folded | None, ...]] = field(default_factory=dict)
+    caches: ValueCaches = field(default_factory=ValueCaches, compare=False, repr=False)
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -155,6 +215,35 @@ def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
                     f"{rule.where}: rule {rule.id}: key regex /{target.key_regex}/: {exc}"
                 ) from None
     return out
+
+
+# operators whose answer depends on the value alone
+_PURE_TYPES: tuple[type, ...] = (
+    injection.DetectSqli,
+    injection.DetectXss,
+    network.IpMatch,
+    numeric.Compare,
+    phrases.PhraseMatch,
+    strings.StrEq,
+    strings.Within,
+    strings.BeginsWith,
+    strings.EndsWith,
+    strings.Contains,
+    strings.ContainsWord,
+    validation.ByteRange,
+    validation.UrlEncoding,
+    validation.Utf8Encoding,
+)
+
+
+def is_pure(operator: ops.Operator | None) -> bool:
+    """Whether ``operator``'s answer is a function of the value alone, with no side effect:
+    the operators above, and ``@rx`` when RE2 runs it (the Python fallback counts its runs)."""
+    if operator is None:
+        return False
+    if isinstance(operator, Regex):
+        return operator._re2 is not None
+    return isinstance(operator, _PURE_TYPES)
 
 
 def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledRule:
@@ -195,6 +284,7 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
     if not live and not rule.multi_match:
         shape = (rule.targets, chain_key)
         share_key = _SHARE_IDS.setdefault(shape, len(_SHARE_IDS))
+        _SHARE_COLLECTIONS.setdefault(share_key, frozenset(t.collection for t in rule.targets))
         for target in rule.targets:
             if not target.exclude:
                 ex = excluded.get(target.collection)
@@ -220,13 +310,15 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         chain_id=chain_id,
         pieces=tuple(pieces),
         sources=tuple(sources),
+        pure=missing is None and is_pure(operator),
     )
 
 
 def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]:
     """Give every compiled rule (chain links too) a slot; list what the fast path may check for
     those it can guard: the operator's literal ``prefilter`` patterns (for ``@rx``, the
-    pattern's required literals), else an ``@rx`` operator's own RE2 pattern."""
+    pattern's required literals), else an ``@rx`` operator's own RE2 pattern. A ``multiMatch``
+    rule is guarded too: each value it tests (every step of its chain) is checked alone."""
     out: list[Guard] = []
     slot = 0
     for items in phases.values():
@@ -237,12 +329,7 @@ def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]
                 slot += 1
                 rule = link.rule
                 operator = link.operator
-                if (
-                    operator is not None
-                    and link.unsupported is None
-                    and not rule.negated
-                    and not rule.multi_match
-                ):
+                if operator is not None and link.unsupported is None and not rule.negated:
                     compiled = getattr(operator, "_re2", None) if rule.operator == "rx" else None
                     if operator.prefilter:
                         out.append(Guard(link.slot, link.transform_key, patterns=tuple(operator.prefilter)))
@@ -264,6 +351,7 @@ def _mark_guards(phases: dict[int, tuple[CompiledRule | Marker, ...]], prefilter
                         link.guard = 1
                     elif link.slot in prefilters.set_of:
                         link.guard, link.set_index = 2, prefilters.set_of[link.slot]
+                    link.union_key = (link.share_key << 16) + link.set_index + 1
                 link = link.chain
 
 
@@ -300,6 +388,7 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
 # (targets, transformations) -> a small number: rules with equal ones share prepared values
 _SHARE_IDS: dict[tuple[tuple[Target, ...], tuple[str, ...]], int] = {}
+_SHARE_COLLECTIONS: dict[int, frozenset[str]] = {}  # share key -> the collections it reads
 # Transformation chains as a tree: node 0 is the empty chain, every other node is its parent's
 # chain followed by one transformation. Chains with a common prefix share its nodes, and a
 # transaction caches each node's result per value, so a prefix is computed once per value.
@@ -435,6 +524,9 @@ class Transaction:
         self._literals: dict[str, frozenset[int]] = {}
         self._sets: dict[int, dict[str, frozenset[int]]] = {}  # RE2 set -> value -> hits
         self._shared: dict[int, list[tuple[str, list[str]]]] = {}
+        self._unions: dict[int, frozenset[int]] = {}  # union key -> slots that may match
+        self._caches = ruleset.caches
+        self._removal: dict[int, bool] | None = None  # id(rule) -> removed, for the lists now
 
     # ----------------------------------------------------------------- variables
     def collection(self, name: str) -> list[tuple[str, str]]:
@@ -587,8 +679,10 @@ class Transaction:
             try:
                 if c.name == "ruleremovebyid":
                     self.removed_ids.extend(parse_id_ranges(value))
+                    self._removal = None
                 elif c.name == "ruleremovebytag":
                     self.removed_tags.append(re.compile(value))
+                    self._removal = None
                 elif c.name == "ruleremovetargetbyid":
                     ids, _, targets = value.partition(";")
                     for low, high in parse_id_ranges(ids):
@@ -610,19 +704,34 @@ class Transaction:
                 log.debug("rule %s: ctl:%s=%s ignored: %s", rule.id, c.name, value, exc)
 
     # ------------------------------------------------------------- evaluation
-    def _node(self, node: int, value: str) -> str:
-        """``value`` through the chain ``node`` (cached per node and value; a chain's prefixes
-        are the nodes on its way to the root, so chains that share one share its results)."""
-        if node == 0:
-            return value
+    def _step(self, node: int, value: str) -> str:
+        """The last step of chain ``node`` applied to ``value`` (its parent chain's output):
+        kept across requests for short values, for this transaction for long ones."""
+        if len(value) <= CACHE_VALUE_CHARS:
+            shared = self._caches.transformed
+            key = (node, value)
+            out = shared.get(key)
+            if out is None:
+                out = _NODES[node][1](value)
+                if len(shared) >= CACHE_ENTRIES:
+                    shared.clear()
+                shared[key] = out
+            return out
         cache = self._transformed.get(node)
         if cache is None:
             cache = self._transformed[node] = {}
         out = cache.get(value)
         if out is None:
-            parent, fn = _NODES[node]
-            out = cache[value] = fn(self._node(parent, value))
+            out = cache[value] = _NODES[node][1](value)
         return out
+
+    def _node(self, node: int, value: str) -> str:
+        """``value`` through the chain ``node`` (each step cached per input, see :meth:`_step`;
+        a chain's prefixes are the nodes on its way to the root, so chains that share one
+        share its results)."""
+        if node == 0:
+            return value
+        return self._step(node, self._node(_NODES[node][0], value))
 
     def _node_list(self, node: int, source: int, values: list[str]) -> list[str]:
         """A source's ``values`` through the chain ``node``, as :meth:`_node` gives each (the
@@ -632,15 +741,9 @@ class Transaction:
         key = (node, source)
         out = self._lists.get(key)
         if out is None:
-            parent, fn = _NODES[node]
-            before = self._node_list(parent, source, values)
-            cache = self._transformed.get(node)
-            if cache is None:
-                cache = self._transformed[node] = {}
-            get, put = cache.get, cache.setdefault
-            out = self._lists[key] = [
-                done if (done := get(value)) is not None else put(value, fn(value)) for value in before
-            ]
+            before = self._node_list(_NODES[node][0], source, values)
+            step = self._step
+            out = self._lists[key] = [step(node, value) for value in before]
         return out
 
     def _transform(self, compiled: CompiledRule, value: str) -> list[str]:
@@ -666,11 +769,25 @@ class Transaction:
         prefilters = self.ruleset.prefilters
         slot = compiled.slot
         guarded = prefilters is not None and slot in prefilters.guarded
+        # a pure operator's refusals are kept across requests (a match is always evaluated:
+        # its captures and side effects are the transaction's)
+        refused = self._caches.refused if compiled.pure else None
         for label, values in self._prepared(compiled, guarded):
             for value in values:
                 if guarded and not self._may_match(slot, value):
                     continue
-                hit = operator.evaluate(value)
+                if refused is not None and len(value) <= CACHE_VALUE_CHARS:
+                    key = (slot, value)
+                    if key in refused:
+                        hit = None
+                    else:
+                        hit = operator.evaluate(value)
+                        if hit is None:
+                            if len(refused) >= CACHE_ENTRIES:
+                                refused.clear()
+                            refused.add(key)
+                else:
+                    hit = operator.evaluate(value)
                 if rule.negated:
                     if hit is not None:
                         continue
@@ -740,48 +857,81 @@ class Transaction:
         return piece
 
     def _candidate(self, compiled: CompiledRule) -> bool:
-        """Whether a guarded shareable rule may match one of its values: the matchers'
-        answers per piece, each computed once per matcher and piece (pieces recur in many
-        rules). Literals: one scan of a piece's values joined by newlines (a literal in a
-        value is in the join; one that spans a newline only costs the rule an evaluation, each
-        value is checked again then)."""
-        slot = compiled.slot
+        """Whether a guarded shareable rule may match one of its values."""
+        hits = self._unions.get(compiled.union_key)
+        if hits is None:
+            hits = self._union(compiled)
+        return compiled.slot in hits
+
+    def _union(self, compiled: CompiledRule) -> frozenset[int]:
+        """The slots that may match one of a guarded shareable rule's values, by its matcher
+        (the literal database, or its RE2 set): computed once per transaction for every rule
+        with the same values and matcher, from the answers per piece (pieces recur in many
+        rules), which are unions of the answers per value (kept across requests, see
+        :meth:`_literal_hits`)."""
         pieces = self._pieces
-        if compiled.guard == 1:
-            for n, (piece_id, _, _) in enumerate(compiled.pieces):
-                piece = pieces.get(piece_id) or self._piece(compiled, n)
+        variables = self.vars
+        found: list[frozenset[int]] = []
+        literal = compiled.guard == 1
+        index = compiled.set_index
+        for n, (piece_id, target, _) in enumerate(compiled.pieces):
+            if not target.count and not variables.get(target.collection):
+                continue  # an empty collection: no values (its piece is not built)
+            piece = pieces.get(piece_id)
+            if piece is None:
+                piece = self._piece(compiled, n)
+            values = piece.values
+            if not values:
+                continue
+            if literal:
                 hits = piece.literal
                 if hits is None:
-                    values = piece.values
-                    # one value is scanned (and cached) as itself: pieces whose chains leave
-                    # a value the same share the scan, and so do the per-value checks
-                    hits = piece.literal = self._literal_hits(
-                        values[0] if len(values) == 1 else "\n".join(values)
-                    )
-                if slot in hits:
-                    return True
-            return False
-        index = compiled.set_index
-        for n, (piece_id, _, _) in enumerate(compiled.pieces):
-            piece = pieces.get(piece_id) or self._piece(compiled, n)
-            if not piece.values:
-                continue
-            hits = piece.sets.get(index)
-            if hits is None:
-                found = (self._set_hits(index, v) for v in piece.values)
-                hits = piece.sets[index] = frozenset().union(*found)
-            if slot in hits:
-                return True
-        return False
+                    if len(values) == 1:
+                        hits = self._literal_hits(values[0])
+                    else:
+                        hits = frozenset().union(*map(self._literal_hits, values))
+                    piece.literal = hits
+            else:
+                found_set = piece.sets.get(index)
+                if found_set is None:
+                    if len(values) == 1:
+                        found_set = self._set_hits(index, values[0])
+                    else:
+                        found_set = frozenset().union(*(self._set_hits(index, v) for v in values))
+                    piece.sets[index] = found_set
+                hits = found_set
+            if hits:
+                found.append(hits)
+        union = (found[0] if len(found) == 1 else frozenset().union(*found)) if found else _NOTHING
+        self._unions[compiled.union_key] = union
+        return union
 
     def _literal_hits(self, value: str) -> frozenset[int]:
-        found = self._literals.get(value)
+        """The literal-guarded slots whose literal occurs in ``value`` (kept across requests
+        for short values, for this transaction for long ones)."""
+        cache = self._caches.literals if len(value) <= CACHE_VALUE_CHARS else self._literals
+        found = cache.get(value)
         if found is None:
             assert self.ruleset.prefilters is not None
-            found = self._literals[value] = self.ruleset.prefilters.literal_hits(to_bytes(value))
+            found = self.ruleset.prefilters.literal_hits(to_bytes(value))
+            if len(cache) >= CACHE_ENTRIES:
+                cache.clear()
+            cache[value] = found
         return found
 
     def _set_hits(self, index: int, value: str) -> frozenset[int]:
+        """The slots of RE2 set ``index`` that match ``value`` (cached as :meth:`_literal_hits`)."""
+        if len(value) <= CACHE_VALUE_CHARS:
+            shared = self._caches.sets
+            key = (index, value)
+            found = shared.get(key)
+            if found is None:
+                assert self.ruleset.prefilters is not None
+                found = self.ruleset.prefilters.set_hits(index, to_bytes(value))
+                if len(shared) >= CACHE_ENTRIES:
+                    shared.clear()
+                shared[key] = found
+            return found
         cache = self._sets.get(index)
         if cache is None:
             cache = self._sets[index] = {}
@@ -815,11 +965,27 @@ class Transaction:
         return hit
 
     def _removed(self, rule: Rule) -> bool:
+        """Whether a ``ctl:ruleRemoveById`` / ``ByTag`` so far removed ``rule``: answered once
+        per rule for each distinct pair of removal lists, across requests (the lists only
+        change by ``ctl``, and most requests see the same ones)."""
         if not self.removed_ids and not self.removed_tags:
             return False
-        if any(low <= rule.id <= high for low, high in self.removed_ids):
-            return True
-        return bool(self.removed_tags) and any(p.search(t) for p in self.removed_tags for t in rule.tags)
+        answers = self._removal
+        if answers is None:
+            state = (tuple(self.removed_ids), tuple(p.pattern for p in self.removed_tags))
+            removals = self._caches.removals
+            answers = removals.get(state)
+            if answers is None:
+                if len(removals) >= _REMOVAL_STATES:
+                    removals.clear()
+                answers = removals.setdefault(state, {})
+            self._removal = answers
+        found = answers.get(id(rule))
+        if found is None:
+            found = answers[id(rule)] = any(low <= rule.id <= high for low, high in self.removed_ids) or (
+                bool(self.removed_tags) and any(p.search(t) for p in self.removed_tags for t in rule.tags)
+            )
+        return found
 
     def _after_match(self, compiled: CompiledRule) -> None:
         link: CompiledRule | None = compiled
@@ -847,6 +1013,7 @@ class Transaction:
         markers = self.ruleset.markers.get(phase, {})
         folded = self.ruleset.folded.get(phase) or (None,) * len(items)
         tx = self.tx
+        unions = self._unions
         i = 0
         check = self.check
         while i < len(items) and self.engine_on and not self.allowed:
@@ -874,14 +1041,21 @@ class Transaction:
             if isinstance(item, Marker):
                 continue
             rule = item.rule
-            if (self.removed_ids or self.removed_tags) and self._removed(rule):
-                continue
-            if (
-                item.guard
-                and not ((self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule))
-                and not self._candidate(item)
+            if self.removed_ids or self.removed_tags:
+                answers = self._removal
+                gone = None if answers is None else answers.get(id(rule))
+                if gone is None:
+                    gone = self._removed(rule)
+                if gone:
+                    continue
+            if item.guard and not (
+                (self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule)
             ):
-                continue  # what _evaluate would find: none of the rule's patterns in its values
+                hits = unions.get(item.union_key)
+                if hits is None:
+                    hits = self._union(item)
+                if item.slot not in hits:
+                    continue  # what _evaluate would find: none of the rule's patterns in its values
             self.rule = rule
             self.matched_vars = []
             if not self._evaluate(item, rule):
@@ -913,7 +1087,17 @@ class Transaction:
             result = BodyResult()
         before = dict(self.vars)
         body_variables(self.vars, self.body, result, self.ruleset.arguments_limit)
-        changed = {name for name, entries in self.vars.items() if before.get(name) is not entries}
+        changed: set[str] = set()
+        for name, entries in self.vars.items():
+            old = before.get(name)
+            if old is entries:
+                continue
+            if old == entries:  # the same entries: what phase 1 prepared from them stays
+                self.vars[name] = old
+            else:
+                changed.add(name)
+        if not changed:
+            return
         # what phase 1 prepared from variables the body left alone (headers, URI, cookies) stays
         for name in changed & set(self._index):
             del self._index[name]
@@ -923,7 +1107,10 @@ class Transaction:
             del self._sources[source]
         for key in [k for k in self._lists if _SOURCE_COLLECTIONS[k[1]] in changed]:
             del self._lists[key]
-        self._shared.clear()
+        for share in [k for k in self._shared if _SHARE_COLLECTIONS[k] & changed]:
+            del self._shared[share]
+        for union in [k for k in self._unions if _SHARE_COLLECTIONS[k >> 16] & changed]:
+            del self._unions[union]
 
     def run(self) -> None:
         """Phase 1, the body processor, phase 2."""
