@@ -71,22 +71,32 @@ CACHE_ENTRIES = 8192
 CACHE_VALUE_CHARS = 512
 """Longer values are never kept across requests (they are rarely repeated and cost memory)."""
 _REMOVAL_STATES = 64  # distinct removal lists kept
+_HITS_ENTRIES = 4 * CACHE_ENTRIES  # (chain, matcher, value) answers: several per value
 
 
 class ValueCaches:
     """Answers that depend on a value alone, kept across requests (one set per compiled rule
-    set, shared by every thread): a transformation step's output per (chain node, input),
-    the literal matcher's hits per value, an RE2 set's hits per (set, value), an operator's
-    refusal per (rule slot, value) for operators that read nothing but the value, and which
-    rules a ``ctl`` removal list removes. Only values of at most :data:`CACHE_VALUE_CHARS`
-    characters are kept; a cache that reaches :data:`CACHE_ENTRIES` entries is emptied whole
-    (a lost update between threads only costs a recomputation: every entry is a correct
-    answer, written whole)."""
+    set, shared by every thread):
 
-    __slots__ = ("literals", "refused", "removals", "sets", "transformed")
+    - ``transformed``: a transformation step's output per (chain node, input of the step);
+    - ``chains``: a whole chain's output per (chain node, value);
+    - ``literals`` / ``sets``: the literal matcher's hits per value, an RE2 set's per (set,
+      value); ``hits``: a matcher's hits per (chain node, matcher, untransformed value);
+    - ``refused``: (rule slot, value) an operator that reads nothing but the value refused;
+    - ``removals``: which rules a state of the ``ctl`` removal lists removes.
+
+    Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept; a cache that reaches
+    its bound (:data:`CACHE_ENTRIES`, four times that for ``hits``) is emptied whole. Threads
+    share them without a lock: every entry is a correct answer written whole, so a lost update
+    only costs a recomputation."""
+
+    __slots__ = ("chains", "hits", "literals", "refused", "removals", "sets", "transformed")
 
     def __init__(self) -> None:
         self.transformed: dict[tuple[int, str], str] = {}
+        self.chains: dict[tuple[int, str], str] = {}  # (chain node, value) -> the chain's output
+        # (chain node, matcher, untransformed value) -> slots the matcher finds (see _piece_hits)
+        self.hits: dict[tuple[int, int, str], frozenset[int]] = {}
         self.literals: dict[str, frozenset[int]] = {}
         self.sets: dict[tuple[int, str], frozenset[int]] = {}
         self.refused: set[tuple[int, str]] = set()
@@ -96,6 +106,8 @@ class ValueCaches:
     def clear(self) -> None:
         """Forget everything (the answers are recomputed on demand)."""
         self.transformed.clear()
+        self.chains.clear()
+        self.hits.clear()
         self.literals.clear()
         self.sets.clear()
         self.refused.clear()
@@ -105,6 +117,8 @@ class ValueCaches:
         """How many entries each cache holds."""
         return {
             "transformed": len(self.transformed),
+            "chains": len(self.chains),
+            "hits": len(self.hits),
             "literals": len(self.literals),
             "sets": len(self.sets),
             "refused": len(self.refused),
@@ -289,7 +303,9 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
             if not target.exclude:
                 ex = excluded.get(target.collection)
                 piece = (target, ex, chain_id)
-                pieces.append((_PIECE_IDS.setdefault(piece, len(_PIECE_IDS)), target, ex))
+                piece_id = _PIECE_IDS.setdefault(piece, len(_PIECE_IDS))
+                _PIECE_COLLECTIONS.setdefault(piece_id, target.collection)
+                pieces.append((piece_id, target, ex))
                 source = _SOURCE_IDS.setdefault((target, ex), len(_SOURCE_IDS))
                 if source == len(_SOURCE_COLLECTIONS):
                     _SOURCE_COLLECTIONS.append(target.collection)
@@ -411,6 +427,7 @@ _PIECE_IDS: dict[tuple[Target, Exclusions | None, int], int] = {}
 # (target, exclusions of its collection) -> a small number: pieces with any chain share its values
 _SOURCE_IDS: dict[tuple[Target, Exclusions | None], int] = {}
 _SOURCE_COLLECTIONS: list[str] = []  # source id -> its collection
+_PIECE_COLLECTIONS: dict[int, str] = {}  # piece id -> its collection
 
 
 def _pattern(text: str) -> re.Pattern[str] | None:
@@ -471,14 +488,11 @@ def _default_processor(content_type: str) -> str:
 
 @dataclass(slots=True)
 class _Piece:
-    """One selecting target's transformed values (see :meth:`Transaction._piece`), with the
-    fast path's answers over all of them (per matcher, filled on demand)."""
+    """One selecting target's transformed values (see :meth:`Transaction._piece`)."""
 
     collection: str
     labels: list[str]
     values: list[str]
-    literal: frozenset[int] | None = None
-    sets: dict[int, frozenset[int]] = field(default_factory=dict)
 
 
 class Transaction:
@@ -525,6 +539,7 @@ class Transaction:
         self._sets: dict[int, dict[str, frozenset[int]]] = {}  # RE2 set -> value -> hits
         self._shared: dict[int, list[tuple[str, list[str]]]] = {}
         self._unions: dict[int, frozenset[int]] = {}  # union key -> slots that may match
+        self._hits: dict[int, frozenset[int]] = {}  # piece << 16 + matcher -> slots found
         self._caches = ruleset.caches
         self._removal: dict[int, bool] | None = None  # id(rule) -> removed, for the lists now
 
@@ -733,28 +748,44 @@ class Transaction:
             return value
         return self._step(node, self._node(_NODES[node][0], value))
 
+    def _chain(self, node: int, value: str) -> str:
+        """:meth:`_node`, with the whole chain's output for a short value kept across requests
+        (one look-up instead of one per step)."""
+        if node == 0:
+            return value
+        if len(value) <= CACHE_VALUE_CHARS:
+            chains = self._caches.chains
+            key = (node, value)
+            out = chains.get(key)
+            if out is None:
+                out = self._node(node, value)
+                if len(chains) >= CACHE_ENTRIES:
+                    chains.clear()
+                chains[key] = out
+            return out
+        return self._node(node, value)
+
     def _node_list(self, node: int, source: int, values: list[str]) -> list[str]:
         """A source's ``values`` through the chain ``node``, as :meth:`_node` gives each (the
-        list is kept per node and source, so chains with a common prefix share its list)."""
+        list is kept per node and source for the transaction)."""
         if node == 0:
             return values
         key = (node, source)
         out = self._lists.get(key)
         if out is None:
-            before = self._node_list(_NODES[node][0], source, values)
-            step = self._step
-            out = self._lists[key] = [step(node, value) for value in before]
+            chain = self._chain
+            out = self._lists[key] = [chain(node, value) for value in values]
         return out
 
     def _transform(self, compiled: CompiledRule, value: str) -> list[str]:
         if compiled.rule.multi_match:
             out = [value]
             for node in compiled.prefix_nodes:
-                step = self._node(node, value)
+                step = self._chain(node, value)
                 if step != out[-1]:
                     out.append(step)
             return out
-        return [self._node(compiled.chain_id, value)]
+        return [self._chain(compiled.chain_id, value)]
 
     def _evaluate(self, compiled: CompiledRule, starter: Rule) -> bool:
         rule = compiled.rule
@@ -831,13 +862,13 @@ class Transaction:
             ]
         return shared
 
-    def _piece(self, compiled: CompiledRule, n: int) -> _Piece:
-        """A shareable rule's ``n``-th selecting target's values, transformed: what
-        :meth:`resolve` gives for it (no ``multiMatch``; the values are fixed for the phase)."""
-        piece_id, target, ex = compiled.pieces[n]
+    def _source(self, compiled: CompiledRule, n: int) -> tuple[list[str], list[str]]:
+        """The labels and untransformed values of a shareable rule's ``n``-th selecting target
+        (with its collection's exclusions), once per transaction."""
         source = compiled.sources[n]
         found = self._sources.get(source)
         if found is None:
+            _, target, ex = compiled.pieces[n]
             entries = self._entries(compiled, target)
             if ex is not None and entries:
                 entries = [(k, v) for k, v in entries if ex.keeps(k)]
@@ -846,13 +877,21 @@ class Transaction:
                 [f"{name}:{key}" if key else name for key, _ in entries],
                 [value for _, value in entries],
             )
-        labels, values = found
+        return found
+
+    def _piece(self, compiled: CompiledRule, n: int) -> _Piece:
+        """A shareable rule's ``n``-th selecting target's values, transformed: what
+        :meth:`resolve` gives for it (no ``multiMatch``; the values are fixed for the phase)."""
+        piece_id, target, _ = compiled.pieces[n]
+        labels, values = self._source(compiled, n)
         if target.count:
             piece = _Piece(target.collection, [f"&{target.label()}"], [str(len(values))])
         elif not values:
-            piece = _Piece(target.collection, [], [], _NOTHING)
+            piece = _Piece(target.collection, [], [])
         else:
-            piece = _Piece(target.collection, labels, self._node_list(compiled.chain_id, source, values))
+            piece = _Piece(
+                target.collection, labels, self._node_list(compiled.chain_id, compiled.sources[n], values)
+            )
         self._pieces[piece_id] = piece
         return piece
 
@@ -867,43 +906,54 @@ class Transaction:
         """The slots that may match one of a guarded shareable rule's values, by its matcher
         (the literal database, or its RE2 set): computed once per transaction for every rule
         with the same values and matcher, from the answers per piece (pieces recur in many
-        rules), which are unions of the answers per value (kept across requests, see
-        :meth:`_literal_hits`)."""
-        pieces = self._pieces
+        rules; see :meth:`_piece_hits`). An empty collection is skipped before anything is
+        built for it."""
+        cache = self._hits
         variables = self.vars
+        matcher = 0 if compiled.guard == 1 else compiled.set_index + 1
         found: list[frozenset[int]] = []
-        literal = compiled.guard == 1
-        index = compiled.set_index
         for n, (piece_id, target, _) in enumerate(compiled.pieces):
             if not target.count and not variables.get(target.collection):
-                continue  # an empty collection: no values (its piece is not built)
-            piece = pieces.get(piece_id)
-            if piece is None:
-                piece = self._piece(compiled, n)
-            values = piece.values
-            if not values:
                 continue
-            if literal:
-                hits = piece.literal
-                if hits is None:
-                    if len(values) == 1:
-                        hits = self._literal_hits(values[0])
-                    else:
-                        hits = frozenset().union(*map(self._literal_hits, values))
-                    piece.literal = hits
-            else:
-                found_set = piece.sets.get(index)
-                if found_set is None:
-                    if len(values) == 1:
-                        found_set = self._set_hits(index, values[0])
-                    else:
-                        found_set = frozenset().union(*(self._set_hits(index, v) for v in values))
-                    piece.sets[index] = found_set
-                hits = found_set
+            hits = cache.get((piece_id << 16) + matcher)
+            if hits is None:
+                hits = self._piece_hits(compiled, n, matcher)
             if hits:
                 found.append(hits)
         union = (found[0] if len(found) == 1 else frozenset().union(*found)) if found else _NOTHING
         self._unions[compiled.union_key] = union
+        return union
+
+    def _piece_hits(self, compiled: CompiledRule, n: int, matcher: int) -> frozenset[int]:
+        """The slots ``matcher`` (0: the literal database, else RE2 set ``matcher - 1``) finds
+        in a shareable rule's ``n``-th piece: the union of its answers per value, each kept
+        across requests per (chain, matcher, untransformed value) for short values, so a
+        repeated value costs one look-up, whatever its chain (the transformed values are
+        only built when a rule is evaluated)."""
+        piece_id, target, _ = compiled.pieces[n]
+        values = self._source(compiled, n)[1]
+        node = compiled.chain_id
+        if target.count:
+            values, node = [str(len(values))], 0
+        shared = self._caches.hits
+        found: list[frozenset[int]] = []
+        for value in values:
+            if len(value) <= CACHE_VALUE_CHARS:
+                key = (node, matcher, value)
+                hits = shared.get(key)
+                if hits is None:
+                    done = self._chain(node, value)
+                    hits = self._literal_hits(done) if not matcher else self._set_hits(matcher - 1, done)
+                    if len(shared) >= _HITS_ENTRIES:
+                        shared.clear()
+                    shared[key] = hits
+            else:
+                done = self._chain(node, value)
+                hits = self._literal_hits(done) if not matcher else self._set_hits(matcher - 1, done)
+            if hits:
+                found.append(hits)
+        union = (found[0] if len(found) == 1 else frozenset().union(*found)) if found else _NOTHING
+        self._hits[(piece_id << 16) + matcher] = union
         return union
 
     def _literal_hits(self, value: str) -> frozenset[int]:
@@ -1035,7 +1085,7 @@ class Transaction:
                 elif done.uri:
                     assert isinstance(item, CompiledRule)
                     uri = self.vars["REQUEST_URI"][0][1]
-                    self.matched_var = ("REQUEST_URI", self._node(item.chain_id, uri))
+                    self.matched_var = ("REQUEST_URI", self._chain(item.chain_id, uri))
                 i = done.next
                 continue
             if isinstance(item, Marker):
@@ -1103,6 +1153,8 @@ class Transaction:
             del self._index[name]
         for piece_id in [i for i, piece in self._pieces.items() if piece.collection in changed]:
             del self._pieces[piece_id]
+        for hit in [k for k in self._hits if _PIECE_COLLECTIONS[k >> 16] in changed]:
+            del self._hits[hit]
         for source in [s for s in self._sources if _SOURCE_COLLECTIONS[s] in changed]:
             del self._sources[source]
         for key in [k for k in self._lists if _SOURCE_COLLECTIONS[k[1]] in changed]:
