@@ -90,9 +90,11 @@ class ValueCaches:
     share them without a lock: every entry is a correct answer written whole, so a lost update
     only costs a recomputation."""
 
-    __slots__ = ("chains", "hits", "literals", "refused", "removals", "sets", "transformed")
+    __slots__ = ("chains", "hits", "literals", "refused", "removals", "sets", "transformed", "value_chars")
 
-    def __init__(self) -> None:
+    def __init__(self, value_chars: int = CACHE_VALUE_CHARS) -> None:
+        # values up to this long are kept (-1: none, for the reference engine without fast path)
+        self.value_chars = value_chars
         self.transformed: dict[tuple[int, str], str] = {}
         self.chains: dict[tuple[int, str], str] = {}  # (chain node, value) -> the chain's output
         # (chain node, matcher, untransformed value) -> slots the matcher finds (see _piece_hits)
@@ -375,7 +377,8 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
     """Resolve every operator and transformation. Unknown operators and transformations are
     listed in ``unsupported`` and their rules never match; so are operator arguments the
     operator rejects, unless ``strict``, where they raise ``ValueError`` naming file and line.
-    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`).
+    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`)
+    and turns on the cross-request caches of :class:`ValueCaches`.
     :func:`rampart.gateway.engines.native.seclang.plan.compile_plan` also folds the rules whose
     outcome is the same for every request."""
     unsupported: list[str] = []
@@ -397,7 +400,13 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
     if prefilters is not None:
         _mark_guards(phases, prefilters)
     return CompiledRuleset(
-        phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters, ruleset.arguments_limit
+        phases,
+        markers,
+        ruleset.rule_engine,
+        tuple(unsupported),
+        prefilters,
+        ruleset.arguments_limit,
+        caches=ValueCaches(CACHE_VALUE_CHARS if fast else -1),
     )
 
 
@@ -541,6 +550,7 @@ class Transaction:
         self._unions: dict[int, frozenset[int]] = {}  # union key -> slots that may match
         self._hits: dict[int, frozenset[int]] = {}  # piece << 16 + matcher -> slots found
         self._caches = ruleset.caches
+        self._keep = ruleset.caches.value_chars  # values up to this long use the shared caches
         self._removal: dict[int, bool] | None = None  # id(rule) -> removed, for the lists now
 
     # ----------------------------------------------------------------- variables
@@ -722,7 +732,7 @@ class Transaction:
     def _step(self, node: int, value: str) -> str:
         """The last step of chain ``node`` applied to ``value`` (its parent chain's output):
         kept across requests for short values, for this transaction for long ones."""
-        if len(value) <= CACHE_VALUE_CHARS:
+        if len(value) <= self._keep:
             shared = self._caches.transformed
             key = (node, value)
             out = shared.get(key)
@@ -753,7 +763,7 @@ class Transaction:
         (one look-up instead of one per step)."""
         if node == 0:
             return value
-        if len(value) <= CACHE_VALUE_CHARS:
+        if len(value) <= self._keep:
             chains = self._caches.chains
             key = (node, value)
             out = chains.get(key)
@@ -807,7 +817,7 @@ class Transaction:
             for value in values:
                 if guarded and not self._may_match(slot, value):
                     continue
-                if refused is not None and len(value) <= CACHE_VALUE_CHARS:
+                if refused is not None and len(value) <= self._keep:
                     key = (slot, value)
                     if key in refused:
                         hit = None
@@ -938,7 +948,7 @@ class Transaction:
         shared = self._caches.hits
         found: list[frozenset[int]] = []
         for value in values:
-            if len(value) <= CACHE_VALUE_CHARS:
+            if len(value) <= self._keep:
                 key = (node, matcher, value)
                 hits = shared.get(key)
                 if hits is None:
@@ -959,7 +969,7 @@ class Transaction:
     def _literal_hits(self, value: str) -> frozenset[int]:
         """The literal-guarded slots whose literal occurs in ``value`` (kept across requests
         for short values, for this transaction for long ones)."""
-        cache = self._caches.literals if len(value) <= CACHE_VALUE_CHARS else self._literals
+        cache = self._caches.literals if len(value) <= self._keep else self._literals
         found = cache.get(value)
         if found is None:
             assert self.ruleset.prefilters is not None
@@ -971,7 +981,7 @@ class Transaction:
 
     def _set_hits(self, index: int, value: str) -> frozenset[int]:
         """The slots of RE2 set ``index`` that match ``value`` (cached as :meth:`_literal_hits`)."""
-        if len(value) <= CACHE_VALUE_CHARS:
+        if len(value) <= self._keep:
             shared = self._caches.sets
             key = (index, value)
             found = shared.get(key)
