@@ -170,6 +170,9 @@ class CompiledRule:
     # per transaction, the guarded rules with the same values and matcher share one answer
     # (the slots that may match one of the values): share_key << 16 + set_index + 1
     union_key: int = -1
+    # per piece: (its index, piece << 16 + matcher (0: literals, else RE2 set + 1), collection,
+    # whether it counts)
+    guard_plan: tuple[tuple[int, int, str, bool], ...] = ()
     # the operator reads nothing but the value (its refusals may be kept across requests)
     pure: bool = False
 
@@ -370,6 +373,11 @@ def _mark_guards(phases: dict[int, tuple[CompiledRule | Marker, ...]], prefilter
                     elif link.slot in prefilters.set_of:
                         link.guard, link.set_index = 2, prefilters.set_of[link.slot]
                     link.union_key = (link.share_key << 16) + link.set_index + 1
+                    matcher = 0 if link.guard == 1 else link.set_index + 1
+                    link.guard_plan = tuple(
+                        (n, (piece_id << 16) + matcher, target.collection, target.count)
+                        for n, (piece_id, target, _) in enumerate(link.pieces)
+                    )
                 link = link.chain
 
 
@@ -920,50 +928,50 @@ class Transaction:
         built for it."""
         cache = self._hits
         variables = self.vars
-        matcher = 0 if compiled.guard == 1 else compiled.set_index + 1
         found: list[frozenset[int]] = []
-        for n, (piece_id, target, _) in enumerate(compiled.pieces):
-            if not target.count and not variables.get(target.collection):
+        for n, key, collection, count in compiled.guard_plan:
+            if not count and not variables.get(collection):
                 continue
-            hits = cache.get((piece_id << 16) + matcher)
+            hits = cache.get(key)
             if hits is None:
-                hits = self._piece_hits(compiled, n, matcher)
+                hits = self._piece_hits(compiled, n, key)
             if hits:
                 found.append(hits)
         union = (found[0] if len(found) == 1 else frozenset().union(*found)) if found else _NOTHING
         self._unions[compiled.union_key] = union
         return union
 
-    def _piece_hits(self, compiled: CompiledRule, n: int, matcher: int) -> frozenset[int]:
-        """The slots ``matcher`` (0: the literal database, else RE2 set ``matcher - 1``) finds
-        in a shareable rule's ``n``-th piece: the union of its answers per value, each kept
+    def _piece_hits(self, compiled: CompiledRule, n: int, key: int) -> frozenset[int]:
+        """The slots the rule's matcher (``key & 0xFFFF``; 0: the literal database, else RE2
+        set ``matcher - 1``) finds in a shareable rule's ``n``-th piece (``key``: its
+        ``guard_plan`` key): the union of its answers per value, each kept
         across requests per (chain, matcher, untransformed value) for short values, so a
         repeated value costs one look-up, whatever its chain (the transformed values are
         only built when a rule is evaluated)."""
-        piece_id, target, _ = compiled.pieces[n]
+        matcher = key & 0xFFFF
         values = self._source(compiled, n)[1]
         node = compiled.chain_id
-        if target.count:
+        if compiled.pieces[n][1].count:
             values, node = [str(len(values))], 0
         shared = self._caches.hits
         found: list[frozenset[int]] = []
         for value in values:
             if len(value) <= self._keep:
-                key = (node, matcher, value)
-                hits = shared.get(key)
+                entry = (node, matcher, value)
+                hits = shared.get(entry)
                 if hits is None:
                     done = self._chain(node, value)
                     hits = self._literal_hits(done) if not matcher else self._set_hits(matcher - 1, done)
                     if len(shared) >= _HITS_ENTRIES:
                         shared.clear()
-                    shared[key] = hits
+                    shared[entry] = hits
             else:
                 done = self._chain(node, value)
                 hits = self._literal_hits(done) if not matcher else self._set_hits(matcher - 1, done)
             if hits:
                 found.append(hits)
         union = (found[0] if len(found) == 1 else frozenset().union(*found)) if found else _NOTHING
-        self._hits[(piece_id << 16) + matcher] = union
+        self._hits[key] = union
         return union
 
     def _literal_hits(self, value: str) -> frozenset[int]:
