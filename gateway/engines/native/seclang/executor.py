@@ -82,7 +82,8 @@ class ValueCaches:
     - ``chains``: a whole chain's output per (chain node, value);
     - ``literals`` / ``sets``: the literal matcher's hits per value, an RE2 set's per (set,
       value); ``hits``: a matcher's hits per (chain node, matcher, untransformed value);
-    - ``refused``: (rule slot, value) an operator that reads nothing but the value refused;
+    - ``refused``: (rule slot, value) that link does not match (its operator, which reads
+      nothing but the value, refuses it, or matches it and the link is negated);
     - ``removals``: which rules a state of the ``ctl`` removal lists removes.
 
     Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept; a cache that reaches
@@ -818,9 +819,11 @@ class Transaction:
         prefilters = self.ruleset.prefilters
         slot = compiled.slot
         guarded = prefilters is not None and slot in prefilters.guarded
-        # a pure operator's refusals are kept across requests (a match is always evaluated:
-        # its captures and side effects are the transaction's)
+        # with a pure operator, the values this link does not match (the operator refuses
+        # them, or matches them when negated) are kept across requests; a value it matches is
+        # always evaluated (its captures and actions are the transaction's)
         refused = self._caches.refused if compiled.pure else None
+        negated = rule.negated
         for label, values in self._prepared(compiled, guarded):
             for value in values:
                 if guarded and not self._may_match(slot, value):
@@ -828,16 +831,16 @@ class Transaction:
                 if refused is not None and len(value) <= self._keep:
                     key = (slot, value)
                     if key in refused:
-                        hit = None
-                    else:
-                        hit = operator.evaluate(value)
-                        if hit is None:
-                            if len(refused) >= CACHE_ENTRIES:
-                                refused.clear()
-                            refused.add(key)
+                        continue
+                    hit = operator.evaluate(value)
+                    if (hit is None) is not negated:  # no match for this link
+                        if len(refused) >= CACHE_ENTRIES:
+                            refused.clear()
+                        refused.add(key)
+                        continue
                 else:
                     hit = operator.evaluate(value)
-                if rule.negated:
+                if negated:
                     if hit is not None:
                         continue
                     hit = ops.OperatorMatch(value)

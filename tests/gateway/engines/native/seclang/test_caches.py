@@ -72,11 +72,13 @@ def test_long_values_are_not_kept_across_requests() -> None:
     assert _fired(ruleset, _get(f"/?a={long}attack")) == [1]
 
 
-def test_a_cached_refusal_does_not_hide_a_match_on_another_value() -> None:
+def test_a_cached_no_match_does_not_hide_a_match_on_another_value() -> None:
     rules = (
         'SecRule ARGS "@within abc def" "id:1,phase:1,t:none"\n'  # pure, unguarded
         'SecRule ARGS "@detectXSS" "id:2,phase:1,t:none,t:urlDecodeUni"\n'
         'SecRule ARGS "@rx ^b+$" "id:3,phase:1,t:none"\n'
+        'SecRule ARGS "!@streq zzz" "id:4,phase:1,t:none"\n'  # negated: a match is kept as "no"
+        'SecRule ARGS "!@rx ^[a-z]+$" "id:5,phase:2,t:none"\n'
     )
     ruleset, reference = _compile(rules), _compile(rules, fast=False)
     requests = [
