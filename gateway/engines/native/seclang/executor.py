@@ -420,6 +420,28 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
 
 
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
+# a text with macros, split: literal text, and per macro (collection upper-case, whether it
+# names a key, the key lower-case)
+_MACRO_PARTS: dict[str, tuple[str | tuple[str, bool, str], ...]] = {}
+
+
+def _macro_parts(text: str) -> tuple[str | tuple[str, bool, str], ...]:
+    """``text`` split for :meth:`Transaction.expand` (kept per text: the texts come from rule
+    files; the cache is emptied if it ever holds :data:`CACHE_ENTRIES`)."""
+    parts: list[str | tuple[str, bool, str]] = []
+    for n, piece in enumerate(_MACRO.split(text)):
+        if n % 2 == 0:
+            if piece:
+                parts.append(piece)
+            continue
+        collection, dot, key = piece.partition(".")
+        parts.append((collection.upper(), bool(dot), key.lower()))
+    if len(_MACRO_PARTS) >= CACHE_ENTRIES:
+        _MACRO_PARTS.clear()
+    found = _MACRO_PARTS[text] = tuple(parts)
+    return found
+
+
 # (targets, transformations) -> a small number: rules with equal ones share prepared values
 _SHARE_IDS: dict[tuple[tuple[Target, ...], tuple[str, ...]], int] = {}
 _SHARE_COLLECTIONS: dict[int, frozenset[str]] = {}  # share key -> the collections it reads
@@ -602,20 +624,25 @@ class Transaction:
         """``text`` with every ``%{COLLECTION.key}`` / ``%{VARIABLE}`` macro replaced."""
         if "%{" not in text:
             return text
-        return _MACRO.sub(self._macro, text)
-
-    def _macro(self, found: re.Match[str]) -> str:
-        name = found.group(1)
-        collection, dot, key = name.partition(".")
-        upper = collection.upper()
-        if dot and upper == "TX":  # the common case, one lookup (TX keys are stored lower-case)
-            entry = self.tx.get(key.lower())
-            return entry[1] if entry is not None else ""
-        entries = self.collection(upper)
-        if not dot:
-            return entries[0][1] if entries else ""
-        lkey = key.lower()
-        return next((v for k, v in entries if k.lower() == lkey), "")
+        parts = _MACRO_PARTS.get(text)
+        if parts is None:
+            parts = _macro_parts(text)
+        out: list[str] = []
+        for part in parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            upper, dot, lkey = part
+            if dot and upper == "TX":  # the common case, one lookup (TX keys are stored lower-case)
+                entry = self.tx.get(lkey)
+                out.append(entry[1] if entry is not None else "")
+                continue
+            entries = self.collection(upper)
+            if not dot:
+                out.append(entries[0][1] if entries else "")
+            else:
+                out.append(next((v for k, v in entries if k.lower() == lkey), ""))
+        return "".join(out)
 
     def _indexed(self, name: str) -> dict[str, list[tuple[str, str]]]:
         index = self._index.get(name)
