@@ -33,6 +33,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from rampart.gateway.engines.native.seclang import operators as ops
 from rampart.gateway.engines.native.seclang import transforms as tfs
@@ -72,32 +73,37 @@ CACHE_VALUE_CHARS = 512
 """Longer values are never kept across requests (they are rarely repeated and cost memory)."""
 _REMOVAL_STATES = 64  # distinct removal lists kept
 _HITS_ENTRIES = 4 * CACHE_ENTRIES  # (chain, matcher, value) answers: several per value
+_SCAN_ALONE = 4  # a piece's values with literals are scanned (and kept) one by one up to this many
+_MANY = 16  # a list of more values (a body's arguments) keeps no per-value answers across requests
 
 
 class ValueCaches:
     """Answers that depend on a value alone, kept across requests (one set per compiled rule
     set, shared by every thread):
 
-    - ``transformed``: a transformation step's output per (chain node, input of the step);
     - ``chains``: a whole chain's output per (chain node, value);
     - ``literals`` / ``sets``: the literal matcher's hits per value, an RE2 set's per (set,
       value); ``hits``: a matcher's hits per (chain node, matcher, untransformed value);
     - ``refused``: (rule slot, value) that link does not match (its operator, which reads
       nothing but the value, refuses it, or matches it and the link is negated);
-    - ``removals``: which rules a state of the ``ctl`` removal lists removes.
+    - ``removals``: which rules a state of the ``ctl`` removal lists removes;
+    - ``seen``: the values met by a request. Answers about a value (its chains' outputs, the
+      matchers' answers, refusals) are kept from the second request that has it on: a value
+      met only once (an id, a token, a body's fields) costs about what it did without these
+      caches.
 
     Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept; a cache that reaches
-    its bound (:data:`CACHE_ENTRIES`, four times that for ``hits``) is emptied whole. Threads
+    its bound (:data:`CACHE_ENTRIES`, four times that for ``hits`` and ``seen``) is emptied whole. Threads
     share them without a lock: every entry is a correct answer written whole, so a lost update
     only costs a recomputation."""
 
-    __slots__ = ("chains", "hits", "literals", "refused", "removals", "sets", "transformed", "value_chars")
+    __slots__ = ("chains", "hits", "literals", "refused", "removals", "seen", "sets", "value_chars")
 
     def __init__(self, value_chars: int = CACHE_VALUE_CHARS) -> None:
         # values up to this long are kept (-1: none, for the reference engine without fast path)
         self.value_chars = value_chars
-        self.transformed: dict[tuple[int, str], str] = {}
         self.chains: dict[tuple[int, str], str] = {}  # (chain node, value) -> the chain's output
+        self.seen: set[str] = set()  # values met once: answers are kept from the second time on
         # (chain node, matcher, untransformed value) -> slots the matcher finds (see _piece_hits)
         self.hits: dict[tuple[int, int, str], frozenset[int]] = {}
         self.literals: dict[str, frozenset[int]] = {}
@@ -108,8 +114,8 @@ class ValueCaches:
 
     def clear(self) -> None:
         """Forget everything (the answers are recomputed on demand)."""
-        self.transformed.clear()
         self.chains.clear()
+        self.seen.clear()
         self.hits.clear()
         self.literals.clear()
         self.sets.clear()
@@ -119,8 +125,8 @@ class ValueCaches:
     def sizes(self) -> dict[str, int]:
         """How many entries each cache holds."""
         return {
-            "transformed": len(self.transformed),
             "chains": len(self.chains),
+            "seen": len(self.seen),
             "hits": len(self.hits),
             "literals": len(self.literals),
             "sets": len(self.sets),
@@ -516,6 +522,16 @@ def exclusions(targets: list[Target] | tuple[Target, ...]) -> dict[str, Exclusio
     }
 
 
+Hits = tuple[frozenset[int], ...]  # answers of the fast path: each a set of slots that may match
+
+
+def _distinct(found: list[frozenset[int]] | Hits) -> Hits:
+    """``found`` without repeats (the same answer, kept per value, recurs across values)."""
+    if len(found) < 2:
+        return tuple(found)
+    return tuple({id(hits): hits for hits in found}.values())
+
+
 def _default_processor(content_type: str) -> str:
     """The processor libmodsecurity picks from the Content-Type when the headers arrive."""
     lowered = content_type.lower()
@@ -571,17 +587,20 @@ class Transaction:
         self.rule: Rule | None = None
         self.logged: list[LogEntry] = []
         self._transformed: dict[int, dict[str, str]] = {}  # chain node -> value -> result
-        self._sources: dict[int, tuple[list[str], list[str]]] = {}  # source -> (labels, values)
+        self._sources: dict[int, tuple[list[str], list[str], bool]] = {}  # source -> (labels, values, met)
         self._lists: dict[tuple[int, int], list[str]] = {}  # (chain node, source) -> its values
+        self._steps: dict[tuple[int, int], list[str]] = {}  # the same, computed step by step
         self._pieces: dict[int, _Piece] = {}
         self._index: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self._literals: dict[str, frozenset[int]] = {}
         self._sets: dict[int, dict[str, frozenset[int]]] = {}  # RE2 set -> value -> hits
         self._shared: dict[int, list[tuple[str, list[str]]]] = {}
-        self._unions: dict[int, frozenset[int]] = {}  # union key -> slots that may match
-        self._hits: dict[int, frozenset[int]] = {}  # piece << 16 + matcher -> slots found
+        # union key -> the answers (sets of slots that may match) over the rule's values
+        self._unions: dict[int, Hits] = {}
+        self._hits: dict[int, Hits] = {}  # piece << 16 + matcher -> the answers over its values
         self._caches = ruleset.caches
         self._keep = ruleset.caches.value_chars  # values up to this long use the shared caches
+        self._meeting: list[str] = []  # values met for the first time (see _met)
         self._removal: dict[int, bool] | None = None  # id(rule) -> removed, for the lists now
 
     # ----------------------------------------------------------------- variables
@@ -765,34 +784,21 @@ class Transaction:
                 log.debug("rule %s: ctl:%s=%s ignored: %s", rule.id, c.name, value, exc)
 
     # ------------------------------------------------------------- evaluation
-    def _step(self, node: int, value: str) -> str:
-        """The last step of chain ``node`` applied to ``value`` (its parent chain's output):
-        kept across requests for short values, for this transaction for long ones."""
-        if len(value) <= self._keep:
-            shared = self._caches.transformed
-            key = (node, value)
-            out = shared.get(key)
-            if out is None:
-                out = _NODES[node][1](value)
-                if len(shared) >= CACHE_ENTRIES:
-                    shared.clear()
-                shared[key] = out
-            return out
+    def _node(self, node: int, value: str) -> str:
+        """``value`` through the chain ``node``: each step cached for the transaction by its
+        input (a chain's prefixes are the nodes on its way to the root, so chains that share
+        one share its results)."""
+        if node == 0:
+            return value
+        parent, fn = _NODES[node]
+        before = self._node(parent, value)
         cache = self._transformed.get(node)
         if cache is None:
             cache = self._transformed[node] = {}
-        out = cache.get(value)
+        out = cache.get(before)
         if out is None:
-            out = cache[value] = _NODES[node][1](value)
+            out = cache[before] = fn(before)
         return out
-
-    def _node(self, node: int, value: str) -> str:
-        """``value`` through the chain ``node`` (each step cached per input, see :meth:`_step`;
-        a chain's prefixes are the nodes on its way to the root, so chains that share one
-        share its results)."""
-        if node == 0:
-            return value
-        return self._step(node, self._node(_NODES[node][0], value))
 
     def _chain(self, node: int, value: str) -> str:
         """:meth:`_node`, with the whole chain's output for a short value kept across requests
@@ -800,6 +806,9 @@ class Transaction:
         if node == 0:
             return value
         if len(value) <= self._keep:
+            if value not in self._caches.seen:  # as _met: noted, nothing kept the first time
+                self._meeting.append(value)
+                return self._node(node, value)
             chains = self._caches.chains
             key = (node, value)
             out = chains.get(key)
@@ -811,16 +820,53 @@ class Transaction:
             return out
         return self._node(node, value)
 
-    def _node_list(self, node: int, source: int, values: list[str]) -> list[str]:
-        """A source's ``values`` through the chain ``node``, as :meth:`_node` gives each (the
-        list is kept per node and source for the transaction)."""
+    def _node_list(self, node: int, source: int, values: list[str], met: bool) -> list[str]:
+        """A source's ``values`` through the chain ``node``, as :meth:`_chain` gives each (kept
+        per node and source for the transaction): the chain's output per value kept across
+        requests, the others computed a step at a time for the whole list (see
+        :meth:`_step_list`); unless a value was not ``met`` before: then nothing is kept."""
         if node == 0:
             return values
         key = (node, source)
         out = self._lists.get(key)
+        if out is not None:
+            return out
+        if not met:
+            out = self._lists[key] = self._step_list(node, source, values)
+            return out
+        keep = self._keep
+        chains = self._caches.chains
+        found = [chains.get((node, value)) if len(value) <= keep else None for value in values]
+        if None not in found:
+            complete = cast("list[str]", found)
+            self._lists[key] = complete
+            return complete
+        done = self._step_list(node, source, values)
+        for index, value in enumerate(values):
+            if found[index] is None and len(value) <= keep:
+                if len(chains) >= CACHE_ENTRIES:
+                    chains.clear()
+                chains[(node, value)] = done[index]
+        self._lists[key] = done
+        return done
+
+    def _step_list(self, node: int, source: int, values: list[str]) -> list[str]:
+        """``values`` through the chain ``node`` a step at a time, each step's list kept per
+        (node, source) for the transaction and each step's result per input (as :meth:`_node`)."""
+        if node == 0:
+            return values
+        key = (node, source)
+        out = self._steps.get(key)
         if out is None:
-            chain = self._chain
-            out = self._lists[key] = [chain(node, value) for value in values]
+            parent, fn = _NODES[node]
+            before = self._step_list(parent, source, values)
+            cache = self._transformed.get(node)
+            if cache is None:
+                cache = self._transformed[node] = {}
+            get, put = cache.get, cache.setdefault
+            out = self._steps[key] = [
+                done if (done := get(value)) is not None else put(value, fn(value)) for value in before
+            ]
         return out
 
     def _transform(self, compiled: CompiledRule, value: str) -> list[str]:
@@ -849,13 +895,20 @@ class Transaction:
         # with a pure operator, the values this link does not match (the operator refuses
         # them, or matches them when negated) are kept across requests; a value it matches is
         # always evaluated (its captures and actions are the transaction's)
-        refused = self._caches.refused if compiled.pure else None
         negated = rule.negated
-        for label, values in self._prepared(compiled, guarded):
+        prepared = self._prepared(compiled, guarded)
+        refused = self._caches.refused if compiled.pure and len(prepared) <= _MANY else None
+        if guarded and rule.multi_match and prefilters is not None and slot in prefilters.literal_slots:
+            # every step of every value, joined, scanned once: if the rule's literals are not
+            # there, no value matches; if they are, every value is evaluated
+            if slot not in self._literal_join([v for _, values in prepared for v in values]):
+                return False
+            guarded = False
+        for label, values in prepared:
             for value in values:
                 if guarded and not self._may_match(slot, value):
                     continue
-                if refused is not None and len(value) <= self._keep:
+                if refused is not None and len(value) <= self._keep and self._met(value):
                     key = (slot, value)
                     if key in refused:
                         continue
@@ -910,9 +963,10 @@ class Transaction:
             ]
         return shared
 
-    def _source(self, compiled: CompiledRule, n: int) -> tuple[list[str], list[str]]:
+    def _source(self, compiled: CompiledRule, n: int) -> tuple[list[str], list[str], bool]:
         """The labels and untransformed values of a shareable rule's ``n``-th selecting target
-        (with its collection's exclusions), once per transaction."""
+        (with its collection's exclusions), once per transaction, and whether every value was
+        met before (see :meth:`_met`; never for more than :data:`_MANY` values)."""
         source = compiled.sources[n]
         found = self._sources.get(source)
         if found is None:
@@ -921,9 +975,16 @@ class Transaction:
             if ex is not None and entries:
                 entries = [(k, v) for k, v in entries if ex.keeps(k)]
             name = target.collection
+            values = [value for _, value in entries]
+            met = len(values) <= _MANY and self._keep >= 0
+            if met:
+                for value in values:
+                    if not self._met(value):
+                        met = False  # the others are still noted
             found = self._sources[source] = (
                 [f"{name}:{key}" if key else name for key, _ in entries],
-                [value for _, value in entries],
+                values,
+                met,
             )
         return found
 
@@ -931,14 +992,16 @@ class Transaction:
         """A shareable rule's ``n``-th selecting target's values, transformed: what
         :meth:`resolve` gives for it (no ``multiMatch``; the values are fixed for the phase)."""
         piece_id, target, _ = compiled.pieces[n]
-        labels, values = self._source(compiled, n)
+        labels, values, met = self._source(compiled, n)
         if target.count:
             piece = _Piece(target.collection, [f"&{target.label()}"], [str(len(values))])
         elif not values:
             piece = _Piece(target.collection, [], [])
         else:
             piece = _Piece(
-                target.collection, labels, self._node_list(compiled.chain_id, compiled.sources[n], values)
+                target.collection,
+                labels,
+                self._node_list(compiled.chain_id, compiled.sources[n], values, met),
             )
         self._pieces[piece_id] = piece
         return piece
@@ -948,9 +1011,10 @@ class Transaction:
         hits = self._unions.get(compiled.union_key)
         if hits is None:
             hits = self._union(compiled)
-        return compiled.slot in hits
+        slot = compiled.slot
+        return any(slot in found for found in hits)
 
-    def _union(self, compiled: CompiledRule) -> frozenset[int]:
+    def _union(self, compiled: CompiledRule) -> Hits:
         """The slots that may match one of a guarded shareable rule's values, by its matcher
         (the literal database, or its RE2 set): computed once per transaction for every rule
         with the same values and matcher, from the answers per piece (pieces recur in many
@@ -958,7 +1022,7 @@ class Transaction:
         built for it."""
         cache = self._hits
         variables = self.vars
-        found: list[frozenset[int]] = []
+        union: Hits = ()
         for n, key, collection, count in compiled.guard_plan:
             if not count and not variables.get(collection):
                 continue
@@ -966,43 +1030,120 @@ class Transaction:
             if hits is None:
                 hits = self._piece_hits(compiled, n, key)
             if hits:
-                found.append(hits)
-        union = (found[0] if len(found) == 1 else frozenset().union(*found)) if found else _NOTHING
+                union = hits if not union else _distinct(union + hits)
         self._unions[compiled.union_key] = union
         return union
 
-    def _piece_hits(self, compiled: CompiledRule, n: int, key: int) -> frozenset[int]:
+    def _piece_hits(self, compiled: CompiledRule, n: int, key: int) -> Hits:
         """The slots the rule's matcher (``key & 0xFFFF``; 0: the literal database, else RE2
         set ``matcher - 1``) finds in a shareable rule's ``n``-th piece (``key``: its
         ``guard_plan`` key): the union of its answers per value, each kept
         across requests per (chain, matcher, untransformed value) for short values, so a
         repeated value costs one look-up, whatever its chain (the transformed values are
-        only built when a rule is evaluated)."""
+        only built when a value has no answer kept). A piece with a value not met before
+        (see :meth:`_source`) is answered for this request only, as without these caches:
+        the literal matcher scans its values joined."""
         matcher = key & 0xFFFF
-        values = self._source(compiled, n)[1]
+        _, values, met = self._source(compiled, n)
         node = compiled.chain_id
         if compiled.pieces[n][1].count:
-            values, node = [str(len(values))], 0
-        shared = self._caches.hits
-        found: list[frozenset[int]] = []
-        for value in values:
-            if len(value) <= self._keep:
-                entry = (node, matcher, value)
-                hits = shared.get(entry)
-                if hits is None:
-                    done = self._chain(node, value)
-                    hits = self._literal_hits(done) if not matcher else self._set_hits(matcher - 1, done)
-                    if len(shared) >= _HITS_ENTRIES:
-                        shared.clear()
-                    shared[entry] = hits
+            values, node, met = [str(len(values))], 0, self._keep >= 0
+        if not met:
+            done = self._node_list(node, compiled.sources[n], values, False) if node else values
+            if matcher:
+                union = _distinct([h for text in done if (h := self._set_hits(matcher - 1, text, False))])
             else:
-                done = self._chain(node, value)
-                hits = self._literal_hits(done) if not matcher else self._set_hits(matcher - 1, done)
-            if hits:
+                joined = self._literal_join(done)
+                union = (joined,) if joined else ()
+            self._hits[key] = union
+            return union
+        shared = self._caches.hits
+        keep = self._keep
+        found: list[frozenset[int]] = []
+        missed: list[int] = []  # values with no answer kept
+        for index, value in enumerate(values):
+            hits = shared.get((node, matcher, value)) if len(value) <= keep else None
+            if hits is None:
+                missed.append(index)
+            elif hits:
                 found.append(hits)
-        union = (found[0] if len(found) == 1 else frozenset().union(*found)) if found else _NOTHING
+        if missed:
+            done = self._node_list(node, compiled.sources[n], values, True) if node else values
+            if not matcher and len(missed) > 1:
+                missed = self._joined_literal_hits(node, values, done, missed, found)
+            for index in missed:
+                text = done[index]
+                hits = self._set_hits(matcher - 1, text) if matcher else self._literal_hits(text)
+                self._keep_hits(node, matcher, values[index], hits)
+                if hits:
+                    found.append(hits)
+        union = _distinct(found)
         self._hits[key] = union
         return union
+
+    def _met(self, value: str) -> bool:
+        """Whether ``value`` was met by an earlier request (then its answers are worth
+        keeping); if not, it is noted, for the requests after this one (see :meth:`run`).
+        Values too long to keep count as met (nothing about them is kept anyway)."""
+        if len(value) > self._keep:
+            return self._keep >= 0
+        if value in self._caches.seen:
+            return True
+        self._meeting.append(value)
+        return False
+
+    def _keep_hits(self, node: int, matcher: int, value: str, hits: frozenset[int]) -> None:
+        """Keep a matcher's answer for an untransformed value (see :meth:`_piece_hits`)."""
+        if len(value) <= self._keep:
+            shared = self._caches.hits
+            if len(shared) >= _HITS_ENTRIES:
+                shared.clear()
+            shared[(node, matcher, value)] = hits
+
+    def _joined_literal_hits(
+        self, node: int, values: list[str], done: list[str], missed: list[int], found: list[frozenset[int]]
+    ) -> list[int]:
+        """The literal matcher over several values of a piece at once: the answers kept per
+        transformed value first, then one scan of the others joined by newlines (a literal in
+        a value is in the join; one that spans a newline only costs an evaluation, where each
+        value is checked again). Adds what it finds to ``found``; when the join holds no
+        literal, no value does, and that answer is kept for each; when it holds some, they
+        cannot be told apart and the values are returned, to be scanned one by one only if
+        they are few."""
+        literals = self._caches.literals if self._keep >= 0 else self._literals
+        rest: list[int] = []
+        for index in missed:
+            hits = literals.get(done[index])
+            if hits is None:
+                rest.append(index)
+                continue
+            self._keep_hits(node, 0, values[index], hits)
+            if hits:
+                found.append(hits)
+        if len(rest) <= 1:
+            return rest
+        assert self.ruleset.prefilters is not None
+        joined = self.ruleset.prefilters.literal_hits(to_bytes("\n".join(done[i] for i in rest)))
+        if not joined:
+            for index in rest:
+                self._keep_hits(node, 0, values[index], _NOTHING)
+            return []
+        if len(rest) <= _SCAN_ALONE:
+            return rest
+        found.append(joined)
+        return []
+
+    def _literal_join(self, texts: list[str]) -> frozenset[int]:
+        """The literal-guarded slots whose literal occurs in one of ``texts`` (or spans two:
+        they are joined by newlines and scanned once; kept for this transaction only)."""
+        if len(texts) == 1:
+            return self._literal_hits(texts[0])
+        joined = "\n".join(texts)
+        found = self._literals.get(joined)
+        if found is None:
+            assert self.ruleset.prefilters is not None
+            found = self._literals[joined] = self.ruleset.prefilters.literal_hits(to_bytes(joined))
+        return found
 
     def _literal_hits(self, value: str) -> frozenset[int]:
         """The literal-guarded slots whose literal occurs in ``value`` (kept across requests
@@ -1017,9 +1158,10 @@ class Transaction:
             cache[value] = found
         return found
 
-    def _set_hits(self, index: int, value: str) -> frozenset[int]:
-        """The slots of RE2 set ``index`` that match ``value`` (cached as :meth:`_literal_hits`)."""
-        if len(value) <= self._keep:
+    def _set_hits(self, index: int, value: str, share: bool = True) -> frozenset[int]:
+        """The slots of RE2 set ``index`` that match ``value`` (cached as :meth:`_literal_hits`;
+        for this transaction only unless ``share``)."""
+        if share and len(value) <= self._keep:
             shared = self._caches.sets
             key = (index, value)
             found = shared.get(key)
@@ -1152,7 +1294,11 @@ class Transaction:
                 hits = unions.get(item.union_key)
                 if hits is None:
                     hits = self._union(item)
-                if item.slot not in hits:
+                slot = item.slot
+                for found in hits:
+                    if slot in found:
+                        break
+                else:
                     continue  # what _evaluate would find: none of the rule's patterns in its values
             self.rule = rule
             self.matched_vars = []
@@ -1207,16 +1353,24 @@ class Transaction:
             del self._sources[source]
         for key in [k for k in self._lists if _SOURCE_COLLECTIONS[k[1]] in changed]:
             del self._lists[key]
+        for key in [k for k in self._steps if _SOURCE_COLLECTIONS[k[1]] in changed]:
+            del self._steps[key]
         for share in [k for k in self._shared if _SHARE_COLLECTIONS[k] & changed]:
             del self._shared[share]
         for union in [k for k in self._unions if _SHARE_COLLECTIONS[k >> 16] & changed]:
             del self._unions[union]
 
     def run(self) -> None:
-        """Phase 1, the body processor, phase 2."""
+        """Phase 1, the body processor, phase 2; then the values met for the first time are
+        noted as met (answers about them are kept from the next request that has them on)."""
         self.run_phase(1)
         self.process_body()
         self.run_phase(2)
+        if self._meeting:
+            seen = self._caches.seen
+            if len(seen) + len(self._meeting) > _HITS_ENTRIES:
+                seen.clear()
+            seen.update(self._meeting)
 
 
 def run_request(

@@ -57,7 +57,8 @@ def test_the_caches_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert _fired(ruleset, _get(f"/?a=value{n}&b=other{n}")) == []
         sizes = ruleset.caches.sizes()
         assert sizes["hits"] <= 32
-        assert all(count <= 16 for name, count in sizes.items() if name != "hits"), sizes
+        assert sizes["seen"] <= 32
+        assert all(count <= 16 for name, count in sizes.items() if name not in ("hits", "seen")), sizes
     assert _fired(ruleset, _get("/?a=ATTACK")) == [1]
 
 
@@ -183,3 +184,25 @@ def test_threads_sharing_the_caches_get_the_serial_answers() -> None:
     for _ in range(3):
         with ThreadPoolExecutor(max_workers=4) as pool:
             assert list(pool.map(lambda r: _fired(ruleset, r), requests)) == expected
+
+
+def test_answers_are_kept_from_the_second_request_with_a_value() -> None:
+    """A value met by one request only (an id, a token) leaves no answers behind but its
+    note in ``seen``; the next request with it keeps them, and a big collection (a body's
+    fields) keeps none."""
+    ruleset = _compile('SecRule ARGS "@rx attack" "id:1,phase:2,t:none,t:lowercase"')
+    kept = ruleset.caches
+
+    def answered(value: str) -> bool:
+        return any(v == value for _, _, v in kept.hits) or any(v == value for _, v in kept.chains)
+
+    assert _fired(ruleset, _get("/?a=Once")) == []
+    assert "Once" in kept.seen
+    assert not answered("Once")
+    assert _fired(ruleset, _get("/?a=Once")) == []
+    assert answered("Once")
+    many = "&".join(f"f{n}=Field{n}" for n in range(executor._MANY + 1))
+    for _ in range(3):
+        assert _fired(ruleset, _post("/", many.encode())) == []
+    assert not answered("Field0")
+    assert _fired(ruleset, _post("/", (many + "&x=ATTACK").encode())) == [1]
