@@ -523,6 +523,7 @@ def exclusions(targets: list[Target] | tuple[Target, ...]) -> dict[str, Exclusio
 
 
 Hits = tuple[frozenset[int], ...]  # answers of the fast path: each a set of slots that may match
+Met = tuple[bool, ...] | None  # per value of a source: met by an earlier request (None: keep nothing)
 
 
 def _distinct(found: list[frozenset[int]] | Hits) -> Hits:
@@ -587,7 +588,7 @@ class Transaction:
         self.rule: Rule | None = None
         self.logged: list[LogEntry] = []
         self._transformed: dict[int, dict[str, str]] = {}  # chain node -> value -> result
-        self._sources: dict[int, tuple[list[str], list[str], bool]] = {}  # source -> (labels, values, met)
+        self._sources: dict[int, tuple[list[str], list[str], Met]] = {}  # source -> (labels, values, met)
         self._lists: dict[tuple[int, int], list[str]] = {}  # (chain node, source) -> its values
         self._steps: dict[tuple[int, int], list[str]] = {}  # the same, computed step by step
         self._pieces: dict[int, _Piece] = {}
@@ -820,30 +821,29 @@ class Transaction:
             return out
         return self._node(node, value)
 
-    def _node_list(self, node: int, source: int, values: list[str], met: bool) -> list[str]:
+    def _node_list(self, node: int, source: int, values: list[str], met: Met) -> list[str]:
         """A source's ``values`` through the chain ``node``, as :meth:`_chain` gives each (kept
-        per node and source for the transaction): the chain's output per value kept across
-        requests, the others computed a step at a time for the whole list (see
-        :meth:`_step_list`); unless a value was not ``met`` before: then nothing is kept."""
+        per node and source for the transaction): the chain's output kept across requests for
+        the values ``met`` before, the others computed a step at a time for the whole list
+        (see :meth:`_step_list`)."""
         if node == 0:
             return values
         key = (node, source)
         out = self._lists.get(key)
         if out is not None:
             return out
-        if not met:
+        if met is None or True not in met:
             out = self._lists[key] = self._step_list(node, source, values)
             return out
-        keep = self._keep
         chains = self._caches.chains
-        found = [chains.get((node, value)) if len(value) <= keep else None for value in values]
+        found = [chains.get((node, value)) if kept else None for value, kept in zip(values, met, strict=True)]
         if None not in found:
             complete = cast("list[str]", found)
             self._lists[key] = complete
             return complete
         done = self._step_list(node, source, values)
         for index, value in enumerate(values):
-            if found[index] is None and len(value) <= keep:
+            if found[index] is None and met[index]:
                 if len(chains) >= CACHE_ENTRIES:
                     chains.clear()
                 chains[(node, value)] = done[index]
@@ -963,10 +963,11 @@ class Transaction:
             ]
         return shared
 
-    def _source(self, compiled: CompiledRule, n: int) -> tuple[list[str], list[str], bool]:
+    def _source(self, compiled: CompiledRule, n: int) -> tuple[list[str], list[str], Met]:
         """The labels and untransformed values of a shareable rule's ``n``-th selecting target
-        (with its collection's exclusions), once per transaction, and whether every value was
-        met before (see :meth:`_met`; never for more than :data:`_MANY` values)."""
+        (with its collection's exclusions), once per transaction, and per value whether an
+        earlier request met it (see :meth:`_met`; ``None``: keep nothing about these values,
+        for more than :data:`_MANY` of them or with the caches off)."""
         source = compiled.sources[n]
         found = self._sources.get(source)
         if found is None:
@@ -976,11 +977,19 @@ class Transaction:
                 entries = [(k, v) for k, v in entries if ex.keeps(k)]
             name = target.collection
             values = [value for _, value in entries]
-            met = len(values) <= _MANY and self._keep >= 0
-            if met:
+            met: Met = None
+            if len(values) <= _MANY and self._keep >= 0:
+                keep, seen, meeting = self._keep, self._caches.seen, self._meeting
+                flags: list[bool] = []
                 for value in values:
-                    if not self._met(value):
-                        met = False  # the others are still noted
+                    if len(value) > keep:
+                        flags.append(False)
+                    elif value in seen:
+                        flags.append(True)
+                    else:
+                        meeting.append(value)
+                        flags.append(False)
+                met = tuple(flags)
             found = self._sources[source] = (
                 [f"{name}:{key}" if key else name for key, _ in entries],
                 values,
@@ -1040,43 +1049,54 @@ class Transaction:
         ``guard_plan`` key): the union of its answers per value, each kept
         across requests per (chain, matcher, untransformed value) for short values, so a
         repeated value costs one look-up, whatever its chain (the transformed values are
-        only built when a value has no answer kept). A piece with a value not met before
-        (see :meth:`_source`) is answered for this request only, as without these caches:
-        the literal matcher scans its values joined."""
+        only built when a value has no answer kept). Values not met by an earlier request
+        (see :meth:`_source`) are answered for this request only, as without these caches:
+        the literal matcher scans them joined."""
         matcher = key & 0xFFFF
         _, values, met = self._source(compiled, n)
         node = compiled.chain_id
         if compiled.pieces[n][1].count:
-            values, node, met = [str(len(values))], 0, self._keep >= 0
-        if not met:
-            done = self._node_list(node, compiled.sources[n], values, False) if node else values
-            if matcher:
-                union = _distinct([h for text in done if (h := self._set_hits(matcher - 1, text, False))])
-            else:
-                joined = self._literal_join(done)
-                union = (joined,) if joined else ()
-            self._hits[key] = union
-            return union
+            values, node, met = [str(len(values))], 0, ((True,) if self._keep >= 0 else None)
         shared = self._caches.hits
-        keep = self._keep
         found: list[frozenset[int]] = []
-        missed: list[int] = []  # values with no answer kept
-        for index, value in enumerate(values):
-            hits = shared.get((node, matcher, value)) if len(value) <= keep else None
-            if hits is None:
-                missed.append(index)
-            elif hits:
-                found.append(hits)
-        if missed:
-            done = self._node_list(node, compiled.sources[n], values, True) if node else values
-            if not matcher and len(missed) > 1:
-                missed = self._joined_literal_hits(node, values, done, missed, found)
-            for index in missed:
-                text = done[index]
-                hits = self._set_hits(matcher - 1, text) if matcher else self._literal_hits(text)
-                self._keep_hits(node, matcher, values[index], hits)
-                if hits:
+        missed: list[int] = []  # values met before with no answer kept yet: answered, kept
+        new: list[int] = []  # the others: answered for this request only
+        if met is None:
+            new = list(range(len(values)))
+        else:
+            for index, value in enumerate(values):
+                if not met[index]:
+                    new.append(index)
+                    continue
+                hits = shared.get((node, matcher, value))
+                if hits is None:
+                    missed.append(index)
+                elif hits:
                     found.append(hits)
+        if missed or new:
+            done = self._node_list(node, compiled.sources[n], values, met) if node else values
+            if matcher:
+                for index in missed:
+                    hits = self._set_hits(matcher - 1, done[index])
+                    self._keep_hits(node, matcher, values[index], hits)
+                    if hits:
+                        found.append(hits)
+                for index in new:
+                    hits = self._set_hits(matcher - 1, done[index], False)
+                    if hits:
+                        found.append(hits)
+            else:
+                if len(missed) > 1:
+                    missed = self._joined_literal_hits(node, values, done, missed, found)
+                for index in missed:
+                    hits = self._literal_hits(done[index])
+                    self._keep_hits(node, matcher, values[index], hits)
+                    if hits:
+                        found.append(hits)
+                if new:
+                    joined = self._literal_join([done[index] for index in new])
+                    if joined:
+                        found.append(joined)
         union = _distinct(found)
         self._hits[key] = union
         return union
