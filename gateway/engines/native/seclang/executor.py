@@ -21,7 +21,10 @@ Speed without changing any of that: rules whose outcome is the same for every re
 setup, 901's defaults, the paranoia-level jumps) are folded when the rule set is compiled
 (:mod:`.plan`) and only their effect is replayed; a guarded rule whose patterns occur in none
 of its values (:mod:`.prefilter`) is skipped by the walk without being evaluated; each target's
-values are transformed once per chain node and phase, shared by every rule naming them.
+values are transformed once per chain node and phase, shared by every rule naming them; and
+answers that depend on a value alone (a transformation chain's output, the prefilter's
+answers, a pure operator's refusal) are kept across requests for values that recur
+(:class:`ValueCaches`).
 
 A :class:`CompiledRuleset` is immutable once built and shared by all threads; each request
 gets its own :class:`Transaction`.
@@ -92,10 +95,11 @@ class ValueCaches:
       met only once (an id, a token, a body's fields) costs about what it did without these
       caches.
 
-    Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept; a cache that reaches
-    its bound (:data:`CACHE_ENTRIES`, four times that for ``hits`` and ``seen``) is emptied whole. Threads
-    share them without a lock: every entry is a correct answer written whole, so a lost update
-    only costs a recomputation."""
+    Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept, and none of a list
+    of more than :data:`_MANY` values (a body's fields); a cache that reaches its bound
+    (:data:`CACHE_ENTRIES`, four times that for ``hits`` and ``seen``) is emptied whole.
+    Threads share them without a lock: every entry is a correct answer written whole, so a
+    lost update only costs a recomputation."""
 
     __slots__ = ("chains", "hits", "literals", "refused", "removals", "seen", "sets", "value_chars")
 
@@ -103,7 +107,7 @@ class ValueCaches:
         # values up to this long are kept (-1: none, for the reference engine without fast path)
         self.value_chars = value_chars
         self.chains: dict[tuple[int, str], str] = {}  # (chain node, value) -> the chain's output
-        self.seen: set[str] = set()  # values met once: answers are kept from the second time on
+        self.seen: set[str] = set()  # values met by a request (answers kept from the next one on)
         # (chain node, matcher, untransformed value) -> slots the matcher finds (see _piece_hits)
         self.hits: dict[tuple[int, int, str], frozenset[int]] = {}
         self.literals: dict[str, frozenset[int]] = {}
