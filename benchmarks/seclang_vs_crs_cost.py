@@ -8,8 +8,13 @@ through each engine in turn, so machine noise hits all engines alike; the figure
 over rounds of the mean process CPU time per request, and ratios to ``crs``. ``seclang
 fast=False`` is the SecLang engine without its fast path (every rule evaluated on every value).
 
+``--cold`` empties the SecLang engine's cross-request caches of per-value answers
+(:class:`~rampart.gateway.engines.native.seclang.executor.ValueCaches`) before every request,
+so no value is ever seen again (the emptying is counted in its cost): what a stream of
+never-repeated values would cost.
+
 ``python -m benchmarks.seclang_vs_crs_cost --crs-version 3.3.4 [--sample 300] [--rounds 3]
-[--paranoia 1 4]``
+[--paranoia 1 4] [--cold]``
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from rampart.attacks.ftw.runner import CRS_VERSIONS, classify, load_tests, stage_request, test_settings
+from rampart.gateway.engines.native.seclang.engine import SecLangEngine
 from rampart.gateway.model import RawRequest, Verdict
 
 __all__ = ["main", "measure", "typical_requests"]
@@ -76,6 +82,17 @@ def measure(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def _cold(engine: SecLangEngine) -> Callable[[RawRequest], Verdict]:
+    """``engine.inspect`` with its cross-request caches emptied before every request."""
+    caches = engine.ruleset.caches
+
+    def inspect(request: RawRequest) -> Verdict:
+        caches.clear()
+        return engine.inspect(request)
+
+    return inspect
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the cost table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.seclang_vs_crs_cost", description=__doc__)
@@ -83,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=300, help="suite requests per class (every Nth)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--paranoia", type=int, nargs="+", default=[1, 4], choices=(1, 2, 3, 4))
+    parser.add_argument(
+        "--cold", action="store_true", help="empty seclang's cross-request caches before every request"
+    )
     args = parser.parse_args(argv)
     version = CRS_VERSIONS[args.crs_version]
     tests = load_tests(version)
@@ -93,9 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         sets[f"suite {kind}"] = stages[::step][: args.sample]
     sets["typical"] = typical_requests() * 20
     from rampart.gateway.engines.crs.engine import CrsEngine
-    from rampart.gateway.engines.native.seclang.engine import SecLangEngine
 
-    print(f"CRS {args.crs_version}, {args.rounds} rounds, process CPU per request (median of round means)")
+    cold = ", seclang caches emptied before every request" if args.cold else ""
+    print(
+        f"CRS {args.crs_version}, {args.rounds} rounds, process CPU per request (median of round means){cold}"
+    )
     print(
         f"{'paranoia':<9}{'requests':<22}{'crs':>10}{'seclang':>10}{'ratio':>8}{'fast=False':>12}{'ratio':>8}"
     )
@@ -107,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for label, requests in sets.items():
                     costs = measure(
-                        {"crs": crs.inspect, "seclang": fast.inspect, "slow": slow.inspect},
+                        {
+                            "crs": crs.inspect,
+                            "seclang": _cold(fast) if args.cold else fast.inspect,
+                            "slow": slow.inspect,
+                        },
                         requests,
                         args.rounds,
                     )

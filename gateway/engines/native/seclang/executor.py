@@ -21,7 +21,10 @@ Speed without changing any of that: rules whose outcome is the same for every re
 setup, 901's defaults, the paranoia-level jumps) are folded when the rule set is compiled
 (:mod:`.plan`) and only their effect is replayed; a guarded rule whose patterns occur in none
 of its values (:mod:`.prefilter`) is skipped by the walk without being evaluated; each target's
-values are transformed once per chain node and phase, shared by every rule naming them.
+values are transformed once per chain node and phase, shared by every rule naming them; and
+answers that depend on a value alone (a transformation chain's output, the prefilter's
+answers, a pure operator's refusal) are kept across requests for values that recur
+(:class:`ValueCaches`).
 
 A :class:`CompiledRuleset` is immutable once built and shared by all threads; each request
 gets its own :class:`Transaction`.
@@ -33,11 +36,21 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from rampart.gateway.engines.native.seclang import operators as ops
 from rampart.gateway.engines.native.seclang import transforms as tfs
 from rampart.gateway.engines.native.seclang.bodies import BodyResult, parse_body
 from rampart.gateway.engines.native.seclang.loader import Ruleset, parse_id_ranges
+from rampart.gateway.engines.native.seclang.operators import (
+    injection,
+    network,
+    numeric,
+    phrases,
+    strings,
+    validation,
+)
+from rampart.gateway.engines.native.seclang.operators.regex import Regex
 from rampart.gateway.engines.native.seclang.parse import parse_targets
 from rampart.gateway.engines.native.seclang.prefilter import Guard, Prefilters, build_prefilters, to_bytes
 from rampart.gateway.engines.native.seclang.rules import Marker, Rule, Target
@@ -56,6 +69,74 @@ _LIVE = frozenset(
 )
 _MAX_CAPTURES = 10
 _NOTHING: frozenset[int] = frozenset()
+
+CACHE_ENTRIES = 8192
+"""Entries each cross-request cache of :class:`ValueCaches` holds before it is emptied."""
+CACHE_VALUE_CHARS = 512
+"""Longer values are never kept across requests (they are rarely repeated and cost memory)."""
+_REMOVAL_STATES = 64  # distinct removal lists kept
+_HITS_ENTRIES = 4 * CACHE_ENTRIES  # (chain, matcher, value) answers: several per value
+_SCAN_ALONE = 4  # a piece's values with literals are scanned (and kept) one by one up to this many
+_MANY = 16  # a list of more values (a body's arguments) keeps no per-value answers across requests
+
+
+class ValueCaches:
+    """Answers that depend on a value alone, kept across requests (one set per compiled rule
+    set, shared by every thread):
+
+    - ``chains``: a whole chain's output per (chain node, value);
+    - ``literals`` / ``sets``: the literal matcher's hits per value, an RE2 set's per (set,
+      value); ``hits``: a matcher's hits per (chain node, matcher, untransformed value);
+    - ``refused``: (rule slot, value) that link does not match (its operator, which reads
+      nothing but the value, refuses it, or matches it and the link is negated);
+    - ``removals``: which rules a state of the ``ctl`` removal lists removes;
+    - ``seen``: the values met by a request. Answers about a value (its chains' outputs, the
+      matchers' answers, refusals) are kept from the second request that has it on: a value
+      met only once (an id, a token, a body's fields) costs about what it did without these
+      caches.
+
+    Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept, and none of a list
+    of more than :data:`_MANY` values (a body's fields); a cache that reaches its bound
+    (:data:`CACHE_ENTRIES`, four times that for ``hits`` and ``seen``) is emptied whole.
+    Threads share them without a lock: every entry is a correct answer written whole, so a
+    lost update only costs a recomputation."""
+
+    __slots__ = ("chains", "hits", "literals", "refused", "removals", "seen", "sets", "value_chars")
+
+    def __init__(self, value_chars: int = CACHE_VALUE_CHARS) -> None:
+        # values up to this long are kept (-1: none, for the reference engine without fast path)
+        self.value_chars = value_chars
+        self.chains: dict[tuple[int, str], str] = {}  # (chain node, value) -> the chain's output
+        self.seen: set[str] = set()  # values met by a request (answers kept from the next one on)
+        # (chain node, matcher, untransformed value) -> slots the matcher finds (see _piece_hits)
+        self.hits: dict[tuple[int, int, str], frozenset[int]] = {}
+        self.literals: dict[str, frozenset[int]] = {}
+        self.sets: dict[tuple[int, str], frozenset[int]] = {}
+        self.refused: set[tuple[int, str]] = set()
+        # (removed id ranges, removed tag patterns) -> id(rule) -> removed
+        self.removals: dict[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], dict[int, bool]] = {}
+
+    def clear(self) -> None:
+        """Forget everything (the answers are recomputed on demand)."""
+        self.chains.clear()
+        self.seen.clear()
+        self.hits.clear()
+        self.literals.clear()
+        self.sets.clear()
+        self.refused.clear()
+        self.removals.clear()
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries each cache holds."""
+        return {
+            "chains": len(self.chains),
+            "seen": len(self.seen),
+            "hits": len(self.hits),
+            "literals": len(self.literals),
+            "sets": len(self.sets),
+            "refused": len(self.refused),
+            "removals": len(self.removals),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +178,14 @@ class CompiledRule:
     # a shareable rule the fast path guards: 1 by the literal database, 2 by RE2 set ``set_index``
     guard: int = 0
     set_index: int = -1
+    # per transaction, the guarded rules with the same values and matcher share one answer
+    # (the slots that may match one of the values): share_key << 16 + set_index + 1
+    union_key: int = -1
+    # per piece: (its index, piece << 16 + matcher (0: literals, else RE2 set + 1), collection,
+    # whether it counts)
+    guard_plan: tuple[tuple[int, int, str, bool], ...] = ()
+    # the operator reads nothing but the value (its refusals may be kept across requests)
+    pure: bool = False
 
     def operator_for(self, arg: str) -> ops.Operator | None:
         """The operator for a macro-expanded argument (built once per distinct argument)."""
@@ -142,6 +231,7 @@ class CompiledRuleset:
     prefilters: Prefilters | None = None
     arguments_limit: int | None = None
     folded: dict[int, tuple[Folded | None, ...]] = field(default_factory=dict)
+    caches: ValueCaches = field(default_factory=ValueCaches, compare=False, repr=False)
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -155,6 +245,35 @@ def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
                     f"{rule.where}: rule {rule.id}: key regex /{target.key_regex}/: {exc}"
                 ) from None
     return out
+
+
+# operators whose answer depends on the value alone
+_PURE_TYPES: tuple[type, ...] = (
+    injection.DetectSqli,
+    injection.DetectXss,
+    network.IpMatch,
+    numeric.Compare,
+    phrases.PhraseMatch,
+    strings.StrEq,
+    strings.Within,
+    strings.BeginsWith,
+    strings.EndsWith,
+    strings.Contains,
+    strings.ContainsWord,
+    validation.ByteRange,
+    validation.UrlEncoding,
+    validation.Utf8Encoding,
+)
+
+
+def is_pure(operator: ops.Operator | None) -> bool:
+    """Whether ``operator``'s answer is a function of the value alone, with no side effect:
+    the operators above, and ``@rx`` when RE2 runs it (the Python fallback counts its runs)."""
+    if operator is None:
+        return False
+    if isinstance(operator, Regex):
+        return operator._re2 is not None
+    return isinstance(operator, _PURE_TYPES)
 
 
 def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledRule:
@@ -195,11 +314,14 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
     if not live and not rule.multi_match:
         shape = (rule.targets, chain_key)
         share_key = _SHARE_IDS.setdefault(shape, len(_SHARE_IDS))
+        _SHARE_COLLECTIONS.setdefault(share_key, frozenset(t.collection for t in rule.targets))
         for target in rule.targets:
             if not target.exclude:
                 ex = excluded.get(target.collection)
                 piece = (target, ex, chain_id)
-                pieces.append((_PIECE_IDS.setdefault(piece, len(_PIECE_IDS)), target, ex))
+                piece_id = _PIECE_IDS.setdefault(piece, len(_PIECE_IDS))
+                _PIECE_COLLECTIONS.setdefault(piece_id, target.collection)
+                pieces.append((piece_id, target, ex))
                 source = _SOURCE_IDS.setdefault((target, ex), len(_SOURCE_IDS))
                 if source == len(_SOURCE_COLLECTIONS):
                     _SOURCE_COLLECTIONS.append(target.collection)
@@ -220,13 +342,15 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         chain_id=chain_id,
         pieces=tuple(pieces),
         sources=tuple(sources),
+        pure=missing is None and is_pure(operator),
     )
 
 
 def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]:
     """Give every compiled rule (chain links too) a slot; list what the fast path may check for
     those it can guard: the operator's literal ``prefilter`` patterns (for ``@rx``, the
-    pattern's required literals), else an ``@rx`` operator's own RE2 pattern."""
+    pattern's required literals), else an ``@rx`` operator's own RE2 pattern. A ``multiMatch``
+    rule is guarded too: each value it tests (every step of its chain) is checked alone."""
     out: list[Guard] = []
     slot = 0
     for items in phases.values():
@@ -237,12 +361,7 @@ def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]
                 slot += 1
                 rule = link.rule
                 operator = link.operator
-                if (
-                    operator is not None
-                    and link.unsupported is None
-                    and not rule.negated
-                    and not rule.multi_match
-                ):
+                if operator is not None and link.unsupported is None and not rule.negated:
                     compiled = getattr(operator, "_re2", None) if rule.operator == "rx" else None
                     if operator.prefilter:
                         out.append(Guard(link.slot, link.transform_key, patterns=tuple(operator.prefilter)))
@@ -264,6 +383,12 @@ def _mark_guards(phases: dict[int, tuple[CompiledRule | Marker, ...]], prefilter
                         link.guard = 1
                     elif link.slot in prefilters.set_of:
                         link.guard, link.set_index = 2, prefilters.set_of[link.slot]
+                    link.union_key = (link.share_key << 16) + link.set_index + 1
+                    matcher = 0 if link.guard == 1 else link.set_index + 1
+                    link.guard_plan = tuple(
+                        (n, (piece_id << 16) + matcher, target.collection, target.count)
+                        for n, (piece_id, target, _) in enumerate(link.pieces)
+                    )
                 link = link.chain
 
 
@@ -271,7 +396,8 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
     """Resolve every operator and transformation. Unknown operators and transformations are
     listed in ``unsupported`` and their rules never match; so are operator arguments the
     operator rejects, unless ``strict``, where they raise ``ValueError`` naming file and line.
-    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`).
+    ``fast`` builds the Hyperscan prefilters (:mod:`rampart.gateway.engines.native.seclang.prefilter`)
+    and turns on the cross-request caches of :class:`ValueCaches`.
     :func:`rampart.gateway.engines.native.seclang.plan.compile_plan` also folds the rules whose
     outcome is the same for every request."""
     unsupported: list[str] = []
@@ -293,13 +419,42 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
     if prefilters is not None:
         _mark_guards(phases, prefilters)
     return CompiledRuleset(
-        phases, markers, ruleset.rule_engine, tuple(unsupported), prefilters, ruleset.arguments_limit
+        phases,
+        markers,
+        ruleset.rule_engine,
+        tuple(unsupported),
+        prefilters,
+        ruleset.arguments_limit,
+        caches=ValueCaches(CACHE_VALUE_CHARS if fast else -1),
     )
 
 
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
+# a text with macros, split: literal text, and per macro (collection upper-case, whether it
+# names a key, the key lower-case)
+_MACRO_PARTS: dict[str, tuple[str | tuple[str, bool, str], ...]] = {}
+
+
+def _macro_parts(text: str) -> tuple[str | tuple[str, bool, str], ...]:
+    """``text`` split for :meth:`Transaction.expand` (kept per text: the texts come from rule
+    files; the cache is emptied if it ever holds :data:`CACHE_ENTRIES`)."""
+    parts: list[str | tuple[str, bool, str]] = []
+    for n, piece in enumerate(_MACRO.split(text)):
+        if n % 2 == 0:
+            if piece:
+                parts.append(piece)
+            continue
+        collection, dot, key = piece.partition(".")
+        parts.append((collection.upper(), bool(dot), key.lower()))
+    if len(_MACRO_PARTS) >= CACHE_ENTRIES:
+        _MACRO_PARTS.clear()
+    found = _MACRO_PARTS[text] = tuple(parts)
+    return found
+
+
 # (targets, transformations) -> a small number: rules with equal ones share prepared values
 _SHARE_IDS: dict[tuple[tuple[Target, ...], tuple[str, ...]], int] = {}
+_SHARE_COLLECTIONS: dict[int, frozenset[str]] = {}  # share key -> the collections it reads
 # Transformation chains as a tree: node 0 is the empty chain, every other node is its parent's
 # chain followed by one transformation. Chains with a common prefix share its nodes, and a
 # transaction caches each node's result per value, so a prefix is computed once per value.
@@ -322,6 +477,7 @@ _PIECE_IDS: dict[tuple[Target, Exclusions | None, int], int] = {}
 # (target, exclusions of its collection) -> a small number: pieces with any chain share its values
 _SOURCE_IDS: dict[tuple[Target, Exclusions | None], int] = {}
 _SOURCE_COLLECTIONS: list[str] = []  # source id -> its collection
+_PIECE_COLLECTIONS: dict[int, str] = {}  # piece id -> its collection
 
 
 def _pattern(text: str) -> re.Pattern[str] | None:
@@ -370,6 +526,17 @@ def exclusions(targets: list[Target] | tuple[Target, ...]) -> dict[str, Exclusio
     }
 
 
+Hits = tuple[frozenset[int], ...]  # answers of the fast path: each a set of slots that may match
+Met = tuple[bool, ...] | None  # per value of a source: met by an earlier request (None: keep nothing)
+
+
+def _distinct(found: list[frozenset[int]] | Hits) -> Hits:
+    """``found`` without repeats (the same answer, kept per value, recurs across values)."""
+    if len(found) < 2:
+        return tuple(found)
+    return tuple({id(hits): hits for hits in found}.values())
+
+
 def _default_processor(content_type: str) -> str:
     """The processor libmodsecurity picks from the Content-Type when the headers arrive."""
     lowered = content_type.lower()
@@ -382,14 +549,11 @@ def _default_processor(content_type: str) -> str:
 
 @dataclass(slots=True)
 class _Piece:
-    """One selecting target's transformed values (see :meth:`Transaction._piece`), with the
-    fast path's answers over all of them (per matcher, filled on demand)."""
+    """One selecting target's transformed values (see :meth:`Transaction._piece`)."""
 
     collection: str
     labels: list[str]
     values: list[str]
-    literal: frozenset[int] | None = None
-    sets: dict[int, frozenset[int]] = field(default_factory=dict)
 
 
 class Transaction:
@@ -428,13 +592,21 @@ class Transaction:
         self.rule: Rule | None = None
         self.logged: list[LogEntry] = []
         self._transformed: dict[int, dict[str, str]] = {}  # chain node -> value -> result
-        self._sources: dict[int, tuple[list[str], list[str]]] = {}  # source -> (labels, values)
+        self._sources: dict[int, tuple[list[str], list[str], Met]] = {}  # source -> (labels, values, met)
         self._lists: dict[tuple[int, int], list[str]] = {}  # (chain node, source) -> its values
+        self._steps: dict[tuple[int, int], list[str]] = {}  # the same, computed step by step
         self._pieces: dict[int, _Piece] = {}
         self._index: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self._literals: dict[str, frozenset[int]] = {}
         self._sets: dict[int, dict[str, frozenset[int]]] = {}  # RE2 set -> value -> hits
         self._shared: dict[int, list[tuple[str, list[str]]]] = {}
+        # union key -> the answers (sets of slots that may match) over the rule's values
+        self._unions: dict[int, Hits] = {}
+        self._hits: dict[int, Hits] = {}  # piece << 16 + matcher -> the answers over its values
+        self._caches = ruleset.caches
+        self._keep = ruleset.caches.value_chars  # values up to this long use the shared caches
+        self._meeting: list[str] = []  # values met for the first time (see _met)
+        self._removal: dict[int, bool] | None = None  # id(rule) -> removed, for the lists now
 
     # ----------------------------------------------------------------- variables
     def collection(self, name: str) -> list[tuple[str, str]]:
@@ -476,20 +648,25 @@ class Transaction:
         """``text`` with every ``%{COLLECTION.key}`` / ``%{VARIABLE}`` macro replaced."""
         if "%{" not in text:
             return text
-        return _MACRO.sub(self._macro, text)
-
-    def _macro(self, found: re.Match[str]) -> str:
-        name = found.group(1)
-        collection, dot, key = name.partition(".")
-        upper = collection.upper()
-        if dot and upper == "TX":  # the common case, one lookup (TX keys are stored lower-case)
-            entry = self.tx.get(key.lower())
-            return entry[1] if entry is not None else ""
-        entries = self.collection(upper)
-        if not dot:
-            return entries[0][1] if entries else ""
-        lkey = key.lower()
-        return next((v for k, v in entries if k.lower() == lkey), "")
+        parts = _MACRO_PARTS.get(text)
+        if parts is None:
+            parts = _macro_parts(text)
+        out: list[str] = []
+        for part in parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            upper, dot, lkey = part
+            if dot and upper == "TX":  # the common case, one lookup (TX keys are stored lower-case)
+                entry = self.tx.get(lkey)
+                out.append(entry[1] if entry is not None else "")
+                continue
+            entries = self.collection(upper)
+            if not dot:
+                out.append(entries[0][1] if entries else "")
+            else:
+                out.append(next((v for k, v in entries if k.lower() == lkey), ""))
+        return "".join(out)
 
     def _indexed(self, name: str) -> dict[str, list[tuple[str, str]]]:
         index = self._index.get(name)
@@ -587,8 +764,10 @@ class Transaction:
             try:
                 if c.name == "ruleremovebyid":
                     self.removed_ids.extend(parse_id_ranges(value))
+                    self._removal = None
                 elif c.name == "ruleremovebytag":
                     self.removed_tags.append(re.compile(value))
+                    self._removal = None
                 elif c.name == "ruleremovetargetbyid":
                     ids, _, targets = value.partition(";")
                     for low, high in parse_id_ranges(ids):
@@ -611,34 +790,85 @@ class Transaction:
 
     # ------------------------------------------------------------- evaluation
     def _node(self, node: int, value: str) -> str:
-        """``value`` through the chain ``node`` (cached per node and value; a chain's prefixes
-        are the nodes on its way to the root, so chains that share one share its results)."""
+        """``value`` through the chain ``node``: each step cached for the transaction by its
+        input (a chain's prefixes are the nodes on its way to the root, so chains that share
+        one share its results)."""
         if node == 0:
             return value
+        parent, fn = _NODES[node]
+        before = self._node(parent, value)
         cache = self._transformed.get(node)
         if cache is None:
             cache = self._transformed[node] = {}
-        out = cache.get(value)
+        out = cache.get(before)
         if out is None:
-            parent, fn = _NODES[node]
-            out = cache[value] = fn(self._node(parent, value))
+            out = cache[before] = fn(before)
         return out
 
-    def _node_list(self, node: int, source: int, values: list[str]) -> list[str]:
-        """A source's ``values`` through the chain ``node``, as :meth:`_node` gives each (the
-        list is kept per node and source, so chains with a common prefix share its list)."""
+    def _chain(self, node: int, value: str) -> str:
+        """:meth:`_node`, with the whole chain's output for a short value kept across requests
+        (one look-up instead of one per step)."""
+        if node == 0:
+            return value
+        if len(value) <= self._keep:
+            if value not in self._caches.seen:  # as _met: noted, nothing kept the first time
+                self._meeting.append(value)
+                return self._node(node, value)
+            chains = self._caches.chains
+            key = (node, value)
+            out = chains.get(key)
+            if out is None:
+                out = self._node(node, value)
+                if len(chains) >= CACHE_ENTRIES:
+                    chains.clear()
+                chains[key] = out
+            return out
+        return self._node(node, value)
+
+    def _node_list(self, node: int, source: int, values: list[str], met: Met) -> list[str]:
+        """A source's ``values`` through the chain ``node``, as :meth:`_chain` gives each (kept
+        per node and source for the transaction): the chain's output kept across requests for
+        the values ``met`` before, the others computed a step at a time for the whole list
+        (see :meth:`_step_list`)."""
         if node == 0:
             return values
         key = (node, source)
         out = self._lists.get(key)
+        if out is not None:
+            return out
+        if met is None or True not in met:
+            out = self._lists[key] = self._step_list(node, source, values)
+            return out
+        chains = self._caches.chains
+        found = [chains.get((node, value)) if kept else None for value, kept in zip(values, met, strict=True)]
+        if None not in found:
+            complete = cast("list[str]", found)
+            self._lists[key] = complete
+            return complete
+        done = self._step_list(node, source, values)
+        for index, value in enumerate(values):
+            if found[index] is None and met[index]:
+                if len(chains) >= CACHE_ENTRIES:
+                    chains.clear()
+                chains[(node, value)] = done[index]
+        self._lists[key] = done
+        return done
+
+    def _step_list(self, node: int, source: int, values: list[str]) -> list[str]:
+        """``values`` through the chain ``node`` a step at a time, each step's list kept per
+        (node, source) for the transaction and each step's result per input (as :meth:`_node`)."""
+        if node == 0:
+            return values
+        key = (node, source)
+        out = self._steps.get(key)
         if out is None:
             parent, fn = _NODES[node]
-            before = self._node_list(parent, source, values)
+            before = self._step_list(parent, source, values)
             cache = self._transformed.get(node)
             if cache is None:
                 cache = self._transformed[node] = {}
             get, put = cache.get, cache.setdefault
-            out = self._lists[key] = [
+            out = self._steps[key] = [
                 done if (done := get(value)) is not None else put(value, fn(value)) for value in before
             ]
         return out
@@ -647,11 +877,11 @@ class Transaction:
         if compiled.rule.multi_match:
             out = [value]
             for node in compiled.prefix_nodes:
-                step = self._node(node, value)
+                step = self._chain(node, value)
                 if step != out[-1]:
                     out.append(step)
             return out
-        return [self._node(compiled.chain_id, value)]
+        return [self._chain(compiled.chain_id, value)]
 
     def _evaluate(self, compiled: CompiledRule, starter: Rule) -> bool:
         rule = compiled.rule
@@ -666,12 +896,35 @@ class Transaction:
         prefilters = self.ruleset.prefilters
         slot = compiled.slot
         guarded = prefilters is not None and slot in prefilters.guarded
-        for label, values in self._prepared(compiled, guarded):
+        # with a pure operator, the values this link does not match (the operator refuses
+        # them, or matches them when negated) are kept across requests; a value it matches is
+        # always evaluated (its captures and actions are the transaction's)
+        negated = rule.negated
+        prepared = self._prepared(compiled, guarded)
+        refused = self._caches.refused if compiled.pure and len(prepared) <= _MANY else None
+        if guarded and rule.multi_match and prefilters is not None and slot in prefilters.literal_slots:
+            # every step of every value, joined, scanned once: if the rule's literals are not
+            # there, no value matches; if they are, every value is evaluated
+            if slot not in self._literal_join([v for _, values in prepared for v in values]):
+                return False
+            guarded = False
+        for label, values in prepared:
             for value in values:
                 if guarded and not self._may_match(slot, value):
                     continue
-                hit = operator.evaluate(value)
-                if rule.negated:
+                if refused is not None and len(value) <= self._keep and self._met(value):
+                    key = (slot, value)
+                    if key in refused:
+                        continue
+                    hit = operator.evaluate(value)
+                    if (hit is None) is not negated:  # no match for this link
+                        if len(refused) >= CACHE_ENTRIES:
+                            refused.clear()
+                        refused.add(key)
+                        continue
+                else:
+                    hit = operator.evaluate(value)
+                if negated:
                     if hit is not None:
                         continue
                     hit = ops.OperatorMatch(value)
@@ -714,74 +967,235 @@ class Transaction:
             ]
         return shared
 
-    def _piece(self, compiled: CompiledRule, n: int) -> _Piece:
-        """A shareable rule's ``n``-th selecting target's values, transformed: what
-        :meth:`resolve` gives for it (no ``multiMatch``; the values are fixed for the phase)."""
-        piece_id, target, ex = compiled.pieces[n]
+    def _source(self, compiled: CompiledRule, n: int) -> tuple[list[str], list[str], Met]:
+        """The labels and untransformed values of a shareable rule's ``n``-th selecting target
+        (with its collection's exclusions), once per transaction, and per value whether an
+        earlier request met it (see :meth:`_met`; ``None``: keep nothing about these values,
+        for more than :data:`_MANY` of them or with the caches off)."""
         source = compiled.sources[n]
         found = self._sources.get(source)
         if found is None:
+            _, target, ex = compiled.pieces[n]
             entries = self._entries(compiled, target)
             if ex is not None and entries:
                 entries = [(k, v) for k, v in entries if ex.keeps(k)]
             name = target.collection
+            values = [value for _, value in entries]
+            met: Met = None
+            if len(values) <= _MANY and self._keep >= 0:
+                keep, seen, meeting = self._keep, self._caches.seen, self._meeting
+                flags: list[bool] = []
+                for value in values:
+                    if len(value) > keep:
+                        flags.append(False)
+                    elif value in seen:
+                        flags.append(True)
+                    else:
+                        meeting.append(value)
+                        flags.append(False)
+                met = tuple(flags)
             found = self._sources[source] = (
                 [f"{name}:{key}" if key else name for key, _ in entries],
-                [value for _, value in entries],
+                values,
+                met,
             )
-        labels, values = found
+        return found
+
+    def _piece(self, compiled: CompiledRule, n: int) -> _Piece:
+        """A shareable rule's ``n``-th selecting target's values, transformed: what
+        :meth:`resolve` gives for it (no ``multiMatch``; the values are fixed for the phase)."""
+        piece_id, target, _ = compiled.pieces[n]
+        labels, values, met = self._source(compiled, n)
         if target.count:
             piece = _Piece(target.collection, [f"&{target.label()}"], [str(len(values))])
         elif not values:
-            piece = _Piece(target.collection, [], [], _NOTHING)
+            piece = _Piece(target.collection, [], [])
         else:
-            piece = _Piece(target.collection, labels, self._node_list(compiled.chain_id, source, values))
+            piece = _Piece(
+                target.collection,
+                labels,
+                self._node_list(compiled.chain_id, compiled.sources[n], values, met),
+            )
         self._pieces[piece_id] = piece
         return piece
 
     def _candidate(self, compiled: CompiledRule) -> bool:
-        """Whether a guarded shareable rule may match one of its values: the matchers'
-        answers per piece, each computed once per matcher and piece (pieces recur in many
-        rules). Literals: one scan of a piece's values joined by newlines (a literal in a
-        value is in the join; one that spans a newline only costs the rule an evaluation, each
-        value is checked again then)."""
+        """Whether a guarded shareable rule may match one of its values."""
+        hits = self._unions.get(compiled.union_key)
+        if hits is None:
+            hits = self._union(compiled)
         slot = compiled.slot
-        pieces = self._pieces
-        if compiled.guard == 1:
-            for n, (piece_id, _, _) in enumerate(compiled.pieces):
-                piece = pieces.get(piece_id) or self._piece(compiled, n)
-                hits = piece.literal
-                if hits is None:
-                    values = piece.values
-                    # one value is scanned (and cached) as itself: pieces whose chains leave
-                    # a value the same share the scan, and so do the per-value checks
-                    hits = piece.literal = self._literal_hits(
-                        values[0] if len(values) == 1 else "\n".join(values)
-                    )
-                if slot in hits:
-                    return True
-            return False
-        index = compiled.set_index
-        for n, (piece_id, _, _) in enumerate(compiled.pieces):
-            piece = pieces.get(piece_id) or self._piece(compiled, n)
-            if not piece.values:
+        return any(slot in found for found in hits)
+
+    def _union(self, compiled: CompiledRule) -> Hits:
+        """The slots that may match one of a guarded shareable rule's values, by its matcher
+        (the literal database, or its RE2 set): computed once per transaction for every rule
+        with the same values and matcher, from the answers per piece (pieces recur in many
+        rules; see :meth:`_piece_hits`). An empty collection is skipped before anything is
+        built for it."""
+        cache = self._hits
+        variables = self.vars
+        union: Hits = ()
+        for n, key, collection, count in compiled.guard_plan:
+            if not count and not variables.get(collection):
                 continue
-            hits = piece.sets.get(index)
+            hits = cache.get(key)
             if hits is None:
-                found = (self._set_hits(index, v) for v in piece.values)
-                hits = piece.sets[index] = frozenset().union(*found)
-            if slot in hits:
-                return True
+                hits = self._piece_hits(compiled, n, key)
+            if hits:
+                union = hits if not union else _distinct(union + hits)
+        self._unions[compiled.union_key] = union
+        return union
+
+    def _piece_hits(self, compiled: CompiledRule, n: int, key: int) -> Hits:
+        """The slots the rule's matcher (``key & 0xFFFF``; 0: the literal database, else RE2
+        set ``matcher - 1``) finds in a shareable rule's ``n``-th piece (``key``: its
+        ``guard_plan`` key): the union of its answers per value, each kept
+        across requests per (chain, matcher, untransformed value) for short values, so a
+        repeated value costs one look-up, whatever its chain (the transformed values are
+        only built when a value has no answer kept). Values not met by an earlier request
+        (see :meth:`_source`) are answered for this request only, as without these caches:
+        the literal matcher scans them joined."""
+        matcher = key & 0xFFFF
+        _, values, met = self._source(compiled, n)
+        node = compiled.chain_id
+        if compiled.pieces[n][1].count:
+            values, node, met = [str(len(values))], 0, ((True,) if self._keep >= 0 else None)
+        shared = self._caches.hits
+        found: list[frozenset[int]] = []
+        missed: list[int] = []  # values met before with no answer kept yet: answered, kept
+        new: list[int] = []  # the others: answered for this request only
+        if met is None:
+            new = list(range(len(values)))
+        else:
+            for index, value in enumerate(values):
+                if not met[index]:
+                    new.append(index)
+                    continue
+                hits = shared.get((node, matcher, value))
+                if hits is None:
+                    missed.append(index)
+                elif hits:
+                    found.append(hits)
+        if missed or new:
+            done = self._node_list(node, compiled.sources[n], values, met) if node else values
+            if matcher:
+                for index in missed:
+                    hits = self._set_hits(matcher - 1, done[index])
+                    self._keep_hits(node, matcher, values[index], hits)
+                    if hits:
+                        found.append(hits)
+                for index in new:
+                    hits = self._set_hits(matcher - 1, done[index], False)
+                    if hits:
+                        found.append(hits)
+            else:
+                if len(missed) > 1:
+                    missed = self._joined_literal_hits(node, values, done, missed, found)
+                for index in missed:
+                    hits = self._literal_hits(done[index])
+                    self._keep_hits(node, matcher, values[index], hits)
+                    if hits:
+                        found.append(hits)
+                if new:
+                    joined = self._literal_join([done[index] for index in new])
+                    if joined:
+                        found.append(joined)
+        union = _distinct(found)
+        self._hits[key] = union
+        return union
+
+    def _met(self, value: str) -> bool:
+        """Whether ``value`` was met by an earlier request (then its answers are worth
+        keeping); if not, it is noted, for the requests after this one (see :meth:`run`).
+        Values too long to keep count as met (nothing about them is kept anyway)."""
+        if len(value) > self._keep:
+            return self._keep >= 0
+        if value in self._caches.seen:
+            return True
+        self._meeting.append(value)
         return False
 
-    def _literal_hits(self, value: str) -> frozenset[int]:
-        found = self._literals.get(value)
+    def _keep_hits(self, node: int, matcher: int, value: str, hits: frozenset[int]) -> None:
+        """Keep a matcher's answer for an untransformed value (see :meth:`_piece_hits`)."""
+        if len(value) <= self._keep:
+            shared = self._caches.hits
+            if len(shared) >= _HITS_ENTRIES:
+                shared.clear()
+            shared[(node, matcher, value)] = hits
+
+    def _joined_literal_hits(
+        self, node: int, values: list[str], done: list[str], missed: list[int], found: list[frozenset[int]]
+    ) -> list[int]:
+        """The literal matcher over several values of a piece at once: the answers kept per
+        transformed value first, then one scan of the others joined by newlines (a literal in
+        a value is in the join; one that spans a newline only costs an evaluation, where each
+        value is checked again). Adds what it finds to ``found``; when the join holds no
+        literal, no value does, and that answer is kept for each; when it holds some, they
+        cannot be told apart and the values are returned, to be scanned one by one only if
+        they are few."""
+        literals = self._caches.literals if self._keep >= 0 else self._literals
+        rest: list[int] = []
+        for index in missed:
+            hits = literals.get(done[index])
+            if hits is None:
+                rest.append(index)
+                continue
+            self._keep_hits(node, 0, values[index], hits)
+            if hits:
+                found.append(hits)
+        if len(rest) <= 1:
+            return rest
+        assert self.ruleset.prefilters is not None
+        joined = self.ruleset.prefilters.literal_hits(to_bytes("\n".join(done[i] for i in rest)))
+        if not joined:
+            for index in rest:
+                self._keep_hits(node, 0, values[index], _NOTHING)
+            return []
+        if len(rest) <= _SCAN_ALONE:
+            return rest
+        found.append(joined)
+        return []
+
+    def _literal_join(self, texts: list[str]) -> frozenset[int]:
+        """The literal-guarded slots whose literal occurs in one of ``texts`` (or spans two:
+        they are joined by newlines and scanned once; kept for this transaction only)."""
+        if len(texts) == 1:
+            return self._literal_hits(texts[0])
+        joined = "\n".join(texts)
+        found = self._literals.get(joined)
         if found is None:
             assert self.ruleset.prefilters is not None
-            found = self._literals[value] = self.ruleset.prefilters.literal_hits(to_bytes(value))
+            found = self._literals[joined] = self.ruleset.prefilters.literal_hits(to_bytes(joined))
         return found
 
-    def _set_hits(self, index: int, value: str) -> frozenset[int]:
+    def _literal_hits(self, value: str) -> frozenset[int]:
+        """The literal-guarded slots whose literal occurs in ``value`` (kept across requests
+        for short values, for this transaction for long ones)."""
+        cache = self._caches.literals if len(value) <= self._keep else self._literals
+        found = cache.get(value)
+        if found is None:
+            assert self.ruleset.prefilters is not None
+            found = self.ruleset.prefilters.literal_hits(to_bytes(value))
+            if len(cache) >= CACHE_ENTRIES:
+                cache.clear()
+            cache[value] = found
+        return found
+
+    def _set_hits(self, index: int, value: str, share: bool = True) -> frozenset[int]:
+        """The slots of RE2 set ``index`` that match ``value`` (cached as :meth:`_literal_hits`;
+        for this transaction only unless ``share``)."""
+        if share and len(value) <= self._keep:
+            shared = self._caches.sets
+            key = (index, value)
+            found = shared.get(key)
+            if found is None:
+                assert self.ruleset.prefilters is not None
+                found = self.ruleset.prefilters.set_hits(index, to_bytes(value))
+                if len(shared) >= CACHE_ENTRIES:
+                    shared.clear()
+                shared[key] = found
+            return found
         cache = self._sets.get(index)
         if cache is None:
             cache = self._sets[index] = {}
@@ -815,11 +1229,27 @@ class Transaction:
         return hit
 
     def _removed(self, rule: Rule) -> bool:
+        """Whether a ``ctl:ruleRemoveById`` / ``ByTag`` so far removed ``rule``: answered once
+        per rule for each distinct pair of removal lists, across requests (the lists only
+        change by ``ctl``, and most requests see the same ones)."""
         if not self.removed_ids and not self.removed_tags:
             return False
-        if any(low <= rule.id <= high for low, high in self.removed_ids):
-            return True
-        return bool(self.removed_tags) and any(p.search(t) for p in self.removed_tags for t in rule.tags)
+        answers = self._removal
+        if answers is None:
+            state = (tuple(self.removed_ids), tuple(p.pattern for p in self.removed_tags))
+            removals = self._caches.removals
+            answers = removals.get(state)
+            if answers is None:
+                if len(removals) >= _REMOVAL_STATES:
+                    removals.clear()
+                answers = removals.setdefault(state, {})
+            self._removal = answers
+        found = answers.get(id(rule))
+        if found is None:
+            found = answers[id(rule)] = any(low <= rule.id <= high for low, high in self.removed_ids) or (
+                bool(self.removed_tags) and any(p.search(t) for p in self.removed_tags for t in rule.tags)
+            )
+        return found
 
     def _after_match(self, compiled: CompiledRule) -> None:
         link: CompiledRule | None = compiled
@@ -847,6 +1277,7 @@ class Transaction:
         markers = self.ruleset.markers.get(phase, {})
         folded = self.ruleset.folded.get(phase) or (None,) * len(items)
         tx = self.tx
+        unions = self._unions
         i = 0
         check = self.check
         while i < len(items) and self.engine_on and not self.allowed:
@@ -868,20 +1299,31 @@ class Transaction:
                 elif done.uri:
                     assert isinstance(item, CompiledRule)
                     uri = self.vars["REQUEST_URI"][0][1]
-                    self.matched_var = ("REQUEST_URI", self._node(item.chain_id, uri))
+                    self.matched_var = ("REQUEST_URI", self._chain(item.chain_id, uri))
                 i = done.next
                 continue
             if isinstance(item, Marker):
                 continue
             rule = item.rule
-            if (self.removed_ids or self.removed_tags) and self._removed(rule):
-                continue
-            if (
-                item.guard
-                and not ((self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule))
-                and not self._candidate(item)
+            if self.removed_ids or self.removed_tags:
+                answers = self._removal
+                gone = None if answers is None else answers.get(id(rule))
+                if gone is None:
+                    gone = self._removed(rule)
+                if gone:
+                    continue
+            if item.guard and not (
+                (self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule)
             ):
-                continue  # what _evaluate would find: none of the rule's patterns in its values
+                hits = unions.get(item.union_key)
+                if hits is None:
+                    hits = self._union(item)
+                slot = item.slot
+                for found in hits:
+                    if slot in found:
+                        break
+                else:
+                    continue  # what _evaluate would find: none of the rule's patterns in its values
             self.rule = rule
             self.matched_vars = []
             if not self._evaluate(item, rule):
@@ -913,23 +1355,46 @@ class Transaction:
             result = BodyResult()
         before = dict(self.vars)
         body_variables(self.vars, self.body, result, self.ruleset.arguments_limit)
-        changed = {name for name, entries in self.vars.items() if before.get(name) is not entries}
+        changed: set[str] = set()
+        for name, entries in self.vars.items():
+            old = before.get(name)
+            if old is entries:
+                continue
+            if old == entries:  # the same entries: what phase 1 prepared from them stays
+                self.vars[name] = old
+            else:
+                changed.add(name)
+        if not changed:
+            return
         # what phase 1 prepared from variables the body left alone (headers, URI, cookies) stays
         for name in changed & set(self._index):
             del self._index[name]
         for piece_id in [i for i, piece in self._pieces.items() if piece.collection in changed]:
             del self._pieces[piece_id]
+        for hit in [k for k in self._hits if _PIECE_COLLECTIONS[k >> 16] in changed]:
+            del self._hits[hit]
         for source in [s for s in self._sources if _SOURCE_COLLECTIONS[s] in changed]:
             del self._sources[source]
         for key in [k for k in self._lists if _SOURCE_COLLECTIONS[k[1]] in changed]:
             del self._lists[key]
-        self._shared.clear()
+        for key in [k for k in self._steps if _SOURCE_COLLECTIONS[k[1]] in changed]:
+            del self._steps[key]
+        for share in [k for k in self._shared if _SHARE_COLLECTIONS[k] & changed]:
+            del self._shared[share]
+        for union in [k for k in self._unions if _SHARE_COLLECTIONS[k >> 16] & changed]:
+            del self._unions[union]
 
     def run(self) -> None:
-        """Phase 1, the body processor, phase 2."""
+        """Phase 1, the body processor, phase 2; then the values met for the first time are
+        noted as met (answers about them are kept from the next request that has them on)."""
         self.run_phase(1)
         self.process_body()
         self.run_phase(2)
+        if self._meeting:
+            seen = self._caches.seen
+            if len(seen) + len(self._meeting) > _HITS_ENTRIES:
+                seen.clear()
+            seen.update(self._meeting)
 
 
 def run_request(

@@ -328,8 +328,27 @@ def fold(ruleset: CompiledRuleset) -> dict[int, tuple[Folded | None, ...]]:
                 state = after
         for target in sorted(incoming):  # jumps past the end
             state = incoming[target] if state is None else state.join(incoming[target])
-        folded[phase] = tuple(out)
+        folded[phase] = tuple(_merge_runs(out))
     return folded
+
+
+def _merge_runs(out: list[Folded | None]) -> list[Folded | None]:
+    """Each folded rule's outcome followed by those of the folded rules it always leads to (the
+    rule at its ``next`` index, and so on), as one replay: their ``TX`` writes in order, the
+    last ``MATCHED_VAR`` and the last jump. A run stops before a rule a ``ctl`` may remove or
+    one whose ``MATCHED_VAR`` is the request's URI; the rule starting it keeps its own
+    ``removable`` (checked before its replay)."""
+    merged = list(out)
+    for index in range(len(merged) - 1, -1, -1):  # jumps go forward: the rest is merged already
+        done = merged[index]
+        if done is None or done.uri or done.next >= len(merged):
+            continue
+        after = merged[done.next]
+        if after is None or after.removable or after.uri:
+            continue
+        matched_var = after.matched_var if after.matched_var is not None else done.matched_var
+        merged[index] = Folded(done.writes + after.writes, matched_var, False, after.next, done.removable)
+    return merged
 
 
 def _fold_one(

@@ -130,3 +130,28 @@ def test_crs_paranoia_checks_fold_at_paranoia_1(version: str) -> None:
     jump = folded[index]
     assert jump is not None
     assert jump.next > index + 1  # at paranoia 1 it always jumps
+
+
+# folded rules that always lead to one another: one replay from the first
+RUN = r"""
+SecRule &TX:a "@eq 0" "id:1,phase:1,pass,nolog,setvar:tx.a=1"
+SecRule &TX:b "@eq 0" "id:2,phase:1,pass,nolog,setvar:tx.b=2,setvar:!tx.a"
+SecRule TX:b "@eq 2" "id:3,phase:1,pass,nolog,setvar:tx.a=3,skipAfter:END"
+SecRule REQUEST_URI "@contains oracle" "id:4,phase:1,pass,log"
+SecMarker END
+SecRule &TX:c "@eq 0" "id:5,phase:1,pass,nolog,setvar:tx.c=%{tx.a}%{tx.b}"
+SecRule REQUEST_URI "@contains oracle" "id:6,phase:1,pass,log,setvar:tx.d=%{tx.c}"
+"""
+
+
+def test_a_run_of_folded_rules_replays_at_once_as_one_by_one() -> None:
+    ruleset = _compile(RUN)
+    first = ruleset.folded[1][0]
+    assert first is not None
+    assert [key for key, _ in first.writes] == ["a", "b", "a", "a", "c"]
+    assert first.next == 6  # past the marker and rule 5: rule 6 is evaluated
+    for rules in (ruleset, _compile(RUN, fast=False)):
+        tx = run_request(rules, _request(b""), b"", "u")
+        assert [e.rule_id for e in tx.logged] == [6]
+        assert tx.tx == {"b": ("b", "2"), "a": ("a", "3"), "c": ("c", "32"), "d": ("d", "32")}
+        assert list(tx.tx) == ["b", "a", "c", "d"]

@@ -1,0 +1,208 @@
+"""The executor's cross-request caches (:class:`ValueCaches`): bounded, never the cause of a
+different outcome. Each test runs several requests through one compiled rule set (the caches
+live as long as it does) and checks what fired against a rule set compiled without the fast
+path, which keeps no caches."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from rampart.gateway.engines.native.seclang import executor
+from rampart.gateway.engines.native.seclang.executor import (
+    CompiledRuleset,
+    Transaction,
+    compile_ruleset,
+    run_request,
+)
+from rampart.gateway.engines.native.seclang.loader import Loader
+from rampart.gateway.model import RawRequest
+
+HOST = (("Host", "localhost"),)
+
+
+def _compile(rules: str, *, fast: bool = True) -> CompiledRuleset:
+    loader = Loader()
+    loader.load_text(
+        'SecDefaultAction "phase:1,log,pass"\nSecDefaultAction "phase:2,log,pass"\n' + rules, "t.conf"
+    )
+    return compile_ruleset(loader.finish(), strict=True, fast=fast)
+
+
+def _run(ruleset: CompiledRuleset, request: RawRequest) -> Transaction:
+    return run_request(ruleset, request, request.body, "u1")
+
+
+def _fired(ruleset: CompiledRuleset, request: RawRequest) -> list[int]:
+    return [e.rule_id for e in _run(ruleset, request).logged]
+
+
+def _get(target: str, *headers: tuple[str, str]) -> RawRequest:
+    return RawRequest("GET", target, HOST + headers)
+
+
+def _post(target: str, body: bytes) -> RawRequest:
+    return RawRequest("POST", target, (*HOST, ("Content-Type", "application/x-www-form-urlencoded")), body)
+
+
+def test_the_caches_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executor, "CACHE_ENTRIES", 16)
+    monkeypatch.setattr(executor, "_HITS_ENTRIES", 32)
+    ruleset = _compile(
+        'SecRule ARGS "@rx attack" "id:1,phase:1,t:none,t:lowercase"\n'
+        'SecRule ARGS "@detectSQLi" "id:2,phase:1,t:none,t:urlDecodeUni"\n'
+    )
+    for n in range(200):
+        assert _fired(ruleset, _get(f"/?a=value{n}&b=other{n}")) == []
+        sizes = ruleset.caches.sizes()
+        assert sizes["hits"] <= 32
+        assert sizes["seen"] <= 32
+        assert all(count <= 16 for name, count in sizes.items() if name not in ("hits", "seen")), sizes
+    assert _fired(ruleset, _get("/?a=ATTACK")) == [1]
+
+
+def test_long_values_are_not_kept_across_requests() -> None:
+    ruleset = _compile('SecRule ARGS "@rx attack" "id:1,phase:1,t:none,t:lowercase"')
+    long = "x" * (executor.CACHE_VALUE_CHARS + 1)
+    assert _fired(ruleset, _get(f"/?a={long}")) == []
+    kept = ruleset.caches
+    assert long not in kept.literals
+    assert all(value != long for _, value in kept.refused)
+    assert all(value != long for _, _, value in kept.hits)
+    assert _fired(ruleset, _get(f"/?a={long}attack")) == [1]
+
+
+def test_a_cached_no_match_does_not_hide_a_match_on_another_value() -> None:
+    rules = (
+        'SecRule ARGS "@within abc def" "id:1,phase:1,t:none"\n'  # pure, unguarded
+        'SecRule ARGS "@detectXSS" "id:2,phase:1,t:none,t:urlDecodeUni"\n'
+        'SecRule ARGS "@rx ^b+$" "id:3,phase:1,t:none"\n'
+        'SecRule ARGS "!@streq zzz" "id:4,phase:1,t:none"\n'  # negated: a match is kept as "no"
+        'SecRule ARGS "!@rx ^[a-z]+$" "id:5,phase:2,t:none"\n'
+    )
+    ruleset, reference = _compile(rules), _compile(rules, fast=False)
+    requests = [
+        _get("/?a=zzz"),
+        _get("/?a=zzz"),
+        _get("/?a=abc"),
+        _get("/?a=zzz&b=%3Cscript%3Ealert(1)%3C/script%3E"),
+        _get("/?a=bbb"),
+        _get("/?a=zzz"),
+        _get("/?a=abc&c=bbb"),
+    ]
+    for request in requests * 2:
+        assert _fired(ruleset, request) == _fired(reference, request), request.target
+    assert ruleset.caches.refused  # the refusals were kept
+    assert not reference.caches.refused  # the reference keeps nothing
+
+
+def test_a_match_runs_its_actions_every_time() -> None:
+    """Only refusals are kept: a matching value sets TX (and MATCHED_VAR) on every request."""
+    ruleset = _compile(
+        'SecRule ARGS "@rx ^(b+)$" "id:1,phase:1,capture,setvar:tx.score=+1,setvar:tx.seen=%{tx.1}"'
+    )
+    for _ in range(3):
+        tx = _run(ruleset, _get("/?a=bb&c=x&d=bbb"))
+        assert tx.tx["score"][1] == "2"
+        assert tx.tx["seen"][1] == "bbb"
+        assert tx.matched_var == ("ARGS:d", "bbb")
+
+
+def test_a_ctl_removed_rule_stays_removed_and_only_when_the_ctl_fired() -> None:
+    rules = (
+        'SecRule ARGS:off "@streq 1" "id:1,phase:1,nolog,ctl:ruleRemoveById=10-12"\n'
+        'SecRule ARGS:tagoff "@streq 1" "id:2,phase:1,nolog,ctl:ruleRemoveByTag=^noisy$"\n'
+        'SecRule ARGS "@rx attack" "id:10,phase:1"\n'
+        'SecRule ARGS "@rx attack" "id:13,phase:1,tag:noisy"\n'
+        'SecRule ARGS "@rx attack" "id:11,phase:2"\n'
+        'SecRule ARGS "@rx attack" "id:14,phase:2,tag:noisy"\n'
+        'SecRule ARGS "@rx attack" "id:20,phase:2"\n'
+    )
+    ruleset, reference = _compile(rules), _compile(rules, fast=False)
+    cases = {
+        "/?x=attack&off=1": [20, 13, 14],
+        "/?x=attack": [10, 13, 11, 14, 20],
+        "/?x=attack&tagoff=1": [10, 11, 20],
+        "/?x=attack&off=1&tagoff=1": [20],
+    }
+    for target, fires in list(cases.items()) * 2:
+        assert sorted(_fired(ruleset, _get(target))) == sorted(fires), target
+        assert sorted(_fired(reference, _get(target))) == sorted(fires), target
+
+
+def test_a_step_is_cached_by_its_input() -> None:
+    """Two chains that share a prefix: a multiMatch rule (values one by one) and a shared
+    target list (values as lists) leave each step's cache keyed by the step's input, so a
+    value that equals another's partly transformed form gets its own result."""
+    rules = (
+        'SecRule ARGS "@rx nomatch" "id:1,phase:2,nolog,t:none,t:urlDecodeUni,t:lowercase,multiMatch"\n'
+        'SecRule ARGS "@rx %41" "id:2,phase:2,t:none,t:urlDecodeUni,t:lowercase"\n'
+    )
+    request = _get("/?x=%2541&y=%252541")  # ARGS x="%41", y="%2541" (urlDecodeUni: "%41")
+    for fast in (True, False):
+        assert _fired(_compile(rules, fast=fast), request) == [2]
+
+
+def test_a_multimatch_rule_is_guarded_and_still_fires_on_an_intermediate_value() -> None:
+    rules = 'SecRule ARGS "@rx <scr" "id:1,phase:2,t:none,t:urlDecodeUni,t:removeWhitespace,multiMatch"'
+    ruleset, reference = _compile(rules), _compile(rules, fast=False)
+    assert ruleset.prefilters is not None
+    slot = ruleset.phases[2][0].slot  # type: ignore[union-attr]
+    assert slot in ruleset.prefilters.guarded
+    for target in ["/?a=%253Cscr", "/?a=%3C%20scr", "/?a=plain", "/?a=%3Cscr"]:
+        assert _fired(ruleset, _get(target)) == _fired(reference, _get(target)), target
+    assert _fired(ruleset, _get("/?a=%3C%20scr")) == [1]  # only after removeWhitespace
+
+
+def test_phase_two_sees_what_the_body_adds_and_keeps_what_it_does_not_change() -> None:
+    rules = (
+        'SecRule ARGS "@rx attack" "id:1,phase:1"\n'
+        'SecRule ARGS "@rx attack" "id:2,phase:2"\n'
+        'SecRule REQUEST_HEADERS:Host "@streq localhost" "id:3,phase:2"\n'
+        'SecRule &ARGS "@eq 2" "id:4,phase:2"\n'
+    )
+    ruleset = _compile(rules)
+    assert sorted(_fired(ruleset, _post("/?q=1", b"b=attack"))) == [2, 3, 4]
+    assert sorted(_fired(ruleset, _post("/?q=attack", b"b=1"))) == [1, 2, 3, 4]
+    assert sorted(_fired(ruleset, _get("/?q=attack"))) == [1, 2, 3]
+
+
+def test_threads_sharing_the_caches_get_the_serial_answers() -> None:
+    rules = (
+        'SecRule ARGS "@rx attack" "id:1,phase:1,t:none,t:lowercase"\n'
+        'SecRule ARGS|REQUEST_HEADERS "@detectSQLi" "id:2,phase:2,t:none,t:urlDecodeUni"\n'
+        'SecRule ARGS "@pm evil wicked" "id:3,phase:2,t:none,t:lowercase"\n'
+    )
+    requests = [
+        _get(f"/?a={word}{n % 7}", ("User-Agent", f"agent {n % 3}"))
+        for n in range(60)
+        for word in ("fine", "ATTACK", "1' or '1'='1", "Evil")
+    ]
+    expected = [_fired(_compile(rules, fast=False), r) for r in requests]
+    ruleset = _compile(rules)
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            assert list(pool.map(lambda r: _fired(ruleset, r), requests)) == expected
+
+
+def test_answers_are_kept_from_the_second_request_with_a_value() -> None:
+    """A value met by one request only (an id, a token) leaves no answers behind but its
+    note in ``seen``; the next request with it keeps them, and a big collection (a body's
+    fields) keeps none."""
+    ruleset = _compile('SecRule ARGS "@rx attack" "id:1,phase:2,t:none,t:lowercase"')
+    kept = ruleset.caches
+
+    def answered(value: str) -> bool:
+        return any(v == value for _, _, v in kept.hits) or any(v == value for _, v in kept.chains)
+
+    assert _fired(ruleset, _get("/?a=Once")) == []
+    assert "Once" in kept.seen
+    assert not answered("Once")
+    assert _fired(ruleset, _get("/?a=Once")) == []
+    assert answered("Once")
+    many = "&".join(f"f{n}=Field{n}" for n in range(executor._MANY + 1))
+    for _ in range(3):
+        assert _fired(ruleset, _post("/", many.encode())) == []
+    assert not answered("Field0")
+    assert _fired(ruleset, _post("/", (many + "&x=ATTACK").encode())) == [1]
