@@ -328,7 +328,7 @@ def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySet
 
         return serve_workers(settings, reload_settings=reload_settings)
     from rampart.gateway.admin import create_admin_app
-    from rampart.serve import Listener, run_forever, serve_apps
+    from rampart.serve import Listener, run_forever, serve_apps, settle_heap
 
     try:
         gw = build_gateway(settings)
@@ -347,6 +347,7 @@ def serve(settings: GatewaySettings, *, reload_settings: Callable[[], GatewaySet
     reloader = Reloader(gw, reload_settings)
 
     async def announce(bound: list[tuple[str, int]]) -> None:
+        settle_heap()
         # SIGHUP: reopen the log files, then re-read settings and rules (rampart.gateway.reload)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.on_sighup)
         if len(bound) > 1:

@@ -34,6 +34,7 @@ from rampart.gateway.config import GatewaySettings
 from rampart.gateway.engines import create_engine
 from rampart.gateway.proxy import Gateway
 from rampart.gateway.proxy.inspection import NamedEngine
+from rampart.serve import settle_heap
 
 __all__ = [
     "RELOADABLE_ENGINE_KEYS",
@@ -214,3 +215,4 @@ class Reloader:
                 break
             await asyncio.sleep(_POLL_S)
         await asyncio.to_thread(close_engines, old)
+        settle_heap(again=True)  # the new engines join the frozen heap; the old ones can go

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -16,7 +17,7 @@ from aiohttp import web
 from rampart.ports import PortInUse, port_holder
 from rampart.procs import ready_line
 
-__all__ = ["ListenError", "Listener", "run_forever", "serve_apps"]
+__all__ = ["ListenError", "Listener", "run_forever", "serve_apps", "settle_heap"]
 
 
 @dataclass
@@ -114,6 +115,24 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
+
+
+def settle_heap(*, again: bool = False) -> None:
+    """Move every object alive now out of the cyclic garbage collector's reach (``gc.freeze``).
+
+    A server builds its long-lived objects at start: rule sets, compiled patterns, engines,
+    caches, the app. None of them becomes garbage while it serves. Left in the collector's
+    generations, every full collection walks all of them again, and the engines allocate
+    enough per request that full collections keep coming. Call this once the server is
+    serving. ``again``: after a reload, first release what the last call froze (the retired
+    engines become collectable), then collect and freeze again; a process that never settled
+    (an app served in-process by a test) is left alone."""
+    if again:
+        if not gc.get_freeze_count():
+            return
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def run_forever(

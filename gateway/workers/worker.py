@@ -76,7 +76,7 @@ def main() -> int:
     spec: dict[str, Any] = json.loads(sys.stdin.readline())
     from rampart.gateway.app import build_gateway, create_app, runner_factory
     from rampart.gateway.config import GatewaySettings
-    from rampart.serve import Listener, run_forever, serve_apps
+    from rampart.serve import Listener, run_forever, serve_apps, settle_heap
 
     settings = GatewaySettings.model_validate(spec["settings"])
     try:
@@ -96,6 +96,7 @@ def main() -> int:
     ]
 
     async def announce(bound: list[tuple[str, int]]) -> None:
+        settle_heap()
         print(json.dumps({"pid": os.getpid()}), flush=True)
 
     async def serve() -> None:
