@@ -383,16 +383,15 @@ class ProxyHandler:
                 return self._refuse(request, outcome.status, "blocked", "engine", extra, close=more)
 
         headers = self._upstream_headers(request, client, rid)
-        url = URL(self.base + request.raw_path, encoded=True)
         if is_websocket_upgrade(request):
-            return await self._websocket(request, url, headers, extra, raw, outcome=outcome)
+            return await self._websocket(request, self._url(request), headers, extra, raw, outcome=outcome)
         data: bytes | AsyncIterator[bytes] | None = None
         if more:
             data = self._stream_body(body, request.content)
         elif has_body:
             data = body
         resp = await self._forward(
-            request, url=url, headers=headers, data=data, extra=extra, client=client, start=start, more=more
+            request, headers=headers, data=data, extra=extra, client=client, start=start, more=more
         )
         self._audit(outcome, resp.status)
         return resp
@@ -463,14 +462,14 @@ class ProxyHandler:
         drops; then ``extra`` (request id, quota, verdicts) and the security headers."""
         drop = self._drop_down
         kept: list[tuple[str, str, str]] = []
-        connection: list[str] | None = None
+        connection: list[str] = []
         for k, v in received:
             low = k.lower()
             if low == "connection":
-                connection = [v] if connection is None else [*connection, v]
+                connection.append(v)
             elif low not in drop and not low.startswith(_DOWN_PREFIXES):
                 kept.append((low, k, v))
-        if connection is not None:
+        if connection:
             named = hop_by_hop_names(("Connection", v) for v in connection)
             headers: CIMultiDict[str] = CIMultiDict([(k, v) for low, k, v in kept if low not in named])
         else:
@@ -478,6 +477,10 @@ class ProxyHandler:
         headers.update(extra)
         self._hardening.add(headers)
         return headers
+
+    def _url(self, request: web.BaseRequest) -> URL:
+        """The upstream URL for aiohttp's client (the lean client takes the target alone)."""
+        return URL(self.base + request.raw_path, encoded=True)
 
     def _lean_target(self, request: web.BaseRequest, more: bool) -> str | None:
         """The request target for the lean upstream client, or None when aiohttp's client
@@ -495,7 +498,6 @@ class ProxyHandler:
         self,
         request: web.Request,
         *,
-        url: URL,
         headers: list[tuple[str, str]],
         data: bytes | AsyncIterator[bytes] | None,
         extra: dict[str, str],
@@ -532,6 +534,7 @@ class ProxyHandler:
                 lean.release()
         session = self.gw.session
         assert session is not None, "the upstream session opens with the app"
+        url = self._url(request)
         while True:
             try:
                 async with session.request(

@@ -289,11 +289,9 @@ class EngineRunner:
         An engine that is not thread-safe and has a call in the pool goes to the pool too: run
         inline, it would wait for that call's lock on the event loop."""
         size = len(request.body)
-        if len(self.engines) == 1 and self._where(self.engines[0], size) == "inline":
-            return (self._run(self.engines[0], request, "inline", sample=True),)  # the usual case
         places = [self._where(e, size) for e in self.engines]
-        if all(p == "inline" for p in places):
-            return tuple(self._run(e, request, "inline", sample=True) for e in self.engines)
+        if places.count("inline") == len(places):  # the usual case: list work, no generators
+            return tuple([self._run(e, request, "inline", sample=True) for e in self.engines])
         big = size > self.settings.inline_body_bytes
         loop = asyncio.get_running_loop()
         started = loop.time()
