@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from rampart import accel
 from rampart.attacks.ftw.runner import CRS_VERSIONS, classify, load_tests, stage_request, test_settings
 from rampart.gateway.engines.native.seclang.engine import SecLangEngine
 from rampart.gateway.model import RawRequest, Verdict
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     from rampart.gateway.engines.crs.engine import CrsEngine
 
     cold = ", seclang caches emptied before every request" if args.cold else ""
+    print(f"native engine: {accel.status()}")
     print(
         f"CRS {args.crs_version}, {args.rounds} rounds, process CPU per request (median of round means){cold}"
     )

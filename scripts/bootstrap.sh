@@ -42,3 +42,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     fi
     echo "$want" > "$stamp"
 fi
+
+# The native engine's hot modules compiled to C with mypyc (rampart/accel.py): built once per
+# source change, in about a minute; without a C compiler the engine runs as pure Python.
+if ! .venv/bin/python -m rampart.accel build --quiet; then
+    echo "rampart: the native engine runs as pure Python (about twice the CPU per request)" >&2
+fi

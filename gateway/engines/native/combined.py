@@ -52,6 +52,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
+import rampart.gateway.engines.native as native_package
 from rampart.gateway.engines.native.attributes import runs_script
 from rampart.gateway.engines.native.engine import NativeEngine
 from rampart.gateway.engines.native.operators.detect_sqli import SqliDetector, find_sqli
@@ -106,7 +107,8 @@ _MAX_CONFIRM_VALUES = 64  # more candidate values than this: the match counts un
 _CONFIRM_VALUE_LIMIT = 64 * 1024  # characters of one value the tokenizers read
 
 
-NATIVE_SETUP = Path(__file__).with_name("crs-setup-native.conf")
+# beside this package's __init__ (this module's own __file__ is elsewhere when it is compiled)
+NATIVE_SETUP = Path(native_package.__file__ or ".").with_name("crs-setup-native.conf")
 _DEBIAN_SETUP = Path("/etc/modsecurity/crs/crs-setup.conf")
 _DEBIAN_BEFORE = _DEBIAN_SETUP.with_name("REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf")
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -578,7 +578,9 @@ class Transaction:
         self.request = request
         self.body = body.decode("latin-1")
         self.vars: Variables = request_variables(request, unique_id, ruleset.arguments_limit)
-        self.tx: dict[str, tuple[str, str]] = {}
+        # a mapping, not a dict: the compiled executor (rampart.accel) reads a declared dict
+        # directly, past the methods of plan's sandbox, which overrides them
+        self.tx: MutableMapping[str, tuple[str, str]] = {}
         self.env: dict[str, tuple[str, str]] = {}
         self.persistent: dict[str, dict[str, tuple[str, str]]] = {}
         self.removed_ids: list[tuple[int, int]] = []
@@ -731,7 +733,7 @@ class Transaction:
         return out
 
     # ---------------------------------------------------------------- actions
-    def _store(self, collection: str) -> dict[str, tuple[str, str]]:
+    def _store(self, collection: str) -> MutableMapping[str, tuple[str, str]]:
         if collection == "TX":
             return self.tx
         if collection == "ENV":

@@ -19,6 +19,10 @@ Names are case-insensitive, as in ModSecurity; one module per family registers o
 
 from __future__ import annotations
 
+from rampart.accel import extend
+
+__path__ = extend(__path__, __name__)  # compiled modules first, when current (rampart.accel)
+
 from rampart.gateway.engines.native.seclang.operators import (  # noqa: F401  (each registers on import)
     always,
     identifiers,

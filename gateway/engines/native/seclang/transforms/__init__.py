@@ -9,6 +9,10 @@ Each family lives in its own module and registers its functions on import (in
 
 from __future__ import annotations
 
+from rampart.accel import extend
+
+__path__ = extend(__path__, __name__)  # compiled modules first, when current (rampart.accel)
+
 from rampart.gateway.engines.native.seclang.transforms import (  # noqa: F401  (each registers on import)
     codecs,
     comments,
