@@ -5,6 +5,7 @@ as ratios to the bare proxy, with the CPU each stage adds.
 
     .venv/bin/python -m benchmarks.proxy_overhead --duration 4 --rounds 3
     .venv/bin/python -m benchmarks.proxy_overhead --baseline /tmp/rampart-before
+    .venv/bin/python -m benchmarks.proxy_overhead --engine native --compare crs --no-workers
 
 ``--baseline DIR`` adds the gateway (test engine, rule engine) as the source tree in DIR has it
 (e.g. ``git archive <commit> | tar -x -C DIR``), run from there, so a change is measured
@@ -229,7 +230,9 @@ def _engine_costs(engine_name: str) -> list[tuple[str, float]]:
     return out
 
 
-def _gateways(baseline: Path | None, engine: str, workers: bool) -> list[tuple[str, list[str]]]:
+def _gateways(
+    baseline: Path | None, engine: str, workers: bool, compare: tuple[str, ...] = ()
+) -> list[tuple[str, list[str]]]:
     """(target name, command line) of every gateway measured. The baseline's runs the CLI
     with the baseline tree first on ``sys.path`` (``python -m`` would put this tree first)."""
     gw = ["gateway", "--port", "0", "--mode", "block", "--admin-port", "0"]
@@ -246,6 +249,7 @@ def _gateways(baseline: Path | None, engine: str, workers: bool) -> list[tuple[s
         ("gateway, test engine", [*gw, "--engine", "testing"]),
         ("gateway, rule engine", [*gw, "--engine", engine]),
     ]
+    out += [(f"gateway, {other} engine", [*gw, "--engine", other]) for other in compare]
     if workers:
         out.append(("gateway, rule engine, 2 workers", [*gw, "--engine", engine, "--workers", "2"]))
     return out
@@ -376,7 +380,7 @@ async def _bench(
         up = await stack.enter_async_context(spawn([*me, "serve-upstream"]))
         bare = await stack.enter_async_context(spawn([*me, "serve-bare", "--upstream", up.url]))
         servers = {}
-        for name, command in _gateways(args.baseline, args.engine, args.workers):
+        for name, command in _gateways(args.baseline, args.engine, args.workers, tuple(args.compare)):
             servers[name] = await stack.enter_async_context(
                 spawn([*command, "--upstream", up.url], timeout=300)
             )
@@ -436,6 +440,7 @@ def _report(
         "```",
         f".venv/bin/python -m benchmarks.proxy_overhead --duration {args.duration:g} --rounds {args.rounds} "
         f"--connections {args.connections} --engine {args.engine}"
+        + "".join(f" --compare {other}" for other in args.compare)
         + ("" if args.workers else " --no-workers")
         + (f" --baseline {args.baseline}" if args.baseline else ""),
         "```",
@@ -465,6 +470,12 @@ def _report(
         f"- gateway machinery and test engine, over the bare proxy: {noop.cpu_us - bare.cpu_us:+.0f} µs",
         f"- the `{args.engine}` engine instead of the test engine: {native.cpu_us - noop.cpu_us:+.0f} µs",
     ]
+    for other in args.compare:
+        beside = by[f"gateway, {other} engine"]
+        lines.append(
+            f"- the `{other}` engine instead of the test engine: {beside.cpu_us - noop.cpu_us:+.0f} µs; "
+            f"the `{args.engine}` gateway serves {native.rps / max(beside.rps, 1e-9):.2f}x its req/s"
+        )
     if "baseline gateway, rule engine" in by:
         before = by["baseline gateway, rule engine"]
         before_noop = by["baseline gateway, test engine"]
@@ -501,6 +512,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument(
         "--engine", default="rules", help="the rule engine measured beside the test engine (default: rules)"
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="ENGINE",
+        help="also measure the gateway with this engine (repeatable; e.g. crs)",
     )
     parser.add_argument(
         "--no-workers", dest="workers", action="store_false", help="leave out the 2-worker gateway"

@@ -78,6 +78,7 @@ _REMOVAL_STATES = 64  # distinct removal lists kept
 _HITS_ENTRIES = 4 * CACHE_ENTRIES  # (chain, matcher, value) answers: several per value
 _SCAN_ALONE = 4  # a piece's values with literals are scanned (and kept) one by one up to this many
 _MANY = 16  # a list of more values (a body's arguments) keeps no per-value answers across requests
+_KEY_ANSWERS = 1024  # keys whose selection by one key regex is kept (never emptied: then computed)
 
 
 def _bounded_put[K, V](cache: dict[K, V], key: K, value: V, bound: int = CACHE_ENTRIES) -> V:
@@ -99,6 +100,8 @@ class ValueCaches:
     - ``refused``: (rule slot, value) that link does not match (its operator, which reads
       nothing but the value, refuses it, or matches it and the link is negated);
     - ``removals``: which rules a state of the ``ctl`` removal lists removes;
+    - ``keys``: per key regex (``TX:/^header_name_/``), whether it selects a key (the same
+      ``TX`` names recur in every request), at most :data:`_KEY_ANSWERS` keys per regex;
     - ``seen``: the values met by a request. Answers about a value (its chains' outputs, the
       matchers' answers, refusals) are kept from the second request that has it on: a value
       met only once (an id, a token, a body's fields) costs about what it did without these
@@ -110,7 +113,7 @@ class ValueCaches:
     Threads share them without a lock: every entry is a correct answer written whole, so a
     lost update only costs a recomputation."""
 
-    __slots__ = ("chains", "hits", "literals", "refused", "removals", "seen", "sets", "value_chars")
+    __slots__ = ("chains", "hits", "keys", "literals", "refused", "removals", "seen", "sets", "value_chars")
 
     def __init__(self, value_chars: int = CACHE_VALUE_CHARS) -> None:
         # values up to this long are kept (-1: none, for the reference engine without fast path)
@@ -124,6 +127,7 @@ class ValueCaches:
         self.refused: set[tuple[int, str]] = set()
         # (removed id ranges, removed tag patterns) -> id(rule) -> removed
         self.removals: dict[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], dict[int, bool]] = {}
+        self.keys: dict[str, dict[str, bool]] = {}  # key regex -> key -> selected
 
     def clear(self) -> None:
         """Forget everything (the answers are recomputed on demand)."""
@@ -134,6 +138,7 @@ class ValueCaches:
         self.sets.clear()
         self.refused.clear()
         self.removals.clear()
+        self.keys.clear()
 
     def sizes(self) -> dict[str, int]:
         """How many entries each cache holds."""
@@ -145,6 +150,7 @@ class ValueCaches:
             "sets": len(self.sets),
             "refused": len(self.refused),
             "removals": len(self.removals),
+            "keys": sum(len(answers) for answers in self.keys.values()),
         }
 
 
@@ -703,7 +709,22 @@ class Transaction:
             pattern = compiled.key_regexes.get(target) or _pattern(target.key_regex)
             if pattern is None:
                 return []
-            return [(k, v) for k, v in self.collection(name) if pattern.search(k)]
+            if self._keep < 0:
+                return [(k, v) for k, v in self.collection(name) if pattern.search(k)]
+            keys = self._caches.keys
+            answers = keys.get(target.key_regex)
+            if answers is None:
+                answers = _bounded_put(keys, target.key_regex, {}, 256)
+            selected: list[tuple[str, str]] = []
+            for k, v in self.collection(name):
+                hit = answers.get(k)
+                if hit is None:
+                    hit = pattern.search(k) is not None
+                    if len(answers) < _KEY_ANSWERS and len(k) <= self._keep:
+                        answers[k] = hit
+                if hit:
+                    selected.append((k, v))
+            return selected
         return self.collection(name)
 
     def resolve(self, compiled: CompiledRule) -> list[tuple[str, str]]:

@@ -8,7 +8,9 @@ paranoia-level checks before every block of rules (``SecRule TX:EXECUTING_PARANO
 abstract interpretation over each phase's rule list, in order: it tracks which ``TX`` keys have
 a value every request shares (or are absent in every request), and a rule that reads only such
 keys, through targets ``TX:key`` / ``&TX:key``, macros and ``setvar`` increments, is evaluated
-right then, by the executor's own code on a sandbox transaction. The executor then replays its
+right then, by the executor's own code on a sandbox transaction. A chain whose first link
+reads only such keys and never matches folds too, whatever its later links read (they never
+run). The executor then replays its
 recorded effect (the ``TX`` writes in order, ``MATCHED_VAR``) and takes its recorded jump
 instead of evaluating it.
 
@@ -174,19 +176,21 @@ class _Sandbox(Transaction):
 _REQUEST = RawRequest("GET", "/", ())
 
 
+def _link_known(link: Rule) -> bool:
+    """Whether this link (not its chain) reads only ``TX:literal-key`` or ``&TX:literal-key``."""
+    return all(
+        not target.exclude
+        and target.collection == "TX"
+        and target.key is not None
+        and "%{" not in target.key
+        and target.key_regex is None
+        for target in link.targets
+    )
+
+
 def _targets_known(rule: Rule) -> bool:
     """Whether every link reads only ``TX:literal-key`` or ``&TX:literal-key``."""
-    for link in rule.links():
-        for target in link.targets:
-            if (
-                target.exclude
-                or target.collection != "TX"
-                or target.key is None
-                or "%{" in target.key
-                or target.key_regex is not None
-            ):
-                return False
-    return True
+    return all(_link_known(link) for link in rule.links())
 
 
 def _secaction(rule: Rule) -> bool:
@@ -363,18 +367,27 @@ def _fold_one(
 ) -> tuple[Folded, _State] | None:
     rule = compiled.rule
     uri = _secaction(rule)
-    if not (uri or _targets_known(rule)) or removals.retargets(rule) or not _writes_only_tx(rule):
+    # a chain whose later links read the request folds too when its first link, which reads
+    # only known TX keys, never matches: the rest never runs (920380's "&TX:MAX_NUM_ARGS @eq 1")
+    first_only = not uri and not _targets_known(rule) and compiled.chain is not None and _link_known(rule)
+    if not (uri or first_only or _targets_known(rule)):
+        return None
+    if removals.retargets(rule) or not _writes_only_tx(rule):
         return None
     link: CompiledRule | None = compiled
     while link is not None:
         if link.rule.operator not in _PURE:
             return None
-        link = link.chain
+        link = None if first_only else link.chain
     sandbox = _Sandbox(ruleset, state, uri)
     sandbox.rule = rule
     try:
-        matched = sandbox._evaluate(compiled, rule)
+        # first_only: the first link alone (the sandbox's placeholder request must not answer
+        # for the request data the chain reads)
+        matched = sandbox._evaluate(replace(compiled, chain=None) if first_only else compiled, rule)
     except Exception:  # _Unknown, or anything the sandbox cannot answer: evaluate it per request
+        return None
+    if first_only and matched:
         return None
     if matched and (rule.log or rule.disruptive == "allow" or any(link.ctls for link in rule.links())):
         return None

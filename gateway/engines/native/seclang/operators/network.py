@@ -12,7 +12,7 @@ reputation) stay silent, as libmodsecurity's do when no GeoIP database is config
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rampart.gateway.engines.native.seclang.operators.registry import OperatorContext, OperatorMatch, register
@@ -20,6 +20,7 @@ from rampart.gateway.engines.native.seclang.operators.registry import OperatorCo
 __all__ = ["IpMatch", "NeverLooksUp", "parse_networks"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_ANSWERS = 4096
 
 
 def parse_networks(items: list[str], origin: str) -> tuple[Network, ...]:
@@ -44,16 +45,25 @@ class IpMatch:
 
     networks: tuple[Network, ...]
     prefilter: tuple[str, ...] | None = None
+    # the answer per value: the same few client addresses recur, and parsing one costs more
+    # than the rest of the rule (emptied whole at _ANSWERS entries)
+    _answers: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def evaluate(self, value: str) -> OperatorMatch | None:
+        inside = self._answers.get(value)
+        if inside is None:
+            inside = self._inside(value)
+            if len(self._answers) >= _ANSWERS:
+                self._answers.clear()
+            self._answers[value] = inside
+        return OperatorMatch(value) if inside else None
+
+    def _inside(self, value: str) -> bool:
         try:
             address = ipaddress.ip_address(value)
         except ValueError:
-            return None
-        for network in self.networks:
-            if address.version == network.version and address in network:
-                return OperatorMatch(value)
-        return None
+            return False
+        return any(address.version == network.version and address in network for network in self.networks)
 
 
 def _ip_match(argument: str, context: OperatorContext) -> IpMatch:

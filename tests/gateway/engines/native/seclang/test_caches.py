@@ -206,3 +206,32 @@ def test_answers_are_kept_from_the_second_request_with_a_value() -> None:
         assert _fired(ruleset, _post("/", many.encode())) == []
     assert not answered("Field0")
     assert _fired(ruleset, _post("/", (many + "&x=ATTACK").encode())) == [1]
+
+
+def test_key_regex_answers_follow_the_keys_each_request_has() -> None:
+    """CRS's restricted-header check: one rule writes ``TX:header_name_<name>`` per header, its
+    chain selects them by key regex. The regex's answer per key is kept across requests; what
+    is selected is still each request's own keys, and the answers stay bounded."""
+    rules = (
+        'SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" '
+        '"id:1,phase:1,capture,t:none,t:lowercase,setvar:tx.header_name_%{tx.0}=/%{tx.0}/,chain"\n'
+        '    SecRule TX:/^header_name_/ "@within /x-evil/ /proxy/"\n'
+    )
+    ruleset, reference = _compile(rules), _compile(rules, fast=False)
+    requests = [
+        _get("/", ("Accept", "*/*")),
+        _get("/", ("X-Evil", "1")),
+        _get("/", ("Accept", "*/*"), ("Proxy", "p")),
+        _get("/", ("Accept", "*/*")),
+    ]
+    for _ in range(3):
+        for request in requests:
+            assert _fired(ruleset, request) == _fired(reference, request)
+    assert [_fired(ruleset, r) for r in requests] == [[], [1], [1], []]
+    answers = ruleset.caches.keys["^header_name_"]
+    assert answers["header_name_accept"] is True
+    assert answers["0"] is False  # the capture's TX:0 is there too, never selected
+    for n in range(executor._KEY_ANSWERS + 50):
+        assert _fired(ruleset, _get("/", (f"X-Name-{n}", "v"))) == []
+    assert len(ruleset.caches.keys["^header_name_"]) <= executor._KEY_ANSWERS
+    assert _fired(ruleset, _get("/", ("X-Evil", "1"))) == [1]

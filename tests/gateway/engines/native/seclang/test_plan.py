@@ -59,6 +59,16 @@ SecRule TX:other "@eq 0" "id:4,phase:2,pass,nolog,setvar:tx.seen=1"
 SecRule TX:seen "@eq 1" "id:5,phase:2,pass,log"
 """
 
+# chains whose later links read the request: folded only where the first link never matches
+FIRST_LINK = r"""
+SecAction "id:1,phase:2,pass,nolog,setvar:tx.limit=0"
+SecRule &TX:max "@eq 1" "id:2,phase:2,pass,log,chain"
+    SecRule REQUEST_BODY "@contains attack" "setvar:tx.score=+5"
+SecRule TX:limit "@eq 0" "id:3,phase:2,pass,log,chain"
+    SecRule REQUEST_BODY "@contains attack" "setvar:tx.score=+3"
+SecRule TX:score "@ge 3" "id:4,phase:2,pass,log"
+"""
+
 BODIES = [b"", b"hello", b"pl2", b"attack", b"pl2 attack", b"keep attack", b"a", b"b attack"]
 
 
@@ -94,10 +104,11 @@ def test_only_what_every_request_shares_is_folded() -> None:
     assert jump is not None
     assert jump.removable
     assert _folded_ids(_compile(MACRO_KEY)) == {1, 4}
+    assert _folded_ids(_compile(FIRST_LINK)) == {1, 2}  # 3's first link matches: its chain runs
     assert _compile(PER_REQUEST_PARANOIA, fast=False).folded == {}
 
 
-@pytest.mark.parametrize("rules", [PER_REQUEST_PARANOIA, PER_REQUEST_REMOVAL, MACRO_KEY])
+@pytest.mark.parametrize("rules", [PER_REQUEST_PARANOIA, PER_REQUEST_REMOVAL, MACRO_KEY, FIRST_LINK])
 def test_folded_rule_sets_fire_as_unfolded_and_as_libmodsecurity(rules: str, oracle: ModSecOracle) -> None:
     folded, unfolded = _compile(rules), _compile(rules, fast=False)
     for body in BODIES:
