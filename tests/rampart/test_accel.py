@@ -69,7 +69,12 @@ def test_compiled_build_is_loaded_where_it_was_built() -> None:
 
 
 def test_compiled_and_pure_python_give_the_same_answers() -> None:
+    from rampart.attacks.ftw.runner import CRS_VERSIONS
+
     need(accel.current(), "a compiled native engine (python -m rampart.accel build; needs a C compiler)")
+    for version in CRS_VERSIONS.values():
+        need(version.tests.is_dir(), f"CRS {version.name}'s regression tests in {version.tests}")
+        need((version.crs_dir / "rules").is_dir(), f"CRS {version.name}'s rules in {version.crs_dir}")
     compiled = _answers(pure=False)
     pure = _answers(pure=True)
     assert str(compiled["status"]).startswith("compiled")
