@@ -53,6 +53,7 @@ COMPILED = "_compiled"
 STAMP = "stamp.json"
 PURE_ENV = "RAMPART_PURE_PYTHON"
 _ROOT = Path(__file__).resolve().parent  # the rampart package
+_SUFFIX: str = sysconfig.get_config_var("EXT_SUFFIX")  # an extension module's file ending here
 
 
 def _source(module: str) -> Path:
@@ -68,7 +69,7 @@ def _digest() -> str:
     """What a build must have been made from: every module's source, this interpreter's ABI
     and mypy's version (which carries mypyc's runtime)."""
     digest = hashlib.sha256()
-    digest.update(sysconfig.get_config_var("EXT_SUFFIX").encode())
+    digest.update(_SUFFIX.encode())
     digest.update(sys.version.encode())
     spec = importlib.util.find_spec("mypy")
     if spec is not None and spec.origin is not None:
@@ -102,10 +103,14 @@ def current() -> bool:
     return _current
 
 
+def _turned_off() -> bool:
+    return os.environ.get(PURE_ENV, "").strip() not in ("", "0")
+
+
 def extend(path: list[str], package: str) -> list[str]:
     """``package``'s ``__path__`` with its ``_compiled/`` folder first, when the compiled group
     is current and not turned off (see the module's documentation)."""
-    if os.environ.get(PURE_ENV, "").strip() not in ("", "0") or not path:
+    if _turned_off() or not path:
         return path
     compiled = os.path.join(path[0], COMPILED)
     if not os.path.isdir(compiled) or not current():
@@ -118,13 +123,13 @@ def active() -> dict[str, bool]:
     out: dict[str, bool] = {}
     for module in MODULES:
         loaded = importlib.import_module(module)
-        out[module] = str(getattr(loaded, "__file__", "")).endswith(sysconfig.get_config_var("EXT_SUFFIX"))
+        out[module] = str(getattr(loaded, "__file__", "")).endswith(_SUFFIX)
     return out
 
 
 def status() -> str:
     """One line: compiled or pure Python, and why."""
-    if os.environ.get(PURE_ENV, "").strip() not in ("", "0"):
+    if _turned_off():
         return f"pure Python ({PURE_ENV} is set)"
     if not current():
         return "pure Python (no compiled build for this source and Python: python -m rampart.accel build)"
@@ -173,21 +178,21 @@ def build(*, force: bool = False, quiet: bool = False) -> bool:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
             print(f"rampart.accel: not built; the native engine stays pure Python\n{tail}", file=sys.stderr)
             return False
-        suffix = sysconfig.get_config_var("EXT_SUFFIX")
         built = Path(tmp) / "lib"
         files: dict[str, str] = {}
         staged: list[tuple[Path, Path]] = []
         for name in [*MODULES, GROUP + "__mypyc"]:
             relative = Path(*name.split(".")[1:]).with_suffix("")
-            found = built / "rampart" / relative.parent / (relative.name + suffix)
+            found = built / "rampart" / relative.parent / (relative.name + _SUFFIX)
             if not found.exists():
                 print(f"rampart.accel: the build made no {found.name}; pure Python stays", file=sys.stderr)
                 return False
             target = _package_dir(name) / COMPILED / found.name
             staged.append((found, target))
             files[name] = found.name
-        # the stamp goes last, so an interrupted copy leaves no stamp that matches
-        _stamp_path().unlink(missing_ok=True)
+        # the old build goes first (a module no longer listed must not load from it) and the
+        # stamp last, so an interrupted copy leaves no stamp that matches
+        clean()
         for found, target in staged:
             target.parent.mkdir(exist_ok=True)
             shutil.copyfile(found, target)
