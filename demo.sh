@@ -3,6 +3,6 @@
 # Extra arguments go to `rampart demo` (see `rampart demo --help`).
 set -euo pipefail
 cd "$(dirname "$0")"
+bash scripts/system-deps.sh  # first: the bootstrap compiles with its C compiler
 bash scripts/bootstrap.sh
-bash scripts/system-deps.sh
 exec .venv/bin/rampart demo "$@"

@@ -3,8 +3,8 @@
 # Extra arguments go to pytest (e.g. ./test.sh tests/labapp -k login).
 set -euo pipefail
 cd "$(dirname "$0")"
+bash scripts/system-deps.sh  # first: the bootstrap compiles with its C compiler
 bash scripts/bootstrap.sh
-bash scripts/system-deps.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy rampart benchmarks tests

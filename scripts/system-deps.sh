@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages some parts use: OWASP CRS 3.3.4 (crs engine), chromium (report browser
-# test), nginx + ModSecurity (throughput peer), wrk (benchmarks). Installs only what is
+# test), nginx + ModSecurity (throughput peer), wrk (benchmarks), gcc (source-only packages
+# and the compiled native engine). Installs only what is
 # missing, only as root. Never touches an nginx that was there before: a freshly installed
 # nginx is kept from starting its packaged daemon (policy-rc.d), and if it started anyway,
 # only the daemon this install started (its pid file, new since) is stopped.
@@ -11,6 +12,9 @@ command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
 command -v nginx >/dev/null 2>&1 || pkgs+=(nginx)
 [ -e /usr/share/nginx/modules-available/mod-http-modsecurity.conf ] || [ -e /usr/lib/nginx/modules/ngx_http_modsecurity_module.so ] || pkgs+=(libnginx-mod-http-modsecurity)
 command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
+# a C compiler: pytricia (in the lock) publishes only a source archive, and rampart.accel
+# compiles the native engine with it (without one the engine runs as pure Python)
+command -v gcc >/dev/null 2>&1 || pkgs+=(gcc libc6-dev)
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "rampart: optional system packages missing (${pkgs[*]}); tests that need them will skip" >&2
