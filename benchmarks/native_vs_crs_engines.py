@@ -6,7 +6,9 @@
 Each round inspects every request once with every engine (interleaved, so all engines see
 the same machine load; ``--block N``: N times in a row per engine, timed as one sample); the
 table gives median and p95 microseconds per request and the ratio of each engine's median to
-the first engine's. ``--clock cpu`` times the inspecting thread's
+the first engine's. The last rows are requests that differ in every inspection (a new
+session cookie, query value or JSON field each time: :data:`FRESH_REQUESTS`), built before the
+clock starts: what an engine's caches have not met before. ``--clock cpu`` times the inspecting thread's
 CPU (``time.thread_time_ns``) instead of the wall clock. Engine names are the registry's:
 ``native`` (CRS on the SecLang executor plus the YAML rules), ``rules`` (the YAML rules
 alone), ``seclang`` (CRS alone on the SecLang executor), ``crs`` (CRS on libmodsecurity).
@@ -23,6 +25,7 @@ Bounded in rounds and seconds; it sends no network traffic.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from rampart import accel
 from rampart.gateway.model import EngineSettings, InspectionEngine, RawRequest
 
-__all__ = ["BENCH_REQUESTS", "Figures", "field_sweep", "gil_ratio", "main", "measure"]
+__all__ = ["BENCH_REQUESTS", "FRESH_REQUESTS", "Figures", "field_sweep", "gil_ratio", "main", "measure"]
 
 _HEADERS: tuple[tuple[str, str], ...] = (
     ("Host", "127.0.0.1:8080"),
@@ -71,6 +74,36 @@ BENCH_REQUESTS: dict[str, RawRequest] = {
 }
 
 
+def _token(n: int) -> str:
+    return f"{n:08x}{(n * 2654435761) % 2**32:08x}"
+
+
+def _new_cookie(n: int) -> RawRequest:
+    """The benign GET as one visitor among many: its own session cookie and page."""
+    return RawRequest(
+        "GET", f"/api/products?category=shoes&page={n % 7}", (*_HEADERS, ("Cookie", f"session={_token(n)}"))
+    )
+
+
+def _new_query(n: int) -> RawRequest:
+    """The benign GET with a value no earlier request had (a search term, an id)."""
+    return RawRequest("GET", f"/api/products?category=shoes&ref={_token(n)}", _HEADERS)
+
+
+def _new_comment(n: int) -> RawRequest:
+    """The 1 KB JSON POST with a text no earlier request had."""
+    return _json_post("/api/comments", {**_comment_of(1024), "author": f"user-{_token(n)}"})
+
+
+# requests that differ in every inspection: what the engines' cross-request caches do not see
+# again (rampart's native engine keeps answers about values and collections met before)
+FRESH_REQUESTS: dict[str, Callable[[int], RawRequest]] = {
+    "benign GET, new cookie each time": _new_cookie,
+    "benign GET, new query value each time": _new_query,
+    "1 KB JSON POST, new author each time": _new_comment,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Figures:
     engine: str
@@ -88,7 +121,7 @@ def _p95(values: list[float]) -> float:
 
 def measure(
     engines: dict[str, InspectionEngine],
-    requests: dict[str, RawRequest],
+    requests: dict[str, RawRequest] | dict[str, RawRequest | Callable[[int], RawRequest]],
     *,
     rounds: int,
     max_seconds: float,
@@ -101,10 +134,19 @@ def measure(
     ``block`` > 1: each sample is the mean of that many inspections in a row by one engine
     (as in a gateway that runs one engine, whose processor caches stay warm), where 1 has the
     engines take turns request by request."""
+    counter = itertools.count()
+
+    def batch(request: RawRequest | Callable[[int], RawRequest], size: int) -> list[RawRequest]:
+        # a fresh request per inspection is built before the clock starts
+        if isinstance(request, RawRequest):
+            return [request] * size
+        return [request(next(counter)) for _ in range(size)]
+
     for _ in range(warmup):
         for engine in engines.values():
             for request in requests.values():
-                engine.inspect(request)
+                for one in batch(request, 1):
+                    engine.inspect(one)
     samples: dict[tuple[str, str], list[float]] = {(e, r): [] for e in engines for r in requests}
     deadline = time.perf_counter() + max_seconds
     for _ in range(rounds):
@@ -112,9 +154,10 @@ def measure(
             break
         for rname, request in requests.items():
             for ename, engine in engines.items():
+                todo = batch(request, block)
                 start = clock()
-                for _ in range(block):
-                    engine.inspect(request)
+                for one in todo:
+                    engine.inspect(one)
                 samples[(ename, rname)].append((clock() - start) / 1000 / block)
     return [
         Figures(
@@ -123,7 +166,7 @@ def measure(
             median_us=statistics.median(values),
             p95_us=_p95(values),
             samples=len(values),
-            decision="flagged" if engines[ename].inspect(requests[rname]).flagged else "allow",
+            decision="flagged" if engines[ename].inspect(batch(requests[rname], 1)[0]).flagged else "allow",
         )
         for (ename, rname), values in samples.items()
         if values
@@ -271,9 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         started = time.perf_counter()
         clock = time.thread_time_ns if args.clock == "cpu" else time.perf_counter_ns
+        requests: dict[str, RawRequest | Callable[[int], RawRequest]] = {**BENCH_REQUESTS, **FRESH_REQUESTS}
         figures = measure(
             engines,
-            BENCH_REQUESTS,
+            requests,
             rounds=rounds,
             max_seconds=max_seconds,
             clock=clock,

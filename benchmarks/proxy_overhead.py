@@ -5,7 +5,10 @@ as ratios to the bare proxy, with the CPU each stage adds.
 
     .venv/bin/python -m benchmarks.proxy_overhead --duration 4 --rounds 3
     .venv/bin/python -m benchmarks.proxy_overhead --baseline /tmp/rampart-before
-    .venv/bin/python -m benchmarks.proxy_overhead --engine native --compare crs --no-workers
+    .venv/bin/python -m benchmarks.proxy_overhead --engine native --compare crs --no-workers [--fresh]
+
+``--fresh`` gives every request a session cookie of its own, so no request repeats an earlier
+one (an engine that keeps answers about values met before gets no help from the cookie).
 
 ``--baseline DIR`` adds the gateway (test engine, rule engine) as the source tree in DIR has it
 (e.g. ``git archive <commit> | tar -x -C DIR``), run from there, so a change is measured
@@ -54,18 +57,30 @@ _HOP = frozenset(
 _COMMENT = json.dumps({"text": "a perfectly ordinary comment " * 4})
 _HEADERS = (("User-Agent", "bench/1.0"), ("Accept", "application/json"), ("Cookie", "session=abc"))
 # wrk's request mix: 4 of 5 GET /api/products?category=shoes&page=N, 1 of 5 a JSON comment POST.
+# fresh: every request carries its own session cookie (what a cache of earlier requests misses)
 _WRK_SCRIPT = """
 local n = 0
 local body = %s
+local fresh = %s
+local threads = 0
 wrk.headers["User-Agent"] = "bench/1.0"
 wrk.headers["Accept"] = "application/json"
 wrk.headers["Cookie"] = "session=abc"
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 request = function()
   n = n + 1
-  if n %% 5 == 0 then
-    return wrk.format("POST", "/api/comments", {["Content-Type"] = "application/json"}, body)
+  local headers = {}
+  if fresh then
+    headers["Cookie"] = "session=" .. (tid or 0) .. "z" .. n .. "q" .. (n * 7919 %% 100003)
   end
-  return wrk.format("GET", "/api/products?category=shoes&page=" .. (n %% 7))
+  if n %% 5 == 0 then
+    headers["Content-Type"] = "application/json"
+    return wrk.format("POST", "/api/comments", headers, body)
+  end
+  return wrk.format("GET", "/api/products?category=shoes&page=" .. (n %% 7), headers)
 end
 """
 
@@ -442,13 +457,15 @@ def _report(
         f"--connections {args.connections} --engine {args.engine}"
         + "".join(f" --compare {other}" for other in args.compare)
         + ("" if args.workers else " --no-workers")
+        + (" --fresh" if args.fresh else "")
         + (f" --baseline {args.baseline}" if args.baseline else ""),
         "```",
         "",
         f"wrk -t1 -c{args.connections}, {args.rounds} interleaved rounds of {args.duration:g} s per target. "
         "Mix: 4 of 5 requests `GET /api/products?category=shoes&page=N` (1.1 KB JSON answer), 1 of 5 "
-        "`POST /api/comments` (130-byte JSON), each with User-Agent, Accept and Cookie headers. "
-        "Gateways in block mode with the default hardening headers, no rate limits, no access log. "
+        "`POST /api/comments` (130-byte JSON), each with User-Agent, Accept and Cookie headers"
+        + (" (`--fresh`: a session cookie of its own in every request). " if args.fresh else ". ")
+        + "Gateways in block mode with the default hardening headers, no rate limits, no access log. "
         "req/s, latency and *CPU µs/req* (the serving processes' own utime+stime from /proc per request: "
         "the upstream's for *direct*, the proxy's — supervisor and workers — for the others, never the "
         "upstream's) are medians over the rounds.",
@@ -526,6 +543,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", type=Path, help="also measure the gateway of the source tree in this folder"
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="every request carries its own session cookie (no two requests are the same)",
+    )
     parser.add_argument("--write", type=Path, help="also write the markdown report to this file")
     args = parser.parse_args(argv)
     if args.command == "serve-upstream":
@@ -540,7 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("keep it bounded: --duration 1..60, --rounds 1..10, --connections 1..512")
     with tempfile.TemporaryDirectory(prefix="rampart-bench-") as tmp:
         script = Path(tmp) / "mix.lua"
-        script.write_text(_WRK_SCRIPT % json.dumps(_COMMENT), encoding="utf-8")
+        script.write_text(
+            _WRK_SCRIPT % (json.dumps(_COMMENT), "true" if args.fresh else "false"), encoding="utf-8"
+        )
         results, load, stages = asyncio.run(_bench(args, script))
     report = _report(args, results, load, _engine_costs(args.engine), stages)
     print(report)

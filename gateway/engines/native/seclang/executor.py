@@ -24,7 +24,9 @@ of its values (:mod:`.prefilter`) is skipped by the walk without being evaluated
 values are transformed once per chain node and phase, shared by every rule naming them; and
 answers that depend on a value alone (a transformation chain's output, the prefilter's
 answers, a pure operator's refusal) are kept across requests for values that recur
-(:class:`ValueCaches`).
+(:class:`ValueCaches`), and so are a rule's fast-path answer and its pure operator's refusal
+per content of the collections it reads, so a rule whose collections repeat an earlier
+request's costs one look-up.
 
 A :class:`CompiledRuleset` is immutable once built and shared by all threads; each request
 gets its own :class:`Transaction`.
@@ -32,6 +34,7 @@ gets its own :class:`Transaction`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable, MutableMapping
@@ -78,6 +81,7 @@ _REMOVAL_STATES = 64  # distinct removal lists kept
 _HITS_ENTRIES = 4 * CACHE_ENTRIES  # (chain, matcher, value) answers: several per value
 _SCAN_ALONE = 4  # a piece's values with literals are scanned (and kept) one by one up to this many
 _MANY = 16  # a list of more values (a body's arguments) keeps no per-value answers across requests
+_CONTENT_CHARS = 4096  # a collection's keys and values longer than this together get no content id
 _KEY_ANSWERS = 1024  # keys whose selection by one key regex is kept (never emptied: then computed)
 
 
@@ -106,6 +110,14 @@ class ValueCaches:
       matchers' answers, refusals) are kept from the second request that has it on: a value
       met only once (an id, a token, a body's fields) costs about what it did without these
       caches.
+    - ``contents``: an id per content of a collection (``REQUEST_HEADERS``, ``ARGS``...), given
+      the second time a request has it (a content met once, a request with a new cookie say,
+      gets none); ``unions``: the fast path's answer per (union key, ids of the rule's
+      collections); ``outcomes``: (rule slot, those ids) of a link whose operator refused all
+      its values. A shareable rule's values are a function of its collections, so when they
+      hold what they held in an earlier request the rule costs one look-up: no value is
+      selected, transformed or scanned. Collections of more than :data:`_MANY` entries or
+      :data:`_CONTENT_CHARS` characters get no id.
 
     Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept, and none of a list
     of more than :data:`_MANY` values (a body's fields); a cache that reaches its bound
@@ -113,7 +125,21 @@ class ValueCaches:
     Threads share them without a lock: every entry is a correct answer written whole, so a
     lost update only costs a recomputation."""
 
-    __slots__ = ("chains", "hits", "keys", "literals", "refused", "removals", "seen", "sets", "value_chars")
+    __slots__ = (
+        "_ids",
+        "chains",
+        "contents",
+        "hits",
+        "keys",
+        "literals",
+        "outcomes",
+        "refused",
+        "removals",
+        "seen",
+        "sets",
+        "unions",
+        "value_chars",
+    )
 
     def __init__(self, value_chars: int = CACHE_VALUE_CHARS) -> None:
         # values up to this long are kept (-1: none, for the reference engine without fast path)
@@ -128,6 +154,28 @@ class ValueCaches:
         # (removed id ranges, removed tag patterns) -> id(rule) -> removed
         self.removals: dict[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], dict[int, bool]] = {}
         self.keys: dict[str, dict[str, bool]] = {}  # key regex -> key -> selected
+        # (collection, its entries) -> content id (-1: met once). Ids are never reused (a
+        # cleared table cannot make an old answer apply to new contents): taken from a counter
+        self.contents: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self.unions: dict[tuple[int, tuple[int, ...]], Hits] = {}  # (union key, ids) -> answers
+        # (slot, ids, expanded macro argument or ""): the link refused those values
+        self.outcomes: set[tuple[int, tuple[int, ...], str]] = set()
+        self._ids = itertools.count(1)  # 0: an empty collection
+
+    def content_id(self, name: str, entries: list[tuple[str, str]]) -> int:
+        """The id of collection ``name`` holding ``entries`` (see above; -1: none)."""
+        if not entries:
+            return 0
+        if len(entries) > _MANY or sum(len(k) + len(v) for k, v in entries) > _CONTENT_CHARS:
+            return -1
+        content = (name, tuple(entries))
+        found = self.contents.get(content)
+        if found is None:
+            _bounded_put(self.contents, content, -1, CACHE_ENTRIES)
+            return -1
+        if found < 0:
+            found = self.contents[content] = next(self._ids)
+        return found
 
     def clear(self) -> None:
         """Forget everything (the answers are recomputed on demand)."""
@@ -139,6 +187,9 @@ class ValueCaches:
         self.refused.clear()
         self.removals.clear()
         self.keys.clear()
+        self.contents.clear()
+        self.unions.clear()
+        self.outcomes.clear()
 
     def sizes(self) -> dict[str, int]:
         """How many entries each cache holds."""
@@ -151,6 +202,9 @@ class ValueCaches:
             "refused": len(self.refused),
             "removals": len(self.removals),
             "keys": sum(len(answers) for answers in self.keys.values()),
+            "contents": len(self.contents),
+            "unions": len(self.unions),
+            "outcomes": len(self.outcomes),
         }
 
 
@@ -201,6 +255,10 @@ class CompiledRule:
     guard_plan: tuple[tuple[int, int, str, bool], ...] = ()
     # the operator reads nothing but the value (its refusals may be kept across requests)
     pure: bool = False
+    # a rule that reads no live variable: its collections in a fixed order (its values are a
+    # function of theirs), and their small number (rules with the same ones share content ids)
+    collections: tuple[str, ...] = ()
+    content_key: int = -1
 
     def operator_for(self, arg: str) -> ops.Operator | None:
         """The operator for a macro-expanded argument (built once per distinct argument)."""
@@ -323,6 +381,7 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
     chain_key = tuple(n.lower() for n in rule.transforms)
     chain_id = nodes[-1] if nodes else 0
     excluded = exclusions([t for t in rule.targets if t.exclude])
+    collections = () if live else tuple(sorted({t.collection for t in rule.targets}))
     share_key: int | None = None
     pieces: list[tuple[int, Target, Exclusions | None]] = []
     sources: list[int] = []
@@ -358,7 +417,19 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         pieces=tuple(pieces),
         sources=tuple(sources),
         pure=missing is None and is_pure(operator),
+        collections=collections,
+        content_key=_content_key(collections),
     )
+
+
+def _content_key(collections: tuple[str, ...]) -> int:
+    """The small number of a set of collections (-1: none, for a rule that reads live ones)."""
+    if not collections:
+        return -1
+    key = _CONTENT_KEYS.setdefault(collections, len(_CONTENT_KEYS))
+    if key == len(_CONTENT_NAMES):
+        _CONTENT_NAMES.append(frozenset(collections))
+    return key
 
 
 def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]:
@@ -467,6 +538,8 @@ def _macro_parts(text: str) -> tuple[str | tuple[str, bool, str], ...]:
 # (targets, transformations) -> a small number: rules with equal ones share prepared values
 _SHARE_IDS: dict[tuple[tuple[Target, ...], tuple[str, ...]], int] = {}
 _SHARE_COLLECTIONS: dict[int, frozenset[str]] = {}  # share key -> the collections it reads
+_CONTENT_KEYS: dict[tuple[str, ...], int] = {}  # the collections a rule reads -> a small number
+_CONTENT_NAMES: list[frozenset[str]] = []  # that number -> those collections
 # Transformation chains as a tree: node 0 is the empty chain, every other node is its parent's
 # chain followed by one transformation. Chains with a common prefix share its nodes, and a
 # transaction caches each node's result per value, so a prefix is computed once per value.
@@ -617,6 +690,8 @@ class Transaction:
         # union key -> the answers (sets of slots that may match) over the rule's values
         self._unions: dict[int, Hits] = {}
         self._hits: dict[int, Hits] = {}  # piece << 16 + matcher -> the answers over its values
+        self._contents: dict[int, tuple[int, ...] | None] = {}  # content key -> ids (see _content)
+        self._cids: dict[str, int] = {}  # collection -> content id (see ValueCaches)
         self._caches = ruleset.caches
         self._keep = ruleset.caches.value_chars  # values up to this long use the shared caches
         self._meeting: list[str] = []  # values met for the first time (see _met)
@@ -907,10 +982,14 @@ class Transaction:
         if compiled.unsupported is not None:
             return False
         operator = compiled.operator
+        pure = compiled.pure
+        argument = ""  # a macro argument, expanded (the operator is built from it)
         if operator is None:
-            operator = compiled.operator_for(self.expand(rule.operator_arg))
+            argument = self.expand(rule.operator_arg)
+            operator = compiled.operator_for(argument)
             if operator is None:
                 return False
+            pure = is_pure(operator)
         matched = False
         prefilters = self.ruleset.prefilters
         slot = compiled.slot
@@ -919,6 +998,18 @@ class Transaction:
         # them, or matches them when negated) are kept across requests; a value it matches is
         # always evaluated (its captures and actions are the transaction's)
         negated = rule.negated
+        # a pure link that reads no live variable: its refusal of all its values is kept per
+        # content ids of its collections (and expanded argument)
+        content: tuple[int, ...] | None = None
+        if (
+            pure
+            and compiled.content_key >= 0
+            and self._keep >= 0
+            and not ((self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule))
+        ):
+            content = self._content(compiled)
+            if content is not None and (slot, content, argument) in self._caches.outcomes:
+                return False
         prepared = self._prepared(compiled, guarded)
         refused = self._caches.refused if compiled.pure and len(prepared) <= _MANY else None
         if guarded and rule.multi_match and prefilters is not None and slot in prefilters.literal_slots:
@@ -959,6 +1050,11 @@ class Transaction:
                 if not rule.multi_match:
                     break
         if not matched:
+            if content is not None:
+                outcomes = self._caches.outcomes
+                if len(outcomes) >= CACHE_ENTRIES:
+                    outcomes.clear()
+                outcomes.add((slot, content, argument))
             return False
         if compiled.chain is not None:
             return self._evaluate(compiled.chain, starter)
@@ -1038,6 +1134,26 @@ class Transaction:
         self._pieces[piece_id] = piece
         return piece
 
+    def _content(self, compiled: CompiledRule) -> tuple[int, ...] | None:
+        """The content ids of the collections of a rule that reads no live variable (see
+        :class:`ValueCaches`), once per transaction and set of collections; ``None`` when one
+        of them has none."""
+        content_key = compiled.content_key
+        if content_key in self._contents:
+            return self._contents[content_key]
+        cids = self._cids
+        ids: list[int] = []
+        for name in compiled.collections:
+            cid = cids.get(name)
+            if cid is None:
+                cid = cids[name] = self._caches.content_id(name, self.vars.get(name, []))
+            if cid < 0:
+                self._contents[content_key] = None
+                return None
+            ids.append(cid)
+        found = self._contents[content_key] = tuple(ids)
+        return found
+
     def _candidate(self, compiled: CompiledRule) -> bool:
         """Whether a guarded shareable rule may match one of its values."""
         hits = self._unions.get(compiled.union_key)
@@ -1052,6 +1168,14 @@ class Transaction:
         with the same values and matcher, from the answers per piece (pieces recur in many
         rules; see :meth:`_piece_hits`). An empty collection is skipped before anything is
         built for it."""
+        content: tuple[int, ...] | None = None
+        if compiled.content_key >= 0 and self._keep >= 0:
+            content = self._content(compiled)
+            if content is not None:
+                kept = self._caches.unions.get((compiled.union_key, content))
+                if kept is not None:
+                    self._unions[compiled.union_key] = kept
+                    return kept
         cache = self._hits
         variables = self.vars
         union: Hits = ()
@@ -1064,6 +1188,8 @@ class Transaction:
             if hits:
                 union = hits if not union else _distinct(union + hits)
         self._unions[compiled.union_key] = union
+        if content is not None:
+            _bounded_put(self._caches.unions, (compiled.union_key, content), union, CACHE_ENTRIES)
         return union
 
     def _piece_hits(self, compiled: CompiledRule, n: int, key: int) -> Hits:
@@ -1392,6 +1518,10 @@ class Transaction:
             del self._steps[key]
         for share in [k for k in self._shared if _SHARE_COLLECTIONS[k] & changed]:
             del self._shared[share]
+        for content in [k for k in self._contents if _CONTENT_NAMES[k] & changed]:
+            del self._contents[content]
+        for name in changed & set(self._cids):
+            del self._cids[name]
         for union in [k for k in self._unions if _SHARE_COLLECTIONS[k >> 16] & changed]:
             del self._unions[union]
 

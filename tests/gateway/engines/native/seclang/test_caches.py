@@ -38,6 +38,21 @@ def _fired(ruleset: CompiledRuleset, request: RawRequest) -> list[int]:
     return [e.rule_id for e in _run(ruleset, request).logged]
 
 
+def _agrees(rules: str, requests: list[RawRequest], rounds: int) -> tuple[CompiledRuleset, CompiledRuleset]:
+    """Run ``requests`` ``rounds`` times through ``rules`` with and without the fast path
+    (which keeps nothing across requests), requiring the same rules to fire every time; returns
+    both rule sets."""
+    ruleset, reference = _compile(rules), _compile(rules, fast=False)
+    for _ in range(rounds):
+        for request in requests:
+            assert sorted(_fired(ruleset, request)) == sorted(_fired(reference, request)), (
+                request.target,
+                request.headers,
+                request.body,
+            )
+    return ruleset, reference
+
+
 def _get(target: str, *headers: tuple[str, str]) -> RawRequest:
     return RawRequest("GET", target, HOST + headers)
 
@@ -217,16 +232,13 @@ def test_key_regex_answers_follow_the_keys_each_request_has() -> None:
         '"id:1,phase:1,capture,t:none,t:lowercase,setvar:tx.header_name_%{tx.0}=/%{tx.0}/,chain"\n'
         '    SecRule TX:/^header_name_/ "@within /x-evil/ /proxy/"\n'
     )
-    ruleset, reference = _compile(rules), _compile(rules, fast=False)
     requests = [
         _get("/", ("Accept", "*/*")),
         _get("/", ("X-Evil", "1")),
         _get("/", ("Accept", "*/*"), ("Proxy", "p")),
         _get("/", ("Accept", "*/*")),
     ]
-    for _ in range(3):
-        for request in requests:
-            assert _fired(ruleset, request) == _fired(reference, request)
+    ruleset, _ = _agrees(rules, requests, 3)
     assert [_fired(ruleset, r) for r in requests] == [[], [1], [1], []]
     answers = ruleset.caches.keys["^header_name_"]
     assert answers["header_name_accept"] is True
@@ -235,3 +247,57 @@ def test_key_regex_answers_follow_the_keys_each_request_has() -> None:
         assert _fired(ruleset, _get("/", (f"X-Name-{n}", "v"))) == []
     assert len(ruleset.caches.keys["^header_name_"]) <= executor._KEY_ANSWERS
     assert _fired(ruleset, _get("/", ("X-Evil", "1"))) == [1]
+
+
+def test_a_collection_met_again_answers_from_its_content_id_and_a_change_is_seen() -> None:
+    """Rules whose collections hold what they held in an earlier request answer from the
+    content ids (``contents``, ``unions``, ``outcomes``): the same verdicts as the reference on
+    a stream where one header, one argument, the body or a ``ctl`` changes between repeats."""
+    rules = (
+        'SecRule REQUEST_HEADERS:User-Agent "@rx evil" "id:1,phase:1,t:none,t:lowercase"\n'
+        'SecRule REQUEST_HEADERS "@within zzz" "id:2,phase:1,t:none"\n'  # pure, unguarded
+        'SecRule ARGS|REQUEST_HEADERS:Referer "@detectSQLi" "id:3,phase:2,t:none,t:urlDecodeUni"\n'
+        'SecRule &ARGS "@gt 2" "id:4,phase:2"\n'
+        'SecRule ARGS:off "@streq 1" "id:5,phase:1,nolog,ctl:ruleRemoveTargetById=6;ARGS:a"\n'
+        'SecRule ARGS "@rx wicked" "id:6,phase:2,t:none"\n'
+        'SecRule ARGS_NAMES "!@rx ^[a-z]+$" "id:7,phase:2,t:none"\n'
+        'SecRule ARGS "@rx nomatch" "id:8,phase:2,t:none,t:urlDecodeUni,multiMatch"\n'
+        'SecAction "id:9,phase:1,nolog,pass,setvar:tx.allowed=GET HEAD"\n'
+        'SecRule ARGS:m "@rx ^(.+)$" "id:10,phase:1,nolog,capture,setvar:tx.allowed=%{tx.1}"\n'
+        'SecRule REQUEST_METHOD "!@within %{tx.allowed}" "id:11,phase:1"\n'
+    )
+    stream = [
+        _get("/?a=fine", ("User-Agent", "Mozilla")),
+        _get("/?a=fine&b=2&c=3", ("User-Agent", "Mozilla")),
+        _get("/?a=fine", ("User-Agent", "EVIL bot")),
+        _get("/?a=1'%20or%20'1'='1", ("User-Agent", "Mozilla")),
+        _get("/?a=fine", ("User-Agent", "Mozilla"), ("Referer", "x' or 1=1-- -")),
+        _get("/?a=wicked", ("User-Agent", "Mozilla")),
+        _get("/?a=wicked&off=1", ("User-Agent", "Mozilla")),
+        _get("/?a=fine", ("User-Agent", "zzz")),
+        _get("/?A1=fine", ("User-Agent", "Mozilla")),
+        _post("/?a=fine", b"x=wicked"),
+        _post("/?a=fine", b"x=calm"),
+        _get("/?a=%6eomatch", ("User-Agent", "Mozilla")),  # multiMatch: only once decoded
+        _get("/?a=fine&m=POST", ("User-Agent", "Mozilla")),  # the macro argument changes
+        _get("/?a=fine&m=GET", ("User-Agent", "Mozilla")),
+    ]
+    ruleset, reference = _agrees(rules, stream, 4)
+    kept = ruleset.caches
+    assert kept.outcomes
+    assert kept.unions
+    assert any(cid > 0 for cid in kept.contents.values())
+    assert not reference.caches.contents  # the reference keeps nothing
+
+
+def test_a_content_met_once_gets_no_id() -> None:
+    """A collection with a new value in every request (a cookie, a token) leaves a note per
+    content, bounded, and no answers: those rules take the per-value path every time."""
+    ruleset = _compile('SecRule ARGS "@rx attack" "id:1,phase:1,t:none,t:lowercase"')
+    for n in range(50):
+        assert _fired(ruleset, _get(f"/?token={n}")) == []
+    kept = ruleset.caches
+    assert all(cid == -1 for (name, _), cid in kept.contents.items() if name == "ARGS")
+    assert not kept.outcomes
+    assert not kept.unions
+    assert _fired(ruleset, _get("/?token=attack")) == [1]
