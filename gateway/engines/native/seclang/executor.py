@@ -113,7 +113,9 @@ class ValueCaches:
     - ``contents``: an id per content of a collection (``REQUEST_HEADERS``, ``ARGS``...), given
       the second time a request has it (a content met once, a request with a new cookie say,
       gets none); ``unions``: the fast path's answer per (union key, ids of the rule's
-      collections); ``outcomes``: (rule slot, those ids) of a link whose operator refused all
+      collections), and ``pieces`` per (piece key, its collection's id), so a rule reading one
+      collection that changed and others that did not answers the others from a look-up;
+      ``outcomes``: (rule slot, those ids) of a link whose operator refused all
       its values. A shareable rule's values are a function of its collections, so when they
       hold what they held in an earlier request the rule costs one look-up: no value is
       selected, transformed or scanned. Collections of more than :data:`_MANY` entries or
@@ -133,6 +135,7 @@ class ValueCaches:
         "keys",
         "literals",
         "outcomes",
+        "pieces",
         "refused",
         "removals",
         "seen",
@@ -158,6 +161,7 @@ class ValueCaches:
         # cleared table cannot make an old answer apply to new contents): taken from a counter
         self.contents: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         self.unions: dict[tuple[int, tuple[int, ...]], Hits] = {}  # (union key, ids) -> answers
+        self.pieces: dict[tuple[int, int], Hits] = {}  # (piece key, its collection's id) -> answers
         # (slot, ids, expanded macro argument or ""): the link refused those values
         self.outcomes: set[tuple[int, tuple[int, ...], str]] = set()
         self._ids = itertools.count(1)  # 0: an empty collection
@@ -189,6 +193,7 @@ class ValueCaches:
         self.keys.clear()
         self.contents.clear()
         self.unions.clear()
+        self.pieces.clear()
         self.outcomes.clear()
 
     def sizes(self) -> dict[str, int]:
@@ -204,6 +209,7 @@ class ValueCaches:
             "keys": sum(len(answers) for answers in self.keys.values()),
             "contents": len(self.contents),
             "unions": len(self.unions),
+            "pieces": len(self.pieces),
             "outcomes": len(self.outcomes),
         }
 
@@ -259,6 +265,9 @@ class CompiledRule:
     # function of theirs), and their small number (rules with the same ones share content ids)
     collections: tuple[str, ...] = ()
     content_key: int = -1
+    # per collection this rule reads only by literal keys: the label of those keys (see
+    # Transaction._keyed_id), for when the whole collection has no content id
+    keyed: dict[str, str] = field(default_factory=dict)
 
     def operator_for(self, arg: str) -> ops.Operator | None:
         """The operator for a macro-expanded argument (built once per distinct argument)."""
@@ -382,6 +391,7 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
     chain_id = nodes[-1] if nodes else 0
     excluded = exclusions([t for t in rule.targets if t.exclude])
     collections = () if live else tuple(sorted({t.collection for t in rule.targets}))
+    keyed = _keyed_labels(rule.targets, collections)
     share_key: int | None = None
     pieces: list[tuple[int, Target, Exclusions | None]] = []
     sources: list[int] = []
@@ -418,15 +428,35 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         sources=tuple(sources),
         pure=missing is None and is_pure(operator),
         collections=collections,
-        content_key=_content_key(collections),
+        content_key=_content_key(collections, keyed),
+        keyed=keyed,
     )
 
 
-def _content_key(collections: tuple[str, ...]) -> int:
-    """The small number of a set of collections (-1: none, for a rule that reads live ones)."""
+def _literal_key(target: Target) -> str | None:
+    """The lower-case key of a target that names one literal key (no regex, no macro)."""
+    key = target.key
+    if key is None or target.key_regex is not None or "%{" in key or target.collection == "XML":
+        return None
+    return key.lower()
+
+
+def _keyed_labels(targets: tuple[Target, ...], collections: tuple[str, ...]) -> dict[str, str]:
+    """Per collection that ``targets`` read only by literal keys: ``COLLECTION:key1<NUL>key2``."""
+    out: dict[str, str] = {}
+    for name in collections:
+        keys = [_literal_key(t) for t in targets if t.collection == name]
+        if keys and None not in keys:
+            out[name] = f"{name}:" + "\x00".join(sorted({k for k in keys if k is not None}))
+    return out
+
+
+def _content_key(collections: tuple[str, ...], keyed: dict[str, str]) -> int:
+    """The small number of a set of collections and the literal keys a rule reads them by
+    (-1: none, for a rule that reads live ones): rules with the same share content ids."""
     if not collections:
         return -1
-    key = _CONTENT_KEYS.setdefault(collections, len(_CONTENT_KEYS))
+    key = _CONTENT_KEYS.setdefault((collections, tuple(sorted(keyed.values()))), len(_CONTENT_KEYS))
     if key == len(_CONTENT_NAMES):
         _CONTENT_NAMES.append(frozenset(collections))
     return key
@@ -538,7 +568,8 @@ def _macro_parts(text: str) -> tuple[str | tuple[str, bool, str], ...]:
 # (targets, transformations) -> a small number: rules with equal ones share prepared values
 _SHARE_IDS: dict[tuple[tuple[Target, ...], tuple[str, ...]], int] = {}
 _SHARE_COLLECTIONS: dict[int, frozenset[str]] = {}  # share key -> the collections it reads
-_CONTENT_KEYS: dict[tuple[str, ...], int] = {}  # the collections a rule reads -> a small number
+# (the collections a rule reads, the labels of those it reads by literal keys) -> a small number
+_CONTENT_KEYS: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
 _CONTENT_NAMES: list[frozenset[str]] = []  # that number -> those collections
 # Transformation chains as a tree: node 0 is the empty chain, every other node is its parent's
 # chain followed by one transformation. Chains with a common prefix share its nodes, and a
@@ -692,6 +723,7 @@ class Transaction:
         self._hits: dict[int, Hits] = {}  # piece << 16 + matcher -> the answers over its values
         self._contents: dict[int, tuple[int, ...] | None] = {}  # content key -> ids (see _content)
         self._cids: dict[str, int] = {}  # collection -> content id (see ValueCaches)
+        self._keyed: dict[str, int] = {}  # COLLECTION:keys -> content id of those keys' entries
         self._caches = ruleset.caches
         self._keep = ruleset.caches.value_chars  # values up to this long use the shared caches
         self._meeting: list[str] = []  # values met for the first time (see _met)
@@ -1141,18 +1173,38 @@ class Transaction:
         content_key = compiled.content_key
         if content_key in self._contents:
             return self._contents[content_key]
-        cids = self._cids
         ids: list[int] = []
         for name in compiled.collections:
-            cid = cids.get(name)
-            if cid is None:
-                cid = cids[name] = self._caches.content_id(name, self.vars.get(name, []))
+            cid = self._collection_id(name)
+            if cid < 0 and name in compiled.keyed:
+                cid = self._keyed_id(name, compiled.keyed[name])
             if cid < 0:
                 self._contents[content_key] = None
                 return None
             ids.append(cid)
         found = self._contents[content_key] = tuple(ids)
         return found
+
+    def _collection_id(self, name: str) -> int:
+        """The content id of collection ``name`` (see :class:`ValueCaches`; -1: none), once
+        per transaction (and again after the body changed it)."""
+        cid = self._cids.get(name)
+        if cid is None:
+            cid = self._cids[name] = self._caches.content_id(name, self.vars.get(name, []))
+        return cid
+
+    def _keyed_id(self, name: str, label: str) -> int:
+        """The content id of the entries of collection ``name`` under the keys ``label`` names
+        (``COLLECTION:key1<NUL>key2``, lower-case): a rule reading ``REQUEST_HEADERS:User-Agent``
+        keeps its answers when only the cookie header changed. Ids share the collections' counter
+        (an id never stands for two contents)."""
+        cid = self._keyed.get(label)
+        if cid is None:
+            index = self._indexed(name)
+            keys = label[len(name) + 1 :].split("\x00")
+            entries = [entry for key in keys for entry in index.get(key, ())]
+            cid = self._keyed[label] = self._caches.content_id(label, entries)
+        return cid
 
     def _candidate(self, compiled: CompiledRule) -> bool:
         """Whether a guarded shareable rule may match one of its values."""
@@ -1201,6 +1253,17 @@ class Transaction:
         only built when a value has no answer kept). Values not met by an earlier request
         (see :meth:`_source`) are answered for this request only, as without these caches:
         the literal matcher scans them joined."""
+        cid = -1
+        if self._keep >= 0:
+            target = compiled.pieces[n][1]
+            cid = self._collection_id(target.collection)
+            if cid < 0 and (key_label := _literal_key(target)) is not None:
+                cid = self._keyed_id(target.collection, f"{target.collection}:{key_label}")
+        if cid >= 0:
+            kept = self._caches.pieces.get((key, cid))
+            if kept is not None:
+                self._hits[key] = kept
+                return kept
         matcher = key & 0xFFFF
         _, values, met = self._source(compiled, n)
         node = compiled.chain_id
@@ -1248,6 +1311,8 @@ class Transaction:
                         found.append(joined)
         union = _distinct(found)
         self._hits[key] = union
+        if cid >= 0:
+            _bounded_put(self._caches.pieces, (key, cid), union, CACHE_ENTRIES)
         return union
 
     def _met(self, value: str) -> bool:
@@ -1522,6 +1587,8 @@ class Transaction:
             del self._contents[content]
         for name in changed & set(self._cids):
             del self._cids[name]
+        for label in [k for k in self._keyed if k.partition(":")[0] in changed]:
+            del self._keyed[label]
         for union in [k for k in self._unions if _SHARE_COLLECTIONS[k >> 16] & changed]:
             del self._unions[union]
 

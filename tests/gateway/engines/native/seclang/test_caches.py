@@ -265,6 +265,7 @@ def test_a_collection_met_again_answers_from_its_content_id_and_a_change_is_seen
         'SecAction "id:9,phase:1,nolog,pass,setvar:tx.allowed=GET HEAD"\n'
         'SecRule ARGS:m "@rx ^(.+)$" "id:10,phase:1,nolog,capture,setvar:tx.allowed=%{tx.1}"\n'
         'SecRule REQUEST_METHOD "!@within %{tx.allowed}" "id:11,phase:1"\n'
+        'SecRule ARGS|REQUEST_HEADERS:User-Agent "@rx union|select" "id:12,phase:2,t:none,t:lowercase"\n'
     )
     stream = [
         _get("/?a=fine", ("User-Agent", "Mozilla")),
@@ -281,11 +282,14 @@ def test_a_collection_met_again_answers_from_its_content_id_and_a_change_is_seen
         _get("/?a=%6eomatch", ("User-Agent", "Mozilla")),  # multiMatch: only once decoded
         _get("/?a=fine&m=POST", ("User-Agent", "Mozilla")),  # the macro argument changes
         _get("/?a=fine&m=GET", ("User-Agent", "Mozilla")),
+        _get("/?a=fine", ("User-Agent", "Select bot")),  # one collection of a rule changes
+        _get("/?a=Union", ("User-Agent", "Mozilla")),  # the other one
     ]
     ruleset, reference = _agrees(rules, stream, 4)
     kept = ruleset.caches
     assert kept.outcomes
     assert kept.unions
+    assert kept.pieces
     assert any(cid > 0 for cid in kept.contents.values())
     assert not reference.caches.contents  # the reference keeps nothing
 
