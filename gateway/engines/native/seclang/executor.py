@@ -268,6 +268,8 @@ class CompiledRule:
     # per collection this rule reads only by literal keys: the label of those keys (see
     # Transaction._keyed_id), for when the whole collection has no content id
     keyed: dict[str, str] = field(default_factory=dict)
+    # per piece: the label of its one literal key (COLLECTION:key), or "" (see _keyed_id)
+    piece_keys: tuple[str, ...] = ()
 
     def operator_for(self, arg: str) -> ops.Operator | None:
         """The operator for a macro-expanded argument (built once per distinct argument)."""
@@ -425,6 +427,10 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         prefix_nodes=tuple(nodes),
         chain_id=chain_id,
         pieces=tuple(pieces),
+        piece_keys=tuple(
+            f"{target.collection}:{key}" if (key := _literal_key(target)) is not None else ""
+            for _, target, _ in pieces
+        ),
         sources=tuple(sources),
         pure=missing is None and is_pure(operator),
         collections=collections,
@@ -1255,10 +1261,10 @@ class Transaction:
         the literal matcher scans them joined."""
         cid = -1
         if self._keep >= 0:
-            target = compiled.pieces[n][1]
-            cid = self._collection_id(target.collection)
-            if cid < 0 and (key_label := _literal_key(target)) is not None:
-                cid = self._keyed_id(target.collection, f"{target.collection}:{key_label}")
+            collection = compiled.pieces[n][1].collection
+            cid = self._collection_id(collection)
+            if cid < 0 and compiled.piece_keys[n]:
+                cid = self._keyed_id(collection, compiled.piece_keys[n])
         if cid >= 0:
             kept = self._caches.pieces.get((key, cid))
             if kept is not None:
