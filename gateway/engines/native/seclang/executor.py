@@ -110,14 +110,15 @@ class ValueCaches:
       matchers' answers, refusals) are kept from the second request that has it on: a value
       met only once (an id, a token, a body's fields) costs about what it did without these
       caches.
-    - ``contents``: an id per content of a collection (``REQUEST_HEADERS``, ``ARGS``...), given
-      the second time a request has it (a content met once, a request with a new cookie say,
-      gets none); ``unions``: the fast path's answer per (union key, ids of the rule's
+    - ``contents``: an id per content of a collection (``REQUEST_HEADERS``, ``ARGS``...),
+      given the second time a request has it (a content met once, a request with a new cookie
+      say, gets none; ``pending`` holds the hashes of those met once, so they keep no strings
+      alive); ``unions``: the fast path's answer per (union key, ids of the rule's
       collections), and ``pieces`` per (piece key, its collection's id), so a rule reading one
       collection that changed and others that did not answers the others from a look-up;
-      ``outcomes``: (rule slot, those ids) of a link whose operator refused all
-      its values. A shareable rule's values are a function of its collections, so when they
-      hold what they held in an earlier request the rule costs one look-up: no value is
+      ``outcomes``: (rule slot, those ids) of a link whose operator refused all its values. A
+      rule's values are a function of its collections when it reads no live variable, so when
+      they hold what they held in an earlier request the rule costs one look-up: no value is
       selected, transformed or scanned. Collections of more than :data:`_MANY` entries or
       :data:`_CONTENT_CHARS` characters get no id.
 
@@ -135,6 +136,7 @@ class ValueCaches:
         "keys",
         "literals",
         "outcomes",
+        "pending",
         "pieces",
         "refused",
         "removals",
@@ -157,9 +159,11 @@ class ValueCaches:
         # (removed id ranges, removed tag patterns) -> id(rule) -> removed
         self.removals: dict[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], dict[int, bool]] = {}
         self.keys: dict[str, dict[str, bool]] = {}  # key regex -> key -> selected
-        # (collection, its entries) -> content id (-1: met once). Ids are never reused (a
-        # cleared table cannot make an old answer apply to new contents): taken from a counter
+        # (collection, its entries) -> content id, for contents met twice; the hashes of those
+        # met once. Ids are never reused (a cleared table cannot make an old answer apply to
+        # new contents): taken from a counter
         self.contents: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self.pending: set[int] = set()
         self.unions: dict[tuple[int, tuple[int, ...]], Hits] = {}  # (union key, ids) -> answers
         self.pieces: dict[tuple[int, int], Hits] = {}  # (piece key, its collection's id) -> answers
         # (slot, ids, expanded macro argument or ""): the link refused those values
@@ -174,12 +178,17 @@ class ValueCaches:
             return -1
         content = (name, tuple(entries))
         found = self.contents.get(content)
-        if found is None:
-            _bounded_put(self.contents, content, -1, CACHE_ENTRIES)
+        if found is not None:
+            return found
+        # met once: only its hash is noted (a content never met again, a request's own cookie
+        # say, keeps no strings alive); a hash met before gives the content its id
+        mark = hash(content)
+        if mark not in self.pending:
+            if len(self.pending) >= _HITS_ENTRIES:
+                self.pending.clear()
+            self.pending.add(mark)
             return -1
-        if found < 0:
-            found = self.contents[content] = next(self._ids)
-        return found
+        return _bounded_put(self.contents, content, next(self._ids), CACHE_ENTRIES)
 
     def clear(self) -> None:
         """Forget everything (the answers are recomputed on demand)."""
@@ -192,6 +201,7 @@ class ValueCaches:
         self.removals.clear()
         self.keys.clear()
         self.contents.clear()
+        self.pending.clear()
         self.unions.clear()
         self.pieces.clear()
         self.outcomes.clear()
@@ -208,6 +218,7 @@ class ValueCaches:
             "removals": len(self.removals),
             "keys": sum(len(answers) for answers in self.keys.values()),
             "contents": len(self.contents),
+            "pending": len(self.pending),
             "unions": len(self.unions),
             "pieces": len(self.pieces),
             "outcomes": len(self.outcomes),
