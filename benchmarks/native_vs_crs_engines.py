@@ -33,7 +33,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rampart import accel
@@ -121,7 +121,7 @@ def _p95(values: list[float]) -> float:
 
 def measure(
     engines: dict[str, InspectionEngine],
-    requests: dict[str, RawRequest] | dict[str, RawRequest | Callable[[int], RawRequest]],
+    requests: Mapping[str, RawRequest | Callable[[int], RawRequest]],
     *,
     rounds: int,
     max_seconds: float,
@@ -314,10 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         started = time.perf_counter()
         clock = time.thread_time_ns if args.clock == "cpu" else time.perf_counter_ns
-        requests: dict[str, RawRequest | Callable[[int], RawRequest]] = {**BENCH_REQUESTS, **FRESH_REQUESTS}
         figures = measure(
             engines,
-            requests,
+            {**BENCH_REQUESTS, **FRESH_REQUESTS},
             rounds=rounds,
             max_seconds=max_seconds,
             clock=clock,

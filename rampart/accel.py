@@ -35,14 +35,15 @@ __all__ = ["MODULES", "active", "build", "current", "extend", "main", "status"]
 # Compiled together, as one group: a class in one may inherit from a class in another
 # (plan._Sandbox from executor.Transaction), and mypyc allows that only within a group.
 _SECLANG = "rampart.gateway.engines.native.seclang"
-_SECLANG = "rampart.gateway.engines.native.seclang"
-_OPERATORS = ("always", "factors", "identifiers", "injection", "literals", "network", "numeric")
-_OPERATORS2 = ("pcre", "phrases", "regex", "strings", "survey", "validation")
+_CORE = ("executor", "plan", "variables", "prefilter", "bodies", "engine", "rules")
+_OPERATORS = (
+    *("always", "factors", "identifiers", "injection", "literals", "network", "numeric"),
+    *("pcre", "phrases", "regex", "strings", "survey", "validation"),
+)
 _TRANSFORMS = ("codecs", "comments", "markup", "paths", "text", "url")
 MODULES: tuple[str, ...] = (
-    *(f"{_SECLANG}.{name}" for name in ("executor", "plan", "variables", "prefilter", "bodies", "engine")),
-    f"{_SECLANG}.rules",
-    *(f"{_SECLANG}.operators.{name}" for name in (*_OPERATORS, *_OPERATORS2)),
+    *(f"{_SECLANG}.{name}" for name in _CORE),
+    *(f"{_SECLANG}.operators.{name}" for name in _OPERATORS),
     *(f"{_SECLANG}.transforms.{name}" for name in _TRANSFORMS),
     "rampart.gateway.engines.native.combined",
     "rampart.gateway.engines.native.engine",

@@ -85,6 +85,13 @@ _CONTENT_CHARS = 4096  # a collection's keys and values longer than this togethe
 _KEY_ANSWERS = 1024  # keys whose selection by one key regex is kept (never emptied: then computed)
 
 
+def _bounded_add[K](cache: set[K], key: K, bound: int) -> None:
+    """``cache.add(key)``, the set emptied whole first when it holds ``bound`` entries."""
+    if len(cache) >= bound:
+        cache.clear()
+    cache.add(key)
+
+
 def _bounded_put[K, V](cache: dict[K, V], key: K, value: V, bound: int = CACHE_ENTRIES) -> V:
     """``cache[key] = value``, the cache emptied whole first when it holds ``bound`` entries
     (the bound every cross-request cache here keeps); returns ``value``."""
@@ -184,9 +191,7 @@ class ValueCaches:
         # say, keeps no strings alive); a hash met before gives the content its id
         mark = hash(content)
         if mark not in self.pending:
-            if len(self.pending) >= _HITS_ENTRIES:
-                self.pending.clear()
-            self.pending.add(mark)
+            _bounded_add(self.pending, mark, _HITS_ENTRIES)
             return -1
         return _bounded_put(self.contents, content, next(self._ids), CACHE_ENTRIES)
 
@@ -276,11 +281,11 @@ class CompiledRule:
     # function of theirs), and their small number (rules with the same ones share content ids)
     collections: tuple[str, ...] = ()
     content_key: int = -1
-    # per collection this rule reads only by literal keys: the label of those keys (see
+    # per collection this rule reads only by literal keys: those keys (see
     # Transaction._keyed_id), for when the whole collection has no content id
-    keyed: dict[str, str] = field(default_factory=dict)
-    # per piece: the label of its one literal key (COLLECTION:key), or "" (see _keyed_id)
-    piece_keys: tuple[str, ...] = ()
+    keyed: dict[str, Keys] = field(default_factory=dict)
+    # per piece: its one literal key, or None (see _keyed_id)
+    piece_keys: tuple[Keys | None, ...] = ()
 
     def operator_for(self, arg: str) -> ops.Operator | None:
         """The operator for a macro-expanded argument (built once per distinct argument)."""
@@ -438,10 +443,7 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         prefix_nodes=tuple(nodes),
         chain_id=chain_id,
         pieces=tuple(pieces),
-        piece_keys=tuple(
-            f"{target.collection}:{key}" if (key := _literal_key(target)) is not None else ""
-            for _, target, _ in pieces
-        ),
+        piece_keys=tuple(_keys(target.collection, [_literal_key(target)]) for _, target, _ in pieces),
         sources=tuple(sources),
         pure=missing is None and is_pure(operator),
         collections=collections,
@@ -458,22 +460,32 @@ def _literal_key(target: Target) -> str | None:
     return key.lower()
 
 
-def _keyed_labels(targets: tuple[Target, ...], collections: tuple[str, ...]) -> dict[str, str]:
-    """Per collection that ``targets`` read only by literal keys: ``COLLECTION:key1<NUL>key2``."""
-    out: dict[str, str] = {}
+def _keys(collection: str, keys: list[str | None]) -> Keys | None:
+    """``keys`` of ``collection`` (lower-case, sorted) with their label ``COLLECTION:k1<NUL>k2``,
+    or None when one of them is not a literal key (or there are none)."""
+    if not keys or None in keys:
+        return None
+    distinct = tuple(sorted({k for k in keys if k is not None}))
+    return f"{collection}:" + "\x00".join(distinct), distinct
+
+
+def _keyed_labels(targets: tuple[Target, ...], collections: tuple[str, ...]) -> dict[str, Keys]:
+    """Per collection that ``targets`` read only by literal keys: those keys (see :func:`_keys`)."""
+    out: dict[str, Keys] = {}
     for name in collections:
-        keys = [_literal_key(t) for t in targets if t.collection == name]
-        if keys and None not in keys:
-            out[name] = f"{name}:" + "\x00".join(sorted({k for k in keys if k is not None}))
+        keys = _keys(name, [_literal_key(t) for t in targets if t.collection == name])
+        if keys is not None:
+            out[name] = keys
     return out
 
 
-def _content_key(collections: tuple[str, ...], keyed: dict[str, str]) -> int:
+def _content_key(collections: tuple[str, ...], keyed: dict[str, Keys]) -> int:
     """The small number of a set of collections and the literal keys a rule reads them by
     (-1: none, for a rule that reads live ones): rules with the same share content ids."""
     if not collections:
         return -1
-    key = _CONTENT_KEYS.setdefault((collections, tuple(sorted(keyed.values()))), len(_CONTENT_KEYS))
+    labels = tuple(sorted(label for label, _ in keyed.values()))
+    key = _CONTENT_KEYS.setdefault((collections, labels), len(_CONTENT_KEYS))
     if key == len(_CONTENT_NAMES):
         _CONTENT_NAMES.append(frozenset(collections))
     return key
@@ -660,6 +672,7 @@ def exclusions(targets: list[Target] | tuple[Target, ...]) -> dict[str, Exclusio
 
 
 Hits = tuple[frozenset[int], ...]  # answers of the fast path: each a set of slots that may match
+Keys = tuple[str, tuple[str, ...]]  # literal keys of one collection: (COLLECTION:k1<NUL>k2, (k1, k2))
 Met = tuple[bool, ...] | None  # per value of a source: met by an earlier request (None: keep nothing)
 
 
@@ -1077,9 +1090,7 @@ class Transaction:
                         continue
                     hit = operator.evaluate(value)
                     if (hit is None) is not negated:  # no match for this link
-                        if len(refused) >= CACHE_ENTRIES:
-                            refused.clear()
-                        refused.add(key)
+                        _bounded_add(refused, key, CACHE_ENTRIES)
                         continue
                 else:
                     hit = operator.evaluate(value)
@@ -1100,10 +1111,7 @@ class Transaction:
                     break
         if not matched:
             if content is not None:
-                outcomes = self._caches.outcomes
-                if len(outcomes) >= CACHE_ENTRIES:
-                    outcomes.clear()
-                outcomes.add((slot, content, argument))
+                _bounded_add(self._caches.outcomes, (slot, content, argument), CACHE_ENTRIES)
             return False
         if compiled.chain is not None:
             return self._evaluate(compiled.chain, starter)
@@ -1210,15 +1218,15 @@ class Transaction:
             cid = self._cids[name] = self._caches.content_id(name, self.vars.get(name, []))
         return cid
 
-    def _keyed_id(self, name: str, label: str) -> int:
-        """The content id of the entries of collection ``name`` under the keys ``label`` names
-        (``COLLECTION:key1<NUL>key2``, lower-case): a rule reading ``REQUEST_HEADERS:User-Agent``
-        keeps its answers when only the cookie header changed. Ids share the collections' counter
+    def _keyed_id(self, name: str, keyed: Keys) -> int:
+        """The content id of the entries of collection ``name`` under some literal keys (their
+        label, their lower-case names): a rule reading ``REQUEST_HEADERS:User-Agent`` keeps
+        its answers when only the cookie header changed. Ids share the collections' counter
         (an id never stands for two contents)."""
+        label, keys = keyed
         cid = self._keyed.get(label)
         if cid is None:
             index = self._indexed(name)
-            keys = label[len(name) + 1 :].split("\x00")
             entries = [entry for key in keys for entry in index.get(key, ())]
             cid = self._keyed[label] = self._caches.content_id(label, entries)
         return cid
@@ -1274,8 +1282,9 @@ class Transaction:
         if self._keep >= 0:
             collection = compiled.pieces[n][1].collection
             cid = self._collection_id(collection)
-            if cid < 0 and compiled.piece_keys[n]:
-                cid = self._keyed_id(collection, compiled.piece_keys[n])
+            piece_keys = compiled.piece_keys[n]
+            if cid < 0 and piece_keys is not None:
+                cid = self._keyed_id(collection, piece_keys)
         if cid >= 0:
             kept = self._caches.pieces.get((key, cid))
             if kept is not None:
