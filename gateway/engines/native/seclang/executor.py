@@ -37,7 +37,8 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import Callable, MutableMapping
+import threading
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -72,6 +73,8 @@ _LIVE = frozenset(
 )
 _MAX_CAPTURES = 10
 _NOTHING: frozenset[int] = frozenset()
+_NO_PAIRS: dict[int, int] = {}
+_UNNUMBERED = 1 << 62  # a pair not asked of a collection yet (no guard id was checked for it)
 
 CACHE_ENTRIES = 8192
 """Entries each cross-request cache of :class:`ValueCaches` holds before it is emptied."""
@@ -128,6 +131,17 @@ class ValueCaches:
       they hold what they held in an earlier request the rule costs one look-up: no value is
       selected, transformed or scanned. Collections of more than :data:`_MANY` entries or
       :data:`_CONTENT_CHARS` characters get no id.
+    - ``demand``: per collection, the (chain node, matcher) pairs the fast path has asked of
+      its values, numbered in the order first asked (never forgotten: there are only as many
+      as the rule set has); ``inert``: per (collection, how many of those pairs, value)
+      whether none of those pairs finds anything in the value. The fast path's answers
+      (``unions``, ``pieces``) depend only on what its matchers find, so a collection whose
+      content is new but whose new values are inert (a session cookie, a search term, an id)
+      gets a *guard id*: the id of its content with those values blanked, keys kept. A rule's
+      answer kept under a guard id holds for every content with that id as long as the
+      rule's own pair is among the pairs the values were found inert for (``needs``: per
+      union key, the number of its pair in each collection's ``demand``). The operators'
+      refusals (``outcomes``) read the values themselves and keep the exact ids.
 
     Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept, and none of a list
     of more than :data:`_MANY` values (a body's fields); a cache that reaches its bound
@@ -139,12 +153,19 @@ class ValueCaches:
         "_ids",
         "chains",
         "contents",
+        "demand",
         "hits",
+        "inert",
         "keys",
         "literals",
+        "lock",
+        "needs",
+        "numbered",
+        "order",
         "outcomes",
         "pending",
         "pieces",
+        "plans",
         "refused",
         "removals",
         "seen",
@@ -169,19 +190,45 @@ class ValueCaches:
         # (collection, its entries) -> content id, for contents met twice; the hashes of those
         # met once. Ids are never reused (a cleared table cannot make an old answer apply to
         # new contents): taken from a counter
-        self.contents: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self.contents: dict[tuple[str, tuple[tuple[str, str | None], ...]], int] = {}
         self.pending: set[int] = set()
         self.unions: dict[tuple[int, tuple[int, ...]], Hits] = {}  # (union key, ids) -> answers
         self.pieces: dict[tuple[int, int], Hits] = {}  # (piece key, its collection's id) -> answers
         # (slot, ids, expanded macro argument or ""): the link refused those values
         self.outcomes: set[tuple[int, tuple[int, ...], str]] = set()
         self._ids = itertools.count(1)  # 0: an empty collection
+        # collection -> (chain node << 16 | matcher) -> its number; the pairs in that order
+        self.demand: dict[str, dict[int, int]] = {}
+        self.order: dict[str, list[int]] = {}
+        self.lock = threading.Lock()  # taken only to number a pair (the first requests)
+        self.inert: dict[tuple[str, int, str, str], bool] = {}  # (collection, pairs, key, value) -> inert
+        # (collection, pairs, key or "") -> what an entry's inertness is checked against
+        self.plans: dict[tuple[str, int, str], tuple[tuple[int, int, frozenset[int] | None], ...]] = {}
+        # union key -> (pairs numbered then, (position of a collection it reads, the number of
+        # the union's pair there) per collection); recomputed once more pairs are numbered
+        self.needs: dict[int, tuple[int, tuple[tuple[int, int], ...]]] = {}
+        self.numbered = 0  # pairs numbered, all collections
 
-    def content_id(self, name: str, entries: list[tuple[str, str]]) -> int:
-        """The id of collection ``name`` holding ``entries`` (see above; -1: none)."""
+    def ask(self, collection: str, pair: int) -> None:
+        """Note that the fast path asked ``pair`` (chain node << 16 | matcher) of a value of
+        ``collection``: from now on the values met there are checked against it (see above)."""
+        numbers = self.demand.get(collection)
+        if numbers is not None and pair in numbers:
+            return
+        with self.lock:
+            numbers = self.demand.setdefault(collection, {})
+            if pair not in numbers:
+                order = self.order.setdefault(collection, [])
+                numbers[pair] = len(order)  # numbered before it is listed: never ahead of the list
+                order.append(pair)
+                self.numbered += 1
+
+    def content_id(self, name: str, entries: Sequence[tuple[str, str | None]]) -> int:
+        """The id of collection ``name`` holding ``entries`` (see above; -1: none). A guard
+        id's ``name`` holds the number of pairs, and its blanked values are None."""
         if not entries:
             return 0
-        if len(entries) > _MANY or sum(len(k) + len(v) for k, v in entries) > _CONTENT_CHARS:
+        if len(entries) > _MANY or sum(len(k) + len(v or "") for k, v in entries) > _CONTENT_CHARS:
             return -1
         content = (name, tuple(entries))
         found = self.contents.get(content)
@@ -210,6 +257,10 @@ class ValueCaches:
         self.unions.clear()
         self.pieces.clear()
         self.outcomes.clear()
+        self.inert.clear()
+        self.plans.clear()
+        # ``demand`` and ``needs`` stay: a guard id names its pairs by their number, which must
+        # keep its meaning while a transaction that took one runs
 
     def sizes(self) -> dict[str, int]:
         """How many entries each cache holds."""
@@ -227,6 +278,10 @@ class ValueCaches:
             "unions": len(self.unions),
             "pieces": len(self.pieces),
             "outcomes": len(self.outcomes),
+            "demand": sum(len(pairs) for pairs in self.order.values()),
+            "inert": len(self.inert),
+            "plans": len(self.plans),
+            "needs": len(self.needs),
         }
 
 
@@ -332,6 +387,10 @@ class CompiledRuleset:
     arguments_limit: int | None = None
     folded: dict[int, tuple[Folded | None, ...]] = field(default_factory=dict)
     caches: ValueCaches = field(default_factory=ValueCaches, compare=False, repr=False)
+    # (collection, chain node << 16 | matcher) -> the guarded rules reading it so (_mark_guards)
+    readers: dict[tuple[str, int], Readers] = field(default_factory=dict, repr=False)
+    # collection -> the lower-case keys some guarded rule names (its readers.by_key)
+    named_keys: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -516,9 +575,17 @@ def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]
     return out
 
 
-def _mark_guards(phases: dict[int, tuple[CompiledRule | Marker, ...]], prefilters: Prefilters) -> None:
+def _mark_guards(
+    phases: dict[int, tuple[CompiledRule | Marker, ...]], prefilters: Prefilters
+) -> dict[tuple[str, int], Readers]:
     """Tell the rules that share their values which matcher guards them (the walk skips a
-    chain starter that cannot match without evaluating it)."""
+    chain starter that cannot match without evaluating it). Returns, per collection and
+    (chain node << 16 | matcher) pair, the slots of the guarded rules that read the
+    collection through that pair: the only answers of that pair about its values any rule
+    reads (see :meth:`Transaction._inert`); those of rules that name one literal key, per
+    key (they read no other entry)."""
+    slots: dict[tuple[str, int], set[int]] = {}
+    keyed: dict[tuple[str, int], dict[str, set[int]]] = {}
     for items in phases.values():
         for item in items:
             link = item if isinstance(item, CompiledRule) else None
@@ -534,7 +601,37 @@ def _mark_guards(phases: dict[int, tuple[CompiledRule | Marker, ...]], prefilter
                         (n, (piece_id << 16) + matcher, target.collection, target.count)
                         for n, (piece_id, target, _) in enumerate(link.pieces)
                     )
+                    if link.guard:
+                        pair = link.chain_id << 16 | matcher
+                        for _, target, _ in link.pieces:
+                            if target.count:
+                                continue
+                            where = (target.collection, pair)
+                            key = _literal_key(target)
+                            if key is None:
+                                slots.setdefault(where, set()).add(link.slot)
+                            else:
+                                keyed.setdefault(where, {}).setdefault(key, set()).add(link.slot)
                 link = link.chain
+    out: dict[tuple[str, int], Readers] = {}
+    for where in slots.keys() | keyed.keys():
+        any_key = frozenset(slots.get(where, ()))
+        out[where] = Readers(any_key, {key: any_key | found for key, found in keyed.get(where, {}).items()})
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Readers:
+    """The guarded rules reading one collection through one (chain, matcher) pair: the
+    slots of those reading any entry and, per lower-case key some name, those with the
+    slots of the rules that name it."""
+
+    any_key: frozenset[int]
+    by_key: dict[str, frozenset[int]]
+
+    def of(self, key: str) -> frozenset[int]:
+        """The slots that read an entry under ``key`` (its lower-case form)."""
+        return self.by_key.get(key, self.any_key)
 
 
 def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True) -> CompiledRuleset:
@@ -561,8 +658,7 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
         markers[phase] = where
     guards = _guards(phases)
     prefilters = build_prefilters(guards) if fast else None
-    if prefilters is not None:
-        _mark_guards(phases, prefilters)
+    readers = _mark_guards(phases, prefilters) if prefilters is not None else {}
     return CompiledRuleset(
         phases,
         markers,
@@ -571,7 +667,17 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
         prefilters,
         ruleset.arguments_limit,
         caches=ValueCaches(CACHE_VALUE_CHARS if fast else -1),
+        readers=readers,
+        named_keys=_named_keys(readers),
     )
+
+
+def _named_keys(readers: dict[tuple[str, int], Readers]) -> dict[str, frozenset[str]]:
+    """Per collection, the keys some guarded rule names (see :class:`Readers`)."""
+    out: dict[str, set[str]] = {}
+    for (name, _), reading in readers.items():
+        out.setdefault(name, set()).update(reading.by_key)
+    return {name: frozenset(keys) for name, keys in out.items()}
 
 
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
@@ -694,6 +800,19 @@ def _default_processor(content_type: str) -> str:
 
 
 @dataclass(slots=True)
+class _GuardIds:
+    """The ids of a rule's collections for the fast path's answers (see
+    :meth:`Transaction._guard_content`): ``checks`` per collection, the number of pairs its
+    guard id was checked against (-1: its content id); no ids when a collection has neither."""
+
+    ids: tuple[int, ...]
+    checks: tuple[int, ...]
+
+
+_NO_GUARD_IDS = _GuardIds((), ())
+
+
+@dataclass(slots=True)
 class _Piece:
     """One selecting target's transformed values (see :meth:`Transaction._piece`)."""
 
@@ -754,6 +873,12 @@ class Transaction:
         self._contents: dict[int, tuple[int, ...] | None] = {}  # content key -> ids (see _content)
         self._cids: dict[str, int] = {}  # collection -> content id (see ValueCaches)
         self._keyed: dict[str, int] = {}  # COLLECTION:keys -> content id of those keys' entries
+        # the same for the fast path's answers (see ValueCaches: an exact id, or a guard id), with
+        # the number of pairs a guard id's values were found inert for (-1: an exact id)
+        self._gids: dict[str, tuple[int, int]] = {}
+        self._gkeyed: dict[str, tuple[int, int]] = {}
+        self._gcontents: dict[int, _GuardIds] = {}
+        self._snaps: dict[str, int] = {}  # collection -> how many of its pairs this request checks
         self._caches = ruleset.caches
         self._keep = ruleset.caches.value_chars  # values up to this long use the shared caches
         self._meeting: list[str] = []  # values met for the first time (see _met)
@@ -1231,6 +1356,152 @@ class Transaction:
             cid = self._keyed[label] = self._caches.content_id(label, entries)
         return cid
 
+    def _guard_id(self, name: str) -> tuple[int, int]:
+        """The id collection ``name`` has for the fast path's answers (see :class:`ValueCaches`):
+        its content id, with -1, or else its guard id, with the number of pairs its values
+        were checked against (id -1: none)."""
+        found = self._gids.get(name)
+        if found is None:
+            cid = self._collection_id(name)
+            found = (cid, -1) if cid >= 0 else self._blanked(name, name, self.vars.get(name, []))
+            self._gids[name] = found
+        return found
+
+    def _guard_keyed_id(self, name: str, keyed: Keys) -> tuple[int, int]:
+        """:meth:`_guard_id` for the entries of collection ``name`` under some literal keys."""
+        label, keys = keyed
+        found = self._gkeyed.get(label)
+        if found is None:
+            cid = self._keyed_id(name, keyed)
+            if cid >= 0:
+                found = (cid, -1)
+            else:
+                index = self._indexed(name)
+                found = self._blanked(name, label, [entry for key in keys for entry in index.get(key, ())])
+            self._gkeyed[label] = found
+        return found
+
+    def _blanked(self, name: str, label: str, entries: list[tuple[str, str]]) -> tuple[int, int]:
+        """The guard id of ``entries`` of collection ``name`` (``label``: it, or the literal
+        keys they were selected by): the content id of the entries with every value that is
+        inert for the pairs asked of ``name`` so far blanked, and the number of those pairs."""
+        if not entries or len(entries) > _MANY:
+            return -1, -1
+        checked = self._snaps.get(name)
+        if checked is None:
+            checked = self._snaps[name] = len(self._caches.order.get(name, ()))
+        blanked: list[tuple[str, str | None]] = []
+        for key, value in entries:
+            if len(value) > _CONTENT_CHARS:
+                return -1, -1
+            blanked.append((key, None if self._inert(name, checked, key.lower(), value) else value))
+        return self._caches.content_id(f"{label}\x00{checked}", blanked), checked
+
+    def _inert(self, name: str, checked: int, key: str, value: str) -> bool:
+        """Whether none of the first ``checked`` pairs asked of collection ``name`` finds in
+        ``value`` (under lower-case ``key``) anything a rule reading that entry through that
+        pair asks about (a matcher answers for every rule it guards; the others' answers are
+        never read for this entry): the answer kept across requests for a value met before."""
+        if not checked:
+            return True
+        caches = self._caches
+        met = self._met(value) and len(value) <= self._keep and len(key) <= self._keep
+        if met:
+            found = caches.inert.get((name, checked, key, value))
+            if found is not None:
+                return found
+        named = key if key in self.ruleset.named_keys.get(name, ()) else ""
+        plan = caches.plans.get((name, checked, named))
+        if plan is None:
+            plan = _bounded_put(caches.plans, (name, checked, named), self._plan(name, checked, named))
+        inert = True
+        node = -1
+        text = value
+        for step, matcher, slots in plan:
+            if step != node:
+                node = step
+                text = value if not node else self._chain(node, value) if met else self._node(node, value)
+            hits = self._set_hits(matcher - 1, text, met) if matcher else self._literal_hits(text, met)
+            if hits and (slots is None or not hits.isdisjoint(slots)):
+                inert = False
+                break
+        if met:
+            _bounded_put(caches.inert, (name, checked, key, value), inert, _HITS_ENTRIES)
+        return inert
+
+    def _plan(self, name: str, checked: int, key: str) -> tuple[tuple[int, int, frozenset[int] | None], ...]:
+        """What :meth:`_inert` asks of an entry of collection ``name`` under ``key`` (a key
+        some rule names, or ""): per pair among the first ``checked`` that some rule reads the
+        entry through, its chain node, its matcher and those rules' slots (None: unknown, any
+        slot counts), ordered by node (each chain's output is computed once)."""
+        order = self._caches.order[name]
+        readers = self.ruleset.readers
+        plan: list[tuple[int, int, frozenset[int] | None]] = []
+        for number in range(checked):
+            pair = order[number]
+            reading = readers.get((name, pair))
+            slots = reading.of(key) if reading is not None else None
+            if slots is None or slots:
+                plan.append((pair >> 16, pair & 0xFFFF, slots))
+        plan.sort(key=lambda step: (step[0], step[1]))
+        return tuple(plan)
+
+    def _guard_content(self, compiled: CompiledRule) -> tuple[int, ...] | None:
+        """The ids under which a guarded shareable rule's union is kept (see :meth:`_union`):
+        :meth:`_content`'s, with guard ids for collections that have no content id, when the
+        rule's pair was among those their values were checked against; else ``None``."""
+        exact = self._content(compiled)
+        if exact is not None:
+            return exact
+        found = self._gcontents.get(compiled.content_key)
+        if found is None:
+            found = self._gcontents[compiled.content_key] = self._guard_ids(compiled)
+        if not found.ids:
+            return None
+        caches = self._caches
+        needs = caches.needs.get(compiled.union_key)
+        if needs is None or needs[0] != caches.numbered:
+            needs = self._needs(compiled)
+        checks = found.checks
+        for position, number in needs[1]:
+            checked = checks[position]
+            if checked >= 0 and number >= checked:
+                return None
+        return found.ids
+
+    def _guard_ids(self, compiled: CompiledRule) -> _GuardIds:
+        """Per collection of a rule that lacks a content id for one (see
+        :meth:`_guard_content`): its content id or guard id, and the pairs checked for it
+        (-1: a content id)."""
+        ids: list[int] = []
+        checks: list[int] = []
+        for name in compiled.collections:
+            cid, checked = self._guard_id(name)
+            if cid < 0 and name in compiled.keyed:
+                cid, checked = self._guard_keyed_id(name, compiled.keyed[name])
+            if cid < 0:
+                return _NO_GUARD_IDS
+            ids.append(cid)
+            checks.append(checked)
+        return _GuardIds(tuple(ids), tuple(checks))
+
+    def _needs(self, compiled: CompiledRule) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """Per collection a guarded shareable rule's pieces read (its position in
+        ``compiled.collections``), the number of the rule's pair there (see
+        :class:`ValueCaches`; :data:`_UNNUMBERED` if it has none yet: then only that
+        collection's content id will do), kept with how many pairs were numbered then."""
+        caches = self._caches
+        numbered = caches.numbered
+        pair = compiled.chain_id << 16 | (compiled.union_key & 0xFFFF)
+        out: list[tuple[int, int]] = []
+        for _, _, collection, count in compiled.guard_plan:
+            if count:
+                continue
+            number = caches.demand.get(collection, _NO_PAIRS).get(pair)
+            out.append((compiled.collections.index(collection), _UNNUMBERED if number is None else number))
+        needs = caches.needs[compiled.union_key] = (numbered, tuple(out))
+        return needs
+
     def _candidate(self, compiled: CompiledRule) -> bool:
         """Whether a guarded shareable rule may match one of its values."""
         hits = self._unions.get(compiled.union_key)
@@ -1247,7 +1518,7 @@ class Transaction:
         built for it."""
         content: tuple[int, ...] | None = None
         if compiled.content_key >= 0 and self._keep >= 0:
-            content = self._content(compiled)
+            content = self._guard_content(compiled)
             if content is not None:
                 kept = self._caches.unions.get((compiled.union_key, content))
                 if kept is not None:
@@ -1279,22 +1550,30 @@ class Transaction:
         (see :meth:`_source`) are answered for this request only, as without these caches:
         the literal matcher scans them joined."""
         cid = -1
+        matcher = key & 0xFFFF
+        target = compiled.pieces[n][1]
+        collection = target.collection
+        pair = compiled.chain_id << 16 | matcher
         if self._keep >= 0:
-            collection = compiled.pieces[n][1].collection
-            cid = self._collection_id(collection)
+            cid, checked = self._guard_id(collection)
             piece_keys = compiled.piece_keys[n]
             if cid < 0 and piece_keys is not None:
-                cid = self._keyed_id(collection, piece_keys)
+                cid, checked = self._guard_keyed_id(collection, piece_keys)
+            if checked >= 0 and not target.count:  # a guard id: holds if this pair was checked
+                number = self._caches.demand.get(collection, _NO_PAIRS).get(pair)
+                if number is None or number >= checked:
+                    cid = -1
         if cid >= 0:
             kept = self._caches.pieces.get((key, cid))
             if kept is not None:
                 self._hits[key] = kept
                 return kept
-        matcher = key & 0xFFFF
         _, values, met = self._source(compiled, n)
         node = compiled.chain_id
-        if compiled.pieces[n][1].count:
+        if target.count:
             values, node, met = [str(len(values))], 0, ((True,) if self._keep >= 0 else None)
+        elif self._keep >= 0:
+            self._caches.ask(collection, pair)
         shared = self._caches.hits
         found: list[frozenset[int]] = []
         missed: list[int] = []  # values met before with no answer kept yet: answered, kept
@@ -1402,10 +1681,10 @@ class Transaction:
             found = self._literals[joined] = self.ruleset.prefilters.literal_hits(to_bytes(joined))
         return found
 
-    def _literal_hits(self, value: str) -> frozenset[int]:
+    def _literal_hits(self, value: str, share: bool = True) -> frozenset[int]:
         """The literal-guarded slots whose literal occurs in ``value`` (kept across requests
-        for short values, for this transaction for long ones)."""
-        cache = self._caches.literals if len(value) <= self._keep else self._literals
+        for short values if ``share``, else for this transaction)."""
+        cache = self._caches.literals if share and len(value) <= self._keep else self._literals
         found = cache.get(value)
         if found is None:
             assert self.ruleset.prefilters is not None
@@ -1615,6 +1894,12 @@ class Transaction:
             del self._cids[name]
         for label in [k for k in self._keyed if k.partition(":")[0] in changed]:
             del self._keyed[label]
+        for content in [k for k in self._gcontents if _CONTENT_NAMES[k] & changed]:
+            del self._gcontents[content]
+        for name in changed & set(self._gids):
+            del self._gids[name]
+        for label in [k for k in self._gkeyed if k.partition(":")[0] in changed]:
+            del self._gkeyed[label]
         for union in [k for k in self._unions if _SHARE_COLLECTIONS[k >> 16] & changed]:
             del self._unions[union]
 

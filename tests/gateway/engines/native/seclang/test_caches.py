@@ -74,9 +74,12 @@ def test_the_caches_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert sizes["hits"] <= 32
         assert sizes["seen"] <= 32
         assert sizes["pending"] <= 32
-        assert all(count <= 16 for name, count in sizes.items() if name not in ("hits", "seen", "pending")), (
-            sizes
-        )
+        assert sizes["inert"] <= 32
+        # one (chain, matcher) pair per guarded rule and collection: bounded by the rule set
+        assert sizes["demand"] <= 2
+        assert sizes["needs"] <= 2
+        bounded = ("hits", "seen", "pending", "inert", "demand", "needs")
+        assert all(count <= 16 for name, count in sizes.items() if name not in bounded), sizes
     assert _fired(ruleset, _get("/?a=ATTACK")) == [1]
 
 
@@ -297,9 +300,17 @@ def test_a_collection_met_again_answers_from_its_content_id_and_a_change_is_seen
     assert not reference.caches.contents  # the reference keeps nothing
 
 
-def test_a_content_met_once_gets_no_id() -> None:
-    """A collection with a new value in every request (a cookie, a token) leaves the hash of
-    each content, bounded, and no answers: those rules take the per-value path every time."""
+def _guard_contents(ruleset: CompiledRuleset, collection: str) -> list[tuple[str, object]]:
+    """The contents of ``collection`` that have a guard id (values blanked, see ValueCaches)."""
+    return [content for content in ruleset.caches.contents if content[0].startswith(collection + "\x00")]
+
+
+def test_a_content_met_once_gets_no_id_but_its_inert_values_blanked_do() -> None:
+    """A collection with a new value in every request (a cookie, a token) gets no content id:
+    only the hash of each content is noted, bounded, and no refusal is kept. Its values are
+    inert (nothing the fast path asks finds anything in them), so with them blanked the
+    content gets a guard id, under which the fast path's answers are kept; a value that is
+    not inert stays, so a new attack is still found."""
     ruleset = _compile('SecRule ARGS "@rx attack" "id:1,phase:1,t:none,t:lowercase"')
     for n in range(50):
         assert _fired(ruleset, _get(f"/?token={n}")) == []
@@ -307,5 +318,85 @@ def test_a_content_met_once_gets_no_id() -> None:
     assert not [content for content in kept.contents if content[0] == "ARGS"]
     assert len(kept.pending) >= 50  # one hash per request's ARGS (and ARGS_GET, ARGS_NAMES, ...)
     assert not kept.outcomes
-    assert not kept.unions
+    (blanked,) = _guard_contents(ruleset, "ARGS")
+    assert blanked[1] == (("token", None),)
+    assert kept.unions
     assert _fired(ruleset, _get("/?token=attack")) == [1]
+    assert _fired(ruleset, _get("/?token=an%20ATTACK")) == [1]
+
+
+def test_guard_ids_agree_with_the_reference_while_the_pairs_asked_grow() -> None:
+    """Guard ids hold only for the (chain, matcher) pairs a value was checked against: a rule
+    reached for the first time (here behind a ``skipAfter`` a header lifts) asks a new pair,
+    and a value inert for the others but not for it must still be found, in that request and
+    the ones after it, as by the reference; new tokens, cookies and header values each time."""
+    rules = (
+        'SecRule REQUEST_HEADERS:X-Mode "@streq deep" "id:20,phase:1,pass,nolog,setvar:tx.deep=1"\n'
+        'SecRule &TX:DEEP "@eq 0" "id:21,phase:1,pass,nolog,skipAfter:END-DEEP"\n'
+        'SecRule ARGS|REQUEST_COOKIES "@rx evil" "id:22,phase:1,t:none,t:urlDecodeUni"\n'
+        'SecRule REQUEST_HEADERS "@rx ^sneaky" "id:23,phase:1,t:none,t:lowercase"\n'
+        "SecMarker END-DEEP\n"
+        'SecRule ARGS|REQUEST_COOKIES "@rx attack" "id:1,phase:1,t:none,t:lowercase"\n'
+        'SecRule REQUEST_HEADERS "@rx bad.?bot" "id:2,phase:1,t:none,t:lowercase"\n'
+        'SecRule &REQUEST_COOKIES "@gt 1" "id:3,phase:1"\n'
+        'SecRule ARGS "@rx ^[0-9]{6}$" "id:4,phase:2,t:none"\n'  # RE2 set guard, anchored
+    )
+    stream: list[RawRequest] = []
+    for n in range(30):  # each value once: every content is new (a guard id at best)
+        token = f"{n:04d}ab"
+        deep = ("X-Mode", "deep") if n % 3 == 2 else ("X-Mode", "shallow")
+        stream += [
+            _get(f"/?q={token}", ("Cookie", f"sid={token}"), deep),
+            _get(f"/?q=ev%2569l{n}", ("Cookie", f"sid=x{n}"), deep),  # evil once decoded again
+            _get(f"/?q=Attack{n}", ("Cookie", f"sid=y{n}"), deep),
+            _get("/?q=plain", ("Cookie", f"sid=ev%69l{n}; other={n}"), deep),
+            _get(f"/?q={n:06d}", ("X-Note", f"Sneaky {n}"), deep),  # anchored match, inert elsewhere
+            _get("/?q=plain", ("X-Note", f"BAD bot {n}"), ("Cookie", f"sid={token}"), deep),
+        ]
+    ruleset, _ = _agrees(rules, stream, 1)
+    assert _guard_contents(ruleset, "ARGS")
+    assert _guard_contents(ruleset, "REQUEST_COOKIES")
+    assert ruleset.caches.inert
+
+
+def test_a_guard_id_taken_before_a_pair_was_asked_never_answers_for_that_pair() -> None:
+    """A transaction notes how many pairs its guard ids were checked against when it takes
+    them. Another transaction that runs meanwhile (here between its phases, as a second
+    thread would) asks a new pair and keeps its answers: they must not be given to the first
+    one, whose values were never checked against that pair."""
+    rules = (
+        'SecRule REQUEST_HEADERS:X-Mode "@streq deep" "id:20,phase:1,pass,nolog,setvar:tx.deep=1"\n'
+        'SecRule ARGS "@rx attack" "id:1,phase:1,t:none,t:lowercase"\n'
+        'SecRule &TX:DEEP "@eq 0" "id:21,phase:2,pass,nolog,skipAfter:END-DEEP"\n'
+        'SecRule ARGS "@rx evil" "id:22,phase:2,t:none,t:urlDecodeUni"\n'
+        # the same pair, asked again once rule 22 numbered it: answers kept under the guard id
+        'SecRule ARGS|REQUEST_COOKIES "@rx evil" "id:23,phase:2,t:none,t:urlDecodeUni"\n'
+        "SecMarker END-DEEP\n"
+    )
+    ruleset = _compile(rules)
+    for n in range(4):  # shallow: the guard content ("q", blank) gets its id; rule 22 never runs
+        assert _fired(ruleset, _get(f"/?q=calm{n}")) == []
+    # "ev%69l" once the parser decoded the query: "evil" only for rule 22's chain
+    first = Transaction(ruleset, _get("/?q=ev%2569l", ("X-Mode", "deep")), b"", "u1")
+    first.run_phase(1)  # takes its guard id for ARGS: the value is inert for what was asked so far
+    # asks rule 22's pair, then rule 23 keeps its answer only if its guard ids were checked for it
+    assert _fired(ruleset, _get("/?q=calm9", ("X-Mode", "deep"))) == []
+    first.process_body()
+    first.run_phase(2)
+    assert [e.rule_id for e in first.logged] == [22, 23]
+
+
+def test_a_value_under_a_named_key_is_checked_for_the_rules_reading_every_key_too() -> None:
+    """A value is inert for a pair only if no rule reading its entry through the pair finds
+    anything: under a key some rule names, that is the rules naming the key *and* those
+    reading the whole collection (rule 31 here, which shares rule 30's chain and matcher)."""
+    rules = (
+        'SecRule REQUEST_HEADERS:X-Kind "@rx special" "id:30,phase:1,t:none,t:lowercase"\n'
+        'SecRule REQUEST_HEADERS "@rx wicked" "id:31,phase:1,t:none,t:lowercase"\n'
+    )
+    stream = [_get("/", ("X-Kind", f"calm{n}")) for n in range(6)]
+    stream += [_get("/", ("X-Kind", f"Wicked{n}")) for n in range(3)]
+    stream += [_get("/", ("X-Kind", f"special{n}")) for n in range(3)]
+    ruleset, _ = _agrees(rules, stream, 1)
+    assert _guard_contents(ruleset, "REQUEST_HEADERS")
+    assert _fired(ruleset, _get("/", ("X-Kind", "WICKED again"))) == [31]

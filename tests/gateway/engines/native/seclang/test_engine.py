@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -111,6 +112,45 @@ def test_fast_path_fires_what_the_slow_path_fires(settings: EngineSettings, engi
     assert len(engine.ruleset.prefilters.guarded) > 100
     for request in REQUESTS + HOSTILE:
         assert engine.fired_rule_ids(request) == slow.fired_rule_ids(request)
+
+
+def _placed(payload: str, n: int) -> list[RawRequest]:
+    """``payload`` where an attacker puts it (a query argument, a cookie, a header), each
+    request carrying a value of its own besides (a token, as real traffic does)."""
+    quoted = quote(payload, safe="")
+    token = f"{n:05d}{(n * 7919) % 100003:05d}"
+    return [
+        _get(f"/search?q={quoted}&ref={token}"),
+        RawRequest("GET", f"/account?page={n % 3}", (*HEADERS, ("Cookie", f"sid={token}; pref={quoted}"))),
+        RawRequest("GET", "/", (*HEADERS, ("Referer", f"http://localhost/{token}"), ("X-Note", payload))),
+        RawRequest("GET", f"/home?id={token}", (*HEADERS, ("Cookie", f"sid={token}"))),  # benign
+    ]
+
+
+def test_fast_path_and_its_caches_fire_what_the_slow_path_fires_on_a_stream_of_crs_inputs(
+    settings: EngineSettings, engine: SecLangEngine, payloads: list[bytes]
+) -> None:
+    """One engine over a stream of requests built from CRS's own regression inputs, placed
+    as attackers place them, every request with a new token: what its caches answer from
+    earlier requests (content ids, and guard ids for contents whose new values match nothing
+    any rule asks about) must be what the rule set without the fast path finds, request by
+    request, the first time and when the stream comes again."""
+    slow = SecLangEngine(settings, fast=False)
+    stream = [
+        request
+        for n, payload in enumerate(payloads[:90])
+        for request in _placed(payload.decode("utf-8", "replace").replace("\x00", ""), n)
+    ]
+    expected = [slow.fired_rule_ids(request) for request in stream]
+    assert len({ids for ids in expected}) > 20  # the payloads fire many different rules
+    for _ in range(2):
+        got = [engine.fired_rule_ids(request) for request in stream]
+        wrong = [(stream[i].target, stream[i].headers[-1]) for i, ids in enumerate(got) if ids != expected[i]]
+        assert not wrong, wrong[:5]
+    caches = engine.ruleset.caches
+    assert caches.sizes()["inert"] > 0
+    assert any("\x00" in name for name, _ in caches.contents)  # guard ids were given and used
+    slow.close()
 
 
 HOSTILE = [
