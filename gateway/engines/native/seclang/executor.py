@@ -228,7 +228,12 @@ class ValueCaches:
         id's ``name`` holds the number of pairs, and its blanked values are None."""
         if not entries:
             return 0
-        if len(entries) > _MANY or sum(len(k) + len(v or "") for k, v in entries) > _CONTENT_CHARS:
+        if len(entries) > _MANY:
+            return -1
+        size = 0
+        for key, value in entries:
+            size += len(key) if value is None else len(key) + len(value)
+        if size > _CONTENT_CHARS:
             return -1
         content = (name, tuple(entries))
         found = self.contents.get(content)
