@@ -1493,8 +1493,9 @@ class Transaction:
     def _needs(self, compiled: CompiledRule) -> tuple[int, tuple[tuple[int, int], ...]]:
         """Per collection a guarded shareable rule's pieces read (its position in
         ``compiled.collections``), the number of the rule's pair there (see
-        :class:`ValueCaches`; :data:`_UNNUMBERED` if it has none yet: then only that
-        collection's content id will do), kept with how many pairs were numbered then."""
+        :class:`ValueCaches`; :data:`_UNNUMBERED` if it had none: then only that collection's
+        content id will do in this request, and the pair is numbered for the next ones, even
+        for a collection this request leaves empty), kept with how many pairs were numbered."""
         caches = self._caches
         numbered = caches.numbered
         pair = compiled.chain_id << 16 | (compiled.union_key & 0xFFFF)
@@ -1503,6 +1504,8 @@ class Transaction:
             if count:
                 continue
             number = caches.demand.get(collection, _NO_PAIRS).get(pair)
+            if number is None:
+                caches.ask(collection, pair)
             out.append((compiled.collections.index(collection), _UNNUMBERED if number is None else number))
         needs = caches.needs[compiled.union_key] = (numbered, tuple(out))
         return needs
