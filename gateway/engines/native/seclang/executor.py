@@ -154,6 +154,7 @@ class ValueCaches:
         "chains",
         "contents",
         "demand",
+        "guards",
         "hits",
         "inert",
         "keys",
@@ -202,6 +203,8 @@ class ValueCaches:
         self.order: dict[str, list[int]] = {}
         self.lock = threading.Lock()  # taken only to number a pair (the first requests)
         self.inert: dict[tuple[str, int, str, str], bool] = {}  # (collection, pairs, key, value) -> inert
+        # content id -> (pairs checked, guard id) of that content (see Transaction._guarded)
+        self.guards: dict[int, tuple[int, int]] = {}
         # (collection, pairs, key or "") -> what an entry's inertness is checked against
         self.plans: dict[tuple[str, int, str], tuple[tuple[int, int, frozenset[int] | None], ...]] = {}
         # union key -> (pairs numbered then, (position of a collection it reads, the number of
@@ -264,6 +267,7 @@ class ValueCaches:
         self.outcomes.clear()
         self.inert.clear()
         self.plans.clear()
+        self.guards.clear()
         # ``demand`` and ``needs`` stay: a guard id names its pairs by their number, which must
         # keep its meaning while a transaction that took one runs
 
@@ -286,6 +290,7 @@ class ValueCaches:
             "demand": sum(len(pairs) for pairs in self.order.values()),
             "inert": len(self.inert),
             "plans": len(self.plans),
+            "guards": len(self.guards),
             "needs": len(self.needs),
         }
 
@@ -805,19 +810,6 @@ def _default_processor(content_type: str) -> str:
 
 
 @dataclass(slots=True)
-class _GuardIds:
-    """The ids of a rule's collections for the fast path's answers (see
-    :meth:`Transaction._guard_content`): ``checks`` per collection, the number of pairs its
-    guard id was checked against (-1: its content id); no ids when a collection has neither."""
-
-    ids: tuple[int, ...]
-    checks: tuple[int, ...]
-
-
-_NO_GUARD_IDS = _GuardIds((), ())
-
-
-@dataclass(slots=True)
 class _Piece:
     """One selecting target's transformed values (see :meth:`Transaction._piece`)."""
 
@@ -882,7 +874,7 @@ class Transaction:
         # the number of pairs a guard id's values were found inert for (-1: an exact id)
         self._gids: dict[str, tuple[int, int]] = {}
         self._gkeyed: dict[str, tuple[int, int]] = {}
-        self._gcontents: dict[int, _GuardIds] = {}
+        self._gcontents: dict[int, tuple[int, ...]] = {}  # content key -> ids (see _guard_content)
         self._snaps: dict[str, int] = {}  # collection -> how many of its pairs this request checks
         self._caches = ruleset.caches
         self._keep = ruleset.caches.value_chars  # values up to this long use the shared caches
@@ -1363,13 +1355,11 @@ class Transaction:
 
     def _guard_id(self, name: str) -> tuple[int, int]:
         """The id collection ``name`` has for the fast path's answers (see :class:`ValueCaches`):
-        its content id, with -1, or else its guard id, with the number of pairs its values
-        were checked against (id -1: none)."""
+        its guard id, with the number of pairs its values were checked against, or else its
+        content id, with -1 (id -1: none)."""
         found = self._gids.get(name)
         if found is None:
-            cid = self._collection_id(name)
-            found = (cid, -1) if cid >= 0 else self._blanked(name, name, self.vars.get(name, []))
-            self._gids[name] = found
+            found = self._gids[name] = self._guarded(name, name, self._collection_id(name), None)
         return found
 
     def _guard_keyed_id(self, name: str, keyed: Keys) -> tuple[int, int]:
@@ -1377,30 +1367,48 @@ class Transaction:
         label, keys = keyed
         found = self._gkeyed.get(label)
         if found is None:
-            cid = self._keyed_id(name, keyed)
-            if cid >= 0:
-                found = (cid, -1)
-            else:
-                index = self._indexed(name)
-                found = self._blanked(name, label, [entry for key in keys for entry in index.get(key, ())])
-            self._gkeyed[label] = found
+            found = self._gkeyed[label] = self._guarded(name, label, self._keyed_id(name, keyed), keys)
         return found
 
-    def _blanked(self, name: str, label: str, entries: list[tuple[str, str]]) -> tuple[int, int]:
-        """The guard id of ``entries`` of collection ``name`` (``label``: it, or the literal
-        keys they were selected by): the content id of the entries with every value that is
-        inert for the pairs asked of ``name`` so far blanked, and the number of those pairs."""
-        if not entries or len(entries) > _MANY:
-            return -1, -1
+    def _guarded(self, name: str, label: str, cid: int, keys: tuple[str, ...] | None) -> tuple[int, int]:
+        """The guard id of collection ``name``'s entries (under ``keys``, or all; ``label``:
+        the collection, or those keys), whose content id is ``cid``: a content met again
+        finds it by its content id (``guards``), a new one has its values checked (see
+        :meth:`_blanked`). Its content id when it has no guard id yet (0: empty)."""
+        if cid == 0:
+            return 0, -1
         checked = self._snaps.get(name)
         if checked is None:
             checked = self._snaps[name] = len(self._caches.order.get(name, ()))
+        guards = self._caches.guards
+        if cid > 0:
+            kept = guards.get(cid)
+            if kept is not None and kept[0] == checked:
+                return kept[1], checked
+        if keys is None:
+            entries = self.vars.get(name, [])
+        else:
+            index = self._indexed(name)
+            entries = [entry for key in keys for entry in index.get(key, ())]
+        gid = self._blanked(name, label, checked, entries)
+        if gid < 0:
+            return cid, -1
+        if cid > 0:
+            _bounded_put(guards, cid, (checked, gid))
+        return gid, checked
+
+    def _blanked(self, name: str, label: str, checked: int, entries: list[tuple[str, str]]) -> int:
+        """The guard id of ``entries`` of collection ``name`` (``label``: it, or the literal
+        keys they were selected by): the content id of the entries with every value that is
+        inert for the first ``checked`` pairs asked of ``name`` blanked (-1: none)."""
+        if not entries or len(entries) > _MANY:
+            return -1
         blanked: list[tuple[str, str | None]] = []
         for key, value in entries:
             if len(value) > _CONTENT_CHARS:
-                return -1, -1
+                return -1
             blanked.append((key, None if self._inert(name, checked, key.lower(), value) else value))
-        return self._caches.content_id(f"{label}\x00{checked}", blanked), checked
+        return self._caches.content_id(f"{label}\x00{checked}", blanked)
 
     def _inert(self, name: str, checked: int, key: str, value: str) -> bool:
         """Whether none of the first ``checked`` pairs asked of collection ``name`` finds in
@@ -1451,44 +1459,46 @@ class Transaction:
         plan.sort(key=lambda step: (step[0], step[1]))
         return tuple(plan)
 
-    def _guard_content(self, compiled: CompiledRule) -> tuple[int, ...] | None:
+    def _guard_content(self, compiled: CompiledRule) -> tuple[int, ...]:
         """The ids under which a guarded shareable rule's union is kept (see :meth:`_union`):
-        :meth:`_content`'s, with guard ids for collections that have no content id, when the
-        rule's pair was among those their values were checked against; else ``None``."""
-        exact = self._content(compiled)
-        if exact is not None:
-            return exact
+        per collection its guard id or content id, once per transaction and set of
+        collections (none when a collection has neither)."""
         found = self._gcontents.get(compiled.content_key)
         if found is None:
-            found = self._gcontents[compiled.content_key] = self._guard_ids(compiled)
-        if not found.ids:
-            return None
+            ids: list[int] = []
+            for name in compiled.collections:
+                cid = self._collection_guard(compiled, name)[0]
+                if cid < 0:
+                    break
+                ids.append(cid)
+            found = self._gcontents[compiled.content_key] = (
+                tuple(ids) if len(ids) == len(compiled.collections) else ()
+            )
+        return found
+
+    def _collection_guard(self, compiled: CompiledRule, name: str) -> tuple[int, int]:
+        """The guard id (or content id) a rule reads collection ``name`` by, and the pairs
+        checked for it (see :meth:`_guard_id`): the whole collection's, or the literal keys'."""
+        found = self._guard_id(name)
+        if found[0] < 0 and name in compiled.keyed:
+            found = self._guard_keyed_id(name, compiled.keyed[name])
+        return found
+
+    def _storable(self, compiled: CompiledRule) -> bool:
+        """Whether a union computed in this request may be kept under its ids: only if, for
+        every collection with a guard id, the rule's pair is among those its values were
+        checked against. An answer kept under some ids was checked so when it was kept (the
+        ids name the pairs checked), so a look-up needs no such check."""
         caches = self._caches
         needs = caches.needs.get(compiled.union_key)
         if needs is None or needs[0] != caches.numbered:
             needs = self._needs(compiled)
-        checks = found.checks
+        collections = compiled.collections
         for position, number in needs[1]:
-            checked = checks[position]
+            checked = self._collection_guard(compiled, collections[position])[1]
             if checked >= 0 and number >= checked:
-                return None
-        return found.ids
-
-    def _guard_ids(self, compiled: CompiledRule) -> _GuardIds:
-        """Per collection of a rule that lacks a content id for one (see
-        :meth:`_guard_content`): its content id or guard id, and the pairs checked for it
-        (-1: a content id)."""
-        ids: list[int] = []
-        checks: list[int] = []
-        for name in compiled.collections:
-            cid, checked = self._guard_id(name)
-            if cid < 0 and name in compiled.keyed:
-                cid, checked = self._guard_keyed_id(name, compiled.keyed[name])
-            if cid < 0:
-                return _NO_GUARD_IDS
-            ids.append(cid)
-            checks.append(checked)
-        return _GuardIds(tuple(ids), tuple(checks))
+                return False
+        return True
 
     def _needs(self, compiled: CompiledRule) -> tuple[int, tuple[tuple[int, int], ...]]:
         """Per collection a guarded shareable rule's pieces read (its position in
@@ -1524,10 +1534,10 @@ class Transaction:
         with the same values and matcher, from the answers per piece (pieces recur in many
         rules; see :meth:`_piece_hits`). An empty collection is skipped before anything is
         built for it."""
-        content: tuple[int, ...] | None = None
+        content: tuple[int, ...] = ()
         if compiled.content_key >= 0 and self._keep >= 0:
             content = self._guard_content(compiled)
-            if content is not None:
+            if content:
                 kept = self._caches.unions.get((compiled.union_key, content))
                 if kept is not None:
                     self._unions[compiled.union_key] = kept
@@ -1544,7 +1554,7 @@ class Transaction:
             if hits:
                 union = hits if not union else _distinct(union + hits)
         self._unions[compiled.union_key] = union
-        if content is not None:
+        if content and self._storable(compiled):
             _bounded_put(self._caches.unions, (compiled.union_key, content), union, CACHE_ENTRIES)
         return union
 
@@ -1562,16 +1572,13 @@ class Transaction:
         target = compiled.pieces[n][1]
         collection = target.collection
         pair = compiled.chain_id << 16 | matcher
+        checked = -1
         if self._keep >= 0:
             cid, checked = self._guard_id(collection)
             piece_keys = compiled.piece_keys[n]
             if cid < 0 and piece_keys is not None:
                 cid, checked = self._guard_keyed_id(collection, piece_keys)
-            if checked >= 0 and not target.count:  # a guard id: holds if this pair was checked
-                number = self._caches.demand.get(collection, _NO_PAIRS).get(pair)
-                if number is None or number >= checked:
-                    cid = -1
-        if cid >= 0:
+        if cid >= 0:  # an answer kept under a guard id was checked for its pair (see _storable)
             kept = self._caches.pieces.get((key, cid))
             if kept is not None:
                 self._hits[key] = kept
@@ -1624,9 +1631,14 @@ class Transaction:
                         found.append(joined)
         union = _distinct(found)
         self._hits[key] = union
-        if cid >= 0:
+        if cid >= 0 and (checked < 0 or target.count or self._checked(collection, pair, checked)):
             _bounded_put(self._caches.pieces, (key, cid), union, CACHE_ENTRIES)
         return union
+
+    def _checked(self, collection: str, pair: int, checked: int) -> bool:
+        """Whether ``pair`` is among the first ``checked`` pairs asked of ``collection``."""
+        number = self._caches.demand.get(collection, _NO_PAIRS).get(pair)
+        return number is not None and number < checked
 
     def _met(self, value: str) -> bool:
         """Whether ``value`` was met by an earlier request (then its answers are worth

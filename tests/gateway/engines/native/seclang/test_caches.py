@@ -400,3 +400,24 @@ def test_a_value_under_a_named_key_is_checked_for_the_rules_reading_every_key_to
     ruleset, _ = _agrees(rules, stream, 1)
     assert _guard_contents(ruleset, "REQUEST_HEADERS")
     assert _fired(ruleset, _get("/", ("X-Kind", "WICKED again"))) == [31]
+
+
+def test_a_content_met_again_after_more_pairs_were_asked_is_checked_again() -> None:
+    """A content with a content id finds its guard id by it, but only for the pairs it was
+    checked against then: once a new pair is asked (rule 22's, here), "ev%69l" must be
+    checked again, or it would share the guard id of plain values and rule 22's answer for
+    them."""
+    rules = (
+        'SecRule REQUEST_HEADERS:X-Mode "@streq deep" "id:20,phase:1,pass,nolog,setvar:tx.deep=1"\n'
+        'SecRule ARGS "@rx attack" "id:1,phase:1,t:none,t:lowercase"\n'
+        'SecRule &TX:DEEP "@eq 0" "id:21,phase:2,pass,nolog,skipAfter:END-DEEP"\n'
+        'SecRule ARGS "@rx evil" "id:22,phase:2,t:none,t:urlDecodeUni"\n'
+        "SecMarker END-DEEP\n"
+    )
+    deep = ("X-Mode", "deep")
+    stream = [_get(f"/?q=calm{n}") for n in range(4)]
+    stream += [_get("/?q=ev%2569l"), _get("/?q=ev%2569l"), _get("/?q=quiet"), _get("/?q=quiet")]
+    stream += [_get("/?q=calm99", deep)]  # asks rule 22's pair
+    stream += [_get("/?q=quiet", deep), _get("/?q=ev%2569l", deep)]
+    ruleset, _ = _agrees(rules, stream, 1)
+    assert ruleset.caches.guards
