@@ -133,15 +133,18 @@ class ValueCaches:
       :data:`_CONTENT_CHARS` characters get no id.
     - ``demand``: per collection, the (chain node, matcher) pairs the fast path has asked of
       its values, numbered in the order first asked (never forgotten: there are only as many
-      as the rule set has); ``inert``: per (collection, how many of those pairs, value)
-      whether none of those pairs finds anything in the value. The fast path's answers
-      (``unions``, ``pieces``) depend only on what its matchers find, so a collection whose
-      content is new but whose new values are inert (a session cookie, a search term, an id)
-      gets a *guard id*: the id of its content with those values blanked, keys kept. A rule's
-      answer kept under a guard id holds for every content with that id as long as the
-      rule's own pair is among the pairs the values were found inert for (``needs``: per
-      union key, the number of its pair in each collection's ``demand``). The operators'
-      refusals (``outcomes``) read the values themselves and keep the exact ids.
+      as the rule set has); ``inert``: per (collection, how many of those pairs, key, value)
+      whether none of those pairs finds in the value anything a rule reading that entry
+      through it looks for (``plans``: what that takes, per key). The fast path's answers
+      (``unions``, ``pieces``) depend only on what its matchers find, so they are kept under
+      a collection's *guard id*: the id of its content with its inert values blanked, keys
+      kept (a session cookie, a search term, an id leave it as it was). An answer is kept
+      under a guard id only when the rule's own pair is among the pairs its values were
+      checked against (``needs``: per union key, the number of its pair in each collection's
+      ``demand``); the ids name those pairs, so an answer found under them needs no check.
+      ``guards``: a content id's guard id, so a content met again finds it in one look-up.
+      The operators' refusals (``outcomes``) read the values themselves and keep the exact
+      ids.
 
     Only values of at most :data:`CACHE_VALUE_CHARS` characters are kept, and none of a list
     of more than :data:`_MANY` values (a body's fields); a cache that reaches its bound
@@ -870,8 +873,8 @@ class Transaction:
         self._contents: dict[int, tuple[int, ...] | None] = {}  # content key -> ids (see _content)
         self._cids: dict[str, int] = {}  # collection -> content id (see ValueCaches)
         self._keyed: dict[str, int] = {}  # COLLECTION:keys -> content id of those keys' entries
-        # the same for the fast path's answers (see ValueCaches: an exact id, or a guard id), with
-        # the number of pairs a guard id's values were found inert for (-1: an exact id)
+        # the same for the fast path's answers (see ValueCaches: a guard id, or a content id),
+        # with the number of pairs a guard id's values were checked against (-1: a content id)
         self._gids: dict[str, tuple[int, int]] = {}
         self._gkeyed: dict[str, tuple[int, int]] = {}
         self._gcontents: dict[int, tuple[int, ...]] = {}  # content key -> ids (see _guard_content)
