@@ -81,8 +81,10 @@ async def spawn(
         await stop(proc)
         if drain is not None:
             drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
+            # gather, not a suppressed await: a Ctrl-C that cancels this task meanwhile must
+            # propagate (suppressing CancelledError here would swallow it, and the caller
+            # would run on); the drain's own cancellation is returned, not raised
+            await asyncio.gather(drain, return_exceptions=True)
 
 
 async def stop(proc: asyncio.subprocess.Process, grace: float = 10.0) -> int:
