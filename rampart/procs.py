@@ -98,6 +98,12 @@ async def stop(proc: asyncio.subprocess.Process, grace: float = 10.0) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+        except asyncio.CancelledError:
+            # interrupted (a Ctrl-C) while it shuts down: nothing will wait for it any more, so
+            # it must not outlive the caller
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
     # children that outlived their parent in the same group
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
