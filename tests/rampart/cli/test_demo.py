@@ -87,10 +87,22 @@ def test_demo_bad_option_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+# Starts a command the way a terminal does, with Ctrl-C at its default and not blocked: a
+# process started with SIGINT ignored keeps ignoring it (Python then installs no handler), and
+# something earlier in the full test run leaves this process with SIGINT ignored.
+_AS_FROM_A_TERMINAL = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+)
+
+
 def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
     tag = uuid.uuid4().hex
     env = {**os.environ, TAG_VAR: tag, "RAMPART_LOOPBACK_ONLY": "1"}
-    argv = [sys.executable, "-m", "rampart.cli", "demo", "--quick", "--no-load", "--out", str(tmp_path / "r")]
+    demo = ["-m", "rampart.cli", "demo", "--quick", "--no-load", "--out", str(tmp_path / "r")]
+    argv = [sys.executable, "-c", _AS_FROM_A_TERMINAL, *demo]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
