@@ -1351,10 +1351,13 @@ class Transaction:
         label, keys = keyed
         cid = self._keyed.get(label)
         if cid is None:
-            index = self._indexed(name)
-            entries = [entry for key in keys for entry in index.get(key, ())]
-            cid = self._keyed[label] = self._caches.content_id(label, entries)
+            cid = self._keyed[label] = self._caches.content_id(label, self._keyed_entries(name, keys))
         return cid
+
+    def _keyed_entries(self, name: str, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The entries of collection ``name`` under the lower-case ``keys``."""
+        index = self._indexed(name)
+        return [entry for key in keys for entry in index.get(key, ())]
 
     def _guard_id(self, name: str) -> tuple[int, int]:
         """The id collection ``name`` has for the fast path's answers (see :class:`ValueCaches`):
@@ -1388,11 +1391,7 @@ class Transaction:
             kept = guards.get(cid)
             if kept is not None and kept[0] == checked:
                 return kept[1], checked
-        if keys is None:
-            entries = self.vars.get(name, [])
-        else:
-            index = self._indexed(name)
-            entries = [entry for key in keys for entry in index.get(key, ())]
+        entries = self.vars.get(name, []) if keys is None else self._keyed_entries(name, keys)
         gid = self._blanked(name, label, checked, entries)
         if gid < 0:
             return cid, -1
@@ -1911,18 +1910,17 @@ class Transaction:
             del self._steps[key]
         for share in [k for k in self._shared if _SHARE_COLLECTIONS[k] & changed]:
             del self._shared[share]
-        for content in [k for k in self._contents if _CONTENT_NAMES[k] & changed]:
-            del self._contents[content]
-        for name in changed & set(self._cids):
-            del self._cids[name]
-        for label in [k for k in self._keyed if k.partition(":")[0] in changed]:
-            del self._keyed[label]
-        for content in [k for k in self._gcontents if _CONTENT_NAMES[k] & changed]:
-            del self._gcontents[content]
-        for name in changed & set(self._gids):
-            del self._gids[name]
-        for label in [k for k in self._gkeyed if k.partition(":")[0] in changed]:
-            del self._gkeyed[label]
+        # the ids of the changed collections, exact and for the fast path
+        for contents, ids, keyed in (
+            (self._contents, self._cids, self._keyed),
+            (self._gcontents, self._gids, self._gkeyed),
+        ):
+            for content in [k for k in contents if _CONTENT_NAMES[k] & changed]:
+                del contents[content]
+            for name in changed & set(ids):
+                del ids[name]
+            for label in [k for k in keyed if k.partition(":")[0] in changed]:
+                del keyed[label]
         for union in [k for k in self._unions if _SHARE_COLLECTIONS[k >> 16] & changed]:
             del self._unions[union]
 
