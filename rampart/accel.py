@@ -37,7 +37,7 @@ __all__ = ["MODULES", "active", "build", "current", "extend", "main", "status"]
 _SECLANG = "rampart.gateway.engines.native.seclang"
 _CORE = ("executor", "plan", "variables", "prefilter", "bodies", "engine", "rules")
 _OPERATORS = (
-    *("always", "factors", "identifiers", "injection", "literals", "network", "numeric"),
+    *("always", "factors", "identifiers", "injection", "literals", "match", "network", "numeric"),
     *("pcre", "phrases", "regex", "strings", "survey", "validation"),
 )
 _TRANSFORMS = ("codecs", "comments", "markup", "paths", "text", "url")
@@ -45,6 +45,7 @@ MODULES: tuple[str, ...] = (
     *(f"{_SECLANG}.{name}" for name in _CORE),
     *(f"{_SECLANG}.operators.{name}" for name in _OPERATORS),
     *(f"{_SECLANG}.transforms.{name}" for name in _TRANSFORMS),
+    "rampart.gateway.engines.native.budget",
     "rampart.gateway.engines.native.combined",
     "rampart.gateway.engines.native.engine",
     "rampart.gateway.engines.native.parsing",

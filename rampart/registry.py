@@ -51,6 +51,9 @@ class Registry[T]:
         self._unknown = unknown
         self._fold = fold
         self._items: dict[str, tuple[str, T]] = {}
+        # changes with every registration and removal: a caller that keeps what it looked up
+        # (a chain of transformations resolved once) knows when to look again
+        self.version = 0
 
     @overload
     def register(self, name: str, item: T, *, replace: bool = False) -> T: ...
@@ -78,6 +81,7 @@ class Registry[T]:
                 f"{self.kind} {name!r} is already registered; pass replace=True to replace it"
             )
         self._items[key] = (held[0] if held is not None else name, item)
+        self.version += 1
         return item
 
     def get(self, name: str) -> T:
@@ -91,6 +95,7 @@ class Registry[T]:
     def unregister(self, name: str) -> T | None:
         """Remove ``name`` (a plug-in unloading, a test cleaning up); returns what it held."""
         held = self._items.pop(self._fold(name), None)
+        self.version += 1
         return None if held is None else held[1]
 
     def names(self) -> tuple[str, ...]:

@@ -53,6 +53,12 @@ def test_duplicates_are_refused_unless_replace_is_said() -> None:
     reg.register("rx", 2, replace=True)
     assert reg.get("rx") == 2
     reg.register("rx", 2)  # the same item again (a module imported twice) is no duplicate
+    before = reg.version
+    reg.register("rx", 3, replace=True)
+    assert reg.version != before  # callers that keep what they looked up look again
+    before = reg.version
+    reg.unregister("rx")
+    assert reg.version != before
     with pytest.raises(ValueError, match="non-empty name"):
         reg.register("", 3)
 

@@ -188,8 +188,8 @@ class ValueCaches:
         self.literals: dict[str, frozenset[int]] = {}
         self.sets: dict[tuple[int, str], frozenset[int]] = {}
         self.refused: set[tuple[int, str]] = set()
-        # (removed id ranges, removed tag patterns) -> id(rule) -> removed
-        self.removals: dict[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], dict[int, bool]] = {}
+        # (removed id ranges, removed tag patterns) -> phase -> per item, whether they remove it
+        self.removals: dict[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], dict[int, list[bool]]] = {}
         self.keys: dict[str, dict[str, bool]] = {}  # key regex -> key -> selected
         # (collection, its entries) -> content id, for contents met twice; the hashes of those
         # met once. Ids are never reused (a cleared table cannot make an old answer apply to
@@ -340,6 +340,7 @@ class CompiledRule:
     # per transaction, the guarded rules with the same values and matcher share one answer
     # (the slots that may match one of the values): share_key << 16 + set_index + 1
     union_key: int = -1
+    union_index: int = -1  # its place in CompiledRuleset.union_keys (a transaction's list index)
     # per piece: (its index, piece << 16 + matcher (0: literals, else RE2 set + 1), collection,
     # whether it counts)
     guard_plan: tuple[tuple[int, int, str, bool], ...] = ()
@@ -404,6 +405,10 @@ class CompiledRuleset:
     readers: dict[tuple[str, int], Readers] = field(default_factory=dict, repr=False)
     # collection -> the lower-case keys some guarded rule names (its readers.by_key)
     named_keys: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # whether a phase-1 rule may read REQUEST_BODY (in a target or a macro; see _mentions)
+    body_in_phase1: bool = True
+    # every union key, each once: a transaction keeps its unions in a list in this order
+    union_keys: tuple[int, ...] = ()
 
 
 def _compile_targets(rule: Rule) -> dict[Target, re.Pattern[str]]:
@@ -590,15 +595,17 @@ def _guards(phases: dict[int, tuple[CompiledRule | Marker, ...]]) -> list[Guard]
 
 def _mark_guards(
     phases: dict[int, tuple[CompiledRule | Marker, ...]], prefilters: Prefilters
-) -> dict[tuple[str, int], Readers]:
+) -> tuple[dict[tuple[str, int], Readers], tuple[int, ...]]:
     """Tell the rules that share their values which matcher guards them (the walk skips a
-    chain starter that cannot match without evaluating it). Returns, per collection and
+    chain starter that cannot match without evaluating it), and number their union keys
+    (returned second, in the order of their numbers). Returns first, per collection and
     (chain node << 16 | matcher) pair, the slots of the guarded rules that read the
     collection through that pair: the only answers of that pair about its values any rule
     reads (see :meth:`Transaction._inert`); those of rules that name one literal key, per
     key (they read no other entry)."""
     slots: dict[tuple[str, int], set[int]] = {}
     keyed: dict[tuple[str, int], dict[str, set[int]]] = {}
+    numbers: dict[int, int] = {}
     for items in phases.values():
         for item in items:
             link = item if isinstance(item, CompiledRule) else None
@@ -609,6 +616,7 @@ def _mark_guards(
                     elif link.slot in prefilters.set_of:
                         link.guard, link.set_index = 2, prefilters.set_of[link.slot]
                     link.union_key = (link.share_key << 16) + link.set_index + 1
+                    link.union_index = numbers.setdefault(link.union_key, len(numbers))
                     matcher = 0 if link.guard == 1 else link.set_index + 1
                     link.guard_plan = tuple(
                         (n, (piece_id << 16) + matcher, target.collection, target.count)
@@ -630,7 +638,7 @@ def _mark_guards(
     for where in slots.keys() | keyed.keys():
         any_key = frozenset(slots.get(where, ()))
         out[where] = Readers(any_key, {key: any_key | found for key, found in keyed.get(where, {}).items()})
-    return out
+    return out, tuple(numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -671,7 +679,7 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
         markers[phase] = where
     guards = _guards(phases)
     prefilters = build_prefilters(guards) if fast else None
-    readers = _mark_guards(phases, prefilters) if prefilters is not None else {}
+    readers, union_keys = _mark_guards(phases, prefilters) if prefilters is not None else ({}, ())
     return CompiledRuleset(
         phases,
         markers,
@@ -682,7 +690,16 @@ def compile_ruleset(ruleset: Ruleset, *, strict: bool = False, fast: bool = True
         caches=ValueCaches(CACHE_VALUE_CHARS if fast else -1),
         readers=readers,
         named_keys=_named_keys(readers),
+        body_in_phase1=any(_mentions(item, "REQUEST_BODY") for item in ruleset.phases.get(1, ())),
+        union_keys=union_keys,
     )
+
+
+def _mentions(item: Rule | Marker, name: str) -> bool:
+    """Whether ``name`` occurs anywhere in the rule (chained links, targets, operator argument,
+    actions, case-insensitive): over-approximates whether running it can read variable
+    ``name``, so a ``False`` is sure."""
+    return isinstance(item, Rule) and name.lower() in repr(item).lower()
 
 
 def _named_keys(readers: dict[tuple[str, int], Readers]) -> dict[str, frozenset[str]]:
@@ -812,13 +829,19 @@ def _default_processor(content_type: str) -> str:
     return ""
 
 
-@dataclass(slots=True)
-class _Piece:
-    """One selecting target's transformed values (see :meth:`Transaction._piece`)."""
+_EMPTY_BODY: list[tuple[str, str]] = [("", "")]  # REQUEST_BODY of a request without a body (never changed)
 
-    collection: str
-    labels: list[str]
-    values: list[str]
+
+class _Piece:
+    """One selecting target's transformed values (see :meth:`Transaction._piece`); a plain
+    class, as compiled its construction is a C call (a dataclass's ``__init__`` stays Python)."""
+
+    __slots__ = ("collection", "labels", "values")
+
+    def __init__(self, collection: str, labels: list[str], values: list[str]) -> None:
+        self.collection = collection
+        self.labels = labels
+        self.values = values
 
 
 class Transaction:
@@ -868,7 +891,7 @@ class Transaction:
         self._sets: dict[int, dict[str, frozenset[int]]] = {}  # RE2 set -> value -> hits
         self._shared: dict[int, list[tuple[str, list[str]]]] = {}
         # union key -> the answers (sets of slots that may match) over the rule's values
-        self._unions: dict[int, Hits] = {}
+        self._unions: list[Hits | None] = [None] * len(ruleset.union_keys)  # by union index
         self._hits: dict[int, Hits] = {}  # piece << 16 + matcher -> the answers over its values
         self._contents: dict[int, tuple[int, ...] | None] = {}  # content key -> ids (see _content)
         self._cids: dict[str, int] = {}  # collection -> content id (see ValueCaches)
@@ -882,7 +905,9 @@ class Transaction:
         self._caches = ruleset.caches
         self._keep = ruleset.caches.value_chars  # values up to this long use the shared caches
         self._meeting: list[str] = []  # values met for the first time (see _met)
-        self._removal: dict[int, bool] | None = None  # id(rule) -> removed, for the lists now
+        # for the removal lists now: per phase, per item, whether they remove it (see _removals)
+        self._removal: dict[int, list[bool]] | None = None
+        self._flags: list[bool] | None = None  # the phase running now's, from _removal
 
     # ----------------------------------------------------------------- variables
     def collection(self, name: str) -> list[tuple[str, str]]:
@@ -1056,9 +1081,11 @@ class Transaction:
                 if c.name == "ruleremovebyid":
                     self.removed_ids.extend(parse_id_ranges(value))
                     self._removal = None
+                    self._flags = None
                 elif c.name == "ruleremovebytag":
                     self.removed_tags.append(re.compile(value))
                     self._removal = None
+                    self._flags = None
                 elif c.name == "ruleremovetargetbyid":
                     ids, _, targets = value.partition(";")
                     for low, high in parse_id_ranges(ids):
@@ -1524,7 +1551,7 @@ class Transaction:
 
     def _candidate(self, compiled: CompiledRule) -> bool:
         """Whether a guarded shareable rule may match one of its values."""
-        hits = self._unions.get(compiled.union_key)
+        hits = self._unions[compiled.union_index]
         if hits is None:
             hits = self._union(compiled)
         slot = compiled.slot
@@ -1542,7 +1569,7 @@ class Transaction:
             if content:
                 kept = self._caches.unions.get((compiled.union_key, content))
                 if kept is not None:
-                    self._unions[compiled.union_key] = kept
+                    self._unions[compiled.union_index] = kept
                     return kept
         cache = self._hits
         variables = self.vars
@@ -1555,7 +1582,7 @@ class Transaction:
                 hits = self._piece_hits(compiled, n, key)
             if hits:
                 union = hits if not union else _distinct(union + hits)
-        self._unions[compiled.union_key] = union
+        self._unions[compiled.union_index] = union
         if content and self._storable(compiled):
             _bounded_put(self._caches.unions, (compiled.union_key, content), union, CACHE_ENTRIES)
         return union
@@ -1756,12 +1783,11 @@ class Transaction:
             )
         return hit
 
-    def _removed(self, rule: Rule) -> bool:
-        """Whether a ``ctl:ruleRemoveById`` / ``ByTag`` so far removed ``rule``: answered once
-        per rule for each distinct pair of removal lists, across requests (the lists only
-        change by ``ctl``, and most requests see the same ones)."""
-        if not self.removed_ids and not self.removed_tags:
-            return False
+    def _removals(self, phase: int) -> list[bool]:
+        """Per item of ``phase``, whether the ``ctl:ruleRemoveById`` / ``ByTag`` lists so far
+        remove it: worked out once per phase for each distinct pair of lists, across requests
+        (the lists only change by ``ctl``, and most requests see the same ones). A list, read
+        by the item's index: the rules loop asks for every rule of every request."""
         answers = self._removal
         if answers is None:
             state = (tuple(self.removed_ids), tuple(p.pattern for p in self.removed_tags))
@@ -1770,12 +1796,28 @@ class Transaction:
             if answers is None:
                 answers = _bounded_put(removals, state, {}, _REMOVAL_STATES)
             self._removal = answers
-        found = answers.get(id(rule))
-        if found is None:
-            found = answers[id(rule)] = any(low <= rule.id <= high for low, high in self.removed_ids) or (
-                bool(self.removed_tags) and any(p.search(t) for p in self.removed_tags for t in rule.tags)
-            )
-        return found
+        flags = answers.get(phase)
+        if flags is None:
+            ranges = self.removed_ids
+            tags = self.removed_tags
+            flags = [
+                isinstance(item, CompiledRule)
+                and (
+                    any(low <= item.rule.id <= high for low, high in ranges)
+                    or any(p.search(t) for p in tags for t in item.rule.tags)
+                )
+                for item in self.ruleset.phases.get(phase, ())
+            ]
+            answers[phase] = flags
+        self._flags = flags
+        return flags
+
+    def _removed_at(self, phase: int, index: int) -> bool:
+        """Whether the removal lists now remove item ``index`` of ``phase`` (see _removals)."""
+        flags = self._flags
+        if flags is None:
+            flags = self._removals(phase)
+        return flags[index]
 
     def _after_match(self, compiled: CompiledRule) -> None:
         link: CompiledRule | None = compiled
@@ -1806,6 +1848,7 @@ class Transaction:
         unions = self._unions
         i = 0
         check = self.check
+        self._flags = None
         while i < len(items) and self.engine_on and not self.allowed:
             item = items[i]
             done = folded[i]
@@ -1813,7 +1856,8 @@ class Transaction:
             if check is not None and not i & 7:
                 check()
             if done is not None:
-                if done.removable and self._removed(item.rule):  # type: ignore[union-attr]
+                removing = self.removed_ids or self.removed_tags
+                if done.removable and removing and self._removed_at(phase, i - 1):
                     continue
                 for key, entry in done.writes:
                     if entry is None:
@@ -1831,20 +1875,14 @@ class Transaction:
             if isinstance(item, Marker):
                 continue
             rule = item.rule
-            # the next two checks are _removed's and _candidate's answers read in place: this
-            # loop runs once per rule and request, and the two calls cost about a tenth of a
-            # benign request (measured with rampart's CRS set-up, which removes a rule by ctl)
-            if self.removed_ids or self.removed_tags:
-                answers = self._removal
-                gone = None if answers is None else answers.get(id(rule))
-                if gone is None:
-                    gone = self._removed(rule)
-                if gone:
-                    continue
+            # the next two checks are _removals's and _candidate's answers read in place: this
+            # loop runs once per rule and request (rampart's CRS set-up removes a rule by ctl)
+            if (self.removed_ids or self.removed_tags) and self._removed_at(phase, i - 1):
+                continue
             if item.guard and not (
                 (self.removed_targets or self.removed_targets_by_tag) and self._retargeted(rule)
             ):
-                hits = unions.get(item.union_key)
+                hits = unions[item.union_index]
                 if hits is None:
                     hits = self._union(item)
                 slot = item.slot
@@ -1881,7 +1919,14 @@ class Transaction:
         elif processor == "XML":  # libxml2 refuses an empty document; the other processors skip it
             result = BodyResult(error="XML parsing error: XML: Failed to parse document.")
         else:
-            result = BodyResult()
+            # no body (most GETs): of what body_variables sets, only REQUEST_BODY can differ
+            # from what request_variables set (an empty list becomes one empty value)
+            # (nothing phase 1 prepared can come from it unless a phase-1 rule mentions it)
+            if self.vars["REQUEST_BODY"] != _EMPTY_BODY:
+                self.vars["REQUEST_BODY"] = list(_EMPTY_BODY)
+                if self.ruleset.body_in_phase1:
+                    self._forget({"REQUEST_BODY"})
+            return
         before = dict(self.vars)
         body_variables(self.vars, self.body, result, self.ruleset.arguments_limit)
         changed: set[str] = set()
@@ -1893,9 +1938,12 @@ class Transaction:
                 self.vars[name] = old
             else:
                 changed.add(name)
-        if not changed:
-            return
-        # what phase 1 prepared from variables the body left alone (headers, URI, cookies) stays
+        if changed:
+            self._forget(changed)
+
+    def _forget(self, changed: set[str]) -> None:
+        """Drop what phase 1 prepared from the collections the body changed; what it prepared
+        from the others (headers, URI, cookies) stays."""
         for name in changed & set(self._index):
             del self._index[name]
         for piece_id in [i for i, piece in self._pieces.items() if piece.collection in changed]:
@@ -1921,8 +1969,10 @@ class Transaction:
                 del ids[name]
             for label in [k for k in keyed if k.partition(":")[0] in changed]:
                 del keyed[label]
-        for union in [k for k in self._unions if _SHARE_COLLECTIONS[k >> 16] & changed]:
-            del self._unions[union]
+        unions = self._unions
+        for n, union_key in enumerate(self.ruleset.union_keys):
+            if unions[n] is not None and _SHARE_COLLECTIONS[union_key >> 16] & changed:
+                unions[n] = None
 
     def run(self) -> None:
         """Phase 1, the body processor, phase 2; then the values met for the first time are

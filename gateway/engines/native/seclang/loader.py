@@ -15,6 +15,7 @@ import glob
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from rampart.gateway.engines.native.seclang.lexer import Directive, SecLangSyntaxError, tokenize
@@ -136,8 +137,10 @@ class SecLangLoadError(SecLangSyntaxError):
     """A rule is invalid; the message names file, line and fix."""
 
 
+@lru_cache(maxsize=256)
 def parse_id_ranges(text: str) -> tuple[tuple[int, int], ...]:
-    """``"1 2 10-20"`` (or comma-separated) as inclusive ranges."""
+    """``"1 2 10-20"`` (or comma-separated) as inclusive ranges (remembered: a ``ctl`` that
+    removes rules by id runs on every request)."""
     out: list[tuple[int, int]] = []
     for part in re.split(r"[\s,]+", text.strip()):
         if not part:

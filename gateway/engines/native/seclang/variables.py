@@ -51,6 +51,33 @@ def _cookies(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+_CLOCK: dict[int, tuple[str, ...]] = {}  # the last second's TIME variables (see _clock)
+
+
+def _clock() -> tuple[str, ...]:
+    """``TIME_EPOCH``, ``TIME``, ``TIME_DAY``, ``TIME_HOUR``, ``TIME_MIN``, ``TIME_MON``,
+    ``TIME_SEC``, ``TIME_WDAY``, ``TIME_YEAR`` now (UTC), worked out once a second."""
+    epoch = int(time.time())
+    known = _CLOCK.get(epoch)
+    if known is not None:
+        return known
+    now = time.gmtime(epoch)
+    clock = (
+        str(epoch),
+        time.strftime("%H:%M:%S", now),
+        str(now.tm_mday),
+        str(now.tm_hour),
+        str(now.tm_min),
+        str(now.tm_mon - 1),
+        str(now.tm_sec),
+        str((now.tm_wday + 1) % 7),
+        str(now.tm_year),
+    )
+    _CLOCK.clear()
+    _CLOCK[epoch] = clock
+    return clock
+
+
 def request_variables(request: RawRequest, unique_id: str, arguments_limit: int | None = None) -> Variables:
     """Everything known before the body is read (phase 1). With ``arguments_limit``
     (``SecArgumentsLimit``), arguments past that many are not collected, as libmodsecurity
@@ -75,7 +102,7 @@ def request_variables(request: RawRequest, unique_id: str, arguments_limit: int 
         del args_get[arguments_limit:]
     cookies = _cookies(headers)
     host = next((v for k, v in headers if k.lower() == "host"), request.server_ip)
-    now = time.gmtime()
+    clock = _clock()
     out: Variables = {
         "REQUEST_METHOD": [("", method)],
         "REQUEST_PROTOCOL": [("", protocol)],
@@ -101,15 +128,15 @@ def request_variables(request: RawRequest, unique_id: str, arguments_limit: int 
         ],
         "UNIQUE_ID": [("", unique_id)],
         "DURATION": [("", "0")],
-        "TIME": [("", time.strftime("%H:%M:%S", now))],
-        "TIME_DAY": [("", str(now.tm_mday))],
-        "TIME_EPOCH": [("", str(int(time.time())))],
-        "TIME_HOUR": [("", str(now.tm_hour))],
-        "TIME_MIN": [("", str(now.tm_min))],
-        "TIME_MON": [("", str(now.tm_mon - 1))],
-        "TIME_SEC": [("", str(now.tm_sec))],
-        "TIME_WDAY": [("", str((now.tm_wday + 1) % 7))],
-        "TIME_YEAR": [("", str(now.tm_year))],
+        "TIME": [("", clock[1])],
+        "TIME_DAY": [("", clock[2])],
+        "TIME_EPOCH": [("", clock[0])],
+        "TIME_HOUR": [("", clock[3])],
+        "TIME_MIN": [("", clock[4])],
+        "TIME_MON": [("", clock[5])],
+        "TIME_SEC": [("", clock[6])],
+        "TIME_WDAY": [("", clock[7])],
+        "TIME_YEAR": [("", clock[8])],
         "REQBODY_ERROR": [("", "0")],
         "REQBODY_ERROR_MSG": [("", "")],
         "REQBODY_PROCESSOR_ERROR": [("", "0")],

@@ -36,9 +36,25 @@ __all__ = [
 _CACHEABLE_LEN = 512
 
 
+# chain -> (the registry version it was looked up at, its functions)
+_STEPS: dict[tuple[str, ...], tuple[int, tuple[Transform, ...]]] = {}
+
+
+def _steps(chain: tuple[str, ...]) -> tuple[Transform, ...]:
+    """The chain's functions, looked up once per version of the registry."""
+    known = _STEPS.get(chain)
+    if known is not None and known[0] == transforms.version:
+        return known[1]
+    steps = tuple(get(name) for name in chain)
+    if len(_STEPS) >= 1024:
+        _STEPS.clear()
+    _STEPS[chain] = (transforms.version, steps)
+    return steps
+
+
 def _run(chain: tuple[str, ...], value: str) -> str:
-    for name in chain:
-        value = get(name)(value)[0]
+    for step in _steps(chain):
+        value = step(value)[0]
     return value
 
 

@@ -94,3 +94,18 @@ def test_apply_chain_runs_in_order() -> None:
 def test_register_adds_a_transformation() -> None:
     transforms.register("test_reverse", lambda v: (v[::-1], len(v) > 1))
     assert transforms.apply_chain(["test_reverse"], "abc") == "cba"
+
+
+def test_a_chain_follows_a_transformation_registered_again() -> None:
+    # chains keep their functions looked up once, per version of the registry: a name
+    # registered again (or removed) is looked up again (values past the result cache's length)
+    long_value = "x" * 600
+    transforms.register("test_marks", lambda v: (v + "1", True))
+    try:
+        assert transforms.apply_chain(("test_marks",), long_value) == long_value + "1"
+        transforms.register("test_marks", lambda v: (v + "2", True), replace=True)
+        assert transforms.apply_chain(("test_marks",), long_value) == long_value + "2"
+    finally:
+        transforms.transforms.unregister("test_marks")
+    with pytest.raises(transforms.UnknownTransformError):
+        transforms.apply_chain(("test_marks",), long_value)

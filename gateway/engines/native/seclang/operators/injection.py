@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -67,6 +68,19 @@ def _require() -> ctypes.CDLL:
     return library
 
 
+_BUFFERS = threading.local()  # per thread: the fingerprint buffer (ctypes lets go of the GIL in the call)
+
+
+def _fingerprint_buffer() -> ctypes.Array[ctypes.c_char]:
+    """This thread's buffer for libinjection's SQLi fingerprint (written whole by every call
+    that reports a match; making one per call cost more than the call on a short value)."""
+    buffer: ctypes.Array[ctypes.c_char] | None = getattr(_BUFFERS, "fingerprint", None)
+    if buffer is None:
+        buffer = ctypes.create_string_buffer(_FINGERPRINT_SIZE)
+        _BUFFERS.fingerprint = buffer
+    return buffer
+
+
 @dataclass(frozen=True, slots=True)
 class DetectSqli:
     """libinjection's SQL injection test; the match is the token fingerprint."""
@@ -76,7 +90,7 @@ class DetectSqli:
 
     def evaluate(self, value: str) -> OperatorMatch | None:
         data = value.encode("latin-1", "replace")
-        fingerprint = ctypes.create_string_buffer(_FINGERPRINT_SIZE)
+        fingerprint = _fingerprint_buffer()
         if self._library.libinjection_sqli(data, len(data), fingerprint) != 1:
             return None
         text = fingerprint.value.decode("latin-1")

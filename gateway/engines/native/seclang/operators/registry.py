@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from rampart.gateway.engines.native.seclang.operators.match import OperatorMatch
 from rampart.registry import Registry, UnknownNameError
 
 __all__ = [
@@ -37,14 +38,6 @@ def _prefilter_flags() -> int:
 
 PREFILTER_FLAGS: int = _prefilter_flags()
 """Hyperscan flags every ``prefilter`` pattern compiles with."""
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorMatch:
-    """A hit: the matched text and, for regexes, the capture groups (``captures[0]`` = whole)."""
-
-    matched: str
-    captures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

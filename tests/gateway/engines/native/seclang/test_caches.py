@@ -421,3 +421,43 @@ def test_a_content_met_again_after_more_pairs_were_asked_is_checked_again() -> N
     stream += [_get("/?q=quiet", deep), _get("/?q=ev%2569l", deep)]
     ruleset, _ = _agrees(rules, stream, 1)
     assert ruleset.caches.guards
+
+
+def test_a_request_without_body_has_one_empty_request_body_in_phase_2_only() -> None:
+    # phase 2 sees REQUEST_BODY as one empty value, phase 1 as nothing (libmodsecurity's
+    # order); what phase 1 prepared from it must not answer for phase 2 (same targets and
+    # transformations share prepared values), nor the other way round when no phase-1 rule
+    # reads it (the executor then skips forgetting what phase 1 prepared)
+    read_in_both = (
+        'SecRule REQUEST_BODY "@rx ^$" "id:1,phase:1,t:none"\n'
+        'SecRule &REQUEST_BODY "@eq 0" "id:2,phase:1,t:none"\n'
+        'SecRule REQUEST_BODY "@rx ^$" "id:3,phase:2,t:none"\n'
+        'SecRule &REQUEST_BODY "@eq 1" "id:4,phase:2,t:none"\n'
+    )
+    read_in_phase_2 = 'SecRule REQUEST_BODY "@rx ^$" "id:3,phase:2,t:none"\n'
+    for rules, body_in_phase1 in ((read_in_both, True), (read_in_phase_2, False)):
+        ruleset, _ = _agrees(rules, [_get("/"), _post("/", b"a=1"), _get("/?a=1")], 3)
+        assert ruleset.body_in_phase1 is body_in_phase1
+        assert sorted(_fired(ruleset, _get("/"))) == ([2, 3, 4] if body_in_phase1 else [3])
+        assert sorted(_fired(ruleset, _post("/", b"a=1"))) == ([2, 4] if body_in_phase1 else [])
+
+
+def test_ctl_removals_apply_from_the_rule_after_the_ctl_and_per_request() -> None:
+    # the rules loop reads removals from a list per phase and removal state; a ctl in the
+    # middle of a phase changes the state for the rules after it, and the next request
+    # without the ctl starts from none
+    rules = (
+        'SecRule ARGS "@rx one" "id:10,phase:1,t:none"\n'
+        'SecRule ARGS:off "@streq yes" '
+        '"id:11,phase:1,t:none,ctl:ruleRemoveById=10,ctl:ruleRemoveById=12-13"\n'
+        'SecRule ARGS "@rx one" "id:12,phase:1,t:none"\n'
+        'SecRule ARGS "@rx one" "id:13,phase:2,t:none"\n'
+        'SecRule ARGS "@rx one" "id:14,phase:2,t:none"\n'
+    )
+    requests = [_get("/?a=one"), _get("/?a=one&off=yes"), _get("/?a=one")]
+    ruleset, _ = _agrees(rules, requests, 3)
+    assert [sorted(_fired(ruleset, r)) for r in requests] == [
+        [10, 12, 13, 14],
+        [10, 11, 14],
+        [10, 12, 13, 14],
+    ]
