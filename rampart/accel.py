@@ -41,10 +41,16 @@ _OPERATORS = (
     *("pcre", "phrases", "regex", "strings", "survey", "validation"),
 )
 _TRANSFORMS = ("codecs", "comments", "markup", "paths", "text", "url")
+# the YAML rules' own transformations and operators (rampart's rules, beside CRS)
+_NATIVE = "rampart.gateway.engines.native"
+_YAML_TRANSFORMS = ("b64", "css", "html", "js", "path", "shell", "sql", "text", "url")
+_YAML_OPERATORS = ("detect_sqli", "detect_xss")
 MODULES: tuple[str, ...] = (
     *(f"{_SECLANG}.{name}" for name in _CORE),
     *(f"{_SECLANG}.operators.{name}" for name in _OPERATORS),
     *(f"{_SECLANG}.transforms.{name}" for name in _TRANSFORMS),
+    *(f"{_NATIVE}.transforms.{name}" for name in _YAML_TRANSFORMS),
+    *(f"{_NATIVE}.operators.{name}" for name in _YAML_OPERATORS),
     "rampart.gateway.engines.native.budget",
     "rampart.gateway.engines.native.combined",
     "rampart.gateway.engines.native.engine",

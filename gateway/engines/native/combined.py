@@ -138,8 +138,8 @@ def _gate(patterns: tuple[str, ...] | None) -> tuple[Regex, ...]:
     return tuple(Regex(p) for p in patterns or ())
 
 
-_SQLI_GATE = _gate(SqliDetector.prefilter)
-_XSS_GATE = _gate(XssDetector.prefilter)
+_SQLI_GATE = _gate(SqliDetector().prefilter)
+_XSS_GATE = _gate(XssDetector().prefilter)
 
 
 def _sqli(value: str) -> bool:

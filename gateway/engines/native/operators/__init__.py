@@ -7,6 +7,10 @@ package loads them all.
 
 from __future__ import annotations
 
+from rampart.accel import extend
+
+__path__ = extend(__path__, __name__)  # compiled modules first, when current (rampart.accel)
+
 from rampart.gateway.engines.native.operators import (  # noqa: F401  (each registers on import)
     begins_with,
     contains,
