@@ -95,12 +95,25 @@ def _new_comment(n: int) -> RawRequest:
     return _json_post("/api/comments", {**_comment_of(1024), "author": f"user-{_token(n)}"})
 
 
+def _new_form(n: int) -> RawRequest:
+    """A 20-field JSON body (an order, a profile form) whose values recur but one, a token."""
+    fields: dict[str, object] = {f"field{i}": f"value {i}" for i in range(19)}
+    return _json_post("/api/orders", {**fields, "token": _token(n)})
+
+
+def _new_fields(n: int) -> RawRequest:
+    """A 100-field JSON body whose every value is new (the worst case for the caches)."""
+    return _json_post("/api/comments", {f"f{i}": f"value {i} of {_token(n)}" for i in range(100)})
+
+
 # requests that differ in every inspection: what the engines' cross-request caches do not see
 # again (rampart's native engine keeps answers about values and collections met before)
 FRESH_REQUESTS: dict[str, Callable[[int], RawRequest]] = {
     "benign GET, new cookie each time": _new_cookie,
     "benign GET, new query value each time": _new_query,
     "1 KB JSON POST, new author each time": _new_comment,
+    "JSON, 20 fields, a new token each time": _new_form,
+    "JSON, 100 fields, all new each time": _new_fields,
 }
 
 

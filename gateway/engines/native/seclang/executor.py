@@ -83,7 +83,11 @@ CACHE_VALUE_CHARS = 512
 _REMOVAL_STATES = 64  # distinct removal lists kept
 _HITS_ENTRIES = 4 * CACHE_ENTRIES  # (chain, matcher, value) answers: several per value
 _SCAN_ALONE = 4  # a piece's values with literals are scanned (and kept) one by one up to this many
-_MANY = 16  # a list of more values (a body's arguments) keeps no per-value answers across requests
+# a list of more values (a huge body's fields) keeps no per-value answers across requests. It
+# was 16, which left an ordinary 20-field form or JSON body, most of whose values recur, with
+# no help at all (about 1.2 ms per request; 0.73 ms at 256, docs/BENCHMARKS.md); values met
+# once are still answered for their request only (see Transaction._met)
+_MANY = 256
 _CONTENT_CHARS = 4096  # a collection's keys and values longer than this together get no content id
 _KEY_ANSWERS = 1024  # keys whose selection by one key regex is kept (never emptied: then computed)
 

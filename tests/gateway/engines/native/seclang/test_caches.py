@@ -222,6 +222,13 @@ def test_answers_are_kept_from_the_second_request_with_a_value() -> None:
     assert not answered("Once")
     assert _fired(ruleset, _get("/?a=Once")) == []
     assert answered("Once")
+    # a form of 20 fields (most recurring, one new each time) keeps answers about the recurring
+    # ones; past _MANY values nothing is kept
+    for n in range(3):
+        form = "&".join(f"f{i}=Form{i}" for i in range(19)) + f"&token=T{n}"
+        assert _fired(ruleset, _post("/", form.encode())) == []
+    assert answered("Form0")
+    assert not answered("T1")
     many = "&".join(f"f{n}=Field{n}" for n in range(executor._MANY + 1))
     for _ in range(3):
         assert _fired(ruleset, _post("/", many.encode())) == []
