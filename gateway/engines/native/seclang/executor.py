@@ -99,10 +99,10 @@ def _bounded_add[K](cache: set[K], key: K, bound: int) -> None:
     cache.add(key)
 
 
-def _bounded_put[K, V](cache: dict[K, V], key: K, value: V, bound: int = CACHE_ENTRIES) -> V:
+def _bounded_put[K, V](cache: dict[K, V], key: K, value: V, bound: int = -1) -> V:
     """``cache[key] = value``, the cache emptied whole first when it holds ``bound`` entries
-    (the bound every cross-request cache here keeps); returns ``value``."""
-    if len(cache) >= bound:
+    (by default :data:`CACHE_ENTRIES`, read at the call); returns ``value``."""
+    if len(cache) >= (CACHE_ENTRIES if bound < 0 else bound):
         cache.clear()
     cache[key] = value
     return value
@@ -116,7 +116,9 @@ class ValueCaches:
     - ``literals`` / ``sets``: the literal matcher's hits per value, an RE2 set's per (set,
       value); ``hits``: a matcher's hits per (chain node, matcher, untransformed value);
     - ``refused``: (rule slot, value) that link does not match (its operator, which reads
-      nothing but the value, refuses it, or matches it and the link is negated);
+      nothing but the value, refuses it, or matches it and the link is negated); ``matches``:
+      what such an operator found in a value it matches (a rule that matches every request,
+      CRS's per-header ``setvar``, still runs its actions each time, not its operator);
     - ``removals``: which rules a state of the ``ctl`` removal lists removes;
     - ``keys``: per key regex (``TX:/^header_name_/``), whether it selects a key (the same
       ``TX`` names recur in every request), at most :data:`_KEY_ANSWERS` keys per regex;
@@ -167,6 +169,7 @@ class ValueCaches:
         "keys",
         "literals",
         "lock",
+        "matches",
         "needs",
         "numbered",
         "order",
@@ -192,6 +195,7 @@ class ValueCaches:
         self.literals: dict[str, frozenset[int]] = {}
         self.sets: dict[tuple[int, str], frozenset[int]] = {}
         self.refused: set[tuple[int, str]] = set()
+        self.matches: dict[tuple[int, str], ops.OperatorMatch] = {}  # (rule slot, value) -> the match
         # (removed id ranges, removed tag patterns) -> phase -> per item, whether they remove it
         self.removals: dict[tuple[tuple[tuple[int, int], ...], tuple[str, ...]], dict[int, list[bool]]] = {}
         self.keys: dict[str, dict[str, bool]] = {}  # key regex -> key -> selected
@@ -265,6 +269,7 @@ class ValueCaches:
         self.literals.clear()
         self.sets.clear()
         self.refused.clear()
+        self.matches.clear()
         self.removals.clear()
         self.keys.clear()
         self.contents.clear()
@@ -287,6 +292,7 @@ class ValueCaches:
             "literals": len(self.literals),
             "sets": len(self.sets),
             "refused": len(self.refused),
+            "matches": len(self.matches),
             "removals": len(self.removals),
             "keys": sum(len(answers) for answers in self.keys.values()),
             "contents": len(self.contents),
@@ -1230,6 +1236,7 @@ class Transaction:
                 return False
         prepared = self._prepared(compiled, guarded)
         refused = self._caches.refused if compiled.pure and len(prepared) <= _MANY else None
+        matches = self._caches.matches
         if guarded and rule.multi_match and prefilters is not None and slot in prefilters.literal_slots:
             # every step of every value, joined, scanned once: if the rule's literals are not
             # there, no value matches; if they are, every value is evaluated
@@ -1244,10 +1251,14 @@ class Transaction:
                     key = (slot, value)
                     if key in refused:
                         continue
-                    hit = operator.evaluate(value)
-                    if (hit is None) is not negated:  # no match for this link
-                        _bounded_add(refused, key, CACHE_ENTRIES)
-                        continue
+                    hit = matches.get(key)
+                    if hit is None:
+                        hit = operator.evaluate(value)
+                        if (hit is None) is not negated:  # no match for this link
+                            _bounded_add(refused, key, CACHE_ENTRIES)
+                            continue
+                        if hit is not None:
+                            _bounded_put(matches, key, hit, CACHE_ENTRIES)
                 else:
                     hit = operator.evaluate(value)
                 if negated:

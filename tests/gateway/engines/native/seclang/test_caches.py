@@ -67,10 +67,13 @@ def test_the_caches_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     ruleset = _compile(
         'SecRule ARGS "@rx attack" "id:1,phase:1,t:none,t:lowercase"\n'
         'SecRule ARGS "@detectSQLi" "id:2,phase:1,t:none,t:urlDecodeUni"\n'
+        'SecRule ARGS "@rx ^(value)" "id:3,phase:1,t:none,capture,nolog,setvar:tx.seen=%{tx.1}"\n'
     )
     for n in range(200):
-        assert _fired(ruleset, _get(f"/?a=value{n}&b=other{n}")) == []
+        for _ in range(2):  # the second time, each value is met: answers about it are kept
+            assert _fired(ruleset, _get(f"/?a=value{n}&b=other{n}")) == []
         sizes = ruleset.caches.sizes()
+        assert 0 < sizes["matches"] <= 16
         assert sizes["hits"] <= 32
         assert sizes["seen"] <= 32
         assert sizes["pending"] <= 32
@@ -468,3 +471,25 @@ def test_ctl_removals_apply_from_the_rule_after_the_ctl_and_per_request() -> Non
         [10, 11, 14],
         [10, 12, 13, 14],
     ]
+
+
+def test_a_kept_match_gives_each_request_its_own_captures_and_actions() -> None:
+    # a pure operator's match of a value met before is kept; the rule's actions still run in
+    # each request, with that value's captures (and a negated link is still refused)
+    rules = (
+        'SecRule ARGS "@rx ^(\\w+)-(\\d+)$" '
+        '"id:1,phase:1,t:none,capture,setvar:tx.got=%{tx.1}:%{tx.2},setvar:tx.n=+1,chain"\n'
+        '    SecRule TX:got "@streq abc:12"\n'
+        'SecRule ARGS "!@rx ^\\w+-\\d+$" "id:2,phase:1,t:none"\n'
+        'SecRule TX:n "@ge 2" "id:3,phase:2,t:none"\n'
+    )
+    requests = [
+        _get("/?a=abc-12"),
+        _get("/?a=xyz-7"),
+        _get("/?a=abc-12&b=xyz-7"),
+        _get("/?a=plain"),
+    ]
+    ruleset, _ = _agrees(rules, requests, 3)
+    assert ruleset.caches.sizes()["matches"] > 0
+    # the third: both values match, tx.got ends as xyz:7 (the chain fails), tx.n reaches 2
+    assert [sorted(_fired(ruleset, r)) for r in requests] == [[1], [], [3], [2]]
