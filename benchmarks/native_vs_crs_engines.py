@@ -106,14 +106,43 @@ def _new_fields(n: int) -> RawRequest:
     return _json_post("/api/comments", {f"f{i}": f"value {i} of {_token(n)}" for i in range(100)})
 
 
+# the load test's benign mix (loadtests/locustfile.py: a read-heavy shop): (weight, GET path
+# before its value, the values it takes in turn); then 2 logins and 1 comment in 19 requests
+_LAB_GETS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (6, "/api/products?category=", ("books", "garden", "kitchen")),
+    (3, "/api/orders?id=", ("1", "2", "3", "4", "5", "6", "7")),
+    (2, "/api/orders/search?item=", ("Hub", "Pan", "Knife")),
+    (2, "/greet?name=", ("Alice", "Chlo%C3%A9", "O%27Brien")),
+    (1, "/api/files?name=", ("readme.txt", "guides/getting-started.md")),
+    (1, "/api/checksum?file=", ("invoice-1001.txt",)),
+    (1, "/api/calc?expr=", ("2*(3%2B4)",)),
+)
+
+
+def _lab_mix(n: int) -> RawRequest:
+    """The ``n``-th request of the load test's benign mix (its comment text carries a counter,
+    as Locust's does)."""
+    slot = (n * 7) % 19
+    for weight, path, values in _LAB_GETS:
+        if slot < weight:
+            return RawRequest("GET", path + values[n % len(values)], _HEADERS)
+        slot -= weight
+    if slot < 2:
+        return _json_post("/api/login", {"username": "alice", "password": "not-her-password"})
+    text = f"Great lamp, would buy again (review {n}). Select the union of comfort and price!"
+    return _json_post("/api/comments", {"text": text})
+
+
 # requests that differ in every inspection: what the engines' cross-request caches do not see
-# again (rampart's native engine keeps answers about values and collections met before)
+# again (rampart's native engine keeps answers about values and collections met before); the
+# last, the load test's mix in turn, repeats most of its requests
 FRESH_REQUESTS: dict[str, Callable[[int], RawRequest]] = {
     "benign GET, new cookie each time": _new_cookie,
     "benign GET, new query value each time": _new_query,
     "1 KB JSON POST, new author each time": _new_comment,
     "JSON, 20 fields, a new token each time": _new_form,
     "JSON, 100 fields, all new each time": _new_fields,
+    "the load test's benign mix, in turn": _lab_mix,
 }
 
 
