@@ -51,10 +51,7 @@ MODULES: tuple[str, ...] = (
     *(f"{_SECLANG}.transforms.{name}" for name in _TRANSFORMS),
     *(f"{_NATIVE}.transforms.{name}" for name in _YAML_TRANSFORMS),
     *(f"{_NATIVE}.operators.{name}" for name in _YAML_OPERATORS),
-    "rampart.gateway.engines.native.budget",
-    "rampart.gateway.engines.native.combined",
-    "rampart.gateway.engines.native.engine",
-    "rampart.gateway.engines.native.parsing",
+    *(f"{_NATIVE}.{name}" for name in ("budget", "combined", "engine", "parsing")),
 )
 GROUP = "rampart.gateway.engines.native.seclang._accel"  # the group's shared library
 COMPILED = "_compiled"

@@ -8,11 +8,11 @@ of transformations; :func:`apply_chain` runs one, caching results for short repe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from rampart.accel import extend
 
 __path__ = extend(__path__, __name__)  # compiled modules first, when current (rampart.accel)
+
+from collections.abc import Sequence
 from functools import lru_cache
 
 from rampart.gateway.engines.native.transforms import b64, css, html, js, path, shell, sql, text, url  # noqa: F401
