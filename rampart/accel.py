@@ -51,7 +51,7 @@ MODULES: tuple[str, ...] = (
     *(f"{_SECLANG}.transforms.{name}" for name in _TRANSFORMS),
     *(f"{_NATIVE}.transforms.{name}" for name in _YAML_TRANSFORMS),
     *(f"{_NATIVE}.operators.{name}" for name in _YAML_OPERATORS),
-    *(f"{_NATIVE}.{name}" for name in ("budget", "combined", "engine", "parsing")),
+    *(f"{_NATIVE}.{name}" for name in ("budget", "combined", "engine", "parsing", "plain")),
 )
 GROUP = "rampart.gateway.engines.native.seclang._accel"  # the group's shared library
 COMPILED = "_compiled"

@@ -55,6 +55,7 @@ from rampart.gateway.engines.native import transforms
 from rampart.gateway.engines.native.budget import Deadline, OverBudget, budget_match
 from rampart.gateway.engines.native.exclusions import Exclusion, load_exclusions, yaml_exclusion_files
 from rampart.gateway.engines.native.operators import Operator
+from rampart.gateway.engines.native.plain import YAML_IDENTITY, is_plain
 from rampart.gateway.engines.native.parsing import ParseLimits, Target, parse_request
 from rampart.gateway.engines.native.ruleset import LoadedRule, load_rule_set, parse_selector
 from rampart.gateway.engines.native.transforms import transform_for_scan
@@ -110,6 +111,7 @@ class _Group:
     always: dict[str, list[_Rule]] = field(default_factory=dict)
     cache: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     rank: dict[str, int] = field(default_factory=dict)  # collection -> its place in collections
+    plain: bool = False  # the chain leaves a plain value as it is (see _plain_chain)
 
     def transform(self, value: str, deadline: Deadline, steps: _Steps) -> tuple[str, bytes]:
         """The chain applied to ``value`` and its UTF-8 bytes; short values are cached per group
@@ -120,6 +122,8 @@ class _Group:
         found = self.cache.get(value)
         if found is not None:
             return found
+        if self.plain and is_plain(value):
+            return value, value.encode()
         if len(value) > _CACHEABLE_VALUE:
             text, done = value, 0
             for k in range(len(self.chain), 0, -1):
@@ -144,6 +148,10 @@ _Steps = dict[tuple[tuple[str, ...], str], str]  # (chain prefix, long value) ->
 # A value's pre-filter record: (groups it was scanned with, groups it hit, the pattern ids it hit
 # per group). Immutable: a record is replaced whole, never updated in place.
 _Record = tuple[int, int, tuple[tuple[int, ...], ...]]
+
+# the functions the plain steps are registered as on import (one registered in place of one
+# of them later is not trusted to leave plain values alone)
+_BUILT_IN: dict[str, transforms.Transform] = {name: transforms.get(name) for name in YAML_IDENTITY}
 
 _DATABASES: dict[tuple[str, ...], Any] = {}
 _DATABASES_LOCK = threading.Lock()
@@ -180,6 +188,13 @@ def _compile_uncached(patterns: list[str], extra: int = 0) -> Any:
     return database
 
 
+def _plain_chain(chain: tuple[str, ...]) -> bool:
+    """Whether every step of ``chain`` is a built-in transformation that leaves a plain value
+    as it is (rampart.gateway.engines.native.plain), as registered now: the engine reads
+    the registry once, when it is built (its caches assume as much)."""
+    return all(name in YAML_IDENTITY and transforms.get(name) is _BUILT_IN[name] for name in chain)
+
+
 def _build_groups(rules: Sequence[LoadedRule], paranoia: int) -> list[_Group]:
     groups: dict[tuple[str, ...], _Group] = {}
     for loaded in rules:
@@ -209,6 +224,7 @@ def _build_groups(rules: Sequence[LoadedRule], paranoia: int) -> list[_Group]:
             if collection not in group.collections:
                 group.collections.append(collection)
     for group in groups.values():
+        group.plain = _plain_chain(group.chain)
         group.rank = {collection: place for place, collection in enumerate(group.collections)}
         patterns: dict[str, int] = {}
         for rule in group.rules:

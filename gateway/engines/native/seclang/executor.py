@@ -42,6 +42,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from rampart.gateway.engines.native.plain import SECLANG_IDENTITY, is_plain
 from rampart.gateway.engines.native.seclang import operators as ops
 from rampart.gateway.engines.native.seclang import transforms as tfs
 from rampart.gateway.engines.native.seclang.bodies import BodyResult, parse_body
@@ -751,6 +752,19 @@ _CONTENT_NAMES: list[frozenset[str]] = []  # that number -> those collections
 # transaction caches each node's result per value, so a prefix is computed once per value.
 _NODES: list[tuple[int, tfs.Transformation]] = [(0, tfs.get("none"))]  # node -> (parent, step)
 _NODE_IDS: dict[tuple[int, str, tfs.Transformation], int] = {}
+# the built-in transformations that leave a plain value as it is (rampart...plain), by the
+# function itself: one registered in their place later gets no such trust
+_PLAIN_STEPS: frozenset[tfs.Transformation] = frozenset(tfs.get(name) for name in SECLANG_IDENTITY)
+# node -> whether its whole chain leaves a plain value as it is
+_PLAIN_NODES: list[bool] = [True]
+
+
+def _all_plain(values: list[str]) -> bool:
+    """Whether every one of ``values`` is plain (the first that is not ends the look)."""
+    for value in values:
+        if not is_plain(value):
+            return False
+    return True
 
 
 def _chain_node(parent: int, name: str, fn: tfs.Transformation) -> int:
@@ -760,6 +774,7 @@ def _chain_node(parent: int, name: str, fn: tfs.Transformation) -> int:
     if node is None:
         node = _NODE_IDS[key] = len(_NODES)
         _NODES.append((parent, fn))
+        _PLAIN_NODES.append(_PLAIN_NODES[parent] and fn in _PLAIN_STEPS)
     return node
 
 
@@ -1118,13 +1133,20 @@ class Transaction:
 
     # ------------------------------------------------------------- evaluation
     def _node(self, node: int, value: str) -> str:
-        """``value`` through the chain ``node``: each step cached for the transaction by its
-        input (a chain's prefixes are the nodes on its way to the root, so chains that share
-        one share its results)."""
+        """``value`` through the chain ``node``: a plain value through a chain that leaves
+        it as it is is returned at once; otherwise each step cached for the transaction by
+        its input (a chain's prefixes are the nodes on its way to the root, so chains that
+        share one share its results)."""
+        if node == 0 or (_PLAIN_NODES[node] and is_plain(value)):
+            return value
+        return self._steps_of(node, value)
+
+    def _steps_of(self, node: int, value: str) -> str:
+        """:meth:`_node` a step at a time."""
         if node == 0:
             return value
         parent, fn = _NODES[node]
-        before = self._node(parent, value)
+        before = self._steps_of(parent, value)
         cache = self._transformed.get(node)
         if cache is None:
             cache = self._transformed[node] = {}
@@ -1179,6 +1201,8 @@ class Transaction:
             return values
         key = (node, source)
         out = self._steps.get(key)
+        if out is None and _PLAIN_NODES[node] and _all_plain(values):
+            out = self._steps[key] = values  # no step changes a plain value
         if out is None:
             parent, fn = _NODES[node]
             before = self._step_list(parent, source, values)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from rampart.gateway.engines.native.plain import SECLANG_IDENTITY, is_plain
 from rampart.gateway.engines.native.seclang import transforms
 from tests.gateway.engines.native.seclang.test_transforms import CASES
 
@@ -73,3 +74,30 @@ def test_focused_random_inputs_agree(oracle: ModSecOracle, name: str) -> None:
 
 def test_crs_regression_inputs_agree(oracle: ModSecOracle, payloads: list[bytes]) -> None:
     assert _compare(oracle, NAMES, payloads[:600]) == []
+
+
+def test_one_line_base64_agrees(oracle: ModSecOracle) -> None:
+    # the decoder's fast path (one line of digits and padding) against the reference itself
+    inputs = _random_inputs(b"YWJjZa09+/=", 600, seed=7, longest=16)
+    assert _compare(oracle, ("base64Decode",), inputs) == []
+
+
+def test_libmodsecurity_leaves_plain_values_alone_where_rampart_skips_the_step(oracle: ModSecOracle) -> None:
+    # rampart.gateway.engines.native.plain: the steps a plain value skips are identity in
+    # libmodsecurity too (names as the registry spells them)
+    names = tuple(n for n in NAMES if n.lower() in SECLANG_IDENTITY)
+    assert len(names) >= 20
+    inputs = [v.encode() for v in _random_plain(300, seed=3)]
+    for value in inputs:
+        theirs = oracle.transform(names, value)
+        assert {name: theirs.get(name) for name in names} == dict.fromkeys(names, value)
+
+
+def _random_plain(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    words = [
+        "".join(rng.choice("abcdefxyz0123456789_") for _ in range(rng.randint(1, 8))) for _ in range(count)
+    ]
+    plain = [w if rng.random() < 0.5 else f"{w}-{rng.choice(words)}" for w in words]
+    assert all(is_plain(v) for v in plain)
+    return plain

@@ -1,0 +1,134 @@
+"""Plain values (rampart.gateway.engines.native.plain): the transformations the engines skip on
+them really leave them as they are, and what is not plain is told apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rampart.gateway.engines.native import transforms as yaml_transforms
+from rampart.gateway.engines.native.engine import NativeEngine, _plain_chain
+from rampart.gateway.engines.native.plain import SECLANG_IDENTITY, YAML_IDENTITY, is_plain
+from rampart.gateway.engines.native.seclang import executor
+from rampart.gateway.engines.native.seclang import transforms as seclang_transforms
+from rampart.gateway.engines.native.seclang.executor import compile_ruleset, run_request
+from rampart.gateway.engines.native.seclang.loader import Loader
+from rampart.gateway.model import EngineSettings, RawRequest
+
+PLAIN = st.from_regex(r"[a-z0-9_]+(?:-[a-z0-9_]+)*", fullmatch=True)
+# what the transformations act on, one by one and mixed into plain text
+ACTIVE = ("%41", "a+b", "&amp;", "\\x41", "A", "a b", "a\0b", "a/b", "a.b", "a--b", "/*", "#", "é")
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN)
+def test_every_seclang_identity_step_leaves_a_plain_value_alone(value: str) -> None:
+    assert is_plain(value)
+    for name in SECLANG_IDENTITY:
+        assert seclang_transforms.get(name)(value) == value, name
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN)
+def test_every_yaml_identity_step_leaves_a_plain_value_alone(value: str) -> None:
+    for name in YAML_IDENTITY:
+        assert yaml_transforms.get(name)(value)[0] == value, name
+
+
+@pytest.mark.parametrize("active", ACTIVE)
+def test_what_a_step_acts_on_is_not_plain(active: str) -> None:
+    assert not is_plain(active)
+    assert not is_plain(f"session{active}0a1b")
+    assert not is_plain("")
+
+
+def test_the_lists_hold_no_step_that_changes_a_plain_value() -> None:
+    # the decoders that read plain text as data are left out on purpose
+    assert seclang_transforms.get("sqlHexDecode")("0x41") != "0x41"
+    assert seclang_transforms.get("base64Decode")("abcd") != "abcd"
+    assert "sqlhexdecode" not in SECLANG_IDENTITY
+    assert "base64decode" not in SECLANG_IDENTITY
+    assert "base64_decode_if_encoded" not in YAML_IDENTITY
+
+
+def test_a_step_registered_in_place_of_a_plain_one_is_not_trusted() -> None:
+    def shout(value: str) -> str:
+        return value.upper()
+
+    trusted = executor._chain_node(0, "lowercase", seclang_transforms.get("lowercase"))
+    replaced = executor._chain_node(0, "lowercase", shout)
+    assert executor._PLAIN_NODES[trusted]
+    assert not executor._PLAIN_NODES[replaced]
+    assert _plain_chain(("url_decode", "lowercase"))
+    assert not _plain_chain(("url_decode", "base64_decode_if_encoded"))
+
+
+_PLAIN_RULES = """
+SecDefaultAction "phase:1,log,pass"
+SecDefaultAction "phase:2,log,pass"
+SecRule ARGS "@rx ^dead[0-9a-f]+$" "id:11,phase:2,t:none,t:urlDecodeUni,t:htmlEntityDecode,t:lowercase"
+SecRule REQUEST_COOKIES "@pm beef" "id:12,phase:2,t:none,t:cmdLine,t:removeCommentsChar"
+SecRule ARGS "@streq shoes-42" "id:13,phase:2,t:none,t:compressWhitespace,t:normalizePath"
+SecRule ARGS "@rx ^i" "id:14,phase:2,t:none,t:base64Decode"
+SecRule ARGS "@rx ^DEAD" "id:15,phase:2,t:none,t:uppercase"
+"""
+
+
+def test_rules_still_find_plain_values_through_the_chains_they_skip() -> None:
+    loader = Loader()
+    loader.load_text(_PLAIN_RULES, "plain.conf")
+    ruleset = compile_ruleset(loader.finish(), strict=True)
+    request = RawRequest(
+        "GET", "/s?q=deadbeef01&id=shoes-42&b=aab3", (("Host", "127.0.0.1"), ("Cookie", "s=00beef77"))
+    )
+    other = RawRequest("GET", "/s?q=cafe&id=shoes-43", (("Host", "127.0.0.1"), ("Cookie", "s=0011")))
+    for _ in range(3):  # the first request meets the values, the next ones use the caches
+        assert {e.rule_id for e in run_request(ruleset, request, b"", "u").logged} == {11, 12, 13, 14, 15}
+        assert {e.rule_id for e in run_request(ruleset, other, b"", "u").logged} == set()
+
+
+_YAML_RULES = """\
+class: sql_injection
+id_range: [3000, 3999]
+rules:
+  - id: 3951
+    message: a plain word through a chain of plain steps
+    severity: critical
+    tags: [t]
+    targets: [ARGS, REQUEST_COOKIES]
+    transformations: [url_decode, html_entity_decode, unicode_normalise, lowercase, remove_nulls]
+    operator: rx
+    argument: '^dead[0-9a-f]+$'
+  - id: 3952
+    message: a plain word through base64
+    severity: critical
+    tags: [t]
+    targets: [ARGS]
+    transformations: [base64_decode_if_encoded]
+    operator: rx
+    argument: 'hi1'
+"""
+
+
+def test_the_yaml_rules_still_find_plain_values(tmp_path: Path) -> None:
+    (tmp_path / "plain.yaml").write_text(_YAML_RULES)
+    engine = NativeEngine(EngineSettings(rules_dir=str(tmp_path), shipped_rules=False))
+    try:
+        assert any(group.plain for group in engine._groups)
+        assert not all(group.plain for group in engine._groups)
+        in_query = RawRequest("GET", "/s?q=deadbeef01", (("Host", "127.0.0.1"),))
+        in_cookie = RawRequest("GET", "/s?q=x", (("Host", "127.0.0.1"), ("Cookie", "s=dead77")))
+        other = RawRequest("GET", "/s?q=beefdead", (("Host", "127.0.0.1"), ("Cookie", "s=77dead")))
+        for _ in range(2):  # values met before come from the caches
+            assert [(m.rule_id, m.target) for m in engine.inspect(in_query).matches] == [
+                ("3951", "ARGS_GET:q")
+            ]
+            assert [(m.rule_id, m.target) for m in engine.inspect(in_cookie).matches] == [
+                ("3951", "REQUEST_COOKIES:s")
+            ]
+            assert engine.inspect(other).matches == ()
+    finally:
+        engine.close()
