@@ -55,7 +55,7 @@ from rampart.gateway.engines.native import transforms
 from rampart.gateway.engines.native.budget import Deadline, OverBudget, budget_match
 from rampart.gateway.engines.native.exclusions import Exclusion, load_exclusions, yaml_exclusion_files
 from rampart.gateway.engines.native.operators import Operator
-from rampart.gateway.engines.native.plain import YAML_IDENTITY, is_plain
+from rampart.gateway.engines.native.plain import YAML_IDENTITY, YAML_TRIGGERS, char_mask, is_plain
 from rampart.gateway.engines.native.parsing import ParseLimits, Target, parse_request
 from rampart.gateway.engines.native.ruleset import LoadedRule, load_rule_set, parse_selector
 from rampart.gateway.engines.native.transforms import transform_for_scan
@@ -112,6 +112,7 @@ class _Group:
     cache: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     rank: dict[str, int] = field(default_factory=dict)  # collection -> its place in collections
     plain: bool = False  # the chain leaves a plain value as it is (see _plain_chain)
+    triggers: int = -1  # what the chain's steps act on (see _chain_triggers; -1: anything)
 
     def transform(self, value: str, deadline: Deadline, steps: _Steps) -> tuple[str, bytes]:
         """The chain applied to ``value`` and its UTF-8 bytes; short values are cached per group
@@ -122,7 +123,8 @@ class _Group:
         found = self.cache.get(value)
         if found is not None:
             return found
-        if self.plain and is_plain(value):
+        triggers = self.triggers
+        if (triggers >= 0 and not triggers & char_mask(value)) or (self.plain and is_plain(value)):
             return value, value.encode()
         if len(value) > _CACHEABLE_VALUE:
             text, done = value, 0
@@ -151,7 +153,9 @@ _Record = tuple[int, int, tuple[tuple[int, ...], ...]]
 
 # the functions the plain steps are registered as on import (one registered in place of one
 # of them later is not trusted to leave plain values alone)
-_BUILT_IN: dict[str, transforms.Transform] = {name: transforms.get(name) for name in YAML_IDENTITY}
+_BUILT_IN: dict[str, transforms.Transform] = {
+    name: transforms.get(name) for name in (*YAML_IDENTITY, *YAML_TRIGGERS)
+}
 
 _DATABASES: dict[tuple[str, ...], Any] = {}
 _DATABASES_LOCK = threading.Lock()
@@ -195,6 +199,19 @@ def _plain_chain(chain: tuple[str, ...]) -> bool:
     return all(name in YAML_IDENTITY and transforms.get(name) is _BUILT_IN[name] for name in chain)
 
 
+def _chain_triggers(chain: tuple[str, ...]) -> int:
+    """What the steps of ``chain`` act on (rampart.gateway.engines.native.plain.char_mask): a
+    value holding none of it is left as it is. -1 when a step may change any value (one not
+    listed there, or registered in place of a built-in one)."""
+    triggers = 0
+    for name in chain:
+        step = YAML_TRIGGERS.get(name, -1)
+        if step < 0 or transforms.get(name) is not _BUILT_IN.get(name):
+            return -1
+        triggers |= step
+    return triggers
+
+
 def _build_groups(rules: Sequence[LoadedRule], paranoia: int) -> list[_Group]:
     groups: dict[tuple[str, ...], _Group] = {}
     for loaded in rules:
@@ -225,6 +242,7 @@ def _build_groups(rules: Sequence[LoadedRule], paranoia: int) -> list[_Group]:
                 group.collections.append(collection)
     for group in groups.values():
         group.plain = _plain_chain(group.chain)
+        group.triggers = _chain_triggers(group.chain)
         group.rank = {collection: place for place, collection in enumerate(group.collections)}
         patterns: dict[str, int] = {}
         for rule in group.rules:

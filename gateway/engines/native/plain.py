@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SECLANG_IDENTITY", "YAML_IDENTITY", "is_plain"]
+__all__ = ["SECLANG_IDENTITY", "SECLANG_TRIGGERS", "YAML_IDENTITY", "YAML_TRIGGERS", "char_mask", "is_plain"]
 
 _PLAIN = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*")
 
@@ -86,3 +86,112 @@ def is_plain(value: str) -> bool:
                 _known.clear()
             _known[value] = found
     return found
+
+
+# Beyond plain values: the characters a transformation acts on. A value holding none of a
+# step's *triggers* is returned unchanged by it, so a chain whose steps' triggers the value
+# avoids is skipped whole ("value 3 of a form" skips every chain that does not remove
+# whitespace). Each ASCII character that some step acts on has a bit; two more bits stand
+# for what only a pair of characters sets off (a run of spaces, a space before ``/`` or
+# ``(``). A value with a character outside ASCII gets no mask (its chains run).
+_BITS: dict[str, int] = {}
+for _bit, _chars in enumerate(
+    (
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "%",
+        "+",
+        "&",
+        "\\",
+        "\"'",
+        "^",
+        ",;",
+        "\t\n\r\x0b\x0c",
+        " ",
+        "/",
+        "(",
+        "\0",
+        ".",
+        "-",
+        "#",
+        "*",
+        "<",
+    )
+):
+    for _char in _chars:
+        _BITS[_char] = 1 << _bit
+UPPER, PERCENT, PLUS, AMP, BACKSLASH, QUOTE, CARET, SEPARATOR, CONTROL_SPACE, SPACE = (1 << n for n in range(10))
+SLASH, PAREN, NUL, DOT, DASH, HASH, STAR, ANGLE = (1 << n for n in range(10, 18))
+SPACE_RUN = 1 << 18  # two spaces in a row
+SPACE_BEFORE = 1 << 19  # a space before "/" or "("
+NON_ASCII = 1 << 20  # set only in EVERYTHING: a value outside ASCII
+EVERYTHING = (1 << 21) - 1
+# a table that deletes every ASCII character no step acts on
+_KEEP_TRIGGERS = {code: None for code in range(128) if chr(code) not in _BITS}
+
+# per SecLang transformation (lower-case name): what it acts on; one not listed runs always
+SECLANG_TRIGGERS: dict[str, int] = {
+    "none": 0,
+    "lowercase": UPPER,
+    "urldecode": PERCENT | PLUS,
+    "urldecodeuni": PERCENT | PLUS,
+    "htmlentitydecode": AMP,
+    "jsdecode": BACKSLASH,
+    "cssdecode": BACKSLASH,
+    "escapeseqdecode": BACKSLASH,
+    "cmdline": UPPER | QUOTE | BACKSLASH | CARET | SEPARATOR | CONTROL_SPACE | SPACE_RUN | SPACE_BEFORE,
+    "compresswhitespace": CONTROL_SPACE | SPACE_RUN,
+    "removewhitespace": SPACE | CONTROL_SPACE,
+    "removenulls": NUL,
+    "replacenulls": NUL,
+    "trim": SPACE | CONTROL_SPACE,
+    "trimleft": SPACE | CONTROL_SPACE,
+    "trimright": SPACE | CONTROL_SPACE,
+    "normalisepath": SLASH | DOT,
+    "normalizepath": SLASH | DOT,
+    "normalisepathwin": SLASH | DOT | BACKSLASH,
+    "normalizepathwin": SLASH | DOT | BACKSLASH,
+    "replacecomments": SLASH,
+    "removecomments": SLASH | ANGLE | DASH | HASH,
+    "removecommentschar": SLASH | STAR | ANGLE | DASH | HASH,
+    "utf8tounicode": NUL,
+}
+
+# the same for the YAML rules' transformations (not cmdline, compress_whitespace: they act on
+# characters that have no bit here)
+YAML_TRIGGERS: dict[str, int] = {
+    "url_decode": PERCENT,
+    "html_entity_decode": AMP,
+    "unicode_normalise": NON_ASCII,
+    "lowercase": UPPER,
+    "remove_nulls": NUL,
+    "js_decode": BACKSLASH,
+    "css_decode": BACKSLASH,
+    "normalise_path": SLASH | BACKSLASH | DOT,
+    "remove_comments": SLASH | DASH | HASH,
+}
+
+_MASKED_CHARS = 512  # longer values get no mask (their chains run)
+_masks: dict[str, int] = {}
+
+
+def char_mask(value: str) -> int:
+    """The bits of what ``value`` holds that some step acts on (see above); :data:`EVERYTHING`
+    for a value outside ASCII or longer than :data:`_MASKED_CHARS`. Kept per value, as
+    :func:`is_plain`'s answers."""
+    found = _masks.get(value)
+    if found is not None:
+        return found
+    if len(value) > _MASKED_CHARS or not value.isascii():
+        return EVERYTHING
+    mask = 0
+    for char in set(value.translate(_KEEP_TRIGGERS)):
+        mask |= _BITS[char]
+    if mask & SPACE:
+        if "  " in value:
+            mask |= SPACE_RUN
+        if " /" in value or " (" in value:
+            mask |= SPACE_BEFORE
+    if len(_masks) >= _KNOWN_ENTRIES:
+        _masks.clear()
+    _masks[value] = mask
+    return mask

@@ -42,7 +42,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from rampart.gateway.engines.native.plain import SECLANG_IDENTITY, is_plain
+from rampart.gateway.engines.native.plain import SECLANG_IDENTITY, SECLANG_TRIGGERS, char_mask, is_plain
 from rampart.gateway.engines.native.seclang import operators as ops
 from rampart.gateway.engines.native.seclang import transforms as tfs
 from rampart.gateway.engines.native.seclang.bodies import BodyResult, parse_body
@@ -757,12 +757,27 @@ _NODE_IDS: dict[tuple[int, str, tfs.Transformation], int] = {}
 _PLAIN_STEPS: frozenset[tfs.Transformation] = frozenset(tfs.get(name) for name in SECLANG_IDENTITY)
 # node -> whether its whole chain leaves a plain value as it is
 _PLAIN_NODES: list[bool] = [True]
+# the built-in transformations' triggers (rampart...plain.char_mask), by the function itself
+_STEP_TRIGGERS: dict[tfs.Transformation, int] = {tfs.get(name): bits for name, bits in SECLANG_TRIGGERS.items()}
+# node -> what its chain's steps act on (a value holding none of it skips the chain); -1: a
+# step that may change any value (a decoder, a digest, one registered by the user)
+_NODE_TRIGGERS: list[int] = [0]
 
 
-def _all_plain(values: list[str]) -> bool:
-    """Whether every one of ``values`` is plain (the first that is not ends the look)."""
+def _unchanged(node: int, value: str) -> bool:
+    """Whether the chain ``node`` leaves ``value`` as it is, as known without running it: the
+    value holds nothing its steps act on, or it is plain and they leave plain values alone
+    (rampart.gateway.engines.native.plain)."""
+    triggers = _NODE_TRIGGERS[node]
+    if triggers >= 0 and not triggers & char_mask(value):
+        return True
+    return _PLAIN_NODES[node] and is_plain(value)
+
+
+def _all_unchanged(node: int, values: list[str]) -> bool:
+    """:func:`_unchanged` for every one of ``values`` (the first that is not ends the look)."""
     for value in values:
-        if not is_plain(value):
+        if not _unchanged(node, value):
             return False
     return True
 
@@ -775,6 +790,8 @@ def _chain_node(parent: int, name: str, fn: tfs.Transformation) -> int:
         node = _NODE_IDS[key] = len(_NODES)
         _NODES.append((parent, fn))
         _PLAIN_NODES.append(_PLAIN_NODES[parent] and fn in _PLAIN_STEPS)
+        step, before = _STEP_TRIGGERS.get(fn, -1), _NODE_TRIGGERS[parent]
+        _NODE_TRIGGERS.append(-1 if step < 0 or before < 0 else before | step)
     return node
 
 
@@ -837,11 +854,19 @@ Keys = tuple[str, tuple[str, ...]]  # literal keys of one collection: (COLLECTIO
 Met = tuple[bool, ...] | None  # per value of a source: met by an earlier request (None: keep nothing)
 
 
-def _distinct(found: list[frozenset[int]] | Hits) -> Hits:
-    """``found`` without repeats (the same answer, kept per value, recurs across values)."""
+_MERGE = 8  # answers past this many are merged into one set (each rule's check reads them all)
+
+
+def _distinct(found: list[frozenset[int]]) -> Hits:
+    """``found`` without repeats (the same answer, kept per value, recurs across values); more
+    than :data:`_MERGE` distinct answers (a body of new values: one per value) are merged into
+    one set, so that a rule's check is one look-up, not one per value."""
     if len(found) < 2:
         return tuple(found)
-    return tuple({id(hits): hits for hits in found}.values())
+    unique = list({id(hits): hits for hits in found}.values())
+    if len(unique) > _MERGE:
+        return (frozenset().union(*unique),)
+    return tuple(unique)
 
 
 def _default_processor(content_type: str) -> str:
@@ -1137,7 +1162,7 @@ class Transaction:
         it as it is is returned at once; otherwise each step cached for the transaction by
         its input (a chain's prefixes are the nodes on its way to the root, so chains that
         share one share its results)."""
-        if node == 0 or (_PLAIN_NODES[node] and is_plain(value)):
+        if node == 0 or _unchanged(node, value):
             return value
         return self._steps_of(node, value)
 
@@ -1201,8 +1226,8 @@ class Transaction:
             return values
         key = (node, source)
         out = self._steps.get(key)
-        if out is None and _PLAIN_NODES[node] and _all_plain(values):
-            out = self._steps[key] = values  # no step changes a plain value
+        if out is None and _all_unchanged(node, values):
+            out = self._steps[key] = values  # the chain changes none of them
         if out is None:
             parent, fn = _NODES[node]
             before = self._step_list(parent, source, values)
@@ -1613,6 +1638,7 @@ class Transaction:
         cache = self._hits
         variables = self.vars
         union: Hits = ()
+        pieces = 0
         for n, key, collection, count in compiled.guard_plan:
             if not count and not variables.get(collection):
                 continue
@@ -1620,7 +1646,10 @@ class Transaction:
             if hits is None:
                 hits = self._piece_hits(compiled, n, key)
             if hits:
-                union = hits if not union else _distinct(union + hits)
+                union = hits if not union else union + hits
+                pieces += 1
+        if pieces > 1:
+            union = _distinct(list(union))
         self._unions[compiled.union_index] = union
         if content and self._storable(compiled):
             _bounded_put(self._caches.unions, (compiled.union_key, content), union, CACHE_ENTRIES)

@@ -10,8 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rampart.gateway.engines.native import transforms as yaml_transforms
-from rampart.gateway.engines.native.engine import NativeEngine, _plain_chain
-from rampart.gateway.engines.native.plain import SECLANG_IDENTITY, YAML_IDENTITY, is_plain
+from rampart.gateway.engines.native.engine import NativeEngine, _chain_triggers, _plain_chain
+from rampart.gateway.engines.native.plain import (
+    EVERYTHING,
+    SECLANG_IDENTITY,
+    SECLANG_TRIGGERS,
+    SPACE,
+    SPACE_BEFORE,
+    SPACE_RUN,
+    UPPER,
+    YAML_IDENTITY,
+    YAML_TRIGGERS,
+    char_mask,
+    is_plain,
+)
 from rampart.gateway.engines.native.seclang import executor
 from rampart.gateway.engines.native.seclang import transforms as seclang_transforms
 from rampart.gateway.engines.native.seclang.executor import compile_ruleset, run_request
@@ -102,6 +114,14 @@ rules:
     transformations: [url_decode, html_entity_decode, unicode_normalise, lowercase, remove_nulls]
     operator: rx
     argument: '^dead[0-9a-f]+$'
+  - id: 3953
+    message: words through a chain that a value without escapes or capitals skips
+    severity: critical
+    tags: [t]
+    targets: [ARGS]
+    transformations: [url_decode, html_entity_decode, lowercase, remove_nulls]
+    operator: rx
+    argument: '^hello wo.ld$'
   - id: 3952
     message: a plain word through base64
     severity: critical
@@ -130,5 +150,120 @@ def test_the_yaml_rules_still_find_plain_values(tmp_path: Path) -> None:
                 ("3951", "REQUEST_COOKIES:s")
             ]
             assert engine.inspect(other).matches == ()
+            for query in ("hello%20world", "Hello%2520World", "hello%20wo%26%23114%3Bld", "HELLO%20WORLD"):
+                request = RawRequest("GET", f"/s?g={query}", (("Host", "127.0.0.1"),))
+                assert [m.rule_id for m in engine.inspect(request).matches] == ["3953"], query
     finally:
         engine.close()
+
+
+ASCII = [chr(c) for c in range(128)]
+
+
+def _avoiding(triggers: int) -> list[str]:
+    """The ASCII characters none of whose bits are in ``triggers``."""
+    return [c for c in ASCII if not char_mask(c) & triggers]
+
+
+@pytest.mark.parametrize("name", sorted(SECLANG_TRIGGERS))
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_a_value_without_a_steps_triggers_is_left_alone(name: str, data: st.DataObject) -> None:
+    triggers = SECLANG_TRIGGERS[name]
+    value = data.draw(st.text(alphabet=st.sampled_from([*_avoiding(triggers), " "]), max_size=30))
+    if char_mask(value) & triggers:
+        return  # a space run or a space before "/" or "(": not a value this test is about
+    assert seclang_transforms.get(name)(value) == value
+
+
+def test_the_mask_sees_what_the_steps_act_on() -> None:
+    assert char_mask("value 3 of a form") == SPACE
+    assert char_mask("Hello") & UPPER
+    assert char_mask("a  b") & SPACE_RUN
+    assert char_mask("ls (x)") & SPACE_BEFORE
+    assert char_mask("a /b") & SPACE_BEFORE
+    assert char_mask("caf\u00e9") == EVERYTHING
+    assert char_mask("x" * 600) == EVERYTHING
+    for value in (
+        "%41",
+        "a+b",
+        "&lt;",
+        "\\x41",
+        "a\0b",
+        "/etc",
+        "a.b",
+        "a--b",
+        "#",
+        "/*",
+        "<!--",
+        "'",
+        '"',
+        "^",
+        ";",
+        "\t",
+    ):
+        assert char_mask(value), value
+
+
+def test_a_chain_with_a_decoder_is_never_skipped() -> None:
+    decoder = executor._chain_node(0, "base64decode", seclang_transforms.get("base64Decode"))
+    lowered = executor._chain_node(decoder, "lowercase", seclang_transforms.get("lowercase"))
+    assert executor._NODE_TRIGGERS[decoder] == -1
+    assert executor._NODE_TRIGGERS[lowered] == -1
+    assert not executor._unchanged(lowered, "abcd")
+    assert executor._unchanged(
+        executor._chain_node(0, "lowercase", seclang_transforms.get("lowercase")), "abc def"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(YAML_TRIGGERS))
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_a_value_without_a_yaml_steps_triggers_is_left_alone(name: str, data: st.DataObject) -> None:
+    triggers = YAML_TRIGGERS[name]
+    value = data.draw(st.text(alphabet=st.sampled_from([*_avoiding(triggers), " "]), max_size=30))
+    if char_mask(value) & triggers:
+        return
+    assert yaml_transforms.get(name)(value)[0] == value
+
+
+def test_a_yaml_chain_is_skipped_only_when_every_step_is_known() -> None:
+    assert _chain_triggers(("url_decode", "lowercase")) == YAML_TRIGGERS["url_decode"] | UPPER
+    assert _chain_triggers(("url_decode", "cmdline")) == -1
+    assert _chain_triggers(("url_decode", "base64_decode_if_encoded")) == -1
+    # a value outside ASCII always runs unicode_normalise
+    assert char_mask("\uff1cscript\uff1e") & YAML_TRIGGERS["unicode_normalise"]
+
+
+_WORD_RULES = """
+SecDefaultAction "phase:2,log,pass"
+SecRule ARGS "@rx ^hello wo.ld$" "id:21,phase:2,t:none,t:urlDecodeUni,t:htmlEntityDecode,t:lowercase"
+SecRule ARGS "@rx ^helloworld$" "id:22,phase:2,t:none,t:removeWhitespace,t:lowercase"
+SecRule ARGS "@rx ^hello world$" "id:23,phase:2,t:none,t:compressWhitespace,t:cmdLine"
+"""
+
+
+@pytest.mark.parametrize(
+    ("query", "fired"),
+    [
+        ("hello%20world", {21, 22, 23}),
+        ("Hello%2520World", {21}),  # decoded once by the parser, once more by urlDecodeUni
+        ("hello%20wo%26%23114%3Bld", {21}),
+        ("HELLO%20%20WORLD", {22, 23}),
+        ("hello%09world", {22, 23}),
+        ("hello%20%22world", {23}),  # cmdLine deletes the quote
+        ("hello%20%2Fworld", set()),
+        ("%27Hello%27%20world", {23}),
+    ],
+)
+def test_chains_skipped_for_values_without_their_triggers_still_find_what_they_should(
+    query: str, fired: set[int]
+) -> None:
+    loader = Loader()
+    loader.load_text(_WORD_RULES, "words.conf")
+    ruleset = compile_ruleset(loader.finish(), strict=True)
+    request = RawRequest("GET", f"/s?g={query}", (("Host", "127.0.0.1"),))
+    for _ in range(3):  # met once, then from the caches
+        assert {e.rule_id for e in run_request(ruleset, request, b"", "u").logged} == fired
+    reference = compile_ruleset(loader.finish(), strict=True, fast=False)
+    assert {e.rule_id for e in run_request(reference, request, b"", "u").logged} == fired
