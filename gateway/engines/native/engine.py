@@ -55,8 +55,8 @@ from rampart.gateway.engines.native import transforms
 from rampart.gateway.engines.native.budget import Deadline, OverBudget, budget_match
 from rampart.gateway.engines.native.exclusions import Exclusion, load_exclusions, yaml_exclusion_files
 from rampart.gateway.engines.native.operators import Operator
-from rampart.gateway.engines.native.plain import YAML_IDENTITY, YAML_TRIGGERS, char_mask, is_plain
 from rampart.gateway.engines.native.parsing import ParseLimits, Target, parse_request
+from rampart.gateway.engines.native.plain import YAML_IDENTITY, YAML_TRIGGERS, char_mask, is_plain
 from rampart.gateway.engines.native.ruleset import LoadedRule, load_rule_set, parse_selector
 from rampart.gateway.engines.native.transforms import transform_for_scan
 from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict

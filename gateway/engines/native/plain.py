@@ -119,7 +119,8 @@ for _bit, _chars in enumerate(
 ):
     for _char in _chars:
         _BITS[_char] = 1 << _bit
-UPPER, PERCENT, PLUS, AMP, BACKSLASH, QUOTE, CARET, SEPARATOR, CONTROL_SPACE, SPACE = (1 << n for n in range(10))
+UPPER, PERCENT, PLUS, AMP, BACKSLASH = (1 << n for n in range(5))
+QUOTE, CARET, SEPARATOR, CONTROL_SPACE, SPACE = (1 << n for n in range(5, 10))
 SLASH, PAREN, NUL, DOT, DASH, HASH, STAR, ANGLE = (1 << n for n in range(10, 18))
 SPACE_RUN = 1 << 18  # two spaces in a row
 SPACE_BEFORE = 1 << 19  # a space before "/" or "("

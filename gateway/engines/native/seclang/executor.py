@@ -758,7 +758,9 @@ _PLAIN_STEPS: frozenset[tfs.Transformation] = frozenset(tfs.get(name) for name i
 # node -> whether its whole chain leaves a plain value as it is
 _PLAIN_NODES: list[bool] = [True]
 # the built-in transformations' triggers (rampart...plain.char_mask), by the function itself
-_STEP_TRIGGERS: dict[tfs.Transformation, int] = {tfs.get(name): bits for name, bits in SECLANG_TRIGGERS.items()}
+_STEP_TRIGGERS: dict[tfs.Transformation, int] = {
+    tfs.get(name): bits for name, bits in SECLANG_TRIGGERS.items()
+}
 # node -> what its chain's steps act on (a value holding none of it skips the chain); -1: a
 # step that may change any value (a decoder, a digest, one registered by the user)
 _NODE_TRIGGERS: list[int] = [0]
@@ -776,10 +778,7 @@ def _unchanged(node: int, value: str) -> bool:
 
 def _all_unchanged(node: int, values: list[str]) -> bool:
     """:func:`_unchanged` for every one of ``values`` (the first that is not ends the look)."""
-    for value in values:
-        if not _unchanged(node, value):
-            return False
-    return True
+    return all(_unchanged(node, value) for value in values)
 
 
 def _chain_node(parent: int, name: str, fn: tfs.Transformation) -> int:
