@@ -153,9 +153,7 @@ _Record = tuple[int, int, tuple[tuple[int, ...], ...]]
 
 # the functions the plain steps are registered as on import (one registered in place of one
 # of them later is not trusted to leave plain values alone)
-_BUILT_IN: dict[str, transforms.Transform] = {
-    name: transforms.get(name) for name in (*YAML_IDENTITY, *YAML_TRIGGERS)
-}
+_BUILT_IN: dict[str, transforms.Transform] = {name: transforms.get(name) for name in YAML_IDENTITY}
 
 _DATABASES: dict[tuple[str, ...], Any] = {}
 _DATABASES_LOCK = threading.Lock()

@@ -20,56 +20,6 @@ __all__ = ["SECLANG_IDENTITY", "SECLANG_TRIGGERS", "YAML_IDENTITY", "YAML_TRIGGE
 
 _PLAIN = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*")
 
-# SecLang transformations (lower-case names) that return every plain value unchanged; not
-# here: the decoders that read plain text as data (base64, hex, sqlHexDecode's 0x), digests,
-# length, parity, uppercase
-SECLANG_IDENTITY: frozenset[str] = frozenset(
-    {
-        "none",
-        "lowercase",
-        "urldecode",
-        "urldecodeuni",
-        "htmlentitydecode",
-        "jsdecode",
-        "cssdecode",
-        "escapeseqdecode",
-        "cmdline",
-        "compresswhitespace",
-        "removewhitespace",
-        "removenulls",
-        "replacenulls",
-        "trim",
-        "trimleft",
-        "trimright",
-        "normalisepath",
-        "normalizepath",
-        "normalisepathwin",
-        "normalizepathwin",
-        "replacecomments",
-        "removecomments",
-        "removecommentschar",
-        "utf8tounicode",
-    }
-)
-
-# the same for the YAML rules' transformations (not base64_decode_if_encoded)
-YAML_IDENTITY: frozenset[str] = frozenset(
-    {
-        "url_decode",
-        "html_entity_decode",
-        "unicode_normalise",
-        "lowercase",
-        "remove_nulls",
-        "compress_whitespace",
-        "cmdline",
-        "remove_comments",
-        "normalise_path",
-        "js_decode",
-        "css_decode",
-    }
-)
-
-
 _KNOWN_ENTRIES = 16384  # answers kept for short values (emptied whole when full; any thread)
 _KNOWN_CHARS = 256
 _known: dict[str, bool] = {}
@@ -170,6 +120,13 @@ YAML_TRIGGERS: dict[str, int] = {
     "normalise_path": SLASH | BACKSLASH | DOT,
     "remove_comments": SLASH | DASH | HASH,
 }
+
+# The transformations that return every plain value unchanged: every one with triggers (a
+# plain value holds none of them but single dashes, which no step acts on alone), and the
+# YAML rules' two that act on characters without a bit here. Not these: the decoders that
+# read plain text as data (base64, hex, sqlHexDecode's 0x), digests, length, parity, uppercase.
+SECLANG_IDENTITY: frozenset[str] = frozenset(SECLANG_TRIGGERS)
+YAML_IDENTITY: frozenset[str] = frozenset({*YAML_TRIGGERS, "cmdline", "compress_whitespace"})
 
 _MASKED_CHARS = 512  # longer values get no mask (their chains run)
 _masks: dict[str, int] = {}

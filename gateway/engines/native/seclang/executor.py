@@ -42,7 +42,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from rampart.gateway.engines.native.plain import SECLANG_IDENTITY, SECLANG_TRIGGERS, char_mask, is_plain
+from rampart.gateway.engines.native.plain import SECLANG_TRIGGERS, char_mask, is_plain
 from rampart.gateway.engines.native.seclang import operators as ops
 from rampart.gateway.engines.native.seclang import transforms as tfs
 from rampart.gateway.engines.native.seclang.bodies import BodyResult, parse_body
@@ -752,15 +752,14 @@ _CONTENT_NAMES: list[frozenset[str]] = []  # that number -> those collections
 # transaction caches each node's result per value, so a prefix is computed once per value.
 _NODES: list[tuple[int, tfs.Transformation]] = [(0, tfs.get("none"))]  # node -> (parent, step)
 _NODE_IDS: dict[tuple[int, str, tfs.Transformation], int] = {}
-# the built-in transformations that leave a plain value as it is (rampart...plain), by the
-# function itself: one registered in their place later gets no such trust
-_PLAIN_STEPS: frozenset[tfs.Transformation] = frozenset(tfs.get(name) for name in SECLANG_IDENTITY)
-# node -> whether its whole chain leaves a plain value as it is
-_PLAIN_NODES: list[bool] = [True]
-# the built-in transformations' triggers (rampart...plain.char_mask), by the function itself
+# the built-in transformations' triggers (rampart...plain.char_mask), by the function itself:
+# one registered in their place later gets no such trust. Each of them also leaves a plain
+# value as it is (plain.SECLANG_IDENTITY)
 _STEP_TRIGGERS: dict[tfs.Transformation, int] = {
     tfs.get(name): bits for name, bits in SECLANG_TRIGGERS.items()
 }
+# node -> whether its whole chain leaves a plain value as it is
+_PLAIN_NODES: list[bool] = [True]
 # node -> what its chain's steps act on (a value holding none of it skips the chain); -1: a
 # step that may change any value (a decoder, a digest, one registered by the user)
 _NODE_TRIGGERS: list[int] = [0]
@@ -788,7 +787,7 @@ def _chain_node(parent: int, name: str, fn: tfs.Transformation) -> int:
     if node is None:
         node = _NODE_IDS[key] = len(_NODES)
         _NODES.append((parent, fn))
-        _PLAIN_NODES.append(_PLAIN_NODES[parent] and fn in _PLAIN_STEPS)
+        _PLAIN_NODES.append(_PLAIN_NODES[parent] and fn in _STEP_TRIGGERS)
         step, before = _STEP_TRIGGERS.get(fn, -1), _NODE_TRIGGERS[parent]
         _NODE_TRIGGERS.append(-1 if step < 0 or before < 0 else before | step)
     return node
@@ -1157,10 +1156,10 @@ class Transaction:
 
     # ------------------------------------------------------------- evaluation
     def _node(self, node: int, value: str) -> str:
-        """``value`` through the chain ``node``: a plain value through a chain that leaves
-        it as it is is returned at once; otherwise each step cached for the transaction by
-        its input (a chain's prefixes are the nodes on its way to the root, so chains that
-        share one share its results)."""
+        """``value`` through the chain ``node``: returned at once when the chain leaves it as
+        it is (see :func:`_unchanged`); otherwise each step cached for the transaction by its
+        input (a chain's prefixes are the nodes on its way to the root, so chains that share
+        one share its results)."""
         if node == 0 or _unchanged(node, value):
             return value
         return self._steps_of(node, value)

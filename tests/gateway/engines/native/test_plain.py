@@ -3,6 +3,7 @@ them really leave them as they are, and what is not plain is told apart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -165,15 +166,33 @@ def _avoiding(triggers: int) -> list[str]:
     return [c for c in ASCII if not char_mask(c) & triggers]
 
 
-@pytest.mark.parametrize("name", sorted(SECLANG_TRIGGERS))
+def _seclang_step(name: str, value: str) -> str:
+    return seclang_transforms.get(name)(value)
+
+
+def _yaml_step(name: str, value: str) -> str:
+    return yaml_transforms.get(name)(value)[0]
+
+
+_STEPS_WITH_TRIGGERS = [(_seclang_step, name, bits) for name, bits in sorted(SECLANG_TRIGGERS.items())] + [
+    (_yaml_step, name, bits) for name, bits in sorted(YAML_TRIGGERS.items())
+]
+
+
+@pytest.mark.parametrize(
+    ("step", "name", "triggers"),
+    _STEPS_WITH_TRIGGERS,
+    ids=[f"{step.__name__[1:-5]}-{name}" for step, name, _ in _STEPS_WITH_TRIGGERS],
+)
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
-def test_a_value_without_a_steps_triggers_is_left_alone(name: str, data: st.DataObject) -> None:
-    triggers = SECLANG_TRIGGERS[name]
+def test_a_value_without_a_steps_triggers_is_left_alone(
+    step: Callable[[str, str], str], name: str, triggers: int, data: st.DataObject
+) -> None:
     value = data.draw(st.text(alphabet=st.sampled_from([*_avoiding(triggers), " "]), max_size=30))
     if char_mask(value) & triggers:
         return  # a space run or a space before "/" or "(": not a value this test is about
-    assert seclang_transforms.get(name)(value) == value
+    assert step(name, value) == value
 
 
 def test_the_mask_sees_what_the_steps_act_on() -> None:
@@ -214,17 +233,6 @@ def test_a_chain_with_a_decoder_is_never_skipped() -> None:
     assert executor._unchanged(
         executor._chain_node(0, "lowercase", seclang_transforms.get("lowercase")), "abc def"
     )
-
-
-@pytest.mark.parametrize("name", sorted(YAML_TRIGGERS))
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_a_value_without_a_yaml_steps_triggers_is_left_alone(name: str, data: st.DataObject) -> None:
-    triggers = YAML_TRIGGERS[name]
-    value = data.draw(st.text(alphabet=st.sampled_from([*_avoiding(triggers), " "]), max_size=30))
-    if char_mask(value) & triggers:
-        return
-    assert yaml_transforms.get(name)(value)[0] == value
 
 
 def test_a_yaml_chain_is_skipped_only_when_every_step_is_known() -> None:
