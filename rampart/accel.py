@@ -35,7 +35,7 @@ __all__ = ["MODULES", "active", "build", "current", "extend", "main", "status"]
 # Compiled together, as one group: a class in one may inherit from a class in another
 # (plan._Sandbox from executor.Transaction), and mypyc allows that only within a group.
 _SECLANG = "rampart.gateway.engines.native.seclang"
-_CORE = ("executor", "plan", "variables", "prefilter", "bodies", "engine", "rules")
+_CORE = ("executor", "plan", "memo", "variables", "prefilter", "bodies", "engine", "rules")
 _OPERATORS = (
     *("always", "factors", "identifiers", "injection", "literals", "match", "network", "numeric"),
     *("pcre", "phrases", "regex", "strings", "survey", "validation"),

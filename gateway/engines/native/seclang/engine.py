@@ -8,8 +8,14 @@ score is CRS's own inbound total (``tx.anomaly_score``, CRS 4
 threshold. Verdicts have the ``crs`` engine's shape (matches are the fired, logging,
 non-bookkeeping rules, mapped by :func:`rampart.gateway.engines.crs.mapping.to_rule_match`).
 
+With the fast path, a verdict is kept per *shape* of request (:mod:`.memo`: the request's
+variables with the values no rule can match blanked): a request of a shape met before gets
+its verdict without the rules being walked. A shape is kept from the second request that has
+it on (a shape met once keeps only its hash), at most :data:`MEMO_ENTRIES` of them.
+
 ``inspect`` never raises (fail open, ``error`` set). The compiled rules are immutable and
-every request gets its own transaction, so the engine is thread-safe.
+every request gets its own transaction, so the engine is thread-safe (the kept verdicts are
+shared; each entry is written whole).
 """
 
 from __future__ import annotations
@@ -40,12 +46,16 @@ from rampart.gateway.engines.native.seclang.executor import (
     run_request,
 )
 from rampart.gateway.engines.native.seclang.loader import Loader, Ruleset
+from rampart.gateway.engines.native.seclang.memo import MemoPlan, build_plan, memo_key
 from rampart.gateway.engines.native.seclang.plan import compile_plan
 from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
-__all__ = ["SecLangEngine", "load_crs"]
+__all__ = ["MEMO_ENTRIES", "SecLangEngine", "load_crs"]
 
 log = logging.getLogger(__name__)
+
+MEMO_ENTRIES = 2048
+"""Verdicts kept per request shape before the table is emptied whole."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +132,11 @@ class SecLangEngine:
             log.info("seclang: unsupported, never matches: %s", entry)
         self._ids = itertools.count(1)
         self._closed = False
+        self.memo_plan: MemoPlan | None = build_plan(self.ruleset) if fast else None
+        # request shape -> (matches, score); the hashes of shapes met once
+        self._memo: dict[tuple[object, ...], tuple[tuple[RuleMatch, ...], int]] = {}
+        self._pending: set[int] = set()
+        self.memo_hits = 0
 
     def _body(self, request: RawRequest) -> tuple[bytes, bool]:
         body = request.body[: self.settings.body_limit]
@@ -150,9 +165,24 @@ class SecLangEngine:
         try:
             if self._closed:
                 raise RuntimeError("engine is closed")
-            _, cut = self._body(request)
+            body, cut = self._body(request)
+            unique_id = request.request_id or f"seclang-{next(self._ids)}"
+            tx = Transaction(self.ruleset, request, body, unique_id, deadline.check)
+            shape = memo_key(tx, self.memo_plan, cut) if self.memo_plan is not None else None
+            if shape is not None:
+                kept = self._memo.get(shape)
+                if kept is not None:
+                    tx.note_met()
+                    self.memo_hits += 1
+                    return Verdict(
+                        engine=self.name,
+                        score=kept[1],
+                        threshold=self.settings.threshold,
+                        matches=kept[0],
+                        elapsed_us=(time.perf_counter() - start) * 1e6,
+                    )
             try:
-                tx = self.transaction(request, deadline.check)
+                tx.run()
             except OverBudget:
                 over = budget_match(self.settings, deadline.spent())
                 return Verdict(
@@ -174,15 +204,30 @@ class SecLangEngine:
                     matches.append(_to_match(entry))
             total = _total(tx)
             score = (total if total is not None else sum(m.score for m in matches)) - discount
+            found = tuple(matches)
+            if shape is not None and not tx.removed_folded():
+                self._keep(shape, found, score)
             return Verdict(
                 engine=self.name,
                 score=score,
                 threshold=self.settings.threshold,
-                matches=tuple(matches),
+                matches=found,
                 elapsed_us=(time.perf_counter() - start) * 1e6,
             )
         except Exception as exc:
             return failed_open(self.name, self.settings.threshold, request, exc, started=start, log=log)
+
+    def _keep(self, shape: tuple[object, ...], matches: tuple[RuleMatch, ...], score: int) -> None:
+        """Keep the verdict of a request shape met before (see the module docstring)."""
+        mark = hash(shape)
+        if mark not in self._pending:
+            if len(self._pending) >= 4 * MEMO_ENTRIES:
+                self._pending.clear()
+            self._pending.add(mark)
+            return
+        if len(self._memo) >= MEMO_ENTRIES:
+            self._memo.clear()
+        self._memo[shape] = (matches, score)
 
     def close(self) -> None:
         """Nothing to release; later calls to ``inspect`` fail open."""

@@ -548,6 +548,29 @@ def _literal_key(target: Target) -> str | None:
     return key.lower()
 
 
+def selected_key(target: Target) -> str | None:
+    """The one lower-case key ``target`` selects, or None when it may select any entry."""
+    return _literal_key(target)
+
+
+def live_variable(name: str) -> bool:
+    """Whether variable ``name`` is computed while the rules run (``TX``, ``MATCHED_VAR``...)
+    rather than taken from the request."""
+    return name in _LIVE
+
+
+def macro_references(text: str) -> list[tuple[str, str | None]]:
+    """The request variables the macros of ``text`` read: (collection, lower-case key, or None
+    for ``%{NAME}``, which reads its first entry)."""
+    if "%{" not in text:
+        return []
+    return [
+        (part[0], part[2] if part[1] else None)
+        for part in _macro_parts(text)
+        if not isinstance(part, str) and part[0] not in _LIVE
+    ]
+
+
 def _keys(collection: str, keys: list[str | None]) -> Keys | None:
     """``keys`` of ``collection`` (lower-case, sorted) with their label ``COLLECTION:k1<NUL>k2``,
     or None when one of them is not a literal key (or there are none)."""
@@ -2040,12 +2063,50 @@ class Transaction:
             if unions[n] is not None and _SHARE_COLLECTIONS[union_key >> 16] & changed:
                 unions[n] = None
 
+    # what rampart.gateway.engines.native.seclang.memo asks of a transaction
+    def met_before(self, value: str) -> bool:
+        """Whether answers about ``value`` are kept across requests (see :meth:`_met`)."""
+        return self._met(value) and len(value) <= self._keep
+
+    def through(self, node: int, value: str, met: bool) -> str:
+        """``value`` through the transformation chain ``node`` (kept across requests if
+        ``met``)."""
+        if not node:
+            return value
+        return self._chain(node, value) if met else self._node(node, value)
+
+    def matcher_hits(self, matcher: int, text: str, met: bool) -> frozenset[int]:
+        """The slots the fast path's ``matcher`` (0: the literal database, else RE2 set
+        ``matcher - 1``) finds in ``text``."""
+        return self._set_hits(matcher - 1, text, met) if matcher else self._literal_hits(text, met)
+
+    def transformed(self, compiled: CompiledRule, value: str) -> list[str]:
+        """What the rule link's operator is given for ``value`` (every step's output for
+        ``multiMatch``)."""
+        return self._transform(compiled, value)
+
+    def removed_folded(self) -> bool:
+        """Whether this transaction's ``ctl:ruleRemoveById`` / ``ByTag`` lists remove a rule
+        whose outcome was folded (its walk may then reach rules no folded walk reaches, CRS's
+        blocks above the paranoia level)."""
+        if not (self.removed_ids or self.removed_tags):
+            return False
+        for phase, folded in self.ruleset.folded.items():
+            flags = self._removals(phase)
+            if any(done is not None and done.removable and flags[i] for i, done in enumerate(folded)):
+                return True
+        return False
+
     def run(self) -> None:
         """Phase 1, the body processor, phase 2; then the values met for the first time are
         noted as met (answers about them are kept from the next request that has them on)."""
         self.run_phase(1)
         self.process_body()
         self.run_phase(2)
+        self.note_met()
+
+    def note_met(self) -> None:
+        """Note the values this transaction met for the first time (see :meth:`_met`)."""
         if self._meeting:
             seen = self._caches.seen
             if len(seen) + len(self._meeting) > _HITS_ENTRIES:

@@ -1,0 +1,277 @@
+"""CRS's answer for a request, kept per *shape* of request: its variables with every value that
+no rule can match blanked.
+
+Most requests to an application differ from an earlier one only in values no rule reacts to:
+a new session cookie, a new page number, a token. The executor's caches already make such a
+request cheaper (:class:`~.executor.ValueCaches`), but every rule is still walked. This module
+lets the engine skip the walk: :func:`memo_key` builds a key from the request's variables in
+which a value is replaced by ``None`` when it is *quiet*, that is when no rule of phases 1 and
+2 that reads it can match it:
+
+- every guarded rule reading the entry (its collection and key) through a (chain, matcher)
+  pair of the fast path finds none of its patterns there (the prefilter is sound: a rule the
+  walk would skip for that reason cannot match the value), or, where the prefilter cannot rule
+  it out, its operator refuses the value as the walk would evaluate it, and
+- every other rule reading the entry has an operator whose answer depends on the value alone
+  (:func:`~.executor.is_pure`) and, through the rule's transformations, refuses it (accepts it
+  when negated).
+
+Readers are the rule links some walk can reach: the folded rules' recorded jumps are followed,
+so CRS's blocks above the paranoia level read nothing. A ``ctl:ruleRemoveById`` / ``ByTag``
+that removes a folded rule (the jump) would let a walk reach them; the engine keeps no verdict
+of such a walk (:meth:`~.executor.Transaction.removed_folded`), and by induction over the walk
+no request of the same key makes one: both requests reach the same rules in the same state.
+
+Two requests with the same key then take the same walk: the values that differ are the quiet
+ones, no rule matches any of them, and everything a rule can read besides (keys, entry counts,
+the other values, the body) is in the key as it is. What the executor reads without a rule is
+kept whole too: the ``Content-Type`` header (it picks the body processor), every value a macro
+names (``%{REQUEST_HEADERS.host}`` in an operator argument or a message), every entry a rule
+reads with an operator that is not pure (``@within %{tx.allowed_methods}``: the argument is the
+transaction's), and ``REQUEST_URI`` when a folded ``SecAction`` leaves it in ``MATCHED_VAR``.
+Collections no rule names are left out. The body is in the key as it is (the body processor is
+chosen by phase 1), so a request whose body changes gets no help from here.
+
+The check is conservative elsewhere: chain links count whether or not the chain starts, a
+key regex (``REQUEST_COOKIES:/Version/``) selects every key, exclusions (``!ARGS:foo``) are
+ignored. A value it cannot call quiet stays in the key; that only costs a memo entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rampart.gateway.engines.native.seclang.executor import (
+    CompiledRule,
+    CompiledRuleset,
+    Readers,
+    Transaction,
+    is_pure,
+    live_variable,
+    macro_references,
+    selected_key,
+)
+from rampart.gateway.engines.native.seclang.rules import Marker
+
+__all__ = ["MEMO_BODY_BYTES", "MemoPlan", "build_plan", "memo_key"]
+
+MEMO_BODY_BYTES = 4096
+"""Requests with a longer body are never kept (a body is part of the key as it is)."""
+_MANY = 256  # a collection with more entries than this makes the request unkeyed
+_VALUE_CHARS = 4096  # a longer value is never called quiet (kept whole)
+_ANSWERS = 16384  # (collection, key, value) -> quiet, for values met before: emptied when full
+_ALL: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class MemoPlan:
+    """What :func:`memo_key` needs to know of a compiled rule set, worked out once.
+
+    ``read``: the collections some rule or macro reads, in key order; ``exact``: per collection,
+    the lower-case keys whose values are kept whole (``None``: all of them); ``pairs``: per
+    collection, the fast path's (chain node, matcher, readers) that guarded rules read it
+    through, by node; ``links``: per collection, the other rule links reading it, each with the
+    one lower-case key it names (``None``: it may read any entry); ``guarded``: the links
+    reached, by slot (a prefilter hit is decided by the link's operator); ``answers``: values
+    found quiet or not, per (collection, lower-case key, value), for values met before."""
+
+    read: tuple[str, ...]
+    exact: dict[str, frozenset[str] | None]
+    pairs: dict[str, tuple[tuple[int, int, Readers], ...]]
+    links: dict[str, tuple[tuple[CompiledRule, str | None], ...]]
+    guarded: dict[int, CompiledRule]
+    answers: dict[tuple[str, str, str], bool]
+
+
+def _texts(link: CompiledRule) -> list[str]:
+    """Every text of a rule link that may hold a macro."""
+    rule = link.rule
+    out = [rule.operator_arg, rule.msg, rule.logdata]
+    out += [text for setvar in rule.setvars for text in (setvar.name, setvar.value)]
+    out += [text for pair in rule.setenvs for text in pair]
+    out += [ctl.value for ctl in rule.ctls]
+    out += [value for _, value in rule.extra]
+    out += [target.key for target in rule.targets if target.key is not None]
+    return out
+
+
+def _reachable(ruleset: CompiledRuleset, phase: int) -> list[bool]:
+    """Per item of ``phase``, whether the walk of a request whose ``ctl`` removes no folded
+    rule may reach it (the engine keeps no verdict of any other, see
+    :meth:`~.executor.Transaction.removed_folded`): a folded rule goes on where its recorded
+    outcome says, a rule that matches may skip; jumps only go forward, so one pass in order
+    sees every way into an item (CRS's blocks above the paranoia level are never reached)."""
+    items = ruleset.phases.get(phase, ())
+    folded = ruleset.folded.get(phase) or (None,) * len(items)
+    markers = ruleset.markers.get(phase, {})
+    reached = [False] * (len(items) + 1)
+    if items:
+        reached[0] = True
+    for i, item in enumerate(items):
+        if not reached[i]:
+            continue
+        done = folded[i]
+        if done is not None:
+            reached[min(done.next, len(items))] = True
+            continue
+        reached[i + 1] = True
+        if isinstance(item, CompiledRule):
+            rule = item.rule
+            if rule.skip_after is not None:
+                reached[min(markers.get(rule.skip_after, len(items) - 1) + 1, len(items))] = True
+            elif rule.skip:
+                j, skipped = i + 1, 0
+                while j < len(items) and skipped < rule.skip:
+                    if not isinstance(items[j], Marker):
+                        skipped += 1
+                    j += 1
+                reached[j] = True
+    return reached[: len(items)]
+
+
+def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
+    """The :class:`MemoPlan` of ``ruleset``; None without the fast path (its prefilters say
+    which guarded rules read what)."""
+    if ruleset.prefilters is None:
+        return None
+    read: set[str] = {"REQUEST_HEADERS"}
+    exact: dict[str, set[str] | None] = {"REQUEST_HEADERS": {"content-type"}}
+    links: dict[str, list[tuple[CompiledRule, str | None]]] = {}
+    reached: dict[int, CompiledRule] = {}  # the links some walk may reach, by slot
+
+    def keep(collection: str, key: str | None) -> None:
+        if key is None:
+            exact[collection] = None
+            return
+        keys = exact.setdefault(collection, set())
+        if keys is not None:
+            keys.add(key)
+
+    for phase in (1, 2):
+        items = ruleset.phases.get(phase, ())
+        folded = ruleset.folded.get(phase) or (None,) * len(items)
+        for item, done, reachable in zip(items, folded, _reachable(ruleset, phase), strict=True):
+            if not isinstance(item, CompiledRule) or not reachable:
+                continue
+            if done is not None and done.uri:
+                read.add("REQUEST_URI")
+                keep("REQUEST_URI", None)
+            link: CompiledRule | None = item
+            while link is not None:
+                reached[link.slot] = link
+                for text in _texts(link):
+                    for collection, key in macro_references(text):
+                        read.add(collection)
+                        keep(collection, key)
+                guarded = (
+                    {target.collection for _, target, _ in link.pieces if not target.count}
+                    if link.guard
+                    else set()
+                )
+                for target in link.rule.targets:
+                    if live_variable(target.collection):
+                        continue
+                    read.add(target.collection)
+                    if target.exclude or target.count or link.unsupported is not None:
+                        continue
+                    if target.collection in guarded:
+                        continue  # its pair is among the fast path's readers
+                    key = selected_key(target)
+                    if link.operator is None or not is_pure(link.operator):
+                        keep(target.collection, key)
+                    else:
+                        links.setdefault(target.collection, []).append((link, key))
+                link = link.chain
+    pairs: dict[str, list[tuple[int, int, Readers]]] = {}
+    slots = frozenset(reached)
+    for (collection, pair), readers in ruleset.readers.items():
+        kept = Readers(readers.any_key & slots, {key: found & slots for key, found in readers.by_key.items()})
+        if kept.any_key or any(kept.by_key.values()):
+            pairs.setdefault(collection, []).append((pair >> 16, pair & 0xFFFF, kept))
+    return MemoPlan(
+        read=tuple(sorted(read)),
+        exact={name: None if keys is None else frozenset(keys) for name, keys in exact.items()},
+        pairs={name: tuple(sorted(found, key=lambda p: (p[0], p[1]))) for name, found in pairs.items()},
+        links={name: tuple(found) for name, found in links.items()},
+        guarded=reached,
+        answers={},
+    )
+
+
+def _quiet(tx: Transaction, plan: MemoPlan, name: str, key: str, value: str) -> bool:
+    """Whether no rule reading ``value`` under lower-case ``key`` of collection ``name`` can
+    match it (see the module docstring); kept across requests for a value met before."""
+    met = tx.met_before(value) and len(key) <= _VALUE_CHARS
+    answers = plan.answers
+    if met:
+        found = answers.get((name, key, value))
+        if found is not None:
+            return found
+    quiet = _check(tx, plan, name, key, value, met=met)
+    if met:
+        if len(answers) >= _ANSWERS:
+            answers.clear()
+        answers[(name, key, value)] = quiet
+    return quiet
+
+
+def _check(tx: Transaction, plan: MemoPlan, name: str, key: str, value: str, *, met: bool) -> bool:
+    node = -1
+    text = value
+    for step, matcher, readers in plan.pairs.get(name, ()):
+        slots = readers.of(key)
+        if not slots:
+            continue
+        if step != node:
+            node = step
+            text = tx.through(node, value, met)
+        hits = tx.matcher_hits(matcher, text, met)
+        if hits and not hits.isdisjoint(slots):
+            # the prefilter cannot rule these links out: their operators decide, as in the walk
+            for slot in hits & slots:
+                if _matches(tx, plan.guarded.get(slot), value):
+                    return False
+    for link, named in plan.links.get(name, ()):
+        if (named is None or named == key) and _matches(tx, link, value):
+            return False
+    return True
+
+
+def _matches(tx: Transaction, link: CompiledRule | None, value: str) -> bool:
+    """Whether rule ``link`` may match ``value`` (through its transformations; an operator
+    whose answer is not the value's alone may)."""
+    if link is None or link.operator is None or not is_pure(link.operator):
+        return True
+    operator = link.operator
+    negated = link.rule.negated
+    return any((operator.evaluate(text) is None) == negated for text in tx.transformed(link, value))
+
+
+def memo_key(tx: Transaction, plan: MemoPlan, cut: bool) -> tuple[object, ...] | None:
+    """The key of ``tx``'s request (its variables before phase 1, quiet values blanked; the
+    body, and ``cut``: whether it was cut at the inspection limit); None when the request is
+    too large to keep."""
+    if len(tx.body) > MEMO_BODY_BYTES:
+        return None
+    parts: list[object] = [cut, tx.body]
+    variables = tx.vars
+    for name in plan.read:
+        entries = variables.get(name)
+        if not entries:
+            parts.append(())
+            continue
+        if len(entries) > _MANY:
+            return None
+        whole = plan.exact.get(name, _ALL)
+        if whole is None:
+            parts.append(tuple(entries))
+            continue
+        row: list[tuple[str, str | None]] = []
+        for key, value in entries:
+            lkey = key.lower()
+            if lkey in whole or len(value) > _VALUE_CHARS or not _quiet(tx, plan, name, lkey, value):
+                row.append((key, value))
+            else:
+                row.append((key, None))
+        parts.append(tuple(row))
+    return tuple(parts)
