@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from rampart.gateway.engines.crs.config import (
     BODY_ERROR_RULE_ID,
@@ -46,7 +47,7 @@ from rampart.gateway.engines.native.seclang.executor import (
     run_request,
 )
 from rampart.gateway.engines.native.seclang.loader import Loader, Ruleset
-from rampart.gateway.engines.native.seclang.memo import MemoPlan, build_plan, memo_key
+from rampart.gateway.engines.native.seclang.memo import VerdictMemo, build_plan
 from rampart.gateway.engines.native.seclang.plan import compile_plan
 from rampart.gateway.model import EngineSettings, RawRequest, RuleMatch, Verdict
 
@@ -132,11 +133,8 @@ class SecLangEngine:
             log.info("seclang: unsupported, never matches: %s", entry)
         self._ids = itertools.count(1)
         self._closed = False
-        self.memo_plan: MemoPlan | None = build_plan(self.ruleset) if fast else None
-        # request shape -> (matches, score); the hashes of shapes met once
-        self._memo: dict[tuple[object, ...], tuple[tuple[RuleMatch, ...], int]] = {}
-        self._pending: set[int] = set()
-        self.memo_hits = 0
+        plan = build_plan(self.ruleset) if fast else None
+        self.memo: VerdictMemo | None = VerdictMemo(plan, MEMO_ENTRIES) if plan is not None else None
 
     def _body(self, request: RawRequest) -> tuple[bytes, bool]:
         body = request.body[: self.settings.body_limit]
@@ -168,17 +166,17 @@ class SecLangEngine:
             body, cut = self._body(request)
             unique_id = request.request_id or f"seclang-{next(self._ids)}"
             tx = Transaction(self.ruleset, request, body, unique_id, deadline.check)
-            shape = memo_key(tx, self.memo_plan, cut) if self.memo_plan is not None else None
-            if shape is not None:
-                kept = self._memo.get(shape)
+            memo = self.memo
+            shape = memo.key(tx, cut) if memo is not None else None
+            if shape is not None and memo is not None:
+                kept = memo.get(shape)
                 if kept is not None:
                     tx.note_met()
-                    self.memo_hits += 1
                     return Verdict(
                         engine=self.name,
-                        score=kept[1],
+                        score=cast(int, kept[1]),
                         threshold=self.settings.threshold,
-                        matches=kept[0],
+                        matches=cast(tuple[RuleMatch, ...], kept[0]),
                         elapsed_us=(time.perf_counter() - start) * 1e6,
                     )
             try:
@@ -205,8 +203,8 @@ class SecLangEngine:
             total = _total(tx)
             score = (total if total is not None else sum(m.score for m in matches)) - discount
             found = tuple(matches)
-            if shape is not None and not tx.removed_folded():
-                self._keep(shape, found, score)
+            if shape is not None and memo is not None:
+                memo.keep(shape, tx, (found, score))
             return Verdict(
                 engine=self.name,
                 score=score,
@@ -216,18 +214,6 @@ class SecLangEngine:
             )
         except Exception as exc:
             return failed_open(self.name, self.settings.threshold, request, exc, started=start, log=log)
-
-    def _keep(self, shape: tuple[object, ...], matches: tuple[RuleMatch, ...], score: int) -> None:
-        """Keep the verdict of a request shape met before (see the module docstring)."""
-        mark = hash(shape)
-        if mark not in self._pending:
-            if len(self._pending) >= 4 * MEMO_ENTRIES:
-                self._pending.clear()
-            self._pending.add(mark)
-            return
-        if len(self._memo) >= MEMO_ENTRIES:
-            self._memo.clear()
-        self._memo[shape] = (matches, score)
 
     def close(self) -> None:
         """Nothing to release; later calls to ``inspect`` fail open."""

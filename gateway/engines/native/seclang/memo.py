@@ -26,9 +26,14 @@ Two requests with the same key then take the same walk: the values that differ a
 ones, no rule matches any of them, and everything a rule can read besides (keys, entry counts,
 the other values, the body) is in the key as it is. What the executor reads without a rule is
 kept whole too: the ``Content-Type`` header (it picks the body processor), every value a macro
-names (``%{REQUEST_HEADERS.host}`` in an operator argument or a message), every entry a rule
-reads with an operator that is not pure (``@within %{tx.allowed_methods}``: the argument is the
-transaction's), and ``REQUEST_URI`` when a folded ``SecAction`` leaves it in ``MATCHED_VAR``.
+names where the macro acts on the walk (``%{REQUEST_HEADERS.host}`` in an operator argument, a
+``setvar``, a ``ctl``), every entry a rule reads with an operator that is not pure
+(``@within %{tx.allowed_methods}``: the argument is the transaction's), and the values a rule
+that matches whatever the value (a ``SecAction``: ``REQUEST_URI``, ``@unconditionalMatch``)
+reads when its own actions name ``MATCHED_VAR`` or when some rule reads the ``MATCHED_VAR`` an
+earlier rule left (otherwise such a rule is no reader: it matches every value alike). A
+macro in a message or log data (``logdata:'%{request_line}'``) is expanded only when its rule
+logs: a verdict in which such a rule logged is not kept.
 Collections no rule names are left out. The body is in the key as it is (the body processor is
 chosen by phase 1), so a request whose body changes gets no help from here.
 
@@ -39,6 +44,7 @@ ignored. A value it cannot call quiet stays in the key; that only costs a memo e
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rampart.gateway.engines.native.seclang.executor import (
@@ -51,9 +57,10 @@ from rampart.gateway.engines.native.seclang.executor import (
     macro_references,
     selected_key,
 )
+from rampart.gateway.engines.native.seclang.operators.always import Always
 from rampart.gateway.engines.native.seclang.rules import Marker
 
-__all__ = ["MEMO_BODY_BYTES", "MemoPlan", "build_plan", "memo_key"]
+__all__ = ["MEMO_BODY_BYTES", "MemoPlan", "VerdictMemo", "build_plan", "keeps", "memo_key"]
 
 MEMO_BODY_BYTES = 4096
 """Requests with a longer body are never kept (a body is part of the key as it is)."""
@@ -72,7 +79,9 @@ class MemoPlan:
     collection, the fast path's (chain node, matcher, readers) that guarded rules read it
     through, by node; ``links``: per collection, the other rule links reading it, each with the
     one lower-case key it names (``None``: it may read any entry); ``guarded``: the links
-    reached, by slot (a prefilter hit is decided by the link's operator); ``answers``: values
+    reached, by slot (a prefilter hit is decided by the link's operator); ``logging``: the
+    rules whose message or log data reads the request (a verdict where one logged is not
+    kept, see :func:`keeps`); ``answers``: values
     found quiet or not, per (collection, lower-case key, value), for values met before."""
 
     read: tuple[str, ...]
@@ -80,19 +89,41 @@ class MemoPlan:
     pairs: dict[str, tuple[tuple[int, int, Readers], ...]]
     links: dict[str, tuple[tuple[CompiledRule, str | None], ...]]
     guarded: dict[int, CompiledRule]
+    logging: frozenset[int]
     answers: dict[tuple[str, str, str], bool]
 
 
 def _texts(link: CompiledRule) -> list[str]:
-    """Every text of a rule link that may hold a macro."""
+    """The texts of a rule link that may hold a macro and act on the walk: the operator's
+    argument, ``setvar``, ``setenv``, ``ctl``, the other actions and the targets' keys (a
+    message or log data only once the rule matched: see :func:`_log_texts`)."""
     rule = link.rule
-    out = [rule.operator_arg, rule.msg, rule.logdata]
+    out = [rule.operator_arg]
     out += [text for setvar in rule.setvars for text in (setvar.name, setvar.value)]
     out += [text for pair in rule.setenvs for text in pair]
     out += [ctl.value for ctl in rule.ctls]
     out += [value for _, value in rule.extra]
     out += [target.key for target in rule.targets if target.key is not None]
     return out
+
+
+def _log_texts(link: CompiledRule) -> list[str]:
+    """The link's message and log data, expanded when the rule logs (or reads its own
+    ``RULE.msg`` / ``RULE.logdata``, which :func:`build_plan` counts as acting on the walk)."""
+    return [link.rule.msg, link.rule.logdata]
+
+
+_OWN_TEXT = ("%{rule.msg}", "%{rule.logdata}")
+_PREVIOUS_MATCH = frozenset({"MATCHED_VAR", "MATCHED_VAR_NAME"})
+
+
+def _reads_previous_match(link: CompiledRule) -> bool:
+    """Whether a rule link reads ``MATCHED_VAR`` before it matches: the one left by the rule
+    (or link) before it (a ``SecAction`` leaves the request's URI there)."""
+    rule = link.rule
+    return any(t.collection in _PREVIOUS_MATCH for t in rule.targets) or any(
+        name in _PREVIOUS_MATCH for name in re.findall(r"%\{([A-Za-z_]+)", rule.operator_arg.upper())
+    )
 
 
 def _reachable(ruleset: CompiledRuleset, phase: int) -> list[bool]:
@@ -138,6 +169,11 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
     exact: dict[str, set[str] | None] = {"REQUEST_HEADERS": {"content-type"}}
     links: dict[str, list[tuple[CompiledRule, str | None]]] = {}
     reached: dict[int, CompiledRule] = {}  # the links some walk may reach, by slot
+    logging: set[int] = set()  # rules whose message or log data reads the request
+    # collections whose values a rule that matches every value leaves in MATCHED_VAR, and
+    # whether some rule reads the MATCHED_VAR left before it
+    left: set[str] = set()
+    previous_read = False
 
     def keep(collection: str, key: str | None) -> None:
         if key is None:
@@ -154,20 +190,29 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
             if not isinstance(item, CompiledRule) or not reachable:
                 continue
             if done is not None and done.uri:
-                read.add("REQUEST_URI")
-                keep("REQUEST_URI", None)
+                left.add("REQUEST_URI")
             link: CompiledRule | None = item
             while link is not None:
                 reached[link.slot] = link
-                for text in _texts(link):
+                if _reads_previous_match(link):
+                    previous_read = True
+                texts = _texts(link)
+                own = any(marker in text.lower() for text in texts for marker in _OWN_TEXT)
+                for text in texts + _log_texts(link) if own else texts:
                     for collection, key in macro_references(text):
                         read.add(collection)
                         keep(collection, key)
+                if not own and any(macro_references(text) for text in _log_texts(link)):
+                    logging.add(item.rule.id)
                 guarded = (
                     {target.collection for _, target, _ in link.pieces if not target.count}
                     if link.guard
                     else set()
                 )
+                # a link that matches whatever the value (SecAction, @unconditionalMatch) reads
+                # it only through MATCHED_VAR: its own actions', or a later rule's
+                always = isinstance(link.operator, Always) and not link.rule.negated
+                own_match = always and any("matched_var" in text.lower() for text in texts + _log_texts(link))
                 for target in link.rule.targets:
                     if live_variable(target.collection):
                         continue
@@ -177,11 +222,17 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
                     if target.collection in guarded:
                         continue  # its pair is among the fast path's readers
                     key = selected_key(target)
-                    if link.operator is None or not is_pure(link.operator):
+                    if always and not own_match:
+                        left.add(target.collection)
+                    elif link.operator is None or not is_pure(link.operator):
                         keep(target.collection, key)
                     else:
                         links.setdefault(target.collection, []).append((link, key))
                 link = link.chain
+    if previous_read:
+        for collection in left:
+            read.add(collection)
+            keep(collection, None)
     pairs: dict[str, list[tuple[int, int, Readers]]] = {}
     slots = frozenset(reached)
     for (collection, pair), readers in ruleset.readers.items():
@@ -194,6 +245,7 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
         pairs={name: tuple(sorted(found, key=lambda p: (p[0], p[1]))) for name, found in pairs.items()},
         links={name: tuple(found) for name, found in links.items()},
         guarded=reached,
+        logging=frozenset(logging),
         answers={},
     )
 
@@ -247,10 +299,14 @@ def _matches(tx: Transaction, link: CompiledRule | None, value: str) -> bool:
     return any((operator.evaluate(text) is None) == negated for text in tx.transformed(link, value))
 
 
-def memo_key(tx: Transaction, plan: MemoPlan, cut: bool) -> tuple[object, ...] | None:
-    """The key of ``tx``'s request (its variables before phase 1, quiet values blanked; the
-    body, and ``cut``: whether it was cut at the inspection limit); None when the request is
-    too large to keep."""
+# the rows of a bare key that hold blanks: (index in the key, collection, the row)
+_Blanks = list[tuple[int, str, tuple[tuple[str, str | None], ...]]]
+
+
+def _bare(tx: Transaction, plan: MemoPlan, cut: bool, blanks: _Blanks) -> tuple[object, ...] | None:
+    """``tx``'s request with every value that may be blanked blanked (what :func:`memo_key`
+    gives when all of them are quiet), the rows holding blanks added to ``blanks``; None when
+    the request is too large to keep."""
     if len(tx.body) > MEMO_BODY_BYTES:
         return None
     parts: list[object] = [cut, tx.body]
@@ -267,11 +323,120 @@ def memo_key(tx: Transaction, plan: MemoPlan, cut: bool) -> tuple[object, ...] |
             parts.append(tuple(entries))
             continue
         row: list[tuple[str, str | None]] = []
+        blank = False
         for key, value in entries:
-            lkey = key.lower()
-            if lkey in whole or len(value) > _VALUE_CHARS or not _quiet(tx, plan, name, lkey, value):
+            if len(value) > _VALUE_CHARS or key.lower() in whole:
                 row.append((key, value))
             else:
                 row.append((key, None))
-        parts.append(tuple(row))
+                blank = True
+        kept = tuple(row)
+        if blank:
+            blanks.append((len(parts), name, kept))
+        parts.append(kept)
     return tuple(parts)
+
+
+def _fill(
+    tx: Transaction, plan: MemoPlan, bare: tuple[object, ...], blanks: _Blanks, *, give_up: bool
+) -> tuple[object, ...] | None:
+    """``bare`` with the values that are not quiet put back (``blanks``: its rows holding
+    blanks). With ``give_up``: None at the first such value that no earlier request had (no
+    key kept can hold it)."""
+    parts: list[object] | None = None
+    variables = tx.vars
+    for index, name, row in blanks:
+        filled: list[tuple[str, str | None]] | None = None
+        entries = variables[name]
+        for n in range(len(row)):
+            key, blank = row[n]
+            if blank is not None:
+                continue
+            value = entries[n][1]
+            if _quiet(tx, plan, name, key.lower(), value):
+                continue
+            if give_up and not tx.met_before(value):
+                return None
+            if filled is None:
+                filled = list(row)
+            filled[n] = (key, value)
+        if filled is not None:
+            if parts is None:
+                parts = list(bare)
+            parts[index] = tuple(filled)
+    return bare if parts is None else tuple(parts)
+
+
+def memo_key(tx: Transaction, plan: MemoPlan, cut: bool) -> tuple[object, ...] | None:
+    """The key of ``tx``'s request: its variables before phase 1 with the quiet values
+    blanked, the body, and ``cut`` (whether the body was cut at the inspection limit); None
+    when the request is too large to keep."""
+    blanks: _Blanks = []
+    bare = _bare(tx, plan, cut, blanks)
+    return None if bare is None else _fill(tx, plan, bare, blanks, give_up=False)
+
+
+class VerdictMemo:
+    """Verdicts kept per request key (see the module docstring), for one rule set.
+
+    A request's key is worked out only when its bare form (:func:`_bare`: every value that may
+    be blanked, blanked) was met before, and given up at the first value that is not quiet
+    and that no earlier request had: a request that cannot find a kept verdict pays for no
+    more of its values' checks than it needs. A verdict is kept from the second request with
+    its key on (the first leaves only a hash); at most ``entries`` of them, the table emptied
+    whole when full. Threads share it without a lock: every entry is written whole."""
+
+    __slots__ = ("bares", "entries", "hits", "pending", "plan", "table")
+
+    def __init__(self, plan: MemoPlan, entries: int) -> None:
+        self.plan = plan
+        self.entries = entries
+        self.table: dict[tuple[object, ...], tuple[object, ...]] = {}
+        self.pending: set[int] = set()  # hashes of keys met once
+        self.bares: set[int] = set()  # hashes of bare forms met
+        self.hits = 0
+
+    def key(self, tx: Transaction, cut: bool) -> tuple[object, ...] | None:
+        """The key to look ``tx``'s request up by and keep its verdict under, or None."""
+        blanks: _Blanks = []
+        bare = _bare(tx, self.plan, cut, blanks)
+        if bare is None:
+            return None
+        mark = hash(bare)
+        if mark not in self.bares:
+            if len(self.bares) >= 4 * self.entries:
+                self.bares.clear()
+            self.bares.add(mark)
+            return None
+        return _fill(tx, self.plan, bare, blanks, give_up=True)
+
+    def get(self, key: tuple[object, ...]) -> tuple[object, ...] | None:
+        """The verdict kept for ``key`` (counted in ``hits``), or None."""
+        found = self.table.get(key)
+        if found is not None:
+            self.hits += 1
+        return found
+
+    def keep(self, key: tuple[object, ...], tx: Transaction, verdict: tuple[object, ...]) -> None:
+        """Keep ``verdict``, from ``tx``'s finished walk, for ``key`` (see :func:`keeps`)."""
+        if not keeps(tx, self.plan):
+            return
+        mark = hash(key)
+        if mark not in self.pending:
+            if len(self.pending) >= 4 * self.entries:
+                self.pending.clear()
+            self.pending.add(mark)
+            return
+        if len(self.table) >= self.entries:
+            self.table.clear()
+        self.table[key] = verdict
+
+
+def keeps(tx: Transaction, plan: MemoPlan) -> bool:
+    """Whether the verdict of ``tx``'s finished walk may be kept for its key: not when a
+    ``ctl`` removed a folded rule (see the module docstring), nor when a rule whose message or
+    log data reads the request logged (that text may hold a blanked value)."""
+    if tx.removed_folded():
+        return False
+    logging = plan.logging
+    return not logging or not any(entry.rule_id in logging for entry in tx.logged)
