@@ -167,7 +167,7 @@ class SecLangEngine:
             unique_id = request.request_id or f"seclang-{next(self._ids)}"
             tx = Transaction(self.ruleset, request, body, unique_id, deadline.check)
             memo = self.memo
-            shape = memo.key(tx, cut) if memo is not None else None
+            head, shape = memo.key(tx, cut) if memo is not None else (None, None)
             if shape is not None and memo is not None:
                 kept = memo.get(shape)
                 if kept is not None:
@@ -203,8 +203,8 @@ class SecLangEngine:
             total = _total(tx)
             score = (total if total is not None else sum(m.score for m in matches)) - discount
             found = tuple(matches)
-            if shape is not None and memo is not None:
-                memo.keep(shape, tx, (found, score))
+            if head is not None and memo is not None:
+                memo.keep(head, shape, tx, (found, score))
             return Verdict(
                 engine=self.name,
                 score=score,

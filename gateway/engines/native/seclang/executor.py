@@ -979,6 +979,7 @@ class Transaction:
         # for the removal lists now: per phase, per item, whether they remove it (see _removals)
         self._removal: dict[int, list[bool]] | None = None
         self._flags: list[bool] | None = None  # the phase running now's, from _removal
+        self._preparsed: tuple[str, BodyResult] | None = None  # see body_view
 
     # ----------------------------------------------------------------- variables
     def collection(self, name: str) -> list[tuple[str, str]]:
@@ -2002,7 +2003,11 @@ class Transaction:
         if self.check is not None:
             self.check()
         if self.body:
-            result = parse_body(processor, self.body, self.content_type)
+            preparsed = self._preparsed
+            if preparsed is not None and preparsed[0] == processor:
+                result = preparsed[1]
+            else:
+                result = parse_body(processor, self.body, self.content_type)
             if self.check is not None:
                 self.check()
         elif processor == "XML":  # libxml2 refuses an empty document; the other processors skip it
@@ -2064,6 +2069,15 @@ class Transaction:
                 unions[n] = None
 
     # what rampart.gateway.engines.native.seclang.memo asks of a transaction
+    def body_view(self, processor: str) -> Variables:
+        """The variables phase 2 sees when phase 1 leaves ``processor`` chosen (and the body
+        read): this request's body parsed now, the parse kept for :meth:`process_body`."""
+        result = parse_body(processor, self.body, self.content_type)
+        self._preparsed = (processor, result)
+        view = dict(self.vars)
+        body_variables(view, self.body, result, self.ruleset.arguments_limit)
+        return view
+
     def met_before(self, value: str) -> bool:
         """Whether answers about ``value`` are kept across requests (see :meth:`_met`)."""
         return self._met(value) and len(value) <= self._keep
@@ -2087,14 +2101,15 @@ class Transaction:
 
     def removed_folded(self) -> bool:
         """Whether this transaction's ``ctl:ruleRemoveById`` / ``ByTag`` lists remove a rule
-        whose outcome was folded (its walk may then reach rules no folded walk reaches, CRS's
-        blocks above the paranoia level)."""
+        whose outcome was folded and that jumps (its walk may then reach rules no folded walk
+        reaches, CRS's blocks above the paranoia level)."""
         if not (self.removed_ids or self.removed_tags):
             return False
         for phase, folded in self.ruleset.folded.items():
             flags = self._removals(phase)
-            if any(done is not None and done.removable and flags[i] for i, done in enumerate(folded)):
-                return True
+            for i, done in enumerate(folded):
+                if done is not None and done.removable and done.next != i + 1 and flags[i]:
+                    return True
         return False
 
     def run(self) -> None:

@@ -34,8 +34,11 @@ reads when its own actions name ``MATCHED_VAR`` or when some rule reads the ``MA
 earlier rule left (otherwise such a rule is no reader: it matches every value alike). A
 macro in a message or log data (``logdata:'%{request_line}'``) is expanded only when its rule
 logs: a verdict in which such a rule logged is not kept.
-Collections no rule names are left out. The body is in the key as it is (the body processor is
-chosen by phase 1), so a request whose body changes gets no help from here.
+Collections no rule names are left out. The body processor is chosen by phase 1, so a request
+with a body is keyed in two steps: its *head* (the key of its variables before phase 1, which
+decides phase 1's walk, hence the processor), then what its body gives under the processor
+phase 1 chose for an earlier request of the same head, blanked the same way (the parse is kept
+for the walk). Bodies over :data:`MEMO_BODY_BYTES` are never keyed.
 
 The check is conservative elsewhere: chain links count whether or not the chain starts, a
 key regex (``REQUEST_COOKIES:/Version/``) selects every key, exclusions (``!ARGS:foo``) are
@@ -45,6 +48,7 @@ ignored. A value it cannot call quiet stays in the key; that only costs a memo e
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rampart.gateway.engines.native.seclang.executor import (
@@ -59,6 +63,7 @@ from rampart.gateway.engines.native.seclang.executor import (
 )
 from rampart.gateway.engines.native.seclang.operators.always import Always
 from rampart.gateway.engines.native.seclang.rules import Marker
+from rampart.gateway.engines.native.seclang.variables import Variables
 
 __all__ = ["MEMO_BODY_BYTES", "MemoPlan", "VerdictMemo", "build_plan", "keeps", "memo_key"]
 
@@ -189,8 +194,13 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
         for item, done, reachable in zip(items, folded, _reachable(ruleset, phase), strict=True):
             if not isinstance(item, CompiledRule) or not reachable:
                 continue
-            if done is not None and done.uri:
-                left.add("REQUEST_URI")
+            if done is not None:
+                # never evaluated: its recorded outcome is replayed (its links read nothing;
+                # a SecAction leaves the URI in MATCHED_VAR)
+                reached[item.slot] = item
+                if done.uri:
+                    left.add("REQUEST_URI")
+                continue
             link: CompiledRule | None = item
             while link is not None:
                 reached[link.slot] = link
@@ -299,19 +309,25 @@ def _matches(tx: Transaction, link: CompiledRule | None, value: str) -> bool:
     return any((operator.evaluate(text) is None) == negated for text in tx.transformed(link, value))
 
 
-# the rows of a bare key that hold blanks: (index in the key, collection, the row)
-_Blanks = list[tuple[int, str, tuple[tuple[str, str | None], ...]]]
+# the rows of a bare key that hold blanks: (index in the key, collection, the row, its entries)
+_Blanks = list[tuple[int, str, tuple[tuple[str, str | None], ...], list[tuple[str, str]]]]
 
 
 def _bare(tx: Transaction, plan: MemoPlan, cut: bool, blanks: _Blanks) -> tuple[object, ...] | None:
-    """``tx``'s request with every value that may be blanked blanked (what :func:`memo_key`
-    gives when all of them are quiet), the rows holding blanks added to ``blanks``; None when
-    the request is too large to keep."""
+    """``tx``'s request before phase 1 (its body left out) with every value that may be
+    blanked blanked (what :func:`memo_key` gives when all of them are quiet), the rows holding
+    blanks added to ``blanks``; None when the request is too large to keep."""
     if len(tx.body) > MEMO_BODY_BYTES:
         return None
-    parts: list[object] = [cut, tx.body]
-    variables = tx.vars
-    for name in plan.read:
+    return _blanked(tx.vars, plan, [cut, bool(tx.body)], plan.read, blanks)
+
+
+def _blanked(
+    variables: Variables, plan: MemoPlan, parts: list[object], names: Sequence[str], blanks: _Blanks
+) -> tuple[object, ...] | None:
+    """``parts`` followed by the collections ``names`` of ``variables``, blanked (see
+    :func:`_bare`)."""
+    for name in names:
         entries = variables.get(name)
         if not entries:
             parts.append(())
@@ -332,7 +348,7 @@ def _bare(tx: Transaction, plan: MemoPlan, cut: bool, blanks: _Blanks) -> tuple[
                 blank = True
         kept = tuple(row)
         if blank:
-            blanks.append((len(parts), name, kept))
+            blanks.append((len(parts), name, kept, entries))
         parts.append(kept)
     return tuple(parts)
 
@@ -344,10 +360,8 @@ def _fill(
     blanks). With ``give_up``: None at the first such value that no earlier request had (no
     key kept can hold it)."""
     parts: list[object] | None = None
-    variables = tx.vars
-    for index, name, row in blanks:
+    for index, name, row, entries in blanks:
         filled: list[tuple[str, str | None]] | None = None
-        entries = variables[name]
         for n in range(len(row)):
             key, blank = row[n]
             if blank is not None:
@@ -367,13 +381,36 @@ def _fill(
     return bare if parts is None else tuple(parts)
 
 
-def memo_key(tx: Transaction, plan: MemoPlan, cut: bool) -> tuple[object, ...] | None:
+def memo_key(
+    tx: Transaction, plan: MemoPlan, cut: bool, processor: str | None = None
+) -> tuple[object, ...] | None:
     """The key of ``tx``'s request: its variables before phase 1 with the quiet values
-    blanked, the body, and ``cut`` (whether the body was cut at the inspection limit); None
-    when the request is too large to keep."""
+    blanked, and ``cut`` (whether the body was cut at the inspection limit); for a request
+    with a body, also the variables its body gives under ``processor`` (the body processor
+    phase 1 chooses for requests of this head, see :class:`VerdictMemo`; None: the body read
+    as it is). None when the request is too large to keep."""
     blanks: _Blanks = []
     bare = _bare(tx, plan, cut, blanks)
-    return None if bare is None else _fill(tx, plan, bare, blanks, give_up=False)
+    head = None if bare is None else _fill(tx, plan, bare, blanks, give_up=False)
+    if head is None or not tx.body:
+        return head
+    return _with_body(tx, plan, head, processor, give_up=False)
+
+
+def _with_body(
+    tx: Transaction, plan: MemoPlan, head: tuple[object, ...], processor: str | None, *, give_up: bool
+) -> tuple[object, ...] | None:
+    """``head`` (a request's key before phase 1) followed by what its body gives: the
+    collections the body processor ``processor`` changes, blanked, or the body as it is
+    when phase 1 leaves it unread (``processor`` None)."""
+    if processor is None:
+        return (*head, tx.body)
+    view = tx.body_view(processor)
+    variables = tx.vars
+    changed = [name for name in plan.read if view.get(name) != variables.get(name)]
+    blanks: _Blanks = []
+    bare = _blanked(view, plan, [head, processor], changed, blanks)
+    return None if bare is None else _fill(tx, plan, bare, blanks, give_up=give_up)
 
 
 class VerdictMemo:
@@ -382,11 +419,14 @@ class VerdictMemo:
     A request's key is worked out only when its bare form (:func:`_bare`: every value that may
     be blanked, blanked) was met before, and given up at the first value that is not quiet
     and that no earlier request had: a request that cannot find a kept verdict pays for no
-    more of its values' checks than it needs. A verdict is kept from the second request with
-    its key on (the first leaves only a hash); at most ``entries`` of them, the table emptied
-    whole when full. Threads share it without a lock: every entry is written whole."""
+    more of its values' checks than it needs. A request with a body is keyed by what its body
+    gives under the body processor that phase 1 chose for an earlier request of the same head
+    (its key before phase 1, which decides phase 1's walk; ``heads``); a head not met before
+    gets no key. A verdict is kept from the second request with its key on (the first leaves
+    only a hash); at most ``entries`` of them, the table emptied whole when full. Threads
+    share it without a lock: every entry is written whole."""
 
-    __slots__ = ("bares", "entries", "hits", "pending", "plan", "table")
+    __slots__ = ("bares", "entries", "heads", "hits", "pending", "plan", "table")
 
     def __init__(self, plan: MemoPlan, entries: int) -> None:
         self.plan = plan
@@ -394,21 +434,29 @@ class VerdictMemo:
         self.table: dict[tuple[object, ...], tuple[object, ...]] = {}
         self.pending: set[int] = set()  # hashes of keys met once
         self.bares: set[int] = set()  # hashes of bare forms met
+        # head -> the body processor phase 1 chose (None: it left the body unread)
+        self.heads: dict[tuple[object, ...], str | None] = {}
         self.hits = 0
 
-    def key(self, tx: Transaction, cut: bool) -> tuple[object, ...] | None:
-        """The key to look ``tx``'s request up by and keep its verdict under, or None."""
+    def key(self, tx: Transaction, cut: bool) -> tuple[tuple[object, ...] | None, tuple[object, ...] | None]:
+        """The head of ``tx``'s request and the key to look it up by and keep its verdict
+        under (each None when there is none)."""
         blanks: _Blanks = []
         bare = _bare(tx, self.plan, cut, blanks)
         if bare is None:
-            return None
+            return None, None
         mark = hash(bare)
         if mark not in self.bares:
             if len(self.bares) >= 4 * self.entries:
                 self.bares.clear()
             self.bares.add(mark)
-            return None
-        return _fill(tx, self.plan, bare, blanks, give_up=True)
+            return None, None
+        head = _fill(tx, self.plan, bare, blanks, give_up=True)
+        if head is None or not tx.body:
+            return head, head
+        if head not in self.heads:
+            return head, None
+        return head, _with_body(tx, self.plan, head, self.heads[head], give_up=True)
 
     def get(self, key: tuple[object, ...]) -> tuple[object, ...] | None:
         """The verdict kept for ``key`` (counted in ``hits``), or None."""
@@ -417,9 +465,22 @@ class VerdictMemo:
             self.hits += 1
         return found
 
-    def keep(self, key: tuple[object, ...], tx: Transaction, verdict: tuple[object, ...]) -> None:
-        """Keep ``verdict``, from ``tx``'s finished walk, for ``key`` (see :func:`keeps`)."""
-        if not keeps(tx, self.plan):
+    def keep(
+        self,
+        head: tuple[object, ...] | None,
+        key: tuple[object, ...] | None,
+        tx: Transaction,
+        verdict: tuple[object, ...],
+    ) -> None:
+        """Note what ``tx``'s finished walk tells: the body processor its phase 1 chose, for
+        ``head``, and ``verdict``, for ``key`` (see :func:`keeps`)."""
+        if tx.removed_folded():
+            return
+        if head is not None and tx.body and head not in self.heads:
+            if len(self.heads) >= self.entries:
+                self.heads.clear()
+            self.heads[head] = tx.body_processor if tx.body_access else None
+        if key is None or not keeps(tx, self.plan):
             return
         mark = hash(key)
         if mark not in self.pending:
