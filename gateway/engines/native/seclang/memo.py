@@ -52,6 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rampart.gateway.engines.native.seclang.executor import (
+    CACHE_VALUE_CHARS,
     CompiledRule,
     CompiledRuleset,
     Readers,
@@ -72,6 +73,7 @@ MEMO_BODY_BYTES = 4096
 _MANY = 256  # a collection with more entries than this makes the request unkeyed
 _VALUE_CHARS = 4096  # a longer value is never called quiet (kept whole)
 _ANSWERS = 16384  # (collection, key, value) -> quiet, for values met before: emptied when full
+_LONG_ANSWERS = 512  # the same for values over CACHE_VALUE_CHARS (up to _VALUE_CHARS)
 _ALL: frozenset[str] = frozenset()
 
 
@@ -87,7 +89,9 @@ class MemoPlan:
     reached, by slot (a prefilter hit is decided by the link's operator); ``logging``: the
     rules whose message or log data reads the request (a verdict where one logged is not
     kept, see :func:`keeps`); ``answers``: values
-    found quiet or not, per (collection, lower-case key, value), for values met before."""
+    found quiet or not, per (collection, lower-case key, value), for values met before
+    (``long_answers`` for values longer than the executor keeps, ``long_pending``: the hashes
+    of those met once)."""
 
     read: tuple[str, ...]
     exact: dict[str, frozenset[str] | None]
@@ -96,6 +100,8 @@ class MemoPlan:
     guarded: dict[int, CompiledRule]
     logging: frozenset[int]
     answers: dict[tuple[str, str, str], bool]
+    long_answers: dict[tuple[str, str, str], bool]
+    long_pending: set[int]
 
 
 def _texts(link: CompiledRule) -> list[str]:
@@ -257,6 +263,8 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
         guarded=reached,
         logging=frozenset(logging),
         answers={},
+        long_answers={},
+        long_pending=set(),
     )
 
 
@@ -269,11 +277,33 @@ def _quiet(tx: Transaction, plan: MemoPlan, name: str, key: str, value: str) -> 
         found = answers.get((name, key, value))
         if found is not None:
             return found
+    if not met and len(value) > CACHE_VALUE_CHARS:
+        return _quiet_long(tx, plan, name, key, value)
     quiet = _check(tx, plan, name, key, value, met=met)
     if met:
         if len(answers) >= _ANSWERS:
             answers.clear()
         answers[(name, key, value)] = quiet
+    return quiet
+
+
+def _quiet_long(tx: Transaction, plan: MemoPlan, name: str, key: str, value: str) -> bool:
+    """:func:`_quiet` for a value longer than the executor's caches keep (a comment, a raw
+    body): kept from the second request that has it, at most :data:`_LONG_ANSWERS`."""
+    entry = (name, key, value)
+    found = plan.long_answers.get(entry)
+    if found is not None:
+        return found
+    quiet = _check(tx, plan, name, key, value, met=False)
+    mark = hash(entry)
+    if mark in plan.long_pending:
+        if len(plan.long_answers) >= _LONG_ANSWERS:
+            plan.long_answers.clear()
+        plan.long_answers[entry] = quiet
+    else:
+        if len(plan.long_pending) >= 4 * _LONG_ANSWERS:
+            plan.long_pending.clear()
+        plan.long_pending.add(mark)
     return quiet
 
 
@@ -422,9 +452,10 @@ class VerdictMemo:
     more of its values' checks than it needs. A request with a body is keyed by what its body
     gives under the body processor that phase 1 chose for an earlier request of the same head
     (its key before phase 1, which decides phase 1's walk; ``heads``); a head not met before
-    gets no key. A verdict is kept from the second request with its key on (the first leaves
-    only a hash); at most ``entries`` of them, the table emptied whole when full. Threads
-    share it without a lock: every entry is written whole."""
+    gets no key. Its verdict is also kept under its head and its body as it is, so a body met
+    before is answered without being parsed. A verdict is kept from the second request with
+    its key on (the first leaves only a hash); at most ``entries`` of them, the table emptied
+    whole when full. Threads share it without a lock: every entry is written whole."""
 
     __slots__ = ("bares", "entries", "heads", "hits", "pending", "plan", "table")
 
@@ -456,6 +487,9 @@ class VerdictMemo:
             return head, head
         if head not in self.heads:
             return head, None
+        raw = (*head, tx.body)  # a body met before as it is: no parse, no check
+        if raw in self.table:
+            return head, raw
         return head, _with_body(tx, self.plan, head, self.heads[head], give_up=True)
 
     def get(self, key: tuple[object, ...]) -> tuple[object, ...] | None:
@@ -480,8 +514,16 @@ class VerdictMemo:
             if len(self.heads) >= self.entries:
                 self.heads.clear()
             self.heads[head] = tx.body_processor if tx.body_access else None
-        if key is None or not keeps(tx, self.plan):
+        if not keeps(tx, self.plan):
             return
+        if key is not None:
+            self._put(key, verdict)
+        if head is not None and tx.body:
+            raw = (*head, tx.body)
+            if raw != key:
+                self._put(raw, verdict)
+
+    def _put(self, key: tuple[object, ...], verdict: tuple[object, ...]) -> None:
         mark = hash(key)
         if mark not in self.pending:
             if len(self.pending) >= 4 * self.entries:
