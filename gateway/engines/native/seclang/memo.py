@@ -439,7 +439,7 @@ def _with_body(
     variables = tx.vars
     changed = [name for name in plan.read if view.get(name) != variables.get(name)]
     blanks: _Blanks = []
-    bare = _blanked(view, plan, [head, processor], changed, blanks)
+    bare = _blanked(view, plan, [head, processor, tuple(changed)], changed, blanks)
     return None if bare is None else _fill(tx, plan, bare, blanks, give_up=give_up)
 
 
