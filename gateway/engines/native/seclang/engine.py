@@ -44,7 +44,6 @@ from rampart.gateway.engines.native.seclang.executor import (
     CompiledRuleset,
     LogEntry,
     Transaction,
-    run_request,
 )
 from rampart.gateway.engines.native.seclang.loader import Loader, Ruleset
 from rampart.gateway.engines.native.seclang.memo import VerdictMemo, build_plan
@@ -140,12 +139,19 @@ class SecLangEngine:
         body = request.body[: self.settings.body_limit]
         return body, request.body_truncated or len(body) < len(request.body)
 
+    def _begin(self, request: RawRequest, check: Callable[[], None] | None) -> tuple[Transaction, bool]:
+        """A transaction for ``request``, not run yet, and whether its body was cut at the
+        inspection limit."""
+        body, cut = self._body(request)
+        unique_id = request.request_id or f"seclang-{next(self._ids)}"
+        return Transaction(self.ruleset, request, body, unique_id, check), cut
+
     def transaction(self, request: RawRequest, check: Callable[[], None] | None = None) -> Transaction:
         """Run the rules over ``request`` and return the finished transaction (errors propagate;
         ``check``, the request's budget, may raise :class:`OverBudget` between rules)."""
-        body, _ = self._body(request)
-        unique_id = request.request_id or f"seclang-{next(self._ids)}"
-        return run_request(self.ruleset, request, body, unique_id, check)
+        tx, _ = self._begin(request, check)
+        tx.run()
+        return tx
 
     def fired_rule_ids(self, request: RawRequest) -> frozenset[int]:
         """Every rule that logged for ``request`` (CRS bookkeeping included, rampart's local
@@ -163,9 +169,7 @@ class SecLangEngine:
         try:
             if self._closed:
                 raise RuntimeError("engine is closed")
-            body, cut = self._body(request)
-            unique_id = request.request_id or f"seclang-{next(self._ids)}"
-            tx = Transaction(self.ruleset, request, body, unique_id, deadline.check)
+            tx, cut = self._begin(request, deadline.check)
             memo = self.memo
             head, shape = memo.key(tx, cut) if memo is not None else (None, None)
             if shape is not None and memo is not None:

@@ -531,7 +531,7 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
         prefix_nodes=tuple(nodes),
         chain_id=chain_id,
         pieces=tuple(pieces),
-        piece_keys=tuple(_keys(target.collection, [_literal_key(target)]) for _, target, _ in pieces),
+        piece_keys=tuple(_keys(target.collection, [literal_key(target)]) for _, target, _ in pieces),
         sources=tuple(sources),
         pure=missing is None and is_pure(operator),
         collections=collections,
@@ -540,17 +540,13 @@ def _compile_rule(rule: Rule, unsupported: list[str], strict: bool) -> CompiledR
     )
 
 
-def _literal_key(target: Target) -> str | None:
-    """The lower-case key of a target that names one literal key (no regex, no macro)."""
+def literal_key(target: Target) -> str | None:
+    """The lower-case key of a target that names one literal key (no regex, no macro); None
+    when it may select any entry."""
     key = target.key
     if key is None or target.key_regex is not None or "%{" in key or target.collection == "XML":
         return None
     return key.lower()
-
-
-def selected_key(target: Target) -> str | None:
-    """The one lower-case key ``target`` selects, or None when it may select any entry."""
-    return _literal_key(target)
 
 
 def live_variable(name: str) -> bool:
@@ -584,7 +580,7 @@ def _keyed_labels(targets: tuple[Target, ...], collections: tuple[str, ...]) -> 
     """Per collection that ``targets`` read only by literal keys: those keys (see :func:`_keys`)."""
     out: dict[str, Keys] = {}
     for name in collections:
-        keys = _keys(name, [_literal_key(t) for t in targets if t.collection == name])
+        keys = _keys(name, [literal_key(t) for t in targets if t.collection == name])
         if keys is not None:
             out[name] = keys
     return out
@@ -662,7 +658,7 @@ def _mark_guards(
                             if target.count:
                                 continue
                             where = (target.collection, pair)
-                            key = _literal_key(target)
+                            key = literal_key(target)
                             if key is None:
                                 slots.setdefault(where, set()).add(link.slot)
                             else:

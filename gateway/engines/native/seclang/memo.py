@@ -58,9 +58,9 @@ from rampart.gateway.engines.native.seclang.executor import (
     Readers,
     Transaction,
     is_pure,
+    literal_key,
     live_variable,
     macro_references,
-    selected_key,
 )
 from rampart.gateway.engines.native.seclang.operators.always import Always
 from rampart.gateway.engines.native.seclang.rules import Marker
@@ -69,7 +69,7 @@ from rampart.gateway.engines.native.seclang.variables import Variables
 __all__ = ["MEMO_BODY_BYTES", "MemoPlan", "VerdictMemo", "build_plan", "keeps", "memo_key"]
 
 MEMO_BODY_BYTES = 4096
-"""Requests with a longer body are never kept (a body is part of the key as it is)."""
+"""Requests with a longer body are never keyed (their body is parsed by the walk alone)."""
 _MANY = 256  # a collection with more entries than this makes the request unkeyed
 _VALUE_CHARS = 4096  # a longer value is never called quiet (kept whole)
 _ANSWERS = 16384  # (collection, key, value) -> quiet, for values met before: emptied when full
@@ -88,10 +88,9 @@ class MemoPlan:
     one lower-case key it names (``None``: it may read any entry); ``guarded``: the links
     reached, by slot (a prefilter hit is decided by the link's operator); ``logging``: the
     rules whose message or log data reads the request (a verdict where one logged is not
-    kept, see :func:`keeps`); ``answers``: values
-    found quiet or not, per (collection, lower-case key, value), for values met before
-    (``long_answers`` for values longer than the executor keeps, ``long_pending``: the hashes
-    of those met once)."""
+    kept, see :func:`keeps`); ``answers``: values found quiet or not, per (collection,
+    lower-case key, value), for values met before (``long_answers`` for values longer than
+    the executor keeps, ``long_pending``: the hashes of those met once)."""
 
     read: tuple[str, ...]
     exact: dict[str, frozenset[str] | None]
@@ -237,7 +236,7 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
                         continue
                     if target.collection in guarded:
                         continue  # its pair is among the fast path's readers
-                    key = selected_key(target)
+                    key = literal_key(target)
                     if always and not own_match:
                         left.add(target.collection)
                     elif link.operator is None or not is_pure(link.operator):
