@@ -117,6 +117,16 @@ def _texts(link: CompiledRule) -> list[str]:
     return out
 
 
+def _links(starter: CompiledRule) -> list[CompiledRule]:
+    """A rule and its chained links, in order."""
+    out: list[CompiledRule] = []
+    link: CompiledRule | None = starter
+    while link is not None:
+        out.append(link)
+        link = link.chain
+    return out
+
+
 def _log_texts(link: CompiledRule) -> list[str]:
     """The link's message and log data, expanded when the rule logs (or reads its own
     ``RULE.msg`` / ``RULE.logdata``, which :func:`build_plan` counts as acting on the walk)."""
@@ -206,13 +216,19 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
                 if done.uri:
                     left.add("REQUEST_URI")
                 continue
-            link: CompiledRule | None = item
-            while link is not None:
+            # a chain's message and log data are its starter's; any of its links' actions may
+            # read them (CRS 3 puts ``setvar:'tx.msg=%{rule.msg}'`` in the last link)
+            own = any(
+                marker in text.lower()
+                for link in _links(item)
+                for text in _texts(link)
+                for marker in _OWN_TEXT
+            )
+            for link in _links(item):
                 reached[link.slot] = link
                 if _reads_previous_match(link):
                     previous_read = True
                 texts = _texts(link)
-                own = any(marker in text.lower() for text in texts for marker in _OWN_TEXT)
                 for text in texts + _log_texts(link) if own else texts:
                     for collection, key in macro_references(text):
                         read.add(collection)
@@ -243,7 +259,6 @@ def build_plan(ruleset: CompiledRuleset) -> MemoPlan | None:
                         keep(target.collection, key)
                     else:
                         links.setdefault(target.collection, []).append((link, key))
-                link = link.chain
     if previous_read:
         for collection in left:
             read.add(collection)

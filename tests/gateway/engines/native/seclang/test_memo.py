@@ -98,6 +98,19 @@ def test_a_message_macro_blanks_its_value_and_a_verdict_where_it_logs_is_not_kep
     assert keeps(walked(("X-Origin", "a"), ("User-Agent", "curl/8")), plan)
 
 
+def test_a_message_read_by_a_later_link_of_its_chain_keeps_its_value_whole() -> None:
+    """``setvar:tx.msg=%{rule.msg}`` in a chain's last link copies the starter's message, and
+    with it the request value the message names, into the transaction: that value stays."""
+    chained = (
+        'SecRule REQUEST_METHOD "@streq GET" "id:40,phase:1,chain,msg:\'from %{REQUEST_HEADERS.x-origin}\'"\n'
+        'SecRule REQUEST_URI "@rx ^/" "setvar:tx.msg=%{rule.msg}"\n'
+    )
+    plan, ruleset = _plan_of(chained)
+    assert "x-origin" in (plan.exact["REQUEST_HEADERS"] or ())
+    assert 40 not in plan.logging
+    assert _key(ruleset, plan, "/p", ("X-Origin", "a")) != _key(ruleset, plan, "/p", ("X-Origin", "c"))
+
+
 def test_a_pure_operator_that_matches_keeps_the_value() -> None:
     plan, ruleset = _plan()
     # @gt 100 refuses 5 and 7 (both blanked) and matches 500
